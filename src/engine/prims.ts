@@ -1,0 +1,107 @@
+/**
+ * The closed set of primitives. Each name maps to the type of its static parameters.
+ * Every primitive has, in rules/*.ts, a shape rule, a jvp rule and a vjp rule written in
+ * primitives, and in kernels/*.ts a kernel; the tables are mapped types over `Prim`, so a
+ * primitive without a rule or kernel does not compile. See docs/adding-a-primitive.md.
+ */
+import type { DType } from './dtype.js';
+
+/** conv2d in NCHW, cross-correlation as PyTorch: x [N, C, H, W], w [O, C/groups, KH, KW]. */
+export interface ConvParams {
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly dilation: readonly [number, number];
+  readonly groups: number;
+}
+
+/** Max-pool windows; padding counts as −∞. */
+export interface PoolParams {
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+}
+
+export type CompareOp = 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne';
+
+type None = Record<string, never>;
+
+export interface PrimParams {
+  // elementwise binary (operands of equal shape and dtype; broadcasting happens in ops.ts)
+  add: None;
+  sub: None;
+  mul: None;
+  div: None;
+  /** max(a, b); at a tie each operand receives half the derivative (as JAX and PyTorch). */
+  max: None;
+  /** min(a, b); ties as `max`. */
+  min: None;
+  // elementwise unary
+  neg: None;
+  exp: None;
+  log: None;
+  log1p: None;
+  tanh: None;
+  sqrt: None;
+  /** |x|; derivative sign(x), 0 at 0. */
+  abs: None;
+  /** x ** exponent for a constant exponent. */
+  pow: { readonly exponent: number };
+  /** 1 where `a op b`, else 0 (same dtype); derivative zero. */
+  compare: { readonly op: CompareOp };
+  /** select(c, a, b) = c ≠ 0 ? a : b; no derivative through c. */
+  select: None;
+  cast: { readonly dtype: DType };
+  /** Identity whose derivative is zero. */
+  stop_gradient: None;
+  // reductions
+  reduce_sum: { readonly axes: readonly number[] };
+  /** Max over axes; at ties the derivative is shared equally among the maximal elements. */
+  reduce_max: { readonly axes: readonly number[] };
+  // shape
+  reshape: { readonly shape: readonly number[] };
+  /** Operand axis i becomes output axis dims[i] (of equal size or size 1); other output axes are new. */
+  broadcast: { readonly shape: readonly number[]; readonly dims: readonly number[] };
+  transpose: { readonly perm: readonly number[] };
+  slice: { readonly start: readonly number[]; readonly end: readonly number[] };
+  /** Zero padding, lo/hi elements before/after each axis. */
+  pad: { readonly lo: readonly number[]; readonly hi: readonly number[] };
+  /** Variadic. */
+  concatenate: { readonly axis: number };
+  // linear algebra
+  /** Batched a[..., m, k] @ b[..., k, n] with equal batch shapes; transA/transB transpose the last two axes. */
+  matmul: { readonly transA: boolean; readonly transB: boolean };
+  /** (x, w) → y. */
+  conv2d: ConvParams;
+  /** (dy, w) → dx: the transpose of conv2d in x. */
+  conv2d_input_grad: ConvParams & { readonly inputShape: readonly number[] };
+  /** (x, dy) → dw: the transpose of conv2d in w. */
+  conv2d_filter_grad: ConvParams & { readonly filterShape: readonly number[] };
+  /**
+   * (key, val) → out: in each window, val at the first maximal element of key in row-major
+   * window order (PyTorch's CPU convention). max_pool2d(x) = maxpool2d(x, x).
+   */
+  maxpool2d: PoolParams;
+  /** (key, dy) → dx: the transpose of maxpool2d in val; dy goes to the first maximal element. */
+  maxpool2d_scatter: PoolParams & { readonly inputShape: readonly number[] };
+}
+
+export type Prim = keyof PrimParams;
+
+export const PRIMS = [
+  'add', 'sub', 'mul', 'div', 'max', 'min',
+  'neg', 'exp', 'log', 'log1p', 'tanh', 'sqrt', 'abs', 'pow',
+  'compare', 'select', 'cast', 'stop_gradient',
+  'reduce_sum', 'reduce_max',
+  'reshape', 'broadcast', 'transpose', 'slice', 'pad', 'concatenate',
+  'matmul', 'conv2d', 'conv2d_input_grad', 'conv2d_filter_grad', 'maxpool2d', 'maxpool2d_scatter',
+] as const satisfies readonly Prim[];
+
+// Compile-time check that PRIMS lists every primitive.
+type Missing = Exclude<Prim, (typeof PRIMS)[number]>;
+const _allListed: Missing extends never ? true : Missing = true;
+void _allListed;
+
+/** Output spatial size of a conv or pool window along one axis. */
+export function windowOut(inp: number, k: number, stride: number, pad: number, dil = 1): number {
+  return Math.floor((inp + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
+}
