@@ -1,0 +1,352 @@
+/**
+ * Parameter trees (`Record<string, Tensor>`) in the safetensors format
+ * (https://github.com/huggingface/safetensors):
+ *
+ *   [8 bytes: u64 little-endian N] [N bytes: JSON header, space-padded] [byte buffer]
+ *
+ * The header maps each tensor name to {dtype, shape, data_offsets: [begin, end]} (offsets relative
+ * to the start of the byte buffer) plus an optional "__metadata__": {string: string}. Data is
+ * little-endian, row-major. Only F32 and F64 are read and written; any other dtype is rejected.
+ *
+ * Writing mirrors the reference (Rust) serializer byte for byte: tensors ordered by dtype, wider
+ * first (F64 before F32, so every tensor is aligned to its item size), then by name (byte order);
+ * the header lists "__metadata__" first, then the tensors in data order, as compact JSON; the header
+ * is padded with spaces to a multiple of 8 bytes. For a single-dtype tree the header keys are thus
+ * sorted by name.
+ *
+ * Reading is as strict as the reference: the tensors must tile the byte buffer exactly (no gaps,
+ * no overlaps, no trailing bytes). Every problem is a one-line `UserError` naming the file.
+ */
+import { readFileSync } from 'node:fs';
+import { type Buf, type DType } from '../engine/dtype.js';
+import { fmtShape, sizeOf } from '../engine/shape.js';
+import { Tensor } from '../engine/tensor.js';
+import { UserError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+
+/** The reference implementation refuses headers above this many bytes. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+const METADATA_KEY = '__metadata__';
+
+const ST_DTYPE: Record<DType, 'F32' | 'F64'> = { float32: 'F32', float64: 'F64' };
+const ITEMSIZE: Record<DType, number> = { float32: 4, float64: 8 };
+
+const IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export interface SafetensorsFile {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+export interface ReadOptions {
+  /** Skip the NaN/Inf check (on by default: a non-finite parameter is almost always a bug). */
+  allowNonFinite?: boolean;
+}
+
+/** Read a .safetensors file. */
+export function readSafetensors(path: string, opts: ReadOptions = {}): SafetensorsFile {
+  return parseSafetensors(readFileOrExplain(path), path, opts);
+}
+
+/** Read a whole file, turning the usual I/O failures into one-line `UserError`s. */
+export function readFileOrExplain(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${path}: file not found; check the path`);
+    if (code === 'EISDIR') throw new UserError(`${path}: is a directory, expected a file`);
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${path}: permission denied`);
+    throw new UserError(`${path}: cannot read file (${code ?? (e as Error).message})`);
+  }
+}
+
+/** Parse the bytes of a safetensors file; `source` names it in error messages. */
+export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOptions = {}): SafetensorsFile {
+  function fail(msg: string): never {
+    throw new UserError(`${source}: ${msg}`);
+  }
+  if (bytes.length < 8) {
+    fail(`file of ${bytes.length} bytes is too short to be a safetensors file (needs at least 8 bytes)`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n64 = view.getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header of ${n64} bytes exceeds the 100 MB limit; the file is corrupt or not a safetensors file`);
+  }
+  const n = Number(n64);
+  if (8 + n > bytes.length) {
+    fail(`header of ${n} bytes extends past the end of the file (${bytes.length} bytes); the file is truncated or not a safetensors file`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+  } catch {
+    return fail('header is not valid UTF-8; the file is corrupt or not a safetensors file');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    return fail(`header is not valid JSON (${oneLine((e as Error).message)}); the file is corrupt or not a safetensors file`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    fail('header is not a JSON object; the file is corrupt or not a safetensors file');
+  }
+  const hdr = header as Record<string, unknown>;
+
+  const metadata: Record<string, string> = {};
+  const rawMeta = hdr[METADATA_KEY];
+  if (rawMeta !== undefined && rawMeta !== null) {
+    if (typeof rawMeta !== 'object' || Array.isArray(rawMeta)) fail(`"${METADATA_KEY}" is not an object of strings`);
+    for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
+      if (typeof v !== 'string') fail(`"${METADATA_KEY}" entry ${JSON.stringify(k)} is not a string`);
+      setOwn(metadata, k, v as string);
+    }
+  }
+
+  interface Entry {
+    name: string;
+    dtype: DType;
+    shape: number[];
+    begin: number;
+    end: number;
+  }
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(hdr)) {
+    if (name === METADATA_KEY) continue;
+    const what = `tensor ${JSON.stringify(name)}`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`${what}: header entry is not an object`);
+    const e = raw as Record<string, unknown>;
+    const dt = e['dtype'];
+    if (typeof dt !== 'string') fail(`${what}: header entry has no valid "dtype"`);
+    let dtype: DType;
+    if (dt === 'F32') dtype = 'float32';
+    else if (dt === 'F64') dtype = 'float64';
+    else {
+      return fail(`${what} has dtype ${String(dt)}, which is not supported (only F32 and F64); convert it to float32 or float64 first`);
+    }
+    const shape = e['shape'];
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      fail(`${what}: header entry has no valid "shape" (expected an array of non-negative integers)`);
+    }
+    const offs = e['data_offsets'];
+    if (
+      !Array.isArray(offs) ||
+      offs.length !== 2 ||
+      !offs.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)
+    ) {
+      fail(`${what}: header entry has no valid "data_offsets" (expected [begin, end], non-negative integers)`);
+    }
+    const [begin, end] = offs as [number, number];
+    if (end < begin) fail(`${what} has data_offsets [${begin},${end}] out of order (end before begin)`);
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // The tensors must tile the byte buffer exactly, as the reference implementation requires.
+  const dataStart = 8 + n;
+  const bufLen = bytes.length - dataStart;
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let pos = 0;
+  let prev: Entry | undefined;
+  for (const e of sorted) {
+    const what = `tensor ${JSON.stringify(e.name)}`;
+    if (e.end > bufLen) {
+      fail(`${what} has data_offsets [${e.begin},${e.end}] outside the byte buffer of ${bufLen} bytes; the file is truncated or corrupt`);
+    }
+    if (e.begin < pos) {
+      fail(`${what} has data_offsets [${e.begin},${e.end}] overlapping tensor ${JSON.stringify(prev?.name)} [${prev?.begin},${prev?.end}]`);
+    }
+    if (e.begin > pos) {
+      fail(`${what} has data_offsets [${e.begin},${e.end}], leaving a gap of ${e.begin - pos} unused bytes at offset ${pos}; the file is corrupt`);
+    }
+    const want = sizeOf(e.shape) * ITEMSIZE[e.dtype];
+    if (e.end - e.begin !== want) {
+      fail(`${what} has ${e.end - e.begin} bytes of data but shape ${fmtShape(e.shape)} of ${ST_DTYPE[e.dtype]} needs ${want}`);
+    }
+    pos = e.end;
+    prev = e;
+  }
+  if (pos !== bufLen) {
+    fail(`${bufLen - pos} trailing bytes after the last tensor (byte buffer is ${bufLen} bytes, tensors cover ${pos}); the file is corrupt`);
+  }
+
+  const tensors: Record<string, Tensor> = {};
+  for (const e of entries) {
+    // Always copy: the offset in the file need not be aligned, and the result must not alias `bytes`.
+    const data = decodeLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype);
+    if (!opts.allowNonFinite) {
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i]!)) {
+          fail(
+            `tensor ${JSON.stringify(e.name)} has a non-finite value (${data[i]}) at index ${fmtIndex(i, e.shape)}` +
+              ` (flat ${i}); pass allowNonFinite to load it anyway`,
+          );
+        }
+      }
+    }
+    setOwn(tensors, e.name, new Tensor(data, e.shape));
+  }
+  return { tensors, metadata };
+}
+
+/** Serialize a parameter tree (and optional string metadata) to safetensors bytes. */
+export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const names = Object.keys(tensors);
+  for (const name of names) {
+    if (name === METADATA_KEY) throw new UserError(`cannot write a tensor named "${METADATA_KEY}" (reserved by the safetensors format)`);
+    const t = tensors[name];
+    if (!(t instanceof Tensor)) throw new UserError(`cannot write ${JSON.stringify(name)}: not a concrete Tensor`);
+  }
+  if (metadata) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new UserError(`cannot write metadata ${JSON.stringify(k)}: value is not a string`);
+    }
+  }
+  // Reference order: wider dtype first (keeps every tensor aligned), then name by UTF-8 bytes.
+  const enc = new TextEncoder();
+  const order = names
+    .map((name) => ({ name, key: enc.encode(name), t: tensors[name]! }))
+    .sort((a, b) => ITEMSIZE[b.t.dtype] - ITEMSIZE[a.t.dtype] || compareBytes(a.key, b.key));
+
+  // Built by hand (not JSON.stringify of an object) so that every name, "__proto__" included, is
+  // kept, in the intended order. Metadata keys are sorted for determinism (the reference uses a
+  // hash map there, so its order is arbitrary).
+  const parts: string[] = [];
+  const metaKeys = metadata ? Object.keys(metadata).sort() : [];
+  if (metaKeys.length > 0) {
+    const kv = metaKeys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata![k])}`);
+    parts.push(`${JSON.stringify(METADATA_KEY)}:{${kv.join(',')}}`);
+  }
+  let off = 0;
+  for (const { name, t } of order) {
+    const len = t.data.length * ITEMSIZE[t.dtype];
+    // Key order inside an entry matches the reference: dtype, shape, data_offsets.
+    const entry = { dtype: ST_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [off, off + len] };
+    parts.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
+    off += len;
+  }
+  let json = enc.encode(`{${parts.join(',')}}`);
+  const pad = (8 - (json.length % 8)) % 8;
+  if (pad > 0) {
+    const padded = new Uint8Array(json.length + pad).fill(0x20);
+    padded.set(json);
+    json = padded;
+  }
+
+  const out = new Uint8Array(8 + json.length + off);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  let p = 8 + json.length;
+  for (const { t } of order) {
+    encodeLE(t.data, out, p);
+    p += t.data.length * ITEMSIZE[t.dtype];
+  }
+  return out;
+}
+
+/** Write a parameter tree atomically (readers never see a half-written file). */
+export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+export interface ShapeCheckOptions {
+  /** Accept tensors in the file that the model does not have. */
+  allowExtra?: boolean;
+  /** Names the model in messages: "model mlp expects [128,784]". */
+  model?: string;
+}
+
+/**
+ * Check a loaded parameter tree against the shapes a model expects. Throws a one-line `UserError`
+ * naming the first problem (missing tensor, shape mismatch, then unexpected tensor) and how many
+ * more there are.
+ */
+export function checkParamShapes(
+  tensors: Record<string, Tensor>,
+  expected: Record<string, readonly number[]>,
+  source: string,
+  opts: ShapeCheckOptions = {},
+): void {
+  const who = opts.model !== undefined ? `model ${opts.model}` : 'the model';
+  const problems: string[] = [];
+  for (const [name, shape] of Object.entries(expected)) {
+    const t = Object.prototype.hasOwnProperty.call(tensors, name) ? tensors[name] : undefined;
+    if (t === undefined) {
+      problems.push(`${name} is missing, ${who} expects shape ${fmtShape(shape)}`);
+    } else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      problems.push(`${name} has shape ${fmtShape(t.shape)}, ${who} expects ${fmtShape(shape)}`);
+    }
+  }
+  if (!opts.allowExtra) {
+    for (const name of Object.keys(tensors).sort()) {
+      if (!Object.prototype.hasOwnProperty.call(expected, name)) {
+        problems.push(`${name} (shape ${fmtShape(tensors[name]!.shape)}) is not a parameter of ${who}`);
+      }
+    }
+  }
+  if (problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+    throw new UserError(`${source}: ${problems[0]}${more}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function decodeLE(bytes: Uint8Array, start: number, byteLen: number, dtype: DType): Buf {
+  const size = byteLen / ITEMSIZE[dtype];
+  if (IS_LITTLE_ENDIAN) {
+    // Copy into a fresh, zero-offset (hence aligned) ArrayBuffer. Not `bytes.slice()`: on a Node
+    // Buffer that is a view, not a copy.
+    const copy = new ArrayBuffer(byteLen);
+    new Uint8Array(copy).set(bytes.subarray(start, start + byteLen));
+    return dtype === 'float32' ? new Float32Array(copy, 0, size) : new Float64Array(copy, 0, size);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, byteLen);
+  if (dtype === 'float32') {
+    const out = new Float32Array(size);
+    for (let i = 0; i < size; i++) out[i] = view.getFloat32(4 * i, true);
+    return out;
+  }
+  const out = new Float64Array(size);
+  for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);
+  return out;
+}
+
+function encodeLE(data: Buf, out: Uint8Array, at: number): void {
+  if (IS_LITTLE_ENDIAN) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    return;
+  }
+  const view = new DataView(out.buffer, out.byteOffset + at, data.byteLength);
+  if (data instanceof Float32Array) for (let i = 0; i < data.length; i++) view.setFloat32(4 * i, data[i]!, true);
+  else for (let i = 0; i < data.length; i++) view.setFloat64(8 * i, data[i]!, true);
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** Define an own enumerable property (plain assignment would treat "__proto__" specially). */
+function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Flat index → "[i,j,k]" for a row-major shape. */
+function fmtIndex(flat: number, shape: readonly number[]): string {
+  const idx = new Array<number>(shape.length);
+  let r = flat;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i]!;
+    idx[i] = r % d;
+    r = Math.floor(r / d);
+  }
+  return `[${idx.join(',')}]`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim();
+}

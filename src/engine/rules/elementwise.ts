@@ -1,0 +1,121 @@
+/** Elementwise primitives: shape rule, jvp and vjp, each derivative a one-line formula in ops. */
+import { fmtShape, shapesEqual } from '../shape.js';
+import type { Val } from '../tensor.js';
+import * as o from '../ops.js';
+import { sumCts, type Aval, type Rule } from './types.js';
+
+function sameAvals(name: string, ins: readonly Aval[]): Aval {
+  const a = ins[0]!;
+  for (const b of ins.slice(1)) {
+    if (b.dtype !== a.dtype) throw new Error(`${name}: operands have dtypes ${a.dtype} and ${b.dtype}; cast explicitly`);
+    if (!shapesEqual(a.shape, b.shape)) throw new Error(`${name}: operand shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ`);
+  }
+  return { shape: a.shape, dtype: a.dtype };
+}
+
+/** A unary rule from d(out)/dx written in ops: tangent and cotangent are both  ·  × dfdx. */
+function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs'>(name: P, dfdx: (x: Val, out: Val) => Val): Rule<P> {
+  return {
+    shape: (ins) => sameAvals(name, ins),
+    jvp: ([x], [t], out) => (t ? o.mul(t, dfdx(x!, out)) : null),
+    vjp: (ct, [x], out) => [o.mul(ct, dfdx(x!, out))],
+  };
+}
+
+/** Weight of operand a in max(a, b) (min: lt): 1 where it wins, ½ at ties, else 0. */
+function winnerWeight(a: Val, b: Val, op: 'gt' | 'lt'): Val {
+  return o.add(o.compare(a, op, b), o.mul(o.eq(a, b), 0.5));
+}
+
+function extremum<P extends 'max' | 'min'>(name: P): Rule<P> {
+  const op = name === 'max' ? 'gt' : 'lt';
+  return {
+    shape: (ins) => sameAvals(name, ins),
+    jvp: ([a, b], [ta, tb]) => {
+      const wa = winnerWeight(a!, b!, op);
+      return sumCts([() => (ta ? o.mul(ta, wa) : null), () => (tb ? o.mul(tb, o.sub(1, wa)) : null)], o.add);
+    },
+    vjp: (ct, [a, b], _out, _p, needs) => {
+      const wa = winnerWeight(a!, b!, op);
+      return [needs[0] ? o.mul(ct, wa) : null, needs[1] ? o.mul(ct, o.sub(1, wa)) : null];
+    },
+  };
+}
+
+const sign = (x: Val) => o.sub(o.gt(x, 0), o.lt(x, 0));
+
+export const elementwiseRules = {
+  add: {
+    shape: (ins) => sameAvals('add', ins),
+    jvp: (_p, [ta, tb]) => (ta && tb ? o.add(ta, tb) : (ta ?? tb ?? null)),
+    vjp: (ct) => [ct, ct],
+  },
+  sub: {
+    shape: (ins) => sameAvals('sub', ins),
+    jvp: (_p, [ta, tb]) => (ta && tb ? o.sub(ta, tb) : ta ? ta : tb ? o.neg(tb) : null),
+    vjp: (ct, _p, _out, _q, needs) => [ct, needs[1] ? o.neg(ct) : null],
+  },
+  neg: {
+    shape: (ins) => sameAvals('neg', ins),
+    jvp: (_p, [t]) => (t ? o.neg(t) : null),
+    vjp: (ct) => [o.neg(ct)],
+  },
+  mul: {
+    shape: (ins) => sameAvals('mul', ins),
+    // d(ab) = ȧ b + a ḃ
+    jvp: ([a, b], [ta, tb]) => sumCts([() => (ta ? o.mul(ta, b!) : null), () => (tb ? o.mul(a!, tb) : null)], o.add),
+    vjp: (ct, [a, b], _out, _p, needs) => [needs[0] ? o.mul(ct, b!) : null, needs[1] ? o.mul(a!, ct) : null],
+  },
+  div: {
+    shape: (ins) => sameAvals('div', ins),
+    // d(a/b) = (ȧ − (a/b) ḃ) / b
+    jvp: ([, b], [ta, tb], out) =>
+      sumCts([() => (ta ? o.div(ta, b!) : null), () => (tb ? o.neg(o.div(o.mul(out, tb), b!)) : null)], o.add),
+    vjp: (ct, [, b], out, _p, needs) => [
+      needs[0] ? o.div(ct, b!) : null,
+      needs[1] ? o.neg(o.div(o.mul(ct, out), b!)) : null,
+    ],
+  },
+  max: extremum('max'),
+  min: extremum('min'),
+  exp: unary('exp', (_x, out) => out), // d eˣ = eˣ
+  log: unary('log', (x) => o.div(1, x)), // d log x = 1/x
+  log1p: unary('log1p', (x) => o.div(1, o.add(x, 1))), // d log(1+x) = 1/(1+x)
+  tanh: unary('tanh', (_x, out) => o.sub(1, o.square(out))), // d tanh = 1 − tanh²
+  sqrt: unary('sqrt', (_x, out) => o.div(0.5, out)), // d √x = 1/(2√x)
+  abs: unary('abs', (x) => sign(x)), // d|x| = sign x (0 at 0)
+  pow: {
+    shape: (ins) => sameAvals('pow', ins),
+    // d xᵖ = p xᵖ⁻¹
+    jvp: ([x], [t], _out, { exponent: p }) => (t && p !== 0 ? o.mul(t, o.mul(o.pow(x!, p - 1), p)) : null),
+    vjp: (ct, [x], _out, { exponent: p }) => [p === 0 ? null : o.mul(ct, o.mul(o.pow(x!, p - 1), p))],
+  },
+  compare: {
+    shape: (ins) => sameAvals('compare', ins),
+    jvp: () => null,
+    vjp: () => [null, null],
+    zeroDerivative: true,
+  },
+  select: {
+    shape: (ins) => sameAvals('select', ins),
+    // select(c, a, b)˙ = select(c, ȧ, ḃ); nothing flows to c
+    jvp: ([c, a], [, ta, tb]) =>
+      ta || tb ? o.where(c!, ta ?? o.zerosLike(a!), tb ?? o.zerosLike(a!)) : null,
+    vjp: (ct, [c], _out, _p, needs) => [
+      null,
+      needs[1] ? o.where(c!, ct, 0) : null,
+      needs[2] ? o.where(c!, 0, ct) : null,
+    ],
+  },
+  cast: {
+    shape: ([a], { dtype }) => ({ shape: a!.shape, dtype }),
+    jvp: (_p, [t], _out, { dtype }) => (t ? o.cast(t, dtype) : null),
+    vjp: (ct, [x]) => [o.cast(ct, x!.dtype)],
+  },
+  stop_gradient: {
+    shape: ([a]) => ({ shape: a!.shape, dtype: a!.dtype }),
+    jvp: () => null,
+    vjp: () => [null],
+    zeroDerivative: true,
+  },
+} satisfies { [K in 'add' | 'sub' | 'neg' | 'mul' | 'div' | 'max' | 'min' | 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'pow' | 'compare' | 'select' | 'cast' | 'stop_gradient']: Rule<K> };
