@@ -1,0 +1,178 @@
+/**
+ * Micro-benchmark of the linear-algebra kernels: reference (linalg_ref.ts) against fast (fast.ts)
+ * on the shapes of the reference convnet and MLP, in float32 and float64.
+ *
+ *   npx tsx src/bench/kernels.ts [--batch 1,8] [--quick]
+ *   npm run build && node dist/bench/kernels.js
+ *
+ * Prints the median time per call over several samples and the rate in GFLOP/s (2 flops per
+ * multiply-add of the mathematical operation, whatever the kernel does internally).
+ */
+import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
+import { linalgFast } from '../engine/kernels/fast.js';
+import { linalgReference } from '../engine/kernels/linalg_ref.js';
+import type { KIn } from '../engine/kernels/types.js';
+import { windowOut, type ConvParams, type PoolParams } from '../engine/prims.js';
+import { sizeOf, type Shape } from '../engine/shape.js';
+
+type Table = typeof linalgReference;
+
+interface Case {
+  readonly name: string;
+  readonly flops: number; // 0: report time only
+  /** Returns a closure that runs the kernel of `table` once on prepared data. */
+  readonly prepare: (table: Table, dtype: DType) => () => void;
+}
+
+let seed = 12345;
+function rand(): number {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+  return seed / 4294967296 - 0.5;
+}
+
+function randIn(shape: Shape, dtype: DType): KIn {
+  const data = allocBuf(dtype, sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = rand();
+  return { data, shape };
+}
+
+let sink = 0; // keeps results observable
+function consume(b: Buf): void {
+  sink += b[0]! + b[b.length - 1]!;
+}
+
+function convCases(label: string, B: number, C: number, H: number, O: number, k: number, pad: number): Case[] {
+  const p: ConvParams = { stride: [1, 1], padding: [pad, pad], dilation: [1, 1], groups: 1 };
+  const OH = windowOut(H, k, 1, pad);
+  const xs: Shape = [B, C, H, H], ws: Shape = [O, C, k, k], ys: Shape = [B, O, OH, OH];
+  const flops = 2 * B * O * OH * OH * C * k * k;
+  return [
+    {
+      name: `${label} conv2d`, flops,
+      prepare: (t, dt) => {
+        const x = randIn(xs, dt), w = randIn(ws, dt);
+        return () => { const out = allocBuf(dt, sizeOf(ys)); t.conv2d(out, ys, [x, w], p); consume(out); };
+      },
+    },
+    {
+      name: `${label} input_grad`, flops,
+      prepare: (t, dt) => {
+        const dy = randIn(ys, dt), w = randIn(ws, dt);
+        const q = { ...p, inputShape: xs };
+        return () => { const out = allocBuf(dt, sizeOf(xs)); t.conv2d_input_grad(out, xs, [dy, w], q); consume(out); };
+      },
+    },
+    {
+      name: `${label} filter_grad`, flops,
+      prepare: (t, dt) => {
+        const x = randIn(xs, dt), dy = randIn(ys, dt);
+        const q = { ...p, filterShape: ws };
+        return () => { const out = allocBuf(dt, sizeOf(ws)); t.conv2d_filter_grad(out, ws, [x, dy], q); consume(out); };
+      },
+    },
+  ];
+}
+
+function poolCases(label: string, B: number, C: number, H: number): Case[] {
+  const p: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
+  const xs: Shape = [B, C, H, H], ys: Shape = [B, C, H / 2, H / 2];
+  return [
+    {
+      name: `${label} maxpool2d`, flops: 0,
+      prepare: (t, dt) => {
+        const x = randIn(xs, dt);
+        return () => { const out = allocBuf(dt, sizeOf(ys)); t.maxpool2d(out, ys, [x, x], p); consume(out); };
+      },
+    },
+    {
+      name: `${label} maxpool2d_scatter`, flops: 0,
+      prepare: (t, dt) => {
+        const x = randIn(xs, dt), dy = randIn(ys, dt);
+        const q = { ...p, inputShape: xs };
+        return () => { const out = allocBuf(dt, sizeOf(xs)); t.maxpool2d_scatter(out, xs, [x, dy], q); consume(out); };
+      },
+    },
+  ];
+}
+
+/** [M, K] · [K, N] in one storage order; `what` says what it is in the network. */
+function matmulCase(what: string, M: number, N: number, K: number, transA: boolean, transB: boolean): Case {
+  const as: Shape = transA ? [K, M] : [M, K];
+  const bs: Shape = transB ? [N, K] : [K, N];
+  const tag = `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
+  return {
+    name: `${what} ${M}×${K}·${K}×${N} ${tag}`, flops: 2 * M * N * K,
+    prepare: (t, dt) => {
+      const a = randIn(as, dt), b = randIn(bs, dt);
+      const p = { transA, transB };
+      return () => { const out = allocBuf(dt, M * N); t.matmul(out, [M, N], [a, b], p); consume(out); };
+    },
+  };
+}
+
+function cases(B: number): Case[] {
+  return [
+    ...convCases(`conv1 B${B} 1→16 28²`, B, 1, 28, 16, 3, 1),
+    ...convCases(`conv2 B${B} 16→32 14²`, B, 16, 14, 32, 3, 1),
+    ...poolCases(`pool1 B${B} 16×28²`, B, 16, 28),
+    ...poolCases(`pool2 B${B} 32×14²`, B, 32, 14),
+    matmulCase('fc 1568→10 fwd', B, 10, 1568, false, true),
+    matmulCase('mlp1 fwd', B, 128, 784, false, true), // x · Wᵀ
+    matmulCase('mlp1 dx', B, 784, 128, false, false), // dy · W
+    matmulCase('mlp1 dW', 128, 784, B, true, false), // dyᵀ · x
+    matmulCase('mlp1 TT', 128, 784, B, true, true),
+    matmulCase('mlp2 fwd', B, 10, 128, false, true),
+  ];
+}
+
+/** Median ms per call: samples of ≥ `minMs` each, after a warm-up. */
+function time(f: () => void, samples: number, minMs: number): number {
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) f();
+    const dt = performance.now() - t0;
+    if (dt >= minMs) break;
+    reps = Math.min(reps * 2 * Math.ceil(minMs / Math.max(dt, 0.01) / 2), reps * 64);
+  }
+  const out: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) f();
+    out.push((performance.now() - t0) / reps);
+  }
+  out.sort((a, b) => a - b);
+  return out[Math.floor(out.length / 2)]!;
+}
+
+function fmt(x: number, w: number, digits = 3): string {
+  return x.toFixed(digits).padStart(w);
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const bi = args.indexOf('--batch');
+  const batches = bi >= 0 && args[bi + 1] ? args[bi + 1]!.split(',').map(Number) : [1, 8];
+  const samples = quick ? 3 : 7;
+  const minMs = quick ? 10 : 40;
+  console.log(`node ${process.version}; median of ${samples} samples; GFLOP/s = 2·MACs / time`);
+  console.log(
+    `${'case'.padEnd(38)} ${'dtype'.padEnd(7)} ${'ref ms'.padStart(9)} ${'fast ms'.padStart(9)} ${'ref GF/s'.padStart(9)} ${'fast GF/s'.padStart(9)} ${'speedup'.padStart(8)}`,
+  );
+  for (const B of batches) {
+    for (const c of cases(B)) {
+      for (const dt of ['float32', 'float64'] as const) {
+        const tr = time(c.prepare(linalgReference, dt), samples, minMs);
+        const tf = time(c.prepare(linalgFast, dt), samples, minMs);
+        const gf = (t: number): string => (c.flops ? fmt(c.flops / t / 1e6, 9, 2) : '-'.padStart(9));
+        console.log(
+          `${c.name.padEnd(38)} ${dt.padEnd(7)} ${fmt(tr, 9)} ${fmt(tf, 9)} ${gf(tr)} ${gf(tf)} ${fmt(tr / tf, 7, 1)}×`,
+        );
+      }
+    }
+  }
+  if (sink === 0.123456789) console.log(sink);
+}
+
+main();

@@ -1,0 +1,63 @@
+/**
+ * The training-example Lie bracket. With v_x = −∇L_x the SGD vector field of example x,
+ *   [v_x, v_y] = (v_x·∇)v_y − (v_y·∇)v_x = H_y g_x − H_x g_y,
+ * and one SGD step on x then y differs from y then x by ε²[v_x, v_y] + O(ε³).
+ * Cost: one gradient and two forward-over-reverse Hessian-vector products, all exact.
+ */
+import type { Tensor, Val } from '../engine/tensor.js';
+import { concrete, hvp, jvp, valueAndGrad } from '../engine/transforms.js';
+import type { Params } from '../engine/tree.js';
+import { sum } from '../engine/ops.js';
+import type { Loss } from '../nn/losses.js';
+import type { Model } from '../nn/models.js';
+import { sub, type Vec } from './vec.js';
+
+export interface BracketResult {
+  /** B = H_y g_x − H_x g_y, by parameter name. */
+  bracket: Vec;
+  gradX: Vec;
+  gradY: Vec;
+  lossX: number;
+  lossY: number;
+}
+
+/** A per-example loss as a function of the parameters. */
+export type LossFn<E> = (params: Params, example: E) => Val;
+
+const asVec = (p: Params): Vec => {
+  const out: Vec = {};
+  for (const [k, v] of Object.entries(p)) out[k] = concrete(v);
+  return out;
+};
+
+export function bracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): BracketResult {
+  const fx = (p: Params) => loss(p, x);
+  const fy = (p: Params) => loss(p, y);
+  const [lx, gx] = valueAndGrad(fx)(params);
+  const hy = hvp(fy, params, gx); // ∇L_y and H_y g_x
+  const hx = hvp(fx, params, hy.grad); // H_x g_y
+  return {
+    bracket: sub(asVec(hy.hvp), asVec(hx.hvp)),
+    gradX: asVec(gx),
+    gradY: asVec(hy.grad),
+    lossX: concrete(lx).item(),
+    lossY: concrete(hy.value).item(),
+  };
+}
+
+/** An example for the reference models: input [1, ...inputShape] and target [1, K]. */
+export interface Example {
+  readonly x: Tensor;
+  readonly t: Tensor;
+}
+
+/** The per-example loss of a model: Σ over the batch of one of loss.perExample. */
+export function modelLoss(model: Model, loss: Loss): LossFn<Example> {
+  return (p, ex) => sum(loss.perExample(model.apply(p, ex.x), ex.t));
+}
+
+/** J_f(z)·v: the change of the model's logits at input z along the parameter direction v. */
+export function logitEffect(model: Model, params: Vec, z: Tensor, v: Vec): Tensor {
+  const [, dz] = jvp((p: Params) => model.apply(p, z), params as Params, v as Params);
+  return concrete(dz);
+}

@@ -1,0 +1,80 @@
+/**
+ * Reference models with PyTorch's parameter names and layouts, so weights move both ways
+ * through safetensors and results compare with PyTorch number by number.
+ */
+import { relu, silu } from '../engine/composites.js';
+import type { DType } from '../engine/dtype.js';
+import * as o from '../engine/ops.js';
+import type { Tensor, Val } from '../engine/tensor.js';
+import type { Params } from '../engine/tree.js';
+import { initParams } from './init.js';
+import { conv2d, linear } from './layers.js';
+
+export interface Model {
+  readonly name: string;
+  readonly description: string;
+  /** Shape of one input example, e.g. [1, 28, 28]. */
+  readonly inputShape: readonly number[];
+  readonly numOutputs: number;
+  /** Parameter names and shapes, in PyTorch's module order. */
+  readonly paramShapes: Readonly<Record<string, readonly number[]>>;
+  /** Logits [N, numOutputs] for inputs [N, ...inputShape]. */
+  apply(params: Params, x: Val): Val;
+}
+
+export function initModel(model: Model, seed: number, dtype: DType): Record<string, Tensor> {
+  return initParams(model.paramShapes, seed, dtype);
+}
+
+export const mlp: Model = {
+  name: 'mlp',
+  description: '784 → 128 (tanh) → 10',
+  inputShape: [1, 28, 28],
+  numOutputs: 10,
+  paramShapes: { 'fc1.weight': [128, 784], 'fc1.bias': [128], 'fc2.weight': [10, 128], 'fc2.bias': [10] },
+  apply: (p, x) => linear(p, 'fc2', o.tanh(linear(p, 'fc1', o.flatten(x)))),
+};
+
+function convnetWith(name: string, description: string, act: (x: Val) => Val, pool: (x: Val) => Val): Model {
+  return {
+    name,
+    description,
+    inputShape: [1, 28, 28],
+    numOutputs: 10,
+    paramShapes: {
+      'conv1.weight': [16, 1, 3, 3],
+      'conv1.bias': [16],
+      'conv2.weight': [32, 16, 3, 3],
+      'conv2.bias': [32],
+      'fc.weight': [10, 1568],
+      'fc.bias': [10],
+    },
+    apply: (p, x) => {
+      const h1 = pool(act(conv2d(p, 'conv1', x, { padding: 1 })));
+      const h2 = pool(act(conv2d(p, 'conv2', h1, { padding: 1 })));
+      return linear(p, 'fc', o.flatten(h2));
+    },
+  };
+}
+
+export const convnet = convnetWith(
+  'convnet',
+  'conv 3×3 1→16, relu, maxpool 2 → conv 3×3 16→32, relu, maxpool 2 → fc 1568→10',
+  relu,
+  (x) => o.maxPool2d(x, 2),
+);
+
+export const smoothconvnet = convnetWith(
+  'smoothconvnet',
+  'convnet with silu and avg-pool (smooth, so the ε² swap law holds at finite ε)',
+  silu,
+  (x) => o.avgPool2d(x, 2),
+);
+
+export const MODELS: Readonly<Record<string, Model>> = { mlp, convnet, smoothconvnet };
+
+export function getModel(name: string): Model {
+  const m = MODELS[name];
+  if (!m) throw new Error(`unknown model "${name}"; choose one of ${Object.keys(MODELS).join(', ')}`);
+  return m;
+}
