@@ -1,0 +1,60 @@
+/** Per-pair, per-tensor summaries of a bracket — the numbers the CLI prints and writes as JSON. */
+import { norm, sumSq, type Vec } from './vec.js';
+import type { BracketResult } from './bracket.js';
+
+export interface TensorStats {
+  bracketNorm: number;
+  /** ‖B‖ / √(number of elements). */
+  bracketRms: number;
+  gradNormX: number;
+  gradNormY: number;
+}
+
+export interface PairStats {
+  x: number;
+  y: number;
+  lossX: number;
+  lossY: number;
+  gradNormX: number;
+  gradNormY: number;
+  bracketNorm: number;
+  /** cos(g_x, g_y). */
+  gradCosine: number;
+  tensors: Record<string, TensorStats>;
+  /** J_f(probe)·B, one number per output (when a probe is given). */
+  logitEffect?: number[];
+}
+
+export function pairStats(x: number, y: number, r: BracketResult, logitEffect?: readonly number[]): PairStats {
+  const tensors: Record<string, TensorStats> = {};
+  let dotXY = 0;
+  for (const [name, b] of Object.entries(r.bracket)) {
+    const gx = r.gradX[name]!;
+    const gy = r.gradY[name]!;
+    const bn = Math.sqrt(sumSq(b));
+    tensors[name] = { bracketNorm: bn, bracketRms: bn / Math.sqrt(Math.max(1, b.size)), gradNormX: Math.sqrt(sumSq(gx)), gradNormY: Math.sqrt(sumSq(gy)) };
+    for (let i = 0; i < gx.data.length; i++) dotXY += gx.data[i]! * gy.data[i]!;
+  }
+  const gnx = norm(r.gradX);
+  const gny = norm(r.gradY);
+  const out: PairStats = {
+    x,
+    y,
+    lossX: r.lossX,
+    lossY: r.lossY,
+    gradNormX: gnx,
+    gradNormY: gny,
+    bracketNorm: norm(r.bracket),
+    gradCosine: gnx > 0 && gny > 0 ? dotXY / (gnx * gny) : 0,
+    tensors,
+  };
+  if (logitEffect) out.logitEffect = [...logitEffect];
+  return out;
+}
+
+/** Bracket vectors of several pairs in one tree, keyed `<x>_<y>/<param name>`. */
+export function vectorsForSaving(results: readonly { x: number; y: number; bracket: Vec }[]): Vec {
+  const out: Vec = {};
+  for (const r of results) for (const [k, t] of Object.entries(r.bracket)) out[`${r.x}_${r.y}/${k}`] = t;
+  return out;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/** The `lie-bracket` command. */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { bracketCommand } from './bracket.js';
+import { UserError } from '../errors.js';
+import { VERSION } from '../version.js';
+
+export function program(): Command {
+  return new Command('lie-bracket')
+    .description('How much does the order of two training examples matter? Exact training-example Lie brackets [v_x, v_y] = H_y g_x − H_x g_y.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .addCommand(bracketCommand());
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().exitOverride().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode; // commander printed its message already
+    if (e instanceof UserError) {
+      process.stderr.write(`lie-bracket: error: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isEntry) process.exitCode = await main(process.argv);
