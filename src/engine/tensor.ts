@@ -22,14 +22,21 @@ export class Tensor extends Val {
   readonly dtype: DType;
   readonly data: Buf;
 
+  /** Wraps `data` without copying; `shape` must not be mutated afterwards. */
   constructor(data: Buf, shape: Shape) {
     super();
-    assertShape(shape);
-    if (data.length !== sizeOf(shape)) {
+    let n = 1;
+    let ok = true;
+    for (const d of shape) {
+      n *= d;
+      ok &&= d >= 0 && Number.isInteger(d);
+    }
+    if (!ok || data.length !== n) {
+      assertShape(shape);
       throw new Error(`tensor data has ${data.length} elements but shape ${fmtShape(shape)} needs ${sizeOf(shape)}`);
     }
     this.data = data;
-    this.shape = Object.freeze([...shape]);
+    this.shape = shape;
     this.dtype = dtypeOf(data);
   }
 

@@ -37,3 +37,45 @@ export function withKernels<T>(set: KernelSet, f: () => T): T {
 }
 
 export type { Kernel, KernelTable, KIn } from './types.js';
+
+/** Floating-point operations of one kernel call: 2 per multiply-add in matmul and the conv family, 1 per output element elsewhere. */
+function flopsOf(prim: keyof KernelTable, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: unknown): number {
+  const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  const out = size(outShape);
+  switch (prim) {
+    case 'matmul': {
+      const a = inputs[0]!.shape;
+      const { transA } = params as { transA: boolean };
+      return 2 * out * (transA ? a[a.length - 2]! : a[a.length - 1]!);
+    }
+    case 'conv2d': // out × (C/groups · KH · KW)
+      return 2 * out * size(inputs[1]!.shape.slice(1));
+    case 'conv2d_input_grad': {
+      const w = inputs[1]!.shape; // each dy element meets O/groups… : total = |dy| × C/groups × KH × KW
+      return 2 * size(inputs[0]!.shape) * size(w.slice(1));
+    }
+    case 'conv2d_filter_grad': // |dy| × C/groups × KH × KW
+      return 2 * size(inputs[1]!.shape) * size(outShape.slice(1));
+    default:
+      return out;
+  }
+}
+
+/** Run `f` and count the floating-point operations its kernels performed. */
+export function measureFlops<T>(f: () => T): { result: T; flops: number } {
+  const prev = kernels;
+  let flops = 0;
+  const counting = {} as Record<string, unknown>;
+  for (const [name, k] of Object.entries(prev)) {
+    counting[name] = (out: never, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: never) => {
+      flops += flopsOf(name as keyof KernelTable, outShape, inputs, params);
+      (k as (o: never, s: unknown, i: unknown, p: never) => void)(out, outShape, inputs, params);
+    };
+  }
+  kernels = counting as unknown as KernelTable;
+  try {
+    return { result: f(), flops };
+  } finally {
+    kernels = prev;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: median milliseconds and achieved GFLOP/s of loss, grad, hvp and bracket for one
+ * example (pair) on the reference nets, float32 and float64 — and, when /usr/bin/python3 can
+ * import torch, the same figures from PyTorch (scripts/torch_peer.py, double backward, 1 thread)
+ * on identical weights and inputs, with the ratio lie-bracket / PyTorch (lower is better).
+ *   options: --quick (fewer repeats), --json, --no-torch, --models mlp,convnet, --memory N
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bracket, modelLoss, type Example } from '../bracket/bracket.js';
+import { batchOf } from '../data/examples.js';
+import { loadFashion, PACKAGE_ROOT } from '../data/fashion.js';
+import { writeSafetensors } from '../data/safetensors.js';
+import type { DType } from '../engine/dtype.js';
+import { measureFlops } from '../engine/kernels/index.js';
+import { concrete, hvp, valueAndGrad } from '../engine/transforms.js';
+import { Tensor } from '../engine/tensor.js';
+import type { Params } from '../engine/tree.js';
+import { LOSSES } from '../nn/losses.js';
+import { getModel, initModel } from '../nn/models.js';
+import { table } from '../cli/util.js';
+
+const args = process.argv.slice(2);
+const flag = (f: string) => args.includes(f);
+const value = (f: string) => {
+  const i = args.indexOf(f);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const QUICK = flag('--quick');
+const REPEATS = QUICK ? 10 : 40;
+const WARMUP = QUICK ? 3 : 8;
+const MODELS = (value('--models') ?? 'mlp,convnet').split(',');
+const DTYPES: DType[] = ['float32', 'float64'];
+const MEASURES = ['loss', 'grad', 'hvp', 'bracket'] as const;
+type Measure = (typeof MEASURES)[number];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function time(f: () => unknown): number {
+  for (let i = 0; i < WARMUP; i++) f();
+  const ts: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const t0 = performance.now();
+    f();
+    ts.push(performance.now() - t0);
+  }
+  return median(ts);
+}
+
+function torchAvailable(): boolean {
+  if (flag('--no-torch')) return false;
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+interface Row {
+  model: string;
+  dtype: DType;
+  measure: Measure;
+  ms: number;
+  gflops: number;
+  torchMs?: number;
+  ratio?: number;
+}
+
+const data = loadFashion(undefined, 'test', { limit: 2 });
+const rows: Row[] = [];
+const withTorch = torchAvailable();
+const tmp = mkdtempSync(join(tmpdir(), 'lb-bench-'));
+
+for (const name of MODELS) {
+  const model = getModel(name);
+  for (const dtype of DTYPES) {
+    const params = initModel(model, 0, dtype);
+    const b = batchOf(data, [0, 1], dtype);
+    const ex = (i: number): Example => batchOf(data, [i], dtype);
+    const x = ex(0);
+    const y = ex(1);
+    const lossFn = modelLoss(model, LOSSES.bce);
+    const fx = (p: Params) => lossFn(p, x);
+    const gy = valueAndGrad((p: Params) => lossFn(p, y))(params)[1];
+    const work: Record<Measure, () => unknown> = {
+      loss: () => concrete(fx(params)),
+      grad: () => valueAndGrad(fx)(params),
+      hvp: () => hvp(fx, params, gy),
+      bracket: () => bracket(lossFn, params, x, y),
+    };
+    for (const m of MEASURES) {
+      const flops = measureFlops(work[m]).flops;
+      const ms = time(work[m]);
+      rows.push({ model: name, dtype, measure: m, ms, gflops: flops / (ms * 1e6) });
+    }
+    if (withTorch) {
+      const w = join(tmp, `${name}-${dtype}-w.safetensors`);
+      const inp = join(tmp, `${name}-${dtype}-in.safetensors`);
+      writeSafetensors(w, params);
+      writeSafetensors(inp, { x: b.x, labels: new Tensor(Float64Array.from(b.labels), [2]) });
+      const out = execFileSync('/usr/bin/python3', [
+        join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), '--inputs', inp, '--weights', w, '--model', name, '--loss', 'bce',
+        '--dtype', dtype, '--pairs', '0,1', '--bench', '--repeats', String(REPEATS), '--warmup', String(WARMUP), '--threads', '1',
+      ], { encoding: 'utf8' });
+      const bench = (JSON.parse(out) as { bench: Record<Measure, number> }).bench;
+      for (const r of rows.filter((r) => r.model === name && r.dtype === dtype)) {
+        r.torchMs = bench[r.measure];
+        r.ratio = r.ms / r.torchMs;
+      }
+    }
+  }
+}
+rmSync(tmp, { recursive: true, force: true });
+
+let memory: { brackets: number; rssStartMB: number; rssEndMB: number } | undefined;
+const memN = Number(value('--memory') ?? (QUICK ? 0 : 10000));
+if (memN > 0) {
+  // RSS over many brackets of the MLP: memory belongs to the garbage collector and must stay flat.
+  const model = getModel('mlp');
+  const params = initModel(model, 0, 'float32');
+  const lossFn = modelLoss(model, LOSSES.bce);
+  const ex = (i: number): Example => batchOf(data, [i], 'float32');
+  const x = ex(0);
+  const y = ex(1);
+  const rss = () => process.memoryUsage().rss / 2 ** 20;
+  let start = 0;
+  for (let i = 0; i < memN; i++) {
+    bracket(lossFn, params, x, y);
+    if (i === Math.floor(memN / 10)) start = rss();
+  }
+  memory = { brackets: memN, rssStartMB: start, rssEndMB: rss() };
+}
+
+if (flag('--json')) {
+  process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, rows, memory })}\n`);
+} else {
+  console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce`);
+  console.log(withTorch ? 'PyTorch peer: scripts/torch_peer.py, double backward, 1 thread, same weights and inputs\n' : 'PyTorch peer: not available (/usr/bin/python3 cannot import torch)\n');
+  const header = ['model', 'dtype', 'measure', 'ms', 'GFLOP/s', ...(withTorch ? ['torch ms', 'ratio'] : [])];
+  console.log(
+    table(
+      header,
+      rows.map((r) => [r.model, r.dtype, r.measure, r.ms.toFixed(3), r.gflops.toFixed(2), ...(withTorch ? [r.torchMs!.toFixed(3), r.ratio!.toFixed(2)] : [])]),
+    ),
+  );
+  if (memory) console.log(`\nmemory: RSS ${memory.rssStartMB.toFixed(0)} MB after ${memory.brackets / 10} brackets, ${memory.rssEndMB.toFixed(0)} MB after ${memory.brackets} (mlp, float32)`);
+}
