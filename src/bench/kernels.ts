@@ -2,11 +2,12 @@
  * Micro-benchmark of the linear-algebra kernels: reference (linalg_ref.ts) against fast (fast.ts)
  * on the shapes of the reference convnet and MLP, in float32 and float64.
  *
- *   npx tsx src/bench/kernels.ts [--batch 1,8] [--quick]
- *   npm run build && node dist/bench/kernels.js
+ *   npm run build && node dist/bench/kernels.js [--batch 1,8] [--quick]
+ *   npx tsx src/bench/kernels.ts [--batch 1,8] [--quick]      (tsx is not a dependency)
  *
  * Prints the median time per call over several samples and the rate in GFLOP/s (2 flops per
- * multiply-add of the mathematical operation, whatever the kernel does internally).
+ * multiply-add of the mathematical operation, whatever the kernel does internally). Each call
+ * includes zero-filling the output buffer, which the kernel contract guarantees.
  */
 import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
 import { linalgFast } from '../engine/kernels/fast.js';
@@ -51,7 +52,8 @@ function convCases(label: string, B: number, C: number, H: number, O: number, k:
       name: `${label} conv2d`, flops,
       prepare: (t, dt) => {
         const x = randIn(xs, dt), w = randIn(ws, dt);
-        return () => { const out = allocBuf(dt, sizeOf(ys)); t.conv2d(out, ys, [x, w], p); consume(out); };
+        const out = allocBuf(dt, sizeOf(ys));
+        return () => { out.fill(0); t.conv2d(out, ys, [x, w], p); consume(out); };
       },
     },
     {
@@ -59,7 +61,8 @@ function convCases(label: string, B: number, C: number, H: number, O: number, k:
       prepare: (t, dt) => {
         const dy = randIn(ys, dt), w = randIn(ws, dt);
         const q = { ...p, inputShape: xs };
-        return () => { const out = allocBuf(dt, sizeOf(xs)); t.conv2d_input_grad(out, xs, [dy, w], q); consume(out); };
+        const out = allocBuf(dt, sizeOf(xs));
+        return () => { out.fill(0); t.conv2d_input_grad(out, xs, [dy, w], q); consume(out); };
       },
     },
     {
@@ -67,7 +70,8 @@ function convCases(label: string, B: number, C: number, H: number, O: number, k:
       prepare: (t, dt) => {
         const x = randIn(xs, dt), dy = randIn(ys, dt);
         const q = { ...p, filterShape: ws };
-        return () => { const out = allocBuf(dt, sizeOf(ws)); t.conv2d_filter_grad(out, ws, [x, dy], q); consume(out); };
+        const out = allocBuf(dt, sizeOf(ws));
+        return () => { out.fill(0); t.conv2d_filter_grad(out, ws, [x, dy], q); consume(out); };
       },
     },
   ];
@@ -81,7 +85,8 @@ function poolCases(label: string, B: number, C: number, H: number): Case[] {
       name: `${label} maxpool2d`, flops: 0,
       prepare: (t, dt) => {
         const x = randIn(xs, dt);
-        return () => { const out = allocBuf(dt, sizeOf(ys)); t.maxpool2d(out, ys, [x, x], p); consume(out); };
+        const out = allocBuf(dt, sizeOf(ys));
+        return () => { out.fill(0); t.maxpool2d(out, ys, [x, x], p); consume(out); };
       },
     },
     {
@@ -89,7 +94,8 @@ function poolCases(label: string, B: number, C: number, H: number): Case[] {
       prepare: (t, dt) => {
         const x = randIn(xs, dt), dy = randIn(ys, dt);
         const q = { ...p, inputShape: xs };
-        return () => { const out = allocBuf(dt, sizeOf(xs)); t.maxpool2d_scatter(out, xs, [x, dy], q); consume(out); };
+        const out = allocBuf(dt, sizeOf(xs));
+        return () => { out.fill(0); t.maxpool2d_scatter(out, xs, [x, dy], q); consume(out); };
       },
     },
   ];
@@ -105,7 +111,8 @@ function matmulCase(what: string, M: number, N: number, K: number, transA: boole
     prepare: (t, dt) => {
       const a = randIn(as, dt), b = randIn(bs, dt);
       const p = { transA, transB };
-      return () => { const out = allocBuf(dt, M * N); t.matmul(out, [M, N], [a, b], p); consume(out); };
+      const out = allocBuf(dt, M * N);
+        return () => { out.fill(0); t.matmul(out, [M, N], [a, b], p); consume(out); };
     },
   };
 }
@@ -160,6 +167,20 @@ function main(): void {
   console.log(
     `${'case'.padEnd(38)} ${'dtype'.padEnd(7)} ${'ref ms'.padStart(9)} ${'fast ms'.padStart(9)} ${'ref GF/s'.padStart(9)} ${'fast GF/s'.padStart(9)} ${'speedup'.padStart(8)}`,
   );
+  // Warm-up: run every kernel on every shape first, so that the measurements below see code
+  // that V8 has already optimised for all the shapes and dtypes (the steady state of a run).
+  const warm = (f: () => void): void => {
+    const t0 = performance.now();
+    do f(); while (performance.now() - t0 < (quick ? 5 : 20));
+  };
+  for (const B of batches) {
+    for (const c of cases(B)) {
+      for (const dt of ['float32', 'float64'] as const) {
+        warm(c.prepare(linalgReference, dt));
+        warm(c.prepare(linalgFast, dt));
+      }
+    }
+  }
   for (const B of batches) {
     for (const c of cases(B)) {
       for (const dt of ['float32', 'float64'] as const) {

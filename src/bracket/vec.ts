@@ -22,7 +22,9 @@ export function dot(a: Vec, b: Vec): number {
   for (const [k, t] of Object.entries(a)) {
     const u = b[k];
     if (!u) throw new Error(`dot: second vector lacks ${k}`);
-    for (let i = 0; i < t.data.length; i++) s += t.data[i]! * u.data[i]!;
+    const x = t.data;
+    const y = u.data;
+    for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
   }
   return s;
 }
@@ -33,8 +35,10 @@ export function axpy(a: Vec, alpha: number, b: Vec): Vec {
   for (const [k, t] of Object.entries(a)) {
     const u = b[k];
     if (!u) throw new Error(`axpy: second vector lacks ${k}`);
-    const r = allocBuf(t.dtype, t.data.length);
-    for (let i = 0; i < r.length; i++) r[i] = t.data[i]! + alpha * u.data[i]!;
+    const x = t.data;
+    const y = u.data;
+    const r = allocBuf(t.dtype, x.length);
+    for (let i = 0; i < r.length; i++) r[i] = x[i]! + alpha * y[i]!;
     out[k] = new Tensor(r, t.shape);
   }
   return out;

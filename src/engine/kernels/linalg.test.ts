@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
-import { linalgFast } from './fast.js';
+import { linalgFast, tuning } from './fast.js';
 import { linalgReference } from './linalg_ref.js';
 import type { KIn } from './types.js';
 
@@ -248,6 +248,8 @@ const CONV_CASES: ConvCase[] = [
   convCase('1×1 stride 2', 2, 3, 5, 5, 2, 1, 1, conv([2, 2])),
   convCase('padding ≥ kernel (all-zero border outputs)', 1, 2, 4, 3, 2, 2, 2, conv([1, 1], [2, 2])),
   convCase('kernel larger than the input', 2, 1, 2, 3, 2, 3, 3, conv([1, 1], [1, 1])),
+  // kernel row 0 sees only padding, over more rows than the output has (pad 3 > OH 2); row 1 sees data
+  convCase('dilation 4, padding 3, 3-tap kernel on 4 rows', 3, 2, 4, 5, 2, 3, 2, conv([1, 1], [3, 1], [4, 2])),
   convCase('stride 3, kernel 2 (skipped pixels)', 1, 2, 8, 7, 2, 2, 2, conv([3, 3])),
   convCase('convnet conv1: 1→16 3×3 pad 1 on 28×28', 2, 1, 28, 28, 16, 3, 3, conv([1, 1], [1, 1])),
   convCase('convnet conv2: 16→32 3×3 pad 1 on 14×14', 1, 16, 14, 14, 32, 3, 3, conv([1, 1], [1, 1])),
@@ -351,6 +353,15 @@ describe.each(SETS)('%s kernels: adjoint identities (float64)', (_name, K) => {
     expect(Array.from(dx)).toEqual([1, 2, 4, 0, /**/ 8, 16, 32, 0, /**/ 64, 128, 256, 0, /**/ 0, 0, 0, 0]);
   });
 
+  it('matmul rejects shapes that do not agree', () => {
+    const a = arr([1, 2, 3, 4, 5, 6], [2, 3]);
+    const b = arr([1, 2, 3, 4], [2, 2]);
+    expect(() => run(K.matmul, [2, 2], [a, b], { transA: false, transB: false })).toThrow(/do not agree/);
+    expect(() => run(K.matmul, [1, 2, 2], [arr([1, 2, 3, 4], [1, 2, 2]), arr([1, 2, 3, 4], [2, 2, 1])], { transA: false, transB: false })).toThrow(
+      /do not agree/,
+    );
+  });
+
   it('matmul against a naive triple loop, all storage orders, batch dims [2,3]', () => {
     const r = rng(3);
     const [m, k, n] = [4, 5, 3];
@@ -438,11 +449,30 @@ describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype)
     const pp = { ...c.p, inputShape: inShape };
     // selections must agree exactly: same element, same value
     expectClose(run(linalgFast.maxpool2d, outShape, [key, v], c.p, dtype), run(linalgReference.maxpool2d, outShape, [key, v], c.p, dtype), 0);
+    // both add the contributions in output order in float64 and round once: bit-identical
     expectClose(
       run(linalgFast.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
       run(linalgReference.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
-      rtol,
+      0,
     );
+  });
+
+  it('conv2d_filter_grad over a batch split into chunks', () => {
+    const saved = tuning.filterGradChunk;
+    try {
+      for (const c of [CONV_CASES[0]!, CONV_CASES[5]!, CONV_CASES[10]!]) {
+        const r = rng(6);
+        const s = convShapes(c);
+        const x = randn(s.x, dtype, r);
+        const dy = randn(s.y, dtype, r);
+        const pf = { ...c.p, filterShape: s.w };
+        const want = run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype);
+        tuning.filterGradChunk = 1; // one image per chunk
+        expectClose(run(linalgFast.conv2d_filter_grad, s.w, [x, dy], pf, dtype), want, rtol);
+      }
+    } finally {
+      tuning.filterGradChunk = saved;
+    }
   });
 
   it('outputs are independent of later calls (no scratch buffer escapes)', () => {

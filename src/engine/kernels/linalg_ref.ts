@@ -77,17 +77,24 @@ export function convDims(xShape: Shape, wShape: Shape, yShape: Shape, p: ConvPar
 // ---------------------------------------------------------------------------------------------
 // matmul
 
+/** [batch, m, n, k] of a matmul, checking that the shapes agree. */
+export function matmulDims(aShape: Shape, bShape: Shape, outShape: Shape, transA: boolean, transB: boolean): [number, number, number, number] {
+  const r = outShape.length;
+  const bad = (): Error =>
+    new Error(`matmul: ${fmtShape(aShape)}${transA ? 'ᵀ' : ''} @ ${fmtShape(bShape)}${transB ? 'ᵀ' : ''} → ${fmtShape(outShape)} do not agree`);
+  if (r < 2 || aShape.length !== r || bShape.length !== r) throw bad();
+  for (let i = 0; i < r - 2; i++) if (aShape[i] !== outShape[i] || bShape[i] !== outShape[i]) throw bad();
+  const m = outShape[r - 2]!, n = outShape[r - 1]!;
+  const [am, ak] = transA ? [aShape[r - 1]!, aShape[r - 2]!] : [aShape[r - 2]!, aShape[r - 1]!];
+  const [bk, bn] = transB ? [bShape[r - 1]!, bShape[r - 2]!] : [bShape[r - 2]!, bShape[r - 1]!];
+  if (am !== m || bn !== n || ak !== bk) throw bad();
+  return [sizeOf(outShape.slice(0, r - 2)), m, n, ak];
+}
+
 export const matmul: Kernel<'matmul'> = (out, outShape, inputs, { transA, transB }) => {
   const a = input(inputs, 0, 'matmul');
   const b = input(inputs, 1, 'matmul');
-  const r = outShape.length;
-  if (r < 2 || a.shape.length !== r || b.shape.length !== r) {
-    throw new Error(`matmul: ranks of ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} → ${fmtShape(outShape)} differ`);
-  }
-  const m = dim(outShape, -2, 'matmul');
-  const n = dim(outShape, -1, 'matmul');
-  const k = dim(a.shape, transA ? -2 : -1, 'matmul');
-  const batch = sizeOf(outShape.slice(0, r - 2));
+  const [batch, m, n, k] = matmulDims(a.shape, b.shape, outShape, transA, transB);
   const A = a.data;
   const B = b.data;
   // A(i, p) and B(p, j) of batch t, honouring the storage order.

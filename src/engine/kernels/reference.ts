@@ -80,6 +80,7 @@ export const reference: KernelTable = {
   reduce_max: (out, _s, [a], { axes }) => reduceInto(out, a!, axes, 'max'),
   reshape: (out, _s, [a]) => out.set(a!.data),
   broadcast: (out, outShape, [a], { dims }) => {
+    if (a!.data.length === 1) return void out.fill(a!.data[0]!);
     const inStrides = stridesOf(a!.shape);
     const src = new Array<number>(outShape.length).fill(0);
     dims.forEach((d, i) => {

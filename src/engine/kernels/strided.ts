@@ -29,7 +29,9 @@ export function stridedLoop(
   for (;;) {
     // innermost axis
     if (mode === 'copy') {
-      for (let i = 0, d = d0, s = s0; i < n; i++, d += ds, s += ss) dst[d] = src[s]!;
+      if (ds === 1 && ss === 1) dst.set(src.subarray(s0, s0 + n), d0);
+      else if (ds === 1 && ss === 0) dst.fill(src[s0]!, d0, d0 + n);
+      else for (let i = 0, d = d0, s = s0; i < n; i++, d += ds, s += ss) dst[d] = src[s]!;
     } else if (mode === 'add') {
       for (let i = 0, d = d0, s = s0; i < n; i++, d += ds, s += ss) dst[d]! += src[s]!;
     } else {
