@@ -8,16 +8,18 @@ import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
-  return new Command('lie-bracket')
+  const prog = new Command('lie-bracket')
     .description('How much does the order of two training examples matter? Exact training-example Lie brackets [v_x, v_y] = H_y g_x − H_x g_y.')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
     .addCommand(bracketCommand());
+  // errors propagate to main() instead of exiting, for every command
+  for (const c of [prog, ...prog.commands]) c.exitOverride();
+  return prog;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await program().exitOverride().parseAsync(argv);
+    await program().parseAsync(argv);
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander printed its message already

@@ -3,34 +3,24 @@
  * read like the definitions. (matmul, conv and pooling references are in linalg_ref.ts.)
  */
 import type { Buf } from '../dtype.js';
-import type { CompareOp, Prim } from '../prims.js';
+import type { CompareOp } from '../prims.js';
 import { stridesOf } from '../shape.js';
 import { stridedLoop } from './strided.js';
 import type { KIn, Kernel, KernelTable } from './types.js';
 import { linalgReference } from './linalg_ref.js';
 
-function unary<P extends Prim>(f: (x: number) => number): Kernel<P> {
-  return (out, _s, [a]) => {
-    const x = a!.data;
-    for (let i = 0; i < out.length; i++) out[i] = f(x[i]!);
-  };
-}
+// Each elementwise kernel is its own loop: a shared loop calling a function per element would be
+// megamorphic in V8 and several times slower.
+type Ins = readonly KIn[];
+const X = (ins: Ins, k = 0) => ins[k]!.data;
 
-function binary<P extends Prim>(f: (x: number, y: number) => number): Kernel<P> {
-  return (out, _s, [a, b]) => {
-    const x = a!.data;
-    const y = b!.data;
-    for (let i = 0; i < out.length; i++) out[i] = f(x[i]!, y[i]!);
-  };
-}
-
-const COMPARE: Record<CompareOp, (x: number, y: number) => number> = {
-  gt: (x, y) => (x > y ? 1 : 0),
-  ge: (x, y) => (x >= y ? 1 : 0),
-  lt: (x, y) => (x < y ? 1 : 0),
-  le: (x, y) => (x <= y ? 1 : 0),
-  eq: (x, y) => (x === y ? 1 : 0),
-  ne: (x, y) => (x !== y ? 1 : 0),
+const COMPARE: Record<CompareOp, Kernel<'compare'>> = {
+  gt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! > y[i]! ? 1 : 0; },
+  ge: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! >= y[i]! ? 1 : 0; },
+  lt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! < y[i]! ? 1 : 0; },
+  le: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! <= y[i]! ? 1 : 0; },
+  eq: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! === y[i]! ? 1 : 0; },
+  ne: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! !== y[i]! ? 1 : 0; },
 };
 
 /** Strides of `inp` seen from an output that keeps the axes not in `axes` (reduced axes: stride 0 in dst). */
@@ -44,34 +34,28 @@ function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add' | 'ma
 }
 
 export const reference: KernelTable = {
-  add: binary((x, y) => x + y),
-  sub: binary((x, y) => x - y),
-  mul: binary((x, y) => x * y),
-  div: binary((x, y) => x / y),
-  max: binary((x, y) => (x > y || x !== x ? x : y)),
-  min: binary((x, y) => (x < y || x !== x ? x : y)),
-  neg: unary((x) => -x),
-  exp: unary(Math.exp),
-  log: unary(Math.log),
-  log1p: unary(Math.log1p),
-  tanh: unary(Math.tanh),
-  sqrt: unary(Math.sqrt),
-  abs: unary(Math.abs),
-  pow: (out, _s, [a], { exponent: p }) => {
-    const x = a!.data;
+  add: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! + y[i]!; },
+  sub: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! - y[i]!; },
+  mul: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! * y[i]!; },
+  div: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! / y[i]!; },
+  // NaN propagates
+  max: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! > y[i]! || x[i] !== x[i] ? x[i]! : y[i]!; },
+  min: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! < y[i]! || x[i] !== x[i] ? x[i]! : y[i]!; },
+  neg: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = -x[i]!; },
+  exp: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.exp(x[i]!); },
+  log: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.log(x[i]!); },
+  log1p: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.log1p(x[i]!); },
+  tanh: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.tanh(x[i]!); },
+  sqrt: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(x[i]!); },
+  abs: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.abs(x[i]!); },
+  pow: (out, _s, ins, { exponent: p }) => {
+    const x = X(ins);
     if (p === 2) for (let i = 0; i < out.length; i++) out[i] = x[i]! * x[i]!;
     else for (let i = 0; i < out.length; i++) out[i] = Math.pow(x[i]!, p);
   },
-  compare: (out, _s, [a, b], { op }) => {
-    const f = COMPARE[op];
-    const x = a!.data;
-    const y = b!.data;
-    for (let i = 0; i < out.length; i++) out[i] = f(x[i]!, y[i]!);
-  },
-  select: (out, _s, [c, a, b]) => {
-    const m = c!.data;
-    const x = a!.data;
-    const y = b!.data;
+  compare: (out, s, ins, params) => COMPARE[params.op](out, s, ins, params),
+  select: (out, _s, ins) => {
+    const m = X(ins), x = X(ins, 1), y = X(ins, 2);
     for (let i = 0; i < out.length; i++) out[i] = m[i] !== 0 ? x[i]! : y[i]!;
   },
   cast: (out, _s, [a]) => out.set(a!.data),
