@@ -18,6 +18,7 @@ const small: Model = {
   inputShape: [64],
   numOutputs: 4,
   paramShapes: { 'fc1.weight': [32, 64], 'fc1.bias': [32], 'fc2.weight': [4, 32], 'fc2.bias': [4] },
+  bufferShapes: {},
   apply: (p, x) => linear(p, 'fc2', o.tanh(linear(p, 'fc1', x))),
 };
 

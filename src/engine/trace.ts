@@ -149,3 +149,13 @@ export function backward(main: MainTrace, seeds: ReadonlyMap<number, Val>, nLeav
   }
   return cts.slice(0, nLeaves);
 }
+
+/**
+ * The concrete value underneath any number of tracers (the primal of the primal …). For side
+ * outputs that must not be differentiated, such as BatchNorm's running statistics.
+ */
+export function primalValue(v: Val): Tensor {
+  let x: Val = v;
+  while (x instanceof Tracer) x = x.primal;
+  return x as Tensor;
+}

@@ -1,7 +1,31 @@
-/** Functional layers over named parameters, with PyTorch's layouts (Linear: weight [out, in]). */
+/**
+ * Functional layers over named parameters with PyTorch's names and layouts (Linear: weight
+ * [out, in]; Conv2d: weight [out, in/groups, kh, kw]; BatchNorm2d: weight, bias and the buffers
+ * running_mean, running_var, num_batches_tracked).
+ */
+import { variance } from '../engine/composites.js';
 import * as o from '../engine/ops.js';
-import type { Val } from '../engine/tensor.js';
+import { Tensor, type Val } from '../engine/tensor.js';
+import { primalValue } from '../engine/trace.js';
 import type { Params } from '../engine/tree.js';
+
+/**
+ * How a forward pass runs. In training mode BatchNorm normalises with the batch's statistics and
+ * writes its updated running statistics to `updates`; in eval mode it uses `buffers`.
+ */
+export interface ForwardState {
+  readonly training: boolean;
+  readonly buffers: Readonly<Record<string, Tensor>>;
+  readonly updates: Record<string, Tensor>;
+}
+
+export function evalState(buffers: Readonly<Record<string, Tensor>> = {}): ForwardState {
+  return { training: false, buffers, updates: {} };
+}
+
+export function trainState(buffers: Readonly<Record<string, Tensor>>): ForwardState {
+  return { training: true, buffers, updates: {} };
+}
 
 function param(p: Params, name: string): Val {
   const v = p[name];
@@ -21,4 +45,60 @@ export function conv2d(p: Params, prefix: string, x: Val, opts: o.ConvOptions = 
   const y = o.conv2d(x, param(p, `${prefix}.weight`), opts);
   const b = p[`${prefix}.bias`];
   return b ? o.add(y, o.reshape(b, [1, -1, 1, 1])) : y;
+}
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** Weight of the new batch statistic in the running average (PyTorch's momentum, default 0.1). */
+  momentum?: number;
+}
+
+/**
+ * torch.nn.BatchNorm2d over x [N, C, H, W]. Training: normalise by the batch mean and biased
+ * variance over (N, H, W); running_mean/var move towards the batch mean and *unbiased* variance,
+ * as PyTorch. Eval: normalise by the running statistics.
+ */
+export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardState, opts: BatchNormOptions = {}): Val {
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
+  const c = x.shape[1]!;
+  const bshape = [1, c, 1, 1];
+  let mean: Val;
+  let vari: Val;
+  if (state.training) {
+    mean = o.mean(x, [0, 2, 3], true);
+    vari = variance(x, [0, 2, 3], true);
+    const n = x.size / c;
+    if (n < 2) throw new Error(`${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)})`);
+    const rm = buffer(state, `${prefix}.running_mean`, c);
+    const rv = buffer(state, `${prefix}.running_var`, c);
+    const bm = primalValue(mean).data;
+    const bv = primalValue(vari).data;
+    const newMean = rm.data.map((v, i) => (1 - momentum) * v + momentum * bm[i]!);
+    const newVar = rv.data.map((v, i) => (1 - momentum) * v + momentum * bv[i]! * (n / (n - 1)));
+    state.updates[`${prefix}.running_mean`] = new Tensor(newMean, rm.shape);
+    state.updates[`${prefix}.running_var`] = new Tensor(newVar, rv.shape);
+    const nbt = state.buffers[`${prefix}.num_batches_tracked`];
+    state.updates[`${prefix}.num_batches_tracked`] = new Tensor(Float64Array.of((nbt?.data[0] ?? 0) + 1), []);
+  } else {
+    mean = o.reshape(o.cast(buffer(state, `${prefix}.running_mean`, c), x.dtype), bshape);
+    vari = o.reshape(o.cast(buffer(state, `${prefix}.running_var`, c), x.dtype), bshape);
+  }
+  const xhat = o.div(o.sub(x, mean), o.sqrt(o.add(vari, eps)));
+  const w = p[`${prefix}.weight`];
+  const b = p[`${prefix}.bias`];
+  const scaled = w ? o.mul(xhat, o.reshape(w, bshape)) : xhat;
+  return b ? o.add(scaled, o.reshape(b, bshape)) : scaled;
+}
+
+function buffer(state: ForwardState, name: string, c: number): Tensor {
+  const t = state.buffers[name];
+  if (!t) throw new Error(`missing buffer ${name} (BatchNorm running statistics): pass the model's buffers`);
+  if (t.size !== c) throw new Error(`buffer ${name} has ${t.size} values, expected ${c}`);
+  return t;
+}
+
+/** Mean over the spatial axes: [N, C, H, W] → [N, C]. */
+export function globalAvgPool(x: Val): Val {
+  return o.mean(x, [2, 3]);
 }

@@ -5,10 +5,11 @@
 import { relu, silu } from '../engine/composites.js';
 import type { DType } from '../engine/dtype.js';
 import * as o from '../engine/ops.js';
-import type { Tensor, Val } from '../engine/tensor.js';
+import { full, type Tensor, type Val } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
 import { initParams } from './init.js';
-import { conv2d, linear } from './layers.js';
+import { conv2d, linear, type ForwardState } from './layers.js';
+import { modelFromSpec, xresnetSpec } from './spec.js';
 
 export interface Model {
   readonly name: string;
@@ -18,12 +19,32 @@ export interface Model {
   readonly numOutputs: number;
   /** Parameter names and shapes, in PyTorch's module order. */
   readonly paramShapes: Readonly<Record<string, readonly number[]>>;
-  /** Logits [N, numOutputs] for inputs [N, ...inputShape]. */
-  apply(params: Params, x: Val): Val;
+  /** Buffers (BatchNorm running statistics) and their shapes; empty for buffer-free models. */
+  readonly bufferShapes: Readonly<Record<string, readonly number[]>>;
+  /**
+   * Logits [N, numOutputs] for inputs [N, ...inputShape]. `state` chooses training or eval mode
+   * and carries the buffers (default: eval mode without buffers, enough for buffer-free models).
+   */
+  apply(params: Params, x: Val, state?: ForwardState): Val;
 }
 
+/** PyTorch-style initial parameters; BatchNorm weights 1 and biases 0, as PyTorch. */
 export function initModel(model: Model, seed: number, dtype: DType): Record<string, Tensor> {
-  return initParams(model.paramShapes, seed, dtype);
+  const bnNames = new Set(Object.keys(model.bufferShapes).filter((k) => k.endsWith('.running_mean')).map((k) => k.replace(/\.running_mean$/, '')));
+  const plain = Object.fromEntries(Object.entries(model.paramShapes).filter(([k]) => !bnNames.has(k.replace(/\.(weight|bias)$/, ''))));
+  const init = initParams(plain, seed, dtype);
+  const out: Record<string, Tensor> = {};
+  for (const [k, shape] of Object.entries(model.paramShapes)) {
+    out[k] = init[k] ?? full(shape, k.endsWith('.weight') ? 1 : 0, dtype);
+  }
+  return out;
+}
+
+/** Initial buffers: running_mean 0, running_var 1, num_batches_tracked 0 (float64). */
+export function initBuffers(model: Model): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, shape] of Object.entries(model.bufferShapes)) out[k] = full(shape, k.endsWith('.running_var') ? 1 : 0, 'float64');
+  return out;
 }
 
 export const mlp: Model = {
@@ -32,6 +53,7 @@ export const mlp: Model = {
   inputShape: [1, 28, 28],
   numOutputs: 10,
   paramShapes: { 'fc1.weight': [128, 784], 'fc1.bias': [128], 'fc2.weight': [10, 128], 'fc2.bias': [10] },
+  bufferShapes: {},
   apply: (p, x) => linear(p, 'fc2', o.tanh(linear(p, 'fc1', o.flatten(x)))),
 };
 
@@ -49,6 +71,7 @@ function convnetWith(name: string, description: string, act: (x: Val) => Val, po
       'fc.weight': [10, 1568],
       'fc.bias': [10],
     },
+    bufferShapes: {},
     apply: (p, x) => {
       const h1 = pool(act(conv2d(p, 'conv1', x, { padding: 1 })));
       const h2 = pool(act(conv2d(p, 'conv2', h1, { padding: 1 })));
@@ -71,7 +94,10 @@ export const smoothconvnet = convnetWith(
   (x) => o.avgPool2d(x, 2),
 );
 
-export const MODELS: Readonly<Record<string, Model>> = { mlp, convnet, smoothconvnet };
+/** The default XResNet (about 1.2 M parameters) for 64×64 RGB input and 40 outputs (CelebA's attributes). */
+export const xresnet: Model = modelFromSpec(xresnetSpec({ outputs: 40 }));
+
+export const MODELS: Readonly<Record<string, Model>> = { mlp, convnet, smoothconvnet, xresnet };
 
 export function getModel(name: string): Model {
   const m = MODELS[name];
