@@ -1,0 +1,325 @@
+/**
+ * Training with checkpoints: config → run directory with run.json, checkpoints/step-<n>.safetensors
+ * (parameters and BatchNorm buffers under PyTorch state_dict names, optimizer state under
+ * `optim.`), and metrics.jsonl. Deterministic: the minibatch of step s is a function of (seed, s)
+ * alone, so a resumed run ends bit-identical to an uninterrupted one.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../data/atomic.js';
+import { batch, type Dataset } from '../data/dataset.js';
+import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
+import type { DType } from '../engine/dtype.js';
+import { mean } from '../engine/ops.js';
+import { Rng } from '../engine/random.js';
+import { Tensor } from '../engine/tensor.js';
+import { concrete, valueAndGrad } from '../engine/transforms.js';
+import type { Params } from '../engine/tree.js';
+import { UserError } from '../errors.js';
+import { evalState, trainState } from '../nn/layers.js';
+import { getLoss, type Loss, type OutputGroup } from '../nn/losses.js';
+import { initBuffers, initModel, type Model } from '../nn/models.js';
+import { initOptimizerState, optimizerStep, stateFromTensors, stateToTensors, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
+import type { Vec } from '../bracket/vec.js';
+import { outputMetrics, type OutputMetrics } from './metrics.js';
+import { VERSION } from '../version.js';
+
+export const trainConfigSchema = z
+  .object({
+    /** A preset name (mlp, convnet, smoothconvnet, xresnet) or a JSON model spec object. */
+    model: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).default('smoothconvnet'),
+    /** fashion-mnist (the shipped subset), synthetic, celeba:<dir>, or a directory. */
+    data: z.string().min(1).default('fashion-mnist'),
+    loss: z.enum(['bce', 'ce', 'grouped']).default('bce'),
+    /** Output groups for `grouped` (default: the data set's declared groups). */
+    groups: z.array(z.object({ name: z.string(), members: z.array(z.string()).min(1), allowNone: z.boolean().default(false) })).optional(),
+    optimizer: z
+      .object({
+        name: z.enum(['sgd', 'momentum', 'adam', 'adamw']).default('adam'),
+        lr: z.number().positive().default(1e-3),
+        momentum: z.number().optional(),
+        betas: z.tuple([z.number(), z.number()]).optional(),
+        eps: z.number().optional(),
+        weightDecay: z.number().optional(),
+      })
+      .default({ name: 'adam', lr: 1e-3 }),
+    batchSize: z.number().int().positive().default(32),
+    steps: z.number().int().nonnegative().default(300),
+    seed: z.number().int().nonnegative().default(0),
+    dtype: z.enum(['float32', 'float64']).default('float32'),
+    /** Checkpoint every N steps (in addition to `checkpointSteps`). */
+    checkpointEvery: z.number().int().positive().optional(),
+    /** Explicit checkpoint steps; default (when neither is given): log-spaced 0, 1, 2, 5, 10, 20, 50, … and the last step. */
+    checkpointSteps: z.array(z.number().int().nonnegative()).optional(),
+    /** Evaluate on held-out examples every M steps (and at the end). */
+    evalEvery: z.number().int().positive().optional(),
+    /** Number of held-out (test split) examples to evaluate on. */
+    evalSize: z.number().int().positive().default(500),
+    /** Limit the training split to its first N examples. */
+    trainSize: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+export function parseTrainConfig(raw: unknown, source: string): TrainConfig {
+  const r = trainConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new UserError(`${source}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** Log-spaced (1-2-5) checkpoint steps up to `steps`, always with 0 and `steps`. */
+export function checkpointSchedule(cfg: Pick<TrainConfig, 'steps' | 'checkpointEvery' | 'checkpointSteps'>): number[] {
+  const s = new Set<number>([0, cfg.steps]);
+  if (cfg.checkpointSteps) for (const v of cfg.checkpointSteps) if (v <= cfg.steps) s.add(v);
+  if (cfg.checkpointEvery) for (let v = cfg.checkpointEvery; v < cfg.steps; v += cfg.checkpointEvery) s.add(v);
+  if (!cfg.checkpointSteps && !cfg.checkpointEvery) {
+    for (let d = 1; d <= cfg.steps; d *= 10) for (const m of [1, 2, 5]) if (m * d <= cfg.steps) s.add(m * d);
+  }
+  return [...s].sort((a, b) => a - b);
+}
+
+/** The example indices of step `step`: epoch e is a permutation seeded by (seed, e). */
+export function stepIndices(seed: number, step: number, batchSize: number, n: number): number[] {
+  const out: number[] = [];
+  let pos = step * batchSize;
+  let cachedEpoch = -1;
+  let perm: number[] = [];
+  while (out.length < batchSize) {
+    const epoch = Math.floor(pos / n);
+    if (epoch !== cachedEpoch) {
+      perm = new Rng((seed * 1_000_003 + epoch * 7919 + 17) >>> 0).permutation(n);
+      cachedEpoch = epoch;
+    }
+    out.push(perm[pos % n]!);
+    pos++;
+  }
+  return out;
+}
+
+export interface RunContext {
+  readonly model: Model;
+  readonly loss: Loss;
+  readonly train: Dataset;
+  readonly test: Dataset;
+  readonly config: TrainConfig;
+}
+
+/** Output groups of the loss as indices, from the config or the data set. */
+export function resolveGroups(config: TrainConfig, ds: Dataset): OutputGroup[] {
+  const groups = config.groups ?? ds.groups ?? [];
+  return groups.map((g) => ({
+    name: g.name,
+    allowNone: g.allowNone,
+    members: g.members.map((m) => {
+      const i = ds.labelNames.indexOf(m);
+      if (i < 0) throw new UserError(`group ${g.name}: ${m} is not an output of ${ds.name} (${ds.labelNames.join(', ')})`);
+      return i;
+    }),
+  }));
+}
+
+export function lossFor(config: TrainConfig, ds: Dataset): Loss {
+  return getLoss(config.loss, { groups: resolveGroups(config, ds), numOutputs: ds.labelNames.length });
+}
+
+export interface ModelState {
+  params: Vec;
+  buffers: Vec;
+}
+
+export interface Checkpoint extends ModelState {
+  step: number;
+  optimizer: OptimizerState;
+}
+
+export function checkpointPath(runDir: string, step: number): string {
+  return join(runDir, 'checkpoints', `step-${step}.safetensors`);
+}
+
+/** Steps of the complete checkpoints in a run directory, ascending. */
+export function listCheckpoints(runDir: string): number[] {
+  const dir = join(runDir, 'checkpoints');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((f) => /^step-(\d+)\.safetensors$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+export function saveCheckpoint(runDir: string, model: Model, ck: Checkpoint): void {
+  const tensors: Record<string, Tensor> = { ...ck.params, ...ck.buffers };
+  for (const [k, t] of Object.entries(stateToTensors(ck.optimizer))) tensors[`optim.${k}`] = t;
+  writeSafetensors(checkpointPath(runDir, ck.step), tensors, { step: String(ck.step), model: model.name, format: 'lie-bracket checkpoint v1' });
+}
+
+export function loadCheckpoint(runDir: string, step: number, model: Model, opt: OptimizerConfig, dtype: DType): Checkpoint {
+  const path = checkpointPath(runDir, step);
+  const { tensors } = readSafetensors(path);
+  const params: Vec = {};
+  const buffers: Vec = {};
+  const optim: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(tensors)) {
+    if (k.startsWith('optim.')) optim[k.slice(6)] = t;
+    else if (k in model.paramShapes) params[k] = t;
+    else if (k in model.bufferShapes) buffers[k] = t;
+    else throw new UserError(`${path}: tensor ${k} is neither a parameter nor a buffer of model ${model.name}`);
+  }
+  for (const k of Object.keys(model.paramShapes)) {
+    if (!params[k]) throw new UserError(`${path}: parameter ${k} is missing`);
+    if (params[k]!.dtype !== dtype) throw new UserError(`${path}: parameter ${k} is ${params[k]!.dtype}, the run is ${dtype}`);
+  }
+  for (const k of Object.keys(model.bufferShapes)) if (!buffers[k]) throw new UserError(`${path}: buffer ${k} is missing`);
+  return { step, params, buffers, optimizer: stateFromTensors(optim, opt, params, path) };
+}
+
+export interface EvalResult extends OutputMetrics {
+  loss: number;
+}
+
+/** Loss and per-output metrics on the first `evalSize` test examples, BatchNorm in eval mode. */
+export function evaluate(ctx: RunContext, state: ModelState, chunk = 100): EvalResult {
+  const n = Math.min(ctx.config.evalSize, ctx.test.length);
+  const k = ctx.test.labelNames.length;
+  const probs = new Float64Array(n * k);
+  const targets = new Float64Array(n * k);
+  let lossSum = 0;
+  for (let s = 0; s < n; s += chunk) {
+    const idx = Array.from({ length: Math.min(chunk, n - s) }, (_, i) => s + i);
+    const b = batch(ctx.test, idx, ctx.config.dtype);
+    const z = ctx.model.apply(state.params as Params, b.x, evalState(state.buffers));
+    lossSum += concrete(ctx.loss.perExample(z, b.t)).toArray().reduce((a, v) => a + v, 0);
+    probs.set(concrete(ctx.loss.probabilities(z)).data, s * k);
+    targets.set(b.t.data, s * k);
+  }
+  return { loss: lossSum / n, ...outputMetrics(probs, targets, n, k, ctx.test.labelKind === 'class') };
+}
+
+/** One optimizer step on the minibatch of `step`; returns the new state and the batch's mean loss. */
+export function trainStep(ctx: RunContext, ck: Checkpoint, opt: OptimizerConfig): { next: Checkpoint; loss: number } {
+  const n = ctx.config.trainSize ? Math.min(ctx.config.trainSize, ctx.train.length) : ctx.train.length;
+  const b = batch(ctx.train, stepIndices(ctx.config.seed, ck.step, ctx.config.batchSize, n), ctx.config.dtype);
+  const fwd = trainState(ck.buffers);
+  const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params as Params);
+  const g: Vec = {};
+  for (const [k, v] of Object.entries(grads)) g[k] = concrete(v);
+  const { params, state } = optimizerStep(opt, ck.params, g, ck.optimizer);
+  const loss = concrete(value).item();
+  if (!Number.isFinite(loss)) throw new UserError(`training diverged at step ${ck.step}: the loss is ${loss}; lower the learning rate`);
+  return { next: { step: ck.step + 1, params, buffers: { ...ck.buffers, ...fwd.updates }, optimizer: state }, loss };
+}
+
+export function freshCheckpoint(ctx: RunContext, opt: OptimizerConfig): Checkpoint {
+  const params = initModel(ctx.model, ctx.config.seed, ctx.config.dtype);
+  return { step: 0, params, buffers: initBuffers(ctx.model), optimizer: initOptimizerState(opt, params) };
+}
+
+export interface MetricsLine {
+  step: number;
+  /** Mean training loss over the steps since the previous line. */
+  trainLoss: number | null;
+  eval?: EvalResult;
+  seconds: number;
+}
+
+export interface TrainCallbacks {
+  onStep?(step: number, loss: number): void;
+  onEval?(line: MetricsLine): void;
+}
+
+export interface TrainSummary {
+  runDir: string;
+  steps: number;
+  resumedFrom: number | null;
+  seconds: number;
+  msPerStep: number;
+  final: EvalResult;
+  checkpoints: number[];
+}
+
+function readMetrics(runDir: string, upTo: number): MetricsLine[] {
+  const p = join(runDir, 'metrics.jsonl');
+  if (!existsSync(p)) return [];
+  return readFileSync(p, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as MetricsLine)
+    .filter((m) => m.step <= upTo);
+}
+
+/**
+ * Train from scratch into `runDir`, or continue a run from its last complete checkpoint
+ * (`resume`). Evaluations happen at every checkpoint step and every `evalEvery` steps.
+ */
+export function train(ctx: RunContext, runDir: string, opts: { resume?: boolean; datasetInfo?: unknown } & TrainCallbacks = {}): TrainSummary {
+  const cfg = ctx.config;
+  const opt = cfg.optimizer as OptimizerConfig;
+  const schedule = checkpointSchedule(cfg);
+  const evalEvery = cfg.evalEvery ?? Math.max(1, Math.round(cfg.steps / 10));
+  const evalAt = new Set([...schedule, ...Array.from({ length: Math.floor(cfg.steps / evalEvery) }, (_, i) => (i + 1) * evalEvery)]);
+  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+  const t0 = performance.now();
+
+  let ck: Checkpoint;
+  let resumedFrom: number | null = null;
+  let metrics: MetricsLine[] = [];
+  const existing = listCheckpoints(runDir);
+  if (opts.resume && existing.length > 0) {
+    const last = existing[existing.length - 1]!;
+    ck = loadCheckpoint(runDir, last, ctx.model, opt, cfg.dtype);
+    resumedFrom = last;
+    metrics = readMetrics(runDir, last);
+  } else {
+    if (existing.length > 0) throw new UserError(`${runDir} already holds a run; use --resume ${runDir} to continue it, or choose another --out`);
+    ck = freshCheckpoint(ctx, opt);
+  }
+  const writeRun = (status: string, extra: Record<string, unknown> = {}) =>
+    writeFileAtomic(
+      join(runDir, 'run.json'),
+      `${JSON.stringify({ format: 'lie-bracket run v1', status, config: cfg, versions: { lieBracket: VERSION, node: process.version }, model: { name: ctx.model.name, description: ctx.model.description, paramCount: Object.values(ctx.model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) }, data: opts.datasetInfo, train: { fingerprint: ctx.train.fingerprint(), length: ctx.train.length }, test: { fingerprint: ctx.test.fingerprint(), length: ctx.test.length }, checkpoints: schedule, ...extra }, null, 2)}\n`,
+    );
+  const writeMetrics = () => writeFileAtomic(join(runDir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
+  writeRun('running');
+
+  let lossAcc = 0;
+  let lossCount = 0;
+  const doEval = () => {
+    const line: MetricsLine = { step: ck.step, trainLoss: lossCount ? lossAcc / lossCount : null, eval: evaluate(ctx, ck), seconds: (performance.now() - t0) / 1000 };
+    lossAcc = 0;
+    lossCount = 0;
+    metrics.push(line);
+    opts.onEval?.(line);
+    return line;
+  };
+  if (resumedFrom === null) {
+    doEval();
+    saveCheckpoint(runDir, ctx.model, ck);
+    writeMetrics();
+  }
+  const tLoop = performance.now();
+  const startStep = ck.step;
+  while (ck.step < cfg.steps) {
+    const r = trainStep(ctx, ck, opt);
+    ck = r.next;
+    lossAcc += r.loss;
+    lossCount++;
+    opts.onStep?.(ck.step, r.loss);
+    if (evalAt.has(ck.step)) doEval();
+    if (schedule.includes(ck.step)) {
+      // metrics first, then the checkpoint: a checkpoint's presence means its metrics are written
+      writeMetrics();
+      saveCheckpoint(runDir, ctx.model, ck);
+    }
+  }
+  const stepsDone = ck.step - startStep;
+  const msPerStep = stepsDone > 0 ? (performance.now() - tLoop) / stepsDone : 0;
+  const final = metrics[metrics.length - 1]?.eval ?? evaluate(ctx, ck);
+  const seconds = (performance.now() - t0) / 1000;
+  writeRun('complete', { timings: { seconds, msPerStep, resumedFrom } });
+  return { runDir, steps: ck.step, resumedFrom, seconds, msPerStep, final, checkpoints: schedule };
+}
