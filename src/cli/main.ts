@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { bracketCommand } from './bracket.js';
+import { trainCommand } from './train.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -11,7 +12,8 @@ export function program(): Command {
   const prog = new Command('lie-bracket')
     .description('How much does the order of two training examples matter? Exact training-example Lie brackets [v_x, v_y] = H_y g_x − H_x g_y.')
     .version(VERSION)
-    .addCommand(bracketCommand());
+    .addCommand(bracketCommand())
+    .addCommand(trainCommand());
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
   return prog;

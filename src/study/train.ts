@@ -197,7 +197,9 @@ export function evaluate(ctx: RunContext, state: ModelState, chunk = 100): EvalR
     probs.set(concrete(ctx.loss.probabilities(z)).data, s * k);
     targets.set(b.t.data, s * k);
   }
-  return { loss: lossSum / n, ...outputMetrics(probs, targets, n, k, ctx.test.labelKind === 'class') };
+  // one-of-K targets (class labels, or one exclusive group over every output): also report argmax accuracy
+  const oneOfK = ctx.test.labelKind === 'class' || (ctx.test.groups ?? []).some((g) => g.members.length === k && !g.allowNone);
+  return { loss: lossSum / n, ...outputMetrics(probs, targets, n, k, oneOfK) };
 }
 
 /** One optimizer step on the minibatch of `step`; returns the new state and the batch's mean loss. */
