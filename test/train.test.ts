@@ -1,0 +1,135 @@
+/** Training: learns on the shipped data, bit-identical reruns, resume after a crash, and its errors. */
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { openDataset } from '../src/data/registry.js';
+import { resolveModel } from '../src/study/resolve.js';
+import { checkpointSchedule, lossFor, parseTrainConfig, stepIndices, train, type RunContext } from '../src/study/train.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'lb-train-'));
+
+function context(raw: Record<string, unknown>): RunContext {
+  const config = parseTrainConfig(raw, 'test');
+  const trainSet = openDataset(config.data, 'train', { loss: config.loss });
+  const testSet = openDataset(config.data, 'test', { loss: config.loss });
+  return { config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) };
+}
+
+/** A small conv net with BatchNorm, so buffers are part of every checkpoint. */
+const bnSpec = {
+  input: [1, 28, 28],
+  layers: [
+    { type: 'conv2d', out: 4, kernel: 3, stride: 2 },
+    { type: 'batchnorm2d' },
+    { type: 'relu' },
+    { type: 'maxpool2d', kernel: 2 },
+    { type: 'flatten' },
+    { type: 'linear', out: 10 },
+  ],
+};
+
+const files = (dir: string) =>
+  Object.fromEntries(readdirSync(join(dir, 'checkpoints')).map((f) => [f, readFileSync(join(dir, 'checkpoints', f)).toString('base64')]));
+
+describe('training', () => {
+  test('the MLP learns Fashion-MNIST (shipped subset) well above chance in 150 steps', () => {
+    const ctx = context({ model: 'mlp', loss: 'ce', steps: 150, optimizer: { name: 'adam', lr: 2e-3 }, evalSize: 400, checkpointSteps: [0, 150] });
+    const s = train(ctx, join(tmp, 'learn'));
+    expect(s.final.classAccuracy).toBeGreaterThan(0.65); // chance is 0.1
+    const lines = readFileSync(join(tmp, 'learn', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0].step).toBe(0);
+    expect(lines.at(-1).step).toBe(150);
+    expect(lines.at(-1).eval.loss).toBeLessThan(lines[0].eval.loss);
+    const run = JSON.parse(readFileSync(join(tmp, 'learn', 'run.json'), 'utf8'));
+    expect(run.status).toBe('complete');
+    expect(run.train.fingerprint).toMatch(/^[0-9a-f]{16,}$/);
+  });
+
+  test('deterministic: the same config gives bit-identical checkpoints (with BatchNorm buffers and Adam state)', () => {
+    const raw = { model: bnSpec, loss: 'bce', steps: 12, trainSize: 300, evalSize: 50, checkpointSteps: [0, 4, 12] };
+    train(context(raw), join(tmp, 'det-a'));
+    train(context(raw), join(tmp, 'det-b'));
+    const a = files(join(tmp, 'det-a'));
+    expect(Object.keys(a).sort()).toEqual(['step-0.safetensors', 'step-12.safetensors', 'step-4.safetensors']);
+    expect(files(join(tmp, 'det-b'))).toEqual(a);
+    expect(readFileSync(join(tmp, 'det-a', 'metrics.jsonl'), 'utf8').replace(/"seconds":[0-9.e-]+/g, '')).toEqual(
+      readFileSync(join(tmp, 'det-b', 'metrics.jsonl'), 'utf8').replace(/"seconds":[0-9.e-]+/g, ''),
+    );
+  });
+
+  test('resume: a run killed after a checkpoint continues and ends identical to an uninterrupted run', () => {
+    const raw = { model: bnSpec, loss: 'ce', steps: 12, trainSize: 300, evalSize: 50, checkpointSteps: [0, 5, 12], optimizer: { name: 'momentum', lr: 0.05 } };
+    train(context(raw), join(tmp, 'whole'));
+    const dir = join(tmp, 'killed');
+    expect(() =>
+      train(context(raw), dir, {
+        onStep: (step) => {
+          if (step === 8) throw new Error('simulated crash');
+        },
+      }),
+    ).toThrow(/simulated crash/);
+    expect(Object.keys(files(dir)).sort()).toEqual(['step-0.safetensors', 'step-5.safetensors']);
+    const s = train(context(raw), dir, { resume: true });
+    expect(s.resumedFrom).toBe(5);
+    expect(files(dir)).toEqual(files(join(tmp, 'whole')));
+  });
+
+  test('checkpoint schedule: log-spaced by default, or every N and/or a list', () => {
+    expect(checkpointSchedule({ steps: 300 })).toEqual([0, 1, 2, 5, 10, 20, 50, 100, 200, 300]);
+    expect(checkpointSchedule({ steps: 10, checkpointEvery: 4 })).toEqual([0, 4, 8, 10]);
+    expect(checkpointSchedule({ steps: 10, checkpointEvery: 5, checkpointSteps: [3] })).toEqual([0, 3, 5, 10]);
+  });
+
+  test('minibatches: each step is a function of (seed, step); every example once per epoch', () => {
+    expect(stepIndices(3, 7, 8, 100)).toEqual(stepIndices(3, 7, 8, 100));
+    expect(stepIndices(3, 7, 8, 100)).not.toEqual(stepIndices(4, 7, 8, 100));
+    const epoch = Array.from({ length: 10 }, (_, s) => stepIndices(1, s, 10, 100)).flat();
+    expect(new Set(epoch).size).toBe(100);
+  });
+});
+
+describe('lie-bracket train (CLI)', () => {
+  let out = '';
+  let err = '';
+  beforeEach(() => {
+    out = '';
+    err = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  });
+  afterEach(() => vi.restoreAllMocks());
+  const run = (...args: string[]) => main(['node', 'lie-bracket', 'train', ...args]);
+
+  test('flags override the config file; --json summary; a second run into the same directory needs --resume', async () => {
+    const cfg = join(tmp, 'cfg.json');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(cfg, JSON.stringify({ model: 'mlp', loss: 'ce', steps: 50, optimizer: { name: 'sgd', lr: 0.1 } }));
+    const dir = join(tmp, 'cli-run');
+    expect(await run('--config', cfg, '--steps', '6', '--eval-size', '50', '--out', dir, '--json')).toBe(0);
+    const s = JSON.parse(out);
+    expect(s.steps).toBe(6);
+    expect(s.config.optimizer).toMatchObject({ name: 'sgd', lr: 0.1 });
+    out = '';
+    expect(await run('--config', cfg, '--steps', '6', '--out', dir)).not.toBe(0);
+    expect(err).toMatch(/already holds a run; use --resume/);
+    err = '';
+    expect(await run('--resume', dir, '--json')).toBe(0);
+    expect(JSON.parse(out).resumedFrom).toBe(6);
+  });
+
+  test('bad input: one-line errors', async () => {
+    expect(await run('--resume', join(tmp, 'nothing-here'))).not.toBe(0);
+    expect(err).toMatch(/run\.json.*not found/);
+    err = '';
+    expect(await run('--model', 'convnet', '--data', 'synthetic', '--out', join(tmp, 'x'))).not.toBe(0);
+    expect(err).toMatch(/takes input \[1,28,28\]/);
+    err = '';
+    expect(await run('--lr', 'fast')).not.toBe(0);
+    expect(err).toMatch(/--lr must be a number/);
+    err = '';
+    expect(await run('--loss', 'grouped', '--data', 'fashion-mnist', '--optimizer', 'adam', '--beta1', '1.5', '--out', join(tmp, 'y'))).not.toBe(0);
+    expect(err.trim().split('\n')).toHaveLength(1);
+  });
+});
