@@ -10,6 +10,7 @@ import type { Params } from '../engine/tree.js';
 import { sum } from '../engine/ops.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
+import { evalState, type ForwardState } from '../nn/layers.js';
 import { sub, type Vec } from './vec.js';
 
 export interface BracketResult {
@@ -51,13 +52,17 @@ export interface Example {
   readonly t: Tensor;
 }
 
-/** The per-example loss of a model: Σ over the batch of one of loss.perExample. */
-export function modelLoss(model: Model, loss: Loss): LossFn<Example> {
-  return (p, ex) => sum(loss.perExample(model.apply(p, ex.x), ex.t));
+/**
+ * The loss of a model on an example (summed over its batch axis, so a one-example batch gives the
+ * per-example loss). `state` carries BatchNorm buffers; brackets use eval mode (the seed study's
+ * choice: the vector field of an example then does not depend on the other examples of a batch).
+ */
+export function modelLoss(model: Model, loss: Loss, state: ForwardState = evalState()): LossFn<Example> {
+  return (p, ex) => sum(loss.perExample(model.apply(p, ex.x, state), ex.t));
 }
 
-/** J_f(z)·v: the change of the model's logits at input z along the parameter direction v. */
-export function logitEffect(model: Model, params: Vec, z: Tensor, v: Vec): Tensor {
-  const [, dz] = jvp((p: Params) => model.apply(p, z), params as Params, v as Params);
+/** J_f(z)·v: the change of the model's logits at inputs z [N, ...] along the parameter direction v ([N, K]). */
+export function logitEffect(model: Model, params: Vec, z: Tensor, v: Vec, state: ForwardState = evalState()): Tensor {
+  const [, dz] = jvp((p: Params) => model.apply(p, z, state), params as Params, v as Params);
   return concrete(dz);
 }
