@@ -1,0 +1,57 @@
+/** Opening a finished (or running) training run for analysis: its config, model, data and checkpoints. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/registry.js';
+import { UserError } from '../errors.js';
+import type { Loss } from '../nn/losses.js';
+import type { Model } from '../nn/models.js';
+import type { OptimizerConfig } from '../nn/optim.js';
+import type { Vec } from '../bracket/vec.js';
+import { resolveModel } from './resolve.js';
+import { listCheckpoints, loadCheckpoint, lossFor, parseTrainConfig, type Checkpoint, type TrainConfig } from './train.js';
+
+export interface Run {
+  readonly dir: string;
+  readonly config: TrainConfig;
+  readonly model: Model;
+  readonly loss: Loss;
+  readonly train: Dataset;
+  readonly test: Dataset;
+  /** Steps of the complete checkpoints, ascending. */
+  readonly steps: readonly number[];
+  /** Parameters, BatchNorm buffers and optimizer state at a checkpoint step. */
+  checkpoint(step: number): Checkpoint;
+}
+
+export function openRun(dir: string): Run {
+  const runJson = join(dir, 'run.json');
+  if (!existsSync(runJson)) throw new UserError(`${dir}: not a run directory (no run.json); create one with lie-bracket train --out ${dir}`);
+  let raw: { config?: unknown };
+  try {
+    raw = JSON.parse(readFileSync(runJson, 'utf8')) as { config?: unknown };
+  } catch (e) {
+    throw new UserError(`${runJson}: not valid JSON (${(e as Error).message})`);
+  }
+  const config = parseTrainConfig(raw.config, runJson);
+  const train = openDataset(config.data, 'train', { loss: config.loss });
+  const test = openDataset(config.data, 'test', { loss: config.loss });
+  const model = resolveModel(config.model, train);
+  const steps = listCheckpoints(dir);
+  if (steps.length === 0) throw new UserError(`${dir}: the run has no checkpoints yet`);
+  return {
+    dir,
+    config,
+    model,
+    loss: lossFor(config, train),
+    train,
+    test,
+    steps,
+    checkpoint: (step) => {
+      if (!steps.includes(step)) throw new UserError(`${dir}: no checkpoint at step ${step}; available: ${steps.join(', ')}`);
+      return loadCheckpoint(dir, step, model, config.optimizer as OptimizerConfig, config.dtype);
+    },
+  };
+}
+
+export type { Vec };
