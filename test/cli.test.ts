@@ -142,7 +142,7 @@ describe('bad input: one line on stderr, non-zero exit, no output file', () => {
     expectOneLineError(await run('bracket', '--pairs', '0-1'), /pairs must look like/);
   });
   test('unknown model, dtype, loss and flag', async () => {
-    expectOneLineError(await run('bracket', '--model', 'resnet'), /resnet.*invalid/);
+    expectOneLineError(await run('bracket', '--model', 'resnet'), /unknown model "resnet"/);
     err = '';
     expectOneLineError(await run('bracket', '--dtype', 'float16'), /float16.*invalid/);
     err = '';
@@ -162,4 +162,31 @@ test('--help describes every flag', async () => {
   for (const flag of ['--model', '--weights', '--seed', '--data', '--split', '--pairs', '--loss', '--dtype', '--probe', '--save-vectors', '--json']) {
     expect(out).toContain(flag);
   }
+});
+
+describe('bracket on a run, with a probe batch', () => {
+  test('--run/--step with --first and --probes ranks the outputs', async () => {
+    const { train, parseTrainConfig, lossFor } = await import('../src/study/train.js');
+    const { openDataset } = await import('../src/data/registry.js');
+    const { resolveModel } = await import('../src/study/resolve.js');
+    const config = parseTrainConfig({ model: 'mlp', steps: 3, evalSize: 20, trainSize: 100 }, 'test');
+    const trainSet = openDataset('fashion-mnist', 'train', { loss: 'bce' });
+    const testSet = openDataset('fashion-mnist', 'test', { loss: 'bce' });
+    const dir = join(tmp, 'run-for-bracket');
+    train({ config, train: trainSet, test: testSet, model: resolveModel('mlp', trainSet), loss: lossFor(config, trainSet) }, dir);
+    expect(await run('bracket', '--run', dir, '--step', '2', '--first', '3', '--probes', '4', '--json')).toBe(0);
+    const r = JSON.parse(out);
+    expect(r.weights).toBe(`${dir} step 2`);
+    expect(r.dtype).toBe('float32');
+    expect(r.pairs.map((p: { x: number; y: number }) => [p.x, p.y])).toEqual([[0, 1], [0, 2], [1, 2]]);
+    expect(r.pairs[0].probeEffects).toHaveLength(4);
+    expect(r.features).toHaveLength(10);
+    expect(r.features[0].meanAbsEffect).toBeGreaterThanOrEqual(r.features[9].meanAbsEffect);
+    out = '';
+    expect(await run('bracket', '--run', dir, '--step', '7')).not.toBe(0);
+    expect(err).toMatch(/no checkpoint at step 7; available: 0, 1, 2, 3/);
+    err = '';
+    expect(await run('bracket', '--run', dir, '--model', 'convnet')).not.toBe(0);
+    expect(err).toMatch(/--model cannot be combined with --run/);
+  });
 });

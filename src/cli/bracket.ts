@@ -1,90 +1,81 @@
-/** `lie-bracket bracket`: brackets of chosen example pairs at given weights, as a table or JSON. */
-import { Command, Option } from 'commander';
-import { bracket, logitEffect, modelLoss } from '../bracket/bracket.js';
-import { pairStats, vectorsForSaving, type PairStats } from '../bracket/stats.js';
-import type { Vec } from '../bracket/vec.js';
-import { batchOf } from '../data/examples.js';
-import { DEFAULT_DATA_DIR, FASHION_CLASSES, loadFashion } from '../data/fashion.js';
-import { writeSafetensors } from '../data/safetensors.js';
-import { loadModelWeights } from '../data/weights.js';
-import type { DType } from '../engine/dtype.js';
+/** `lie-bracket bracket`: brackets of example pairs at given weights, per tensor and per prediction. */
+import { Command } from 'commander';
+import { analyzePairs, firstKPairs, type FeatureScore, type PairAnalysis } from '../bracket/analysis.js';
+import { vectorsForSaving } from '../bracket/stats.js';
 import { count } from '../bracket/vec.js';
-import { getLoss, type LossName } from '../nn/losses.js';
-import { getModel, initModel, MODELS } from '../nn/models.js';
+import { writeSafetensors } from '../data/safetensors.js';
+import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
+import { addSourceOptions, resolveSource, type SourceFlags } from './source.js';
 import { parseIntArg, parsePairs, progress, sci, table } from './util.js';
 
-export interface BracketOptions {
-  model: string;
-  weights?: string;
-  seed: number;
-  data?: string;
-  split: 'train' | 'test';
-  pairs: [number, number][];
-  loss: LossName;
-  dtype: DType;
+export interface BracketFlags extends SourceFlags {
+  pairs?: [number, number][];
+  first?: number;
   probe?: number;
+  probes?: number;
   saveVectors?: string;
   json?: boolean;
 }
 
 export interface BracketReport {
   model: string;
-  loss: LossName;
+  loss: string;
   dtype: DType;
   paramCount: number;
   weights: string;
   data: string;
   split: 'train' | 'test';
-  probe?: { index: number; label: number };
+  bn: 'eval' | 'train';
   outputs: readonly string[];
-  pairs: PairStats[];
+  /** Single probe (--probe): its index and label; each pair then has `logitEffect`. */
+  probe?: { index: number; labels: number[] };
+  /** Probe batch (--probes): indices into the test split; each pair then has `probeEffects`. */
+  probeIndices?: number[];
+  pairs: (PairAnalysis & { logitEffect?: number[] })[];
+  features: FeatureScore[];
   seconds: number;
 }
 
-export function runBracket(opts: BracketOptions, onPair: () => void = () => {}): BracketReport {
+export function runBracket(f: BracketFlags, onPair: () => void = () => {}): BracketReport {
   const t0 = performance.now();
-  const model = getModel(opts.model);
-  const loss = getLoss(opts.loss);
-  const params = opts.weights ? loadModelWeights(model, opts.weights, opts.dtype) : initModel(model, opts.seed, opts.dtype);
-  const dir = opts.data ?? DEFAULT_DATA_DIR;
-  const data = loadFashion(dir, opts.split);
-  const lossFn = modelLoss(model, loss);
-  const ex = (i: number) => batchOf(data, [i], opts.dtype);
-  const probe = opts.probe === undefined ? undefined : ex(opts.probe);
-  for (const [x, y] of opts.pairs) {
-    ex(x);
-    ex(y); // validate every index before the long work starts
-  }
-  const saved: { x: number; y: number; bracket: Vec }[] = [];
-  const pairs = opts.pairs.map(([x, y]) => {
-    const r = bracket(lossFn, params, ex(x), ex(y));
-    const effect = probe ? Array.from(logitEffect(model, params, probe.x, r.bracket).data) : undefined;
-    if (opts.saveVectors) saved.push({ x, y, bracket: r.bracket });
-    onPair();
-    return pairStats(x, y, r, effect);
-  });
-  if (opts.saveVectors) writeSafetensors(opts.saveVectors, vectorsForSaving(saved), { model: model.name, loss: loss.name });
+  if (f.saveVectors !== undefined && f.saveVectors.trim() === '') throw new UserError('--save-vectors needs a file name');
+  if (f.probe !== undefined && f.probes !== undefined) throw new UserError('give either --probe K (one probe) or --probes N (the first N test examples), not both');
+  const src = resolveSource(f);
+  const pairs = f.first !== undefined ? firstKPairs(f.first) : (f.pairs ?? [[0, 1]]);
+  if (pairs.length === 0) throw new UserError('--first needs at least 2 examples to form a pair');
+  const probeIndices = f.probe !== undefined ? [f.probe] : f.probes !== undefined ? Array.from({ length: Math.min(f.probes, src.probes.length) }, (_, i) => i) : [];
+  const a = analyzePairs(src, pairs, { probeIndices, keepVectors: f.saveVectors !== undefined, onPair });
+  if (f.saveVectors && a.vectors) writeSafetensors(f.saveVectors, vectorsForSaving(a.vectors), { model: src.model.name, loss: src.loss.name, weights: src.weights });
   const report: BracketReport = {
-    model: model.name,
-    loss: loss.name,
-    dtype: opts.dtype,
-    paramCount: count(params),
-    weights: opts.weights ?? `seed ${opts.seed}`,
-    data: dir,
-    split: opts.split,
-    outputs: [...FASHION_CLASSES],
-    pairs,
+    model: src.model.name,
+    loss: src.loss.name,
+    dtype: src.dtype,
+    paramCount: count(src.params),
+    weights: src.weights,
+    data: src.dataSpec,
+    split: f.split,
+    bn: f.bn,
+    outputs: src.data.labelNames,
+    pairs: a.pairs,
+    features: a.features,
     seconds: (performance.now() - t0) / 1000,
   };
-  if (probe && opts.probe !== undefined) report.probe = { index: opts.probe, label: probe.labels[0]! };
+  if (f.probe !== undefined) {
+    const t = src.probes.get(f.probe).y;
+    report.probe = { index: f.probe, labels: Array.from(t.keys()).filter((k) => t[k]! > 0.5) };
+    for (const p of report.pairs) {
+      p.logitEffect = p.probeEffects![0]!;
+      delete p.probeEffects;
+    }
+  } else if (probeIndices.length > 0) report.probeIndices = probeIndices;
   return report;
 }
 
 export function formatReport(r: BracketReport): string {
   const out: string[] = [];
-  out.push(`lie-bracket: ${r.model} (${r.paramCount.toLocaleString('en-US')} parameters), loss ${r.loss}, ${r.dtype}, weights: ${r.weights}`);
-  out.push(`B = H_y g_x − H_x g_y for ${r.pairs.length} pair(s) of the ${r.split} split (${r.seconds.toFixed(2)} s)`);
+  out.push(`lie-bracket: ${r.model} (${r.paramCount.toLocaleString('en-US')} parameters), loss ${r.loss}, ${r.dtype}, weights: ${r.weights}, BatchNorm ${r.bn}`);
+  out.push(`B = H_y g_x − H_x g_y for ${r.pairs.length} pair(s) of the ${r.split} split of ${r.data} (${r.seconds.toFixed(2)} s)`);
   out.push('');
   out.push(
     table(
@@ -92,7 +83,7 @@ export function formatReport(r: BracketReport): string {
       r.pairs.map((p) => [`${p.x},${p.y}`, p.lossX.toFixed(4), p.lossY.toFixed(4), sci(p.gradNormX), sci(p.gradNormY), p.gradCosine.toFixed(3), sci(p.bracketNorm)]),
     ),
   );
-  for (const p of r.pairs) {
+  for (const p of r.pairs.slice(0, 8)) {
     out.push('');
     out.push(`pair ${p.x},${p.y}: per parameter tensor`);
     out.push(
@@ -102,39 +93,45 @@ export function formatReport(r: BracketReport): string {
       ),
     );
   }
+  if (r.pairs.length > 8) out.push(`\n(${r.pairs.length - 8} more pairs: use --json for all)`);
   if (r.probe) {
-    const label = r.outputs[r.probe.label] ?? String(r.probe.label);
+    const label = r.probe.labels.map((k) => r.outputs[k]).join(', ') || 'no positive label';
     out.push('');
     out.push(`change of the logits of probe example ${r.probe.index} (${label}) along B, J_f·B; the two orders' logits differ by ε² times this:`);
-    out.push(
-      table(
-        ['output', ...r.pairs.map((p) => `pair ${p.x},${p.y}`)],
-        r.outputs.map((name, i) => [name, ...r.pairs.map((p) => sci(p.logitEffect?.[i] ?? NaN))]),
-      ),
-    );
+    const shown = r.pairs.slice(0, 6);
+    out.push(table(['output', ...shown.map((p) => `pair ${p.x},${p.y}`)], r.outputs.map((name, i) => [name, ...shown.map((p) => sci(p.logitEffect?.[i] ?? NaN))])));
+  }
+  if (r.features.length > 0) {
+    out.push('');
+    out.push(`order sensitivity per output over ${r.pairs.length} pair(s) and ${r.probeIndices?.length ?? 1} probe(s): mean |J_f·B| (± standard error over pairs), and normalised by ‖g_x‖‖g_y‖`);
+    out.push(table(['output', 'mean |J_f·B|', '± s.e.', 'normalised'], r.features.map((f) => [f.feature, sci(f.meanAbsEffect), sci(f.stderr, 1), sci(f.normalized)])));
   }
   return out.join('\n');
 }
 
 export function bracketCommand(): Command {
-  return new Command('bracket')
-    .description('compute the bracket B = H_y g_x − H_x g_y of example pairs at given weights, per parameter tensor')
-    .addOption(new Option('--model <name>', 'reference model').choices(Object.keys(MODELS)).default('mlp'))
-    .option('--weights <file>', 'weights as safetensors, with PyTorch parameter names (default: a fresh seeded init)')
-    .option('--seed <n>', 'seed of the fresh init when no --weights are given', parseIntArg('--seed'), 0)
-    .option('--data <dir>', `directory of MNIST-format IDX files (default: the shipped Fashion-MNIST subset)`)
-    .addOption(new Option('--split <split>', 'which split the indices refer to').choices(['test', 'train']).default('test'))
-    .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3"', parsePairs, [[0, 1]] as [number, number][])
-    .addOption(new Option('--loss <loss>', 'per-example loss: bce (independent sigmoids on one-hot targets) or ce (softmax)').choices(['bce', 'ce']).default('bce'))
-    .addOption(new Option('--dtype <dtype>', 'float type of the computation').choices(['float64', 'float32']).default('float64'))
-    .option('--probe <k>', 'an example index whose logits’ change along B (J_f·B) is reported', parseIntArg('--probe'))
+  const cmd = new Command('bracket').description('compute the bracket B = H_y g_x − H_x g_y of example pairs: per parameter tensor and per prediction');
+  addSourceOptions(cmd)
+    .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default "0,1")', parsePairs)
+    .option('--first <k>', 'all pairs among the first K examples (the seed study used 6)', parseIntArg('--first', 2))
+    .option('--probe <k>', 'a test example whose logits’ change along B (J_f·B) is reported', parseIntArg('--probe'))
+    .option('--probes <n>', 'a probe batch: the first N test examples; ranks outputs by order sensitivity', parseIntArg('--probes', 1))
     .option('--save-vectors <file>', 'write the full bracket vectors as safetensors, keys <x>_<y>/<param name>')
     .option('--json', 'print one JSON object instead of tables')
-    .action((opts: BracketOptions) => {
-      if (opts.saveVectors !== undefined && opts.saveVectors.trim() === '') throw new UserError('--save-vectors needs a file name');
-      const bar = progress(opts.pairs.length, 'brackets', !opts.json);
-      const report = runBracket(opts, () => bar.tick());
+    .addHelpText(
+      'after',
+      `
+Examples:
+  lie-bracket bracket --model convnet --pairs "0,1;2,3" --probe 6
+  lie-bracket bracket --run runs/demo --step 100 --first 6 --probes 32 --json
+  lie-bracket bracket --model mlp --weights my.safetensors --loss ce --dtype float32 --save-vectors b.safetensors`,
+    )
+    .action((f: BracketFlags) => {
+      const n = f.first !== undefined ? (f.first * (f.first - 1)) / 2 : (f.pairs?.length ?? 1);
+      const bar = progress(n, 'brackets', !f.json);
+      const report = runBracket(f, () => bar.tick());
       bar.stop();
-      process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
+      process.stdout.write(f.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
     });
+  return cmd;
 }

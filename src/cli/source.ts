@@ -1,0 +1,132 @@
+/**
+ * The flags shared by the analysis commands (bracket, verify, …): where the model, its weights and
+ * the data come from — a run directory and checkpoint (--run, --step), or a model with weights or
+ * a seeded init (--model, --weights, --seed) on a data set (--data) — and how to compute (--loss,
+ * --dtype, --bn).
+ */
+import { Command, Option } from 'commander';
+import type { Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/registry.js';
+import { checkParamShapes, readSafetensors } from '../data/safetensors.js';
+import type { DType } from '../engine/dtype.js';
+import { cast } from '../engine/ops.js';
+import { concrete } from '../engine/transforms.js';
+import { UserError } from '../errors.js';
+import { evalState, trainState, type ForwardState } from '../nn/layers.js';
+import { getLoss, type Loss } from '../nn/losses.js';
+import { initBuffers, initModel, MODELS, type Model } from '../nn/models.js';
+import type { OptimizerConfig, OptimizerState } from '../nn/optim.js';
+import { resolveModel } from '../study/resolve.js';
+import { openRun, type Run } from '../study/run.js';
+import { resolveGroups } from '../study/train.js';
+import type { Vec } from '../bracket/vec.js';
+import { parseIntArg } from './util.js';
+
+export interface SourceFlags {
+  run?: string;
+  step?: number;
+  model?: string;
+  weights?: string;
+  seed: number;
+  data?: string;
+  split: 'train' | 'test';
+  loss?: string;
+  dtype?: DType;
+  bn: 'eval' | 'train';
+}
+
+export interface Source {
+  readonly model: Model;
+  readonly loss: Loss;
+  readonly dtype: DType;
+  /** The split the example indices refer to. */
+  readonly data: Dataset;
+  /** The test split, where probe examples come from. */
+  readonly probes: Dataset;
+  readonly params: Vec;
+  readonly buffers: Vec;
+  /** BatchNorm mode for the computation (eval by default: the seed study's choice). */
+  readonly forward: () => ForwardState;
+  /** Where the weights came from, for reports. */
+  readonly weights: string;
+  readonly dataSpec: string;
+  readonly run?: Run;
+  readonly step?: number;
+  readonly optimizer?: { config: OptimizerConfig; state: OptimizerState };
+}
+
+export function addSourceOptions(cmd: Command): Command {
+  return cmd
+    .option('--run <dir>', 'a training run directory: model, loss and data come from it')
+    .option('--step <n>', 'checkpoint step of --run (default: the last)', parseIntArg('--step'))
+    .option('--model <name|spec.json>', `model without --run: ${Object.keys(MODELS).join(', ')} or a JSON spec (default mlp)`)
+    .option('--weights <file>', 'weights as safetensors with PyTorch names (default: a fresh seeded init)')
+    .option('--seed <n>', 'seed of the fresh init when neither --run nor --weights is given', parseIntArg('--seed'), 0)
+    .option('--data <spec>', 'fashion-mnist (shipped subset, default), synthetic, celeba:<dir>, or a directory')
+    .addOption(new Option('--split <split>', 'split the example indices refer to').choices(['test', 'train']).default('test'))
+    .addOption(new Option('--loss <loss>', 'per-example loss (default: the run’s, else bce)').choices(['bce', 'ce', 'grouped']))
+    .addOption(new Option('--dtype <dtype>', 'float type (default: float64, or the run’s)').choices(['float64', 'float32']))
+    .addOption(
+      new Option('--bn <mode>', 'BatchNorm during brackets: eval (running statistics; default) or train (each example normalised by its own statistics)')
+        .choices(['eval', 'train'])
+        .default('eval'),
+    );
+}
+
+function castVec(v: Vec, dtype: DType): Vec {
+  const out: Vec = {};
+  for (const [k, t] of Object.entries(v)) out[k] = t.dtype === dtype ? t : concrete(cast(t, dtype));
+  return out;
+}
+
+function loadWeights(model: Model, path: string, dtype: DType): { params: Vec; buffers: Vec } {
+  const { tensors } = readSafetensors(path);
+  // buffers are optional in a weights file (fresh running statistics otherwise)
+  const presentBuffers = Object.entries(model.bufferShapes).filter(([k]) => k in tensors);
+  checkParamShapes(tensors, { ...model.paramShapes, ...Object.fromEntries(presentBuffers) }, path, { model: model.name });
+  const params: Vec = {};
+  for (const k of Object.keys(model.paramShapes)) params[k] = tensors[k]!;
+  const buffers = initBuffers(model);
+  for (const k of Object.keys(model.bufferShapes)) if (tensors[k]) buffers[k] = tensors[k]!;
+  return { params: castVec(params, dtype), buffers };
+}
+
+export function resolveSource(f: SourceFlags): Source {
+  const forwardFor = (buffers: Vec) => () => (f.bn === 'train' ? trainState(buffers) : evalState(buffers));
+  if (f.run) {
+    for (const [flag, v] of [['--model', f.model], ['--weights', f.weights], ['--data', f.data]] as const) {
+      if (v !== undefined) throw new UserError(`${flag} cannot be combined with --run (the run fixes it)`);
+    }
+    const run = openRun(f.run);
+    const step = f.step ?? run.steps[run.steps.length - 1]!;
+    const ck = run.checkpoint(step);
+    const dtype = f.dtype ?? run.config.dtype;
+    const loss = f.loss ? getLoss(f.loss, { groups: resolveGroups(run.config, run.train), numOutputs: run.train.labelNames.length }) : run.loss;
+    return {
+      model: run.model,
+      loss,
+      dtype,
+      data: f.split === 'train' ? run.train : run.test,
+      probes: run.test,
+      params: castVec(ck.params, dtype),
+      buffers: ck.buffers,
+      forward: forwardFor(ck.buffers),
+      weights: `${f.run} step ${step}`,
+      dataSpec: run.config.data,
+      run,
+      step,
+      optimizer: { config: run.config.optimizer as OptimizerConfig, state: ck.optimizer },
+    };
+  }
+  if (f.step !== undefined) throw new UserError('--step needs --run');
+  const dtype = f.dtype ?? 'float64';
+  const dataSpec = f.data ?? 'fashion-mnist';
+  const lossName = f.loss ?? 'bce';
+  const data = openDataset(dataSpec, f.split, { loss: lossName });
+  const probes = f.split === 'test' ? data : openDataset(dataSpec, 'test', { loss: lossName });
+  const model = resolveModel(f.model ?? 'mlp', data);
+  const groups = resolveGroups({ groups: undefined } as never, data);
+  const loss = getLoss(lossName, { groups, numOutputs: data.labelNames.length });
+  const { params, buffers } = f.weights ? loadWeights(model, f.weights, dtype) : { params: initModel(model, f.seed, dtype), buffers: initBuffers(model) };
+  return { model, loss, dtype, data, probes, params, buffers, forward: forwardFor(buffers), weights: f.weights ?? `seed ${f.seed}`, dataSpec };
+}
