@@ -3,7 +3,8 @@
  * example (pair) on the reference nets, float32 and float64 — and, when /usr/bin/python3 can
  * import torch, the same figures from PyTorch (scripts/torch_peer.py, double backward, 1 thread)
  * on identical weights and inputs, with the ratio lie-bracket / PyTorch (lower is better).
- *   options: --quick (fewer repeats), --json, --no-torch, --models mlp,convnet, --memory N
+ *   options: --quick (fewer repeats), --json, --no-torch, --models mlp,convnet, --memory N,
+ *            --kernels fast|js|reference (default fast: WebAssembly SIMD where available)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +15,8 @@ import { batchOf } from '../data/examples.js';
 import { loadFashion, PACKAGE_ROOT } from '../data/fashion.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
-import { measureFlops } from '../engine/kernels/index.js';
+import { activeKernels, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { wasmAvailable } from '../engine/kernels/wasm.js';
 import { concrete, hvp, valueAndGrad } from '../engine/transforms.js';
 import { Tensor } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
@@ -29,6 +31,11 @@ const value = (f: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const QUICK = flag('--quick');
+const KERNELS = value('--kernels');
+if (KERNELS !== undefined) {
+  if (!['fast', 'js', 'reference'].includes(KERNELS)) throw new Error(`--kernels: expected fast, js or reference, got "${KERNELS}"`);
+  setKernels(KERNELS as KernelSet);
+}
 const REPEATS = QUICK ? 10 : 40;
 const WARMUP = QUICK ? 3 : 8;
 const MODELS = (value('--models') ?? 'mlp,convnet').split(',');
@@ -134,10 +141,12 @@ if (memN > 0) {
   memory = { brackets: memN, rssStartMB: start, rssEndMB: rss() };
 }
 
+const kernelsLabel = activeKernels() === 'fast' ? (wasmAvailable ? 'fast (WebAssembly SIMD)' : 'fast (plain JS: no WebAssembly SIMD)') : activeKernels();
+
 if (flag('--json')) {
-  process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, rows, memory })}\n`);
+  process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, rows, memory })}\n`);
 } else {
-  console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce`);
+  console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce; kernels: ${kernelsLabel}`);
   console.log(withTorch ? 'PyTorch peer: scripts/torch_peer.py, double backward, 1 thread, same weights and inputs\n' : 'PyTorch peer: not available (/usr/bin/python3 cannot import torch)\n');
   const header = ['model', 'dtype', 'measure', 'ms', 'GFLOP/s', ...(withTorch ? ['torch ms', 'ratio'] : [])];
   console.log(

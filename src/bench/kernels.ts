@@ -1,6 +1,7 @@
 /**
- * Micro-benchmark of the linear-algebra kernels: reference (linalg_ref.ts) against fast (fast.ts)
- * on the shapes of the reference convnet and MLP, in float32 and float64.
+ * Micro-benchmark of the linear-algebra kernels: reference (linalg_ref.ts), plain-JS fast
+ * (fast.ts) and WebAssembly SIMD (wasm.ts) on the shapes of the reference convnet and MLP, in
+ * float32 and float64.
  *
  *   npm run build && node dist/bench/kernels.js [--batch 1,8] [--quick]
  *   npx tsx src/bench/kernels.ts [--batch 1,8] [--quick]      (tsx is not a dependency)
@@ -13,10 +14,12 @@ import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
 import { linalgFast } from '../engine/kernels/fast.js';
 import { linalgReference } from '../engine/kernels/linalg_ref.js';
 import type { KIn } from '../engine/kernels/types.js';
+import { linalgWasm, wasmAvailable } from '../engine/kernels/wasm.js';
 import { windowOut, type ConvParams, type PoolParams } from '../engine/prims.js';
 import { sizeOf, type Shape } from '../engine/shape.js';
 
 type Table = typeof linalgReference;
+const linalgWasmSet: Table = { ...linalgFast, ...linalgWasm };
 
 interface Case {
   readonly name: string;
@@ -164,8 +167,9 @@ function main(): void {
   const samples = quick ? 3 : 7;
   const minMs = quick ? 10 : 40;
   console.log(`node ${process.version}; median of ${samples} samples; GFLOP/s = 2·MACs / time`);
+  console.log(`js = fast.ts (plain JS); wasm = wasm.ts (WebAssembly SIMD${wasmAvailable ? '' : ': NOT AVAILABLE, these are the js kernels'})`);
   console.log(
-    `${'case'.padEnd(38)} ${'dtype'.padEnd(7)} ${'ref ms'.padStart(9)} ${'fast ms'.padStart(9)} ${'ref GF/s'.padStart(9)} ${'fast GF/s'.padStart(9)} ${'speedup'.padStart(8)}`,
+    `${'case'.padEnd(38)} ${'dtype'.padEnd(7)} ${'ref ms'.padStart(9)} ${'js ms'.padStart(9)} ${'wasm ms'.padStart(9)} ${'ref GF/s'.padStart(9)} ${'js GF/s'.padStart(9)} ${'wasm GF/s'.padStart(9)} ${'wasm/js'.padStart(8)}`,
   );
   // Warm-up: run every kernel on every shape first, so that the measurements below see code
   // that V8 has already optimised for all the shapes and dtypes (the steady state of a run).
@@ -178,6 +182,7 @@ function main(): void {
       for (const dt of ['float32', 'float64'] as const) {
         warm(c.prepare(linalgReference, dt));
         warm(c.prepare(linalgFast, dt));
+        warm(c.prepare(linalgWasmSet, dt));
       }
     }
   }
@@ -186,9 +191,10 @@ function main(): void {
       for (const dt of ['float32', 'float64'] as const) {
         const tr = time(c.prepare(linalgReference, dt), samples, minMs);
         const tf = time(c.prepare(linalgFast, dt), samples, minMs);
+        const tw = time(c.prepare(linalgWasmSet, dt), samples, minMs);
         const gf = (t: number): string => (c.flops ? fmt(c.flops / t / 1e6, 9, 2) : '-'.padStart(9));
         console.log(
-          `${c.name.padEnd(38)} ${dt.padEnd(7)} ${fmt(tr, 9)} ${fmt(tf, 9)} ${gf(tr)} ${gf(tf)} ${fmt(tr / tf, 7, 1)}×`,
+          `${c.name.padEnd(38)} ${dt.padEnd(7)} ${fmt(tr, 9)} ${fmt(tf, 9)} ${fmt(tw, 9)} ${gf(tr)} ${gf(tf)} ${gf(tw)} ${fmt(tf / tw, 7, 1)}×`,
         );
       }
     }

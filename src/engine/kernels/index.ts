@@ -1,16 +1,19 @@
 /**
  * The active kernel table. `fast` is the reference table with fast paths for matmul and the conv
- * family; `reference` is the executable specification that tests compare it against.
+ * family (WebAssembly SIMD where available, else plain JS) and max-pooling; `js` is the same
+ * without WebAssembly; `reference` is the executable specification that tests compare them against.
  */
 import { linalgFast } from './fast.js';
 import { reference } from './reference.js';
 import type { KernelTable } from './types.js';
+import { linalgWasm } from './wasm.js';
 
-export type KernelSet = 'fast' | 'reference';
+export type KernelSet = 'fast' | 'js' | 'reference';
 
 const TABLES: Record<KernelSet, KernelTable> = {
   reference,
-  fast: { ...reference, ...linalgFast },
+  js: { ...reference, ...linalgFast },
+  fast: { ...reference, ...linalgFast, ...linalgWasm },
 };
 
 let active: KernelSet = 'fast';

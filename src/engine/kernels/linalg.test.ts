@@ -5,14 +5,23 @@ import { sizeOf, type Shape } from '../shape.js';
 import { linalgFast, tuning } from './fast.js';
 import { linalgReference } from './linalg_ref.js';
 import type { KIn } from './types.js';
+import { linalgWasm, wasmTuning } from './wasm.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
 type Table = typeof linalgReference;
+/** The WebAssembly kernels (matmul, the conv family, max-pool). */
+const linalgWasmSet: Table = { ...linalgFast, ...linalgWasm };
 const SETS: [string, Table][] = [
   ['reference', linalgReference],
   ['fast', linalgFast],
+  ['wasm', linalgWasmSet],
+];
+/** The optimised sets, each with the setter of its filter-gradient chunk size (in elements). */
+const OPTIMISED: [string, Table, { filterGradChunk: number }][] = [
+  ['fast', linalgFast, tuning],
+  ['wasm', linalgWasmSet, wasmTuning],
 ];
 
 /** mulberry32: a small seeded PRNG, so failures reproduce. */
@@ -400,7 +409,12 @@ const MATMUL_CASES: [string, number[], number, number, number][] = [
   ['K = 0', [], 3, 4, 0],
 ];
 
-describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype) => {
+/** Each optimised set (fast.ts, wasm.ts) against the reference, in both dtypes. */
+const OPTIMISED_BY_DTYPE = OPTIMISED.flatMap(([name, K, knobs]) =>
+  (['float64', 'float32'] as const).map((dtype) => [name, dtype, K, knobs] as const),
+);
+
+describe.each(OPTIMISED_BY_DTYPE)('%s == reference (%s)', (_set, dtype, Fast, knobs) => {
   const rtol = dtype === 'float64' ? 1e-12 : 1e-5;
 
   it.each(MATMUL_CASES)('matmul %s', (_n, batch, m, n, k) => {
@@ -411,7 +425,7 @@ describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype)
         const b = randn([...batch, ...(transB ? [n, k] : [k, n])], dtype, r);
         const outShape = [...batch, m, n];
         const p = { transA, transB };
-        expectClose(run(linalgFast.matmul, outShape, [a, b], p, dtype), run(linalgReference.matmul, outShape, [a, b], p, dtype), rtol);
+        expectClose(run(Fast.matmul, outShape, [a, b], p, dtype), run(linalgReference.matmul, outShape, [a, b], p, dtype), rtol);
       }
     }
   });
@@ -424,14 +438,14 @@ describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype)
     const dy = randn(s.y, dtype, r);
     const pi = { ...c.p, inputShape: s.x };
     const pf = { ...c.p, filterShape: s.w };
-    expectClose(run(linalgFast.conv2d, s.y, [x, w], c.p, dtype), run(linalgReference.conv2d, s.y, [x, w], c.p, dtype), rtol);
+    expectClose(run(Fast.conv2d, s.y, [x, w], c.p, dtype), run(linalgReference.conv2d, s.y, [x, w], c.p, dtype), rtol);
     expectClose(
-      run(linalgFast.conv2d_input_grad, s.x, [dy, w], pi, dtype),
+      run(Fast.conv2d_input_grad, s.x, [dy, w], pi, dtype),
       run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype),
       rtol,
     );
     expectClose(
-      run(linalgFast.conv2d_filter_grad, s.w, [x, dy], pf, dtype),
+      run(Fast.conv2d_filter_grad, s.w, [x, dy], pf, dtype),
       run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype),
       rtol,
     );
@@ -448,17 +462,17 @@ describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype)
     const dy = randn(outShape, dtype, r);
     const pp = { ...c.p, inputShape: inShape };
     // selections must agree exactly: same element, same value
-    expectClose(run(linalgFast.maxpool2d, outShape, [key, v], c.p, dtype), run(linalgReference.maxpool2d, outShape, [key, v], c.p, dtype), 0);
+    expectClose(run(Fast.maxpool2d, outShape, [key, v], c.p, dtype), run(linalgReference.maxpool2d, outShape, [key, v], c.p, dtype), 0);
     // both add the contributions in output order in float64 and round once: bit-identical
     expectClose(
-      run(linalgFast.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
+      run(Fast.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
       run(linalgReference.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
       0,
     );
   });
 
   it('conv2d_filter_grad over a batch split into chunks', () => {
-    const saved = tuning.filterGradChunk;
+    const saved = knobs.filterGradChunk;
     try {
       for (const c of [CONV_CASES[0]!, CONV_CASES[5]!, CONV_CASES[10]!]) {
         const r = rng(6);
@@ -467,11 +481,11 @@ describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype)
         const dy = randn(s.y, dtype, r);
         const pf = { ...c.p, filterShape: s.w };
         const want = run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype);
-        tuning.filterGradChunk = 1; // one image per chunk
-        expectClose(run(linalgFast.conv2d_filter_grad, s.w, [x, dy], pf, dtype), want, rtol);
+        knobs.filterGradChunk = 1; // one image per chunk
+        expectClose(run(Fast.conv2d_filter_grad, s.w, [x, dy], pf, dtype), want, rtol);
       }
     } finally {
-      tuning.filterGradChunk = saved;
+      knobs.filterGradChunk = saved;
     }
   });
 
@@ -482,17 +496,17 @@ describe.each(['float64', 'float32'] as const)('fast == reference (%s)', (dtype)
     const x = randn(s.x, dtype, r);
     const w = randn(s.w, dtype, r);
     const dy = randn(s.y, dtype, r);
-    const y1 = run(linalgFast.conv2d, s.y, [x, w], c.p, dtype);
-    const dx1 = run(linalgFast.conv2d_input_grad, s.x, [dy, w], { ...c.p, inputShape: s.x }, dtype);
-    const dw1 = run(linalgFast.conv2d_filter_grad, s.w, [x, dy], { ...c.p, filterShape: s.w }, dtype);
+    const y1 = run(Fast.conv2d, s.y, [x, w], c.p, dtype);
+    const dx1 = run(Fast.conv2d_input_grad, s.x, [dy, w], { ...c.p, inputShape: s.x }, dtype);
+    const dw1 = run(Fast.conv2d_filter_grad, s.w, [x, dy], { ...c.p, filterShape: s.w }, dtype);
     const snap = [Array.from(y1), Array.from(dx1), Array.from(dw1)];
     // another round with different data through every scratch slot
     const c2 = CONV_CASES[5]!;
     const s2 = convShapes(c2);
     const x2 = randn(s2.x, dtype, r), w2 = randn(s2.w, dtype, r), dy2 = randn(s2.y, dtype, r);
-    run(linalgFast.conv2d, s2.y, [x2, w2], c2.p, dtype);
-    run(linalgFast.conv2d_input_grad, s2.x, [dy2, w2], { ...c2.p, inputShape: s2.x }, dtype);
-    run(linalgFast.conv2d_filter_grad, s2.w, [x2, dy2], { ...c2.p, filterShape: s2.w }, dtype);
+    run(Fast.conv2d, s2.y, [x2, w2], c2.p, dtype);
+    run(Fast.conv2d_input_grad, s2.x, [dy2, w2], { ...c2.p, inputShape: s2.x }, dtype);
+    run(Fast.conv2d_filter_grad, s2.w, [x2, dy2], { ...c2.p, filterShape: s2.w }, dtype);
     expect([Array.from(y1), Array.from(dx1), Array.from(dw1)]).toEqual(snap);
     for (const b of [y1, dx1, dw1]) expect(b.constructor).toBe(dtype === 'float64' ? Float64Array : Float32Array);
   });

@@ -1,0 +1,186 @@
+/**
+ * WebAssembly kernels: availability, the generated module against its source, odd sizes in every
+ * storage order against the reference kernels, memory growth and release. (The shared kernel
+ * tables, hand-computed cases and adjoint identities in linalg.test.ts cover them as well.)
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { allocBuf, type Buf, type DType } from '../dtype.js';
+import { windowOut, type ConvParams } from '../prims.js';
+import { sizeOf, type Shape } from '../shape.js';
+import { linalgReference } from './linalg_ref.js';
+import type { KIn } from './types.js';
+import { linalgWasm, releaseWasmMemory, wasmAvailable, wasmMemoryBytes, wasmTuning } from './wasm.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randn(shape: Shape, dtype: DType, r: () => number): KIn {
+  const data = allocBuf(dtype, sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = 2 * r() - 1;
+  return { data, shape };
+}
+
+function run<P>(k: (out: Buf, outShape: Shape, inputs: readonly KIn[], params: P) => void, outShape: Shape, inputs: KIn[], params: P, dtype: DType): Buf {
+  const out = allocBuf(dtype, sizeOf(outShape));
+  k(out, outShape, inputs, params);
+  return out;
+}
+
+/** ‖actual − expected‖∞ ≤ rtol · ‖expected‖∞. */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number): void {
+  expect(actual.length).toBe(expected.length);
+  let maxErr = 0, maxAbs = 0;
+  for (let i = 0; i < expected.length; i++) {
+    maxErr = Math.max(maxErr, Math.abs(actual[i]! - expected[i]!));
+    maxAbs = Math.max(maxAbs, Math.abs(expected[i]!));
+  }
+  expect(maxErr).toBeLessThanOrEqual(rtol * maxAbs);
+}
+
+const RTOL: Record<DType, number> = { float64: 1e-12, float32: 1e-5 };
+
+describe('wasm kernels', () => {
+  it('are available in this Node (WebAssembly SIMD), so that the tests below test them', () => {
+    expect(wasmAvailable).toBe(true);
+  });
+
+  const hasAsc = existsSync(join(ROOT, 'node_modules', 'assemblyscript', 'package.json'));
+  it.skipIf(!hasAsc)('kernels.wasm.ts is what gemm.as.ts compiles to (rebuild: npm run build)', () => {
+    // byte-identical to a fresh compilation, so the committed module can never go stale
+    const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-wasm.mjs'), '--check'], { encoding: 'utf8', stdio: 'pipe' });
+    expect(out).toMatch(/up to date/);
+  });
+  if (!hasAsc) {
+    it.skip('kernels.wasm.ts freshness: skipped because assemblyscript is not installed (npm ci installs it)', () => {});
+  }
+
+  describe.each(['float64', 'float32'] as const)('matmul, odd sizes, every storage order (%s)', (dtype) => {
+    // sizes around the tile edges: rows 4, columns 2L and L (L = 4 in float32, 2 in float64),
+    // dot-form K ≥ 16 and the transposing path below it
+    const Ms = [1, 2, 3, 4, 5, 7, 8, 9, 13];
+    const Ns = [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 33];
+    const Ks = [1, 2, 3, 5, 15, 16, 17, 31, 40];
+    it('random (M, N, K) and batch sizes', () => {
+      const r = rng(dtype === 'float64' ? 11 : 12);
+      const pick = (xs: number[]): number => xs[Math.floor(r() * xs.length)]!;
+      for (let trial = 0; trial < 120; trial++) {
+        const M = pick(Ms), N = pick(Ns), K = pick(Ks);
+        const batch = trial % 5 === 0 ? [2, 3] : trial % 3 === 0 ? [2] : [];
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const a = randn([...batch, ...(transA ? [K, M] : [M, K])], dtype, r);
+            const b = randn([...batch, ...(transB ? [N, K] : [K, N])], dtype, r);
+            const outShape = [...batch, M, N];
+            const p = { transA, transB };
+            expectClose(run(linalgWasm.matmul, outShape, [a, b], p, dtype), run(linalgReference.matmul, outShape, [a, b], p, dtype), RTOL[dtype]);
+          }
+        }
+      }
+    });
+  });
+
+  describe.each(['float64', 'float32'] as const)('conv family, odd sizes (%s)', (dtype) => {
+    it('random geometries with stride, padding, dilation, groups and batch', () => {
+      const r = rng(dtype === 'float64' ? 21 : 22);
+      const pick = (xs: number[]): number => xs[Math.floor(r() * xs.length)]!;
+      let done = 0;
+      for (let trial = 0; done < 60 && trial < 1000; trial++) {
+        const G = pick([1, 1, 2, 3]);
+        const Cg = pick([1, 2, 3, 5]), Og = pick([1, 2, 3, 5, 9]);
+        const KH = pick([1, 2, 3]), KW = pick([1, 2, 3, 5]);
+        const H = pick([1, 3, 6, 9, 13]), W = pick([1, 4, 7, 10, 17]);
+        const p: ConvParams = {
+          stride: [pick([1, 1, 2, 3]), pick([1, 1, 2])],
+          padding: [pick([0, 0, 1, 2]), pick([0, 1, 3])],
+          dilation: [pick([1, 1, 2]), pick([1, 2])],
+          groups: G,
+        };
+        const OH = windowOut(H, KH, p.stride[0], p.padding[0], p.dilation[0]);
+        const OW = windowOut(W, KW, p.stride[1], p.padding[1], p.dilation[1]);
+        if (OH < 1 || OW < 1) continue;
+        done++;
+        const N = pick([1, 1, 2, 3]);
+        const xs: Shape = [N, G * Cg, H, W], ws: Shape = [G * Og, Cg, KH, KW], ys: Shape = [N, G * Og, OH, OW];
+        const x = randn(xs, dtype, r), w = randn(ws, dtype, r), dy = randn(ys, dtype, r);
+        const pi = { ...p, inputShape: xs }, pf = { ...p, filterShape: ws };
+        expectClose(run(linalgWasm.conv2d, ys, [x, w], p, dtype), run(linalgReference.conv2d, ys, [x, w], p, dtype), RTOL[dtype]);
+        expectClose(
+          run(linalgWasm.conv2d_input_grad, xs, [dy, w], pi, dtype),
+          run(linalgReference.conv2d_input_grad, xs, [dy, w], pi, dtype),
+          RTOL[dtype],
+        );
+        expectClose(
+          run(linalgWasm.conv2d_filter_grad, ws, [x, dy], pf, dtype),
+          run(linalgReference.conv2d_filter_grad, ws, [x, dy], pf, dtype),
+          RTOL[dtype],
+        );
+      }
+      expect(done).toBe(60);
+    });
+  });
+
+  it.each(['float64', 'float32'] as const)('conv2d_filter_grad over chunks of 2 images with a last chunk of 1 (%s)', (dtype) => {
+    const r = rng(41);
+    const saved = wasmTuning.filterGradChunk;
+    try {
+      for (const [KH, pad, G] of [[3, 1, 1], [1, 0, 1], [3, 0, 2], [1, 0, 2]] as const) {
+        const N = 5, Cg = 3, Og = 2, H = 6, W = 7;
+        const p: ConvParams = { stride: [1, 1], padding: [pad, pad], dilation: [1, 1], groups: G };
+        const OH = windowOut(H, KH, 1, pad), OW = windowOut(W, KH, 1, pad);
+        const xs: Shape = [N, G * Cg, H, W], ws: Shape = [G * Og, Cg, KH, KH], ys: Shape = [N, G * Og, OH, OW];
+        const x = randn(xs, dtype, r), dy = randn(ys, dtype, r);
+        const pf = { ...p, filterShape: ws };
+        wasmTuning.filterGradChunk = 2 * (Cg * KH * KH + Og) * OH * OW; // 2 images per chunk: 2 + 2 + 1
+        expectClose(
+          run(linalgWasm.conv2d_filter_grad, ws, [x, dy], pf, dtype),
+          run(linalgReference.conv2d_filter_grad, ws, [x, dy], pf, dtype),
+          RTOL[dtype],
+        );
+      }
+    } finally {
+      wasmTuning.filterGradChunk = saved;
+    }
+  });
+
+  it('grows its memory for a large call and stays correct for small and large calls after it', () => {
+    releaseWasmMemory();
+    const r = rng(31);
+    const small = (): void => {
+      const a = randn([5, 7], 'float32', r), b = randn([9, 7], 'float32', r);
+      const p = { transA: false, transB: true };
+      expectClose(run(linalgWasm.matmul, [5, 9], [a, b], p, 'float32'), run(linalgReference.matmul, [5, 9], [a, b], p, 'float32'), 1e-5);
+    };
+    small();
+    const before = wasmMemoryBytes();
+    // 3 operands of 300×300 float64 (≈ 2.2 MB): several pages more than the small call needed
+    const M = 300;
+    const a = randn([M, M], 'float64', r), b = randn([M, M], 'float64', r);
+    const p = { transA: true, transB: true };
+    const got = run(linalgWasm.matmul, [M, M], [a, b], p, 'float64');
+    expect(wasmMemoryBytes()).toBeGreaterThan(before);
+    expectClose(got, run(linalgReference.matmul, [M, M], [a, b], p, 'float64'), 1e-12);
+    small();
+    // the result is a copy, not a view of wasm memory: later calls leave it alone
+    const snapshot = Array.from(got);
+    small();
+    run(linalgWasm.matmul, [M, M], [b, a], p, 'float64');
+    expect(Array.from(got)).toEqual(snapshot);
+    releaseWasmMemory();
+    expect(wasmMemoryBytes()).toBeLessThan(before + 65536);
+    small();
+  });
+});

@@ -1,0 +1,341 @@
+/**
+ * WebAssembly SIMD kernels for matmul, the conv family and max-pooling (source:
+ * wasm/gemm.as.ts, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
+ * interchangeable with fast.ts and linalg_ref.ts up to floating-point summation order (max-pool
+ * selects exactly the same elements; its scatter with overlapping windows stays in fast.ts,
+ * which sums in float64).
+ *
+ * The module is compiled and instantiated synchronously when this file is loaded. Where
+ * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
+ * here is the plain-JS one from fast.ts.
+ *
+ * Precision: float32 in f32x4 lanes with float32 accumulation (as PyTorch's CPU kernels do),
+ * float64 in f64x2 lanes with float64 accumulation.
+ *
+ * Memory: one linear memory, grown on demand and never shrunk (WebAssembly memories cannot
+ * shrink): it stays at the high-water mark of the largest call, i.e. the operands, the result
+ * and the im2col scratch of that call. `releaseWasmMemory()` drops it (a fresh instance with an
+ * empty memory takes its place). Per call, regions are bump-allocated from the start of the
+ * heap, the operands copied in, the kernel run, and the result copied out into `out`: nothing
+ * in wasm memory outlives a call, and no view of it is handed out.
+ */
+import type { Buf } from '../dtype.js';
+import type { ConvParams, PoolParams } from '../prims.js';
+import { linalgFast } from './fast.js';
+import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
+import type { Kernel } from './types.js';
+import { WASM_BASE64 } from './wasm/kernels.wasm.js';
+
+type Ptr = number;
+
+// The few WebAssembly types used here (the project's lib settings do not declare them).
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
+}
+const WA: WasmApi | undefined = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface Exports {
+  readonly memory: WasmMemory;
+  heapBase(): Ptr;
+  setGeom(H: number, W: number, KH: number, KW: number, OH: number, OW: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number): void;
+  matmul_f32(batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr): void;
+  matmul_f64(batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr): void;
+  conv2d_f32(X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
+  conv2d_f64(X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
+  conv2d_input_grad_f32(DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
+  conv2d_input_grad_f64(DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
+  conv2d_filter_grad_f32(X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number): void;
+  conv2d_filter_grad_f64(X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number): void;
+  setPool(KH: number, KW: number, sh: number, sw: number, ph: number, pw: number): void;
+  maxpool_f32(K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
+  maxpool_f64(K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
+  maxpool_scatter_f32(K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
+  maxpool_scatter_f64(K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
+}
+
+/** The compiled module (synchronous compilation: the binary is 16 kB), or null without SIMD. */
+let compiled: object | null = null;
+try {
+  if (WA !== undefined) compiled = new WA.Module(Buffer.from(WASM_BASE64, 'base64'));
+} catch {
+  compiled = null; // no SIMD (or no WebAssembly): the JS kernels serve
+}
+
+function instantiate(): Exports | null {
+  if (compiled === null || WA === undefined) return null;
+  try {
+    return new WA.Instance(compiled, {}).exports as Exports;
+  } catch {
+    return null;
+  }
+}
+
+let wasm: Exports | null = instantiate();
+
+/** Whether the kernels of this file run in WebAssembly (else they are fast.ts's). */
+export const wasmAvailable: boolean = wasm !== null;
+
+// ---------------------------------------------------------------------------------------------
+// memory: a bump allocator over the linear memory, reset at every call
+
+const ALIGN = 64; // cache-line aligned regions
+const PAGE = 65536;
+const MAX_BYTES = 4 * 1024 * 1024 * 1024 - PAGE; // wasm32 addresses
+
+let heapBase = 0;
+let top = 0;
+let f32 = new Float32Array(0);
+let f64 = new Float64Array(0);
+
+function resetViews(): void {
+  const buf = wasm!.memory.buffer;
+  f32 = new Float32Array(buf);
+  f64 = new Float64Array(buf);
+}
+
+function initHeap(): void {
+  if (wasm === null) return;
+  heapBase = Math.ceil(wasm.heapBase() / ALIGN) * ALIGN;
+  resetViews();
+}
+initHeap();
+
+/** Start a call's allocations. */
+function reset(): void {
+  top = heapBase;
+}
+
+/** A region of `elems` elements of `bytes` bytes each (the memory is grown later, by `commit`). */
+function alloc(elems: number, bytes: number): Ptr {
+  const p = top;
+  top += Math.ceil((elems * bytes) / ALIGN) * ALIGN;
+  return p;
+}
+
+/** Grow the memory to hold everything allocated since `reset`; false if it cannot. */
+function commit(): boolean {
+  const mem = wasm!.memory;
+  if (top > MAX_BYTES) return false;
+  const have = mem.buffer.byteLength;
+  if (top > have) {
+    try {
+      mem.grow(Math.ceil((top - have) / PAGE));
+    } catch {
+      return false;
+    }
+  }
+  if (f32.buffer !== mem.buffer) resetViews(); // growing detaches the old buffer
+  return true;
+}
+
+/** Copy `src` into wasm memory at `p` (same element type as the views chosen by `isF32`). */
+function put(src: Buf, p: Ptr, isF32: boolean): void {
+  if (isF32) f32.set(src, p / 4);
+  else f64.set(src, p / 8);
+}
+
+/** Copy `out.length` elements at `p` into `out`. */
+function get(out: Buf, p: Ptr, isF32: boolean): void {
+  if (isF32) out.set(f32.subarray(p / 4, p / 4 + out.length));
+  else out.set(f64.subarray(p / 8, p / 8 + out.length));
+}
+
+/**
+ * Drop the linear memory (for long-lived processes after a large one-off computation): the next
+ * call starts with a fresh instance and an empty memory.
+ */
+export function releaseWasmMemory(): void {
+  if (wasm === null) return;
+  wasm = instantiate();
+  initHeap();
+}
+
+/** The current size of the linear memory in bytes (0 without WebAssembly). */
+export function wasmMemoryBytes(): number {
+  return wasm === null ? 0 : wasm.memory.buffer.byteLength;
+}
+
+/** Whether the operands and the output share one element type (the wasm kernels need that). */
+function uniform(out: Buf, a: Buf, b: Buf): boolean {
+  const isF32 = out instanceof Float32Array;
+  return a instanceof Float32Array === isF32 && b instanceof Float32Array === isF32;
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernels
+
+export const matmul: Kernel<'matmul'> = (out, outShape, inputs, params) => {
+  const a = input(inputs, 0, 'matmul');
+  const b = input(inputs, 1, 'matmul');
+  const [batch, M, N, K] = matmulDims(a.shape, b.shape, outShape, params.transA, params.transB);
+  if (wasm === null || !uniform(out, a.data, b.data)) return linalgFast.matmul(out, outShape, inputs, params);
+  if (out.length === 0) return;
+  if (K === 0) {
+    out.fill(0);
+    return;
+  }
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  reset();
+  const pA = alloc(a.data.length, sz);
+  const pB = alloc(b.data.length, sz);
+  const pC = alloc(out.length, sz);
+  const pS = params.transB ? alloc(K * N, sz) : 0;
+  if (!commit()) return linalgFast.matmul(out, outShape, inputs, params);
+  put(a.data, pA, isF32);
+  put(b.data, pB, isF32);
+  const f = isF32 ? wasm.matmul_f32 : wasm.matmul_f64;
+  f(batch, M, N, K, params.transA ? 1 : 0, params.transB ? 1 : 0, pA, pB, pC, pS);
+  get(out, pC, isF32);
+};
+
+function setGeom(d: ConvDims, p: ConvParams): void {
+  wasm!.setGeom(d.H, d.W, d.KH, d.KW, d.OH, d.OW, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]);
+}
+
+function isPointwise(d: ConvDims, p: ConvParams): boolean {
+  return d.KH === 1 && d.KW === 1 && p.stride[0] === 1 && p.stride[1] === 1 && p.padding[0] === 0 && p.padding[1] === 0;
+}
+
+export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
+  const x = input(inputs, 0, 'conv2d');
+  const w = input(inputs, 1, 'conv2d');
+  const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
+  if (wasm === null || !uniform(out, x.data, w.data)) return linalgFast.conv2d(out, outShape, inputs, p);
+  if (out.length === 0) return;
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  const OHW = d.OH * d.OW;
+  const CKK = d.Cg * d.KH * d.KW;
+  reset();
+  const pX = alloc(x.data.length, sz);
+  const pW = alloc(w.data.length, sz);
+  const pY = alloc(out.length, sz);
+  const pCol = isPointwise(d, p) ? 0 : alloc(CKK * OHW, sz);
+  if (!commit()) return linalgFast.conv2d(out, outShape, inputs, p);
+  put(x.data, pX, isF32);
+  put(w.data, pW, isF32);
+  setGeom(d, p);
+  (isF32 ? wasm.conv2d_f32 : wasm.conv2d_f64)(pX, pW, pY, pCol, d.N, d.C, d.O, d.G);
+  get(out, pY, isF32);
+};
+
+export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, inputs, p) => {
+  const dy = input(inputs, 0, 'conv2d_input_grad');
+  const w = input(inputs, 1, 'conv2d_input_grad');
+  const d = convDims(outShape, w.shape, dy.shape, p, 'conv2d_input_grad');
+  if (wasm === null || !uniform(out, dy.data, w.data)) return linalgFast.conv2d_input_grad(out, outShape, inputs, p);
+  if (out.length === 0) return;
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  const OHW = d.OH * d.OW;
+  const CKK = d.Cg * d.KH * d.KW;
+  reset();
+  const pDY = alloc(dy.data.length, sz);
+  const pW = alloc(w.data.length, sz);
+  const pDX = alloc(out.length, sz);
+  const pCol = isPointwise(d, p) ? 0 : alloc(CKK * OHW, sz);
+  if (!commit()) return linalgFast.conv2d_input_grad(out, outShape, inputs, p);
+  put(dy.data, pDY, isF32);
+  put(w.data, pW, isF32);
+  setGeom(d, p);
+  (isF32 ? wasm.conv2d_input_grad_f32 : wasm.conv2d_input_grad_f64)(pDY, pW, pDX, pCol, d.N, d.C, d.O, d.G);
+  get(out, pDX, isF32);
+};
+
+/**
+ * Tuning knobs, exported so that tests can force the rarely taken paths.
+ * filterGradChunk: most elements that the filter gradient gathers at once (im2col columns and
+ * dy rows of a chunk of images; 4 Mi elements = 16 MiB in float32).
+ */
+export const wasmTuning = { filterGradChunk: 1 << 22 };
+
+export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, inputs, p) => {
+  const x = input(inputs, 0, 'conv2d_filter_grad');
+  const dy = input(inputs, 1, 'conv2d_filter_grad');
+  const d = convDims(x.shape, outShape, dy.shape, p, 'conv2d_filter_grad');
+  if (wasm === null || !uniform(out, x.data, dy.data)) return linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
+  if (out.length === 0) return;
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  const OHW = d.OH * d.OW;
+  const CKK = d.Cg * d.KH * d.KW;
+  // images per chunk: their columns and dy rows side by side, one dot-form GEMM per chunk
+  const per = Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / Math.max(1, (CKK + d.Og) * OHW))));
+  reset();
+  const pX = alloc(x.data.length, sz);
+  const pDY = alloc(dy.data.length, sz);
+  const pDW = alloc(out.length, sz);
+  const pCol = isPointwise(d, p) && per === 1 ? 0 : alloc(CKK * per * OHW, sz);
+  const pDyg = per > 1 ? alloc(d.Og * per * OHW, sz) : 0;
+  if (!commit()) return linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
+  put(x.data, pX, isF32);
+  put(dy.data, pDY, isF32);
+  setGeom(d, p);
+  (isF32 ? wasm.conv2d_filter_grad_f32 : wasm.conv2d_filter_grad_f64)(pX, pDY, pDW, pCol, pDyg, d.N, d.C, d.O, d.G, per);
+  get(out, pDW, isF32);
+};
+
+function setPool(p: PoolParams): void {
+  wasm!.setPool(p.kernel[0], p.kernel[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1]);
+}
+
+export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
+  const key = input(inputs, 0, 'maxpool2d');
+  const val = input(inputs, 1, 'maxpool2d');
+  const [NC, H, W, OH, OW] = poolDims(key.shape, outShape, 'maxpool2d');
+  if (wasm === null || !uniform(out, key.data, val.data)) return linalgFast.maxpool2d(out, outShape, inputs, p);
+  if (out.length === 0) return;
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  const same = key.data === val.data; // max_pool2d(x) = maxpool2d(x, x): one copy
+  reset();
+  const pK = alloc(key.data.length, sz);
+  const pV = same ? pK : alloc(val.data.length, sz);
+  const pOut = alloc(out.length, sz);
+  const pIdx = alloc(out.length, 4);
+  if (!commit()) return linalgFast.maxpool2d(out, outShape, inputs, p);
+  put(key.data, pK, isF32);
+  if (!same) put(val.data, pV, isF32);
+  setPool(p);
+  (isF32 ? wasm.maxpool_f32 : wasm.maxpool_f64)(pK, pV, pOut, pIdx, NC, H, W, OH, OW);
+  get(out, pOut, isF32);
+};
+
+export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, inputs, p) => {
+  const key = input(inputs, 0, 'maxpool2d_scatter');
+  const dy = input(inputs, 1, 'maxpool2d_scatter');
+  const [NC, H, W, OH, OW] = poolDims(outShape, dy.shape, 'maxpool2d_scatter');
+  // Overlapping windows add several contributions to an element: fast.ts sums those in float64.
+  const overlap = p.stride[0] < p.kernel[0] || p.stride[1] < p.kernel[1];
+  if (wasm === null || overlap || !uniform(out, key.data, dy.data)) return linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
+  if (out.length === 0) return;
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  reset();
+  const pK = alloc(key.data.length, sz);
+  const pDY = alloc(dy.data.length, sz);
+  const pDX = alloc(out.length, sz);
+  const pIdx = alloc(dy.data.length, 4);
+  if (!commit()) return linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
+  put(key.data, pK, isF32);
+  put(dy.data, pDY, isF32);
+  setPool(p);
+  (isF32 ? wasm.maxpool_scatter_f32 : wasm.maxpool_scatter_f64)(pK, pDY, pDX, pIdx, NC, H, W, OH, OW);
+  get(out, pDX, isF32);
+};
+
+/** The wasm kernels (each one fast.ts's own where WebAssembly SIMD is unavailable). */
+export const linalgWasm = {
+  matmul,
+  conv2d,
+  conv2d_input_grad,
+  conv2d_filter_grad,
+  maxpool2d,
+  maxpool2d_scatter,
+} as const;
