@@ -16,9 +16,9 @@ export function softplus(x: Val): Val {
   return o.add(o.maximum(x, 0), o.log1p(o.exp(o.neg(o.abs(x)))));
 }
 
-/** max(x, 0) with derivative 0 at 0, as PyTorch. */
+/** max(x, 0) = x · [x > 0], with derivative 0 at 0 as PyTorch (the mask has zero derivative). */
 export function relu(x: Val): Val {
-  return o.where(o.gt(x, 0), x, 0);
+  return o.mul(x, o.gt(x, 0));
 }
 
 /** x σ(x). */
