@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { bracketCommand } from './bracket.js';
 import { trainCommand } from './train.js';
+import { verifyCommand } from './verify.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -13,7 +14,8 @@ export function program(): Command {
     .description('How much does the order of two training examples matter? Exact training-example Lie brackets [v_x, v_y] = H_y g_x − H_x g_y.')
     .version(VERSION)
     .addCommand(bracketCommand())
-    .addCommand(trainCommand());
+    .addCommand(trainCommand())
+    .addCommand(verifyCommand());
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
   return prog;
