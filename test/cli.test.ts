@@ -34,7 +34,7 @@ describe('lie-bracket bracket', () => {
     const p = r.pairs[0];
     for (const k of ['x', 'y', 'lossX', 'lossY', 'gradNormX', 'gradNormY', 'bracketNorm', 'tensors', 'logitEffect']) expect(p).toHaveProperty(k);
     expect(Object.keys(p.tensors)).toEqual(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
-    expect(Object.keys(p.tensors['fc1.weight'])).toEqual(['bracketNorm', 'bracketRms', 'gradNormX', 'gradNormY']);
+    expect(Object.keys(p.tensors['fc1.weight'])).toEqual(['bracketNorm', 'bracketRms', 'gradNormX', 'gradNormY', 'gradRmsX', 'gradRmsY']);
     expect(p.logitEffect).toHaveLength(10);
     const sq = Object.values(p.tensors as Record<string, { bracketNorm: number }>).reduce((s, t) => s + t.bracketNorm ** 2, 0);
     expect(Math.sqrt(sq)).toBeCloseTo(p.bracketNorm, 8);

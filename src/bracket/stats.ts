@@ -8,6 +8,9 @@ export interface TensorStats {
   bracketRms: number;
   gradNormX: number;
   gradNormY: number;
+  /** ‖g_x‖ / √(number of elements) for this tensor. */
+  gradRmsX: number;
+  gradRmsY: number;
 }
 
 export interface PairStats {
@@ -32,7 +35,10 @@ export function pairStats(x: number, y: number, r: BracketResult, logitEffect?: 
     const gx = r.gradX[name]!;
     const gy = r.gradY[name]!;
     const bn = Math.sqrt(sumSq(b));
-    tensors[name] = { bracketNorm: bn, bracketRms: bn / Math.sqrt(Math.max(1, b.size)), gradNormX: Math.sqrt(sumSq(gx)), gradNormY: Math.sqrt(sumSq(gy)) };
+    const rootSize = Math.sqrt(Math.max(1, b.size));
+    const gnx = Math.sqrt(sumSq(gx));
+    const gny = Math.sqrt(sumSq(gy));
+    tensors[name] = { bracketNorm: bn, bracketRms: bn / rootSize, gradNormX: gnx, gradNormY: gny, gradRmsX: gnx / rootSize, gradRmsY: gny / rootSize };
     for (let i = 0; i < gx.data.length; i++) dotXY += gx.data[i]! * gy.data[i]!;
   }
   const gnx = norm(r.gradX);

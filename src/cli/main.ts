@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { bracketCommand } from './bracket.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
+import { mergeCommand, sweepCommand } from './sweep.js';
+import { statsCommand } from './stats.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -15,7 +17,10 @@ export function program(): Command {
     .version(VERSION)
     .addCommand(bracketCommand())
     .addCommand(trainCommand())
-    .addCommand(verifyCommand());
+    .addCommand(verifyCommand())
+    .addCommand(sweepCommand())
+    .addCommand(mergeCommand())
+    .addCommand(statsCommand());
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
   return prog;
