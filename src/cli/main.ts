@@ -8,6 +8,7 @@ import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
 import { mergeCommand, sweepCommand } from './sweep.js';
 import { statsCommand } from './stats.js';
+import { studyCommand } from './study.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -20,7 +21,8 @@ export function program(): Command {
     .addCommand(verifyCommand())
     .addCommand(sweepCommand())
     .addCommand(mergeCommand())
-    .addCommand(statsCommand());
+    .addCommand(statsCommand())
+    .addCommand(studyCommand());
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
   return prog;

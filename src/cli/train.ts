@@ -11,7 +11,7 @@ import { resolveModel } from '../study/resolve.js';
 import { lossFor, parseTrainConfig, train, type MetricsLine, type TrainConfig, type TrainSummary } from '../study/train.js';
 import { parseIntArg, table } from './util.js';
 
-interface TrainFlags {
+export interface TrainFlags {
   config?: string;
   model?: string;
   data?: string;
@@ -146,9 +146,9 @@ function formatSummary(s: TrainSummary & { config: TrainConfig }, labels: readon
   return lines.join('\n');
 }
 
-export function trainCommand(): Command {
-  return new Command('train')
-    .description('train a model with checkpoints into a run directory (deterministic; resumable with --resume)')
+/** The training flags, shared by `train` and `study`. */
+export function addTrainOptions(cmd: Command): Command {
+  return cmd
     .option('--config <file>', 'JSON config (every field is also a flag; flags win)')
     .option('--model <name|spec.json>', `model: ${Object.keys(MODELS).join(', ')}, or a JSON model spec file`)
     .option('--data <spec>', 'fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory of IDX files / CelebA')
@@ -170,7 +170,11 @@ export function trainCommand(): Command {
     .option('--eval-size <n>', 'held-out examples to evaluate on (default 500)', parseIntArg('--eval-size', 1))
     .option('--train-size <n>', 'use only the first N training examples', parseIntArg('--train-size', 1))
     .option('--out <dir>', 'run directory (default runs/<model>-<data>-<loss>-seed<seed>)')
-    .option('--resume <dir>', 'continue a run from its last complete checkpoint')
+    .option('--resume <dir>', 'continue a run from its last complete checkpoint');
+}
+
+export function trainCommand(): Command {
+  return addTrainOptions(new Command('train').description('train a model with checkpoints into a run directory (deterministic; resumable with --resume)'))
     .option('--json', 'print a JSON summary instead of a table')
     .action((f: TrainFlags) => {
       const s = runTrain(f, !f.json);

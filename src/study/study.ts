@@ -1,0 +1,129 @@
+/**
+ * The whole experiment in one call: train → sweep → statistics → (all-pairs matrix, swap
+ * verification) → report. Every stage is resumable and reused when already finished, so running
+ * the same study again continues where it stopped.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../data/atomic.js';
+import { batch } from '../data/dataset.js';
+import { allPairsLogitEffects } from '../bracket/projected.js';
+import { UserError } from '../errors.js';
+import { writeReport } from '../report/report.js';
+import { runVerify, type VerifyFlags } from '../cli/verify.js';
+import { openRun } from './run.js';
+import { runSweep, type SweepResult } from './sweep.js';
+import { lossFor, train, type TrainConfig, type TrainSummary } from './train.js';
+import { resolveModel } from './resolve.js';
+import { openDataset } from '../data/registry.js';
+import { describeDataset } from '../data/dataset.js';
+import type { Summary } from './stats.js';
+
+export interface StudyOptions {
+  /** All pairs among the first K test examples (default 6, as the seed study). */
+  first?: number;
+  /** Probe batch: the first N test examples (default 32). */
+  probes?: number;
+  /** Compute the N×N logit-effect matrices of the first N test examples at the last checkpoint (0: no). */
+  allPairs?: number;
+  /** Run the swap verification (pair 0,1 at the last checkpoint). */
+  verify?: boolean;
+  workers?: number;
+  onStage?: (stage: string, detail?: string) => void;
+  onStep?: (step: number, loss: number) => void;
+  onUnit?: (done: number, total: number) => void;
+}
+
+export interface StudyResult {
+  runDir: string;
+  train: TrainSummary | 'reused';
+  sweep: SweepResult;
+  summary: Summary | null;
+  allPairs?: string;
+  verify?: string;
+  report: string;
+  seconds: number;
+}
+
+function sameConfig(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export async function runStudy(config: TrainConfig, runDir: string, o: StudyOptions = {}): Promise<StudyResult> {
+  const t0 = performance.now();
+  const stage = o.onStage ?? (() => {});
+  // 1. train (or reuse / resume)
+  const runJson = join(runDir, 'run.json');
+  let trained: TrainSummary | 'reused' = 'reused';
+  const prior = existsSync(runJson) ? (JSON.parse(readFileSync(runJson, 'utf8')) as { status?: string; config?: unknown }) : null;
+  if (prior && !sameConfig(prior.config, config)) {
+    throw new UserError(`${runDir} holds a run with a different configuration; choose another --out or delete it`);
+  }
+  if (prior?.status !== 'complete') {
+    stage('train', prior ? 'resuming' : undefined);
+    const trainSet = openDataset(config.data, 'train', { loss: config.loss });
+    const testSet = openDataset(config.data, 'test', { loss: config.loss });
+    trained = train({ config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) }, runDir, {
+      resume: prior !== null,
+      datasetInfo: { spec: config.data, train: describeDataset(trainSet), test: describeDataset(testSet) },
+      onStep: o.onStep,
+    });
+  } else stage('train', 'reused');
+
+  // 2. sweep + statistics (the sweep resumes by itself and writes summary.json when complete)
+  stage('sweep');
+  const sweep = await runSweep({ runDir, first: o.first ?? 6, probes: o.probes ?? 32, workers: o.workers, onUnit: o.onUnit });
+  const summaryFile = join(sweep.out, 'summary.json');
+  const summary = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary) : null;
+
+  const run = openRun(runDir);
+  const last = run.steps[run.steps.length - 1]!;
+  const result: StudyResult = { runDir, train: trained, sweep, summary, report: '', seconds: 0 };
+
+  // 3. the all-pairs matrix at the last checkpoint
+  if (o.allPairs && o.allPairs >= 2) {
+    const file = join(sweep.out, 'allpairs.jsonl');
+    const n = Math.min(o.allPairs, run.test.length);
+    const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as { step?: number; indices?: number[] }) : null;
+    if (!existing || existing.step !== last || existing.indices?.length !== n) {
+      stage('all-pairs', `N = ${n} at step ${last}`);
+      const ck = run.checkpoint(last);
+      const indices = Array.from({ length: n }, (_, i) => i);
+      const examples = indices.map((i) => batch(run.test, [i], run.config.dtype));
+      const probe = 0;
+      const m = allPairsLogitEffects(run.model, run.loss, ck.params, examples, batch(run.test, [probe], run.config.dtype).x, {
+        state: { training: false, buffers: ck.buffers, updates: {} },
+      });
+      const line = {
+        step: last,
+        method: m.method,
+        outputs: run.test.labelNames,
+        probe,
+        indices,
+        seconds: m.seconds,
+        matrices: m.matrices.map((mat) => Array.from({ length: n }, (_, i) => Array.from(mat.subarray(i * n, (i + 1) * n)))),
+      };
+      writeFileAtomic(file, `${JSON.stringify(line)}\n`);
+    }
+    result.allPairs = file;
+  }
+
+  // 4. swap verification at the last checkpoint
+  if (o.verify) {
+    const file = join(runDir, 'verify.json');
+    const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { weights?: string }) : null;
+    if (!existing || existing.weights !== `${runDir} step ${last}`) {
+      stage('verify', `pair 0,1 at step ${last}`);
+      const flags: VerifyFlags = { run: runDir, step: last, pairs: [[0, 1]], eps: [1e-1, 1e-2, 1e-3, 1e-4], dtype: 'float64', seed: 0, split: 'test', bn: 'eval' };
+      const r = runVerify(flags);
+      writeFileAtomic(file, `${JSON.stringify(r)}\n`);
+    }
+    result.verify = file;
+  }
+
+  // 5. the report
+  stage('report');
+  result.report = writeReport(runDir);
+  result.seconds = (performance.now() - t0) / 1000;
+  return result;
+}
