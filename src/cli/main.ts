@@ -9,6 +9,7 @@ import { verifyCommand } from './verify.js';
 import { mergeCommand, sweepCommand } from './sweep.js';
 import { statsCommand } from './stats.js';
 import { studyCommand } from './study.js';
+import { reportCommand } from './report.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -22,7 +23,8 @@ export function program(): Command {
     .addCommand(sweepCommand())
     .addCommand(mergeCommand())
     .addCommand(statsCommand())
-    .addCommand(studyCommand());
+    .addCommand(studyCommand())
+    .addCommand(reportCommand());
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
   return prog;

@@ -556,20 +556,30 @@ export function verifyFigure(ctx: FigureContext): Figure {
   const v = ctx.files.verify;
   const explain =
     'The bracket is a prediction: after the two real SGD orders with step ε, (θ<sub>xy</sub> − θ<sub>yx</sub>)/ε² → B as ε → 0. The points are the measured relative error ‖(θ<sub>xy</sub> − θ<sub>yx</sub>)/ε² − B‖/‖B‖ for each ε; ' +
-    'on a smooth net it falls like ε (the dashed reference has slope 1). Red points mark ε where some ReLU or max-pool unit changed state between the stepped points — there the ε² law need not hold.';
+    'on a smooth net it falls like ε (the dashed reference has slope 1, through the smallest ε). Red points mark ε where some ReLU or max-pool unit changed state between the stepped points — there the ε² law need not hold.';
   const base: Figure = { id: 'verify', title: 'Does the bracket predict the real swap?', explain, spec: null };
-  if (!v) return { ...base, note: 'No verify.json in this run (run lie-bracket verify and save its JSON as verify.json in the run directory to see this figure).' };
+  if (!v) return { ...base, note: 'No verify.json in this run. To add this figure: lie-bracket verify --run RUN_DIR --step N --pairs "0,1" --json > RUN_DIR/verify.json, then lie-bracket report RUN_DIR.' };
   const rows = v.eps.map((eps, i) => ({ eps, err: v.relErrors[i] ?? null, kinks: v.kinks?.[i] ?? null, order: i > 0 ? (v.orders[i - 1] ?? null) : null, kinked: (v.kinks?.[i] ?? 0) > 0 }));
   const valid = rows.filter((r) => r.err !== null && r.err > 0);
   if (valid.length === 0) return { ...base, note: 'verify.json has no positive relative errors to plot.' };
-  const mid = valid[Math.floor(valid.length / 2)]!;
+  // the slope-1 reference through the smallest ε (the asymptotic regime)
+  const anchor = valid.reduce((a, r) => (r.eps < a.eps ? r : a));
   const epsMin = Math.min(...valid.map((r) => r.eps));
   const epsMax = Math.max(...valid.map((r) => r.eps));
   const ref = [
-    { eps: epsMin, ref: mid.err! * (epsMin / mid.eps) },
-    { eps: epsMax, ref: mid.err! * (epsMax / mid.eps) },
+    { eps: epsMin, ref: anchor.err! * (epsMin / anchor.eps) },
+    { eps: epsMax, ref: anchor.err! * (epsMax / anchor.eps) },
   ];
-  const sub = `${v.model ? `model ${v.model}` : ''}${v.pair ? `${v.model ? ', ' : ''}pair (${v.pair[0]}, ${v.pair[1]})` : ''}`;
+  const lastOrder = [...v.orders].reverse().find((o) => o !== null) ?? null;
+  const anyKinks = rows.some((r) => r.kinked);
+  const sub = [
+    v.model ? `model ${v.model}` : '',
+    v.pair ? `pair (${v.pair[0]}, ${v.pair[1]})` : '',
+    v.frozen ? 'activation pattern frozen' : '',
+    lastOrder !== null ? `observed order at the smallest ε: ${fmt(lastOrder, 2)}` : '',
+  ]
+    .filter((x) => x !== '')
+    .join(' · ');
   const spec = top({
     title: { text: 'Relative error of the bracket against real swapped SGD steps', ...(sub ? { subtitle: sub } : {}) },
     width: 440,
@@ -592,7 +602,7 @@ export function verifyFigure(ctx: FigureContext): Figure {
             encoding: {
               x: { field: 'eps', type: 'quantitative', scale: { type: 'log' } },
               y: { field: 'err', type: 'quantitative', scale: { type: 'log' } },
-              color: { field: 'kinked', type: 'nominal', scale: { domain: [false, true], range: ['#4c78a8', '#e45756'] }, legend: { title: 'units changed state', labelExpr: "datum.value ? 'yes' : 'no'" } },
+              color: { field: 'kinked', type: 'nominal', scale: { domain: [false, true], range: ['#4c78a8', '#e45756'] }, legend: anyKinks ? { title: 'units changed state', labelExpr: "datum.value ? 'yes' : 'no'" } : null },
               tooltip: [
                 { field: 'eps', title: 'ε', format: '.1e' },
                 { field: 'err', title: 'relative error', format: '.3e' },

@@ -64,6 +64,8 @@ export interface VerifyData {
   kinks: (number | null)[] | null;
   model: string | null;
   pair: [number, number] | null;
+  /** Whether the activation pattern was frozen (lie-bracket verify --frozen). */
+  frozen: boolean;
 }
 
 export interface RunFiles {
@@ -244,6 +246,7 @@ function parseVerify(v: Json | null, notes: string[]): VerifyData | null {
     kinks,
     model: str(v.model) ?? (isObj(v.model) ? str(v.model.name) : null),
     pair: pairOf(v.pair),
+    frozen: v.frozen === true,
   };
 }
 

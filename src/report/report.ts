@@ -245,7 +245,7 @@ function statsSection(files: RunFiles, ranked: readonly FeatureStepScore[], fits
   const parts: string[] = [];
   if (ranked.length > 0) {
     const step = ranked[0]!.step;
-    parts.push(`<h3>Output features ranked by non-commutativity at step ${step}</h3>
+    parts.push(`<h3>Output features ranked by non-commutativity at the last checkpoint, step ${step} (from results.jsonl)</h3>
 <table class="data"><thead><tr><th>rank</th><th>feature</th><th>mean |J<sub>f</sub>(z)·B|</th><th>95% interval over pairs</th><th>normalised by ‖g<sub>x</sub>‖‖g<sub>y</sub>‖</th><th>pairs</th></tr></thead><tbody>${ranked
       .map((s, r) => {
         const half = 1.96 * s.stderr;
@@ -253,20 +253,19 @@ function statsSection(files: RunFiles, ranked: readonly FeatureStepScore[], fits
       })
       .join('')}</tbody></table>`);
   }
-  if (fits.perStep.some((p) => p.fit)) {
-    const row = (step: string, f: (typeof fits.perStep)[number]['fit'], factor: number | null, cls = '') =>
-      `<tr${cls ? ` class="${cls}"` : ''}><td>${step}</td><td>${fmt(f?.slope)} ± ${fmt(f?.slopeStderr, 3)}</td><td>${fmt(f?.r2)}</td><td>${fmt(f?.withinR2)}</td><td>${fmt(f?.residualSd)}</td><td>${f?.n ?? 0}</td><td>${f?.groups ?? 0}</td><td>${fmt(factor)}</td></tr>`;
-    parts.push(`<h3>Bracket RMS against gradient RMS: ln RMS(B<sub>t</sub>) = α<sub>pair</sub> + slope · ln ĝ<sub>t</sub> (from results.jsonl)</h3>
-<table class="data"><thead><tr><th>step</th><th>slope ± s.e.</th><th>R² (with pair factors)</th><th>R² within pairs</th><th>residual sd (ln)</th><th>points</th><th>groups</th><th>pair × tensor model R²</th></tr></thead><tbody>${fits.perStep
-      .map((p) => row(String(p.step), p.fit, p.factorR2))
-      .join('')}${fits.overall ? row('all (a factor per step and pair)', fits.overall, null, 'total') : ''}</tbody></table>`);
-  }
   const ss = readSweepSummary(files.summary);
   if (ss && ss.fits.length > 0) {
-    parts.push(`<h3>The sweep's summary.json: gradient fit and tensor model</h3>
+    parts.push(`<h3>Bracket RMS against gradient RMS: ln RMS(B<sub>t</sub>) = α<sub>pair</sub> + slope · ln ĝ<sub>t</sub>, and the pair × tensor model (sweep/summary.json)</h3>
 <table class="data"><thead><tr><th>step</th><th>slope ± s.e.</th><th>R²</th><th>R² within pairs</th><th>residual sd (ln)</th><th>points</th><th>pair × tensor model R²</th></tr></thead><tbody>${ss.fits
       .map((f) => `<tr${f.step === 'all' ? ' class="total"' : ''}><td>${escapeHtml(f.step)}</td><td>${fmt(f.slope)} ± ${fmt(f.slopeStderr)}</td><td>${fmt(f.r2)}</td><td>${fmt(f.withinR2)}</td><td>${fmt(f.residualSd)}</td><td>${f.n ?? '–'}</td><td>${fmt(f.tensorR2)}</td></tr>`)
       .join('')}</tbody></table>`);
+  } else if (fits.perStep.some((p) => p.fit)) {
+    const row = (step: string, f: (typeof fits.perStep)[number]['fit'], factor: number | null, cls = '') =>
+      `<tr${cls ? ` class="${cls}"` : ''}><td>${step}</td><td>${fmt(f?.slope)} ± ${fmt(f?.slopeStderr, 3)}</td><td>${fmt(f?.r2)}</td><td>${fmt(f?.withinR2)}</td><td>${fmt(f?.residualSd)}</td><td>${f?.n ?? 0}</td><td>${f?.groups ?? 0}</td><td>${fmt(factor)}</td></tr>`;
+    parts.push(`<h3>Bracket RMS against gradient RMS: ln RMS(B<sub>t</sub>) = α<sub>pair</sub> + slope · ln ĝ<sub>t</sub> and the pair × tensor model (computed from results.jsonl; the run has no summary.json)</h3>
+<table class="data"><thead><tr><th>step</th><th>slope ± s.e.</th><th>R² (with pair factors)</th><th>R² within pairs</th><th>residual sd (ln)</th><th>points</th><th>groups</th><th>pair × tensor model R²</th></tr></thead><tbody>${fits.perStep
+      .map((p) => row(String(p.step), p.fit, p.factorR2))
+      .join('')}${fits.overall ? row('all (a factor per step and pair)', fits.overall, null, 'total') : ''}</tbody></table>`);
   }
   if (ss && ss.features.length > 0) {
     const level = Math.round(100 * (ss.level ?? 0.9));
