@@ -6,6 +6,7 @@
  * non-commutativity scores over pairs and probes.
  */
 import type { ResultRow, TensorRow } from './load.js';
+import { groupedSlopeFit } from '../study/stats.js';
 
 /** A tensor's gradient RMS for one example: given, else ‖g‖/√size with size = (‖B‖/RMS(B))². */
 function gradRms(t: TensorRow, which: 'X' | 'Y'): number | null {
@@ -70,46 +71,22 @@ export function groupedFit(points: readonly TensorPoint[], groupOf: (p: TensorPo
     groups.get(k)!.x.push(Math.log(p.gradRms));
     groups.get(k)!.y.push(Math.log(p.bracketRms));
   }
-  let n = 0;
-  let sxx = 0;
-  let sxy = 0;
-  let syyWithin = 0;
-  let sumY = 0;
-  let sumYY = 0;
-  const means = new Map<string, [number, number]>();
-  for (const [k, g] of groups) {
-    const mx = g.x.reduce((a, b) => a + b, 0) / g.x.length;
-    const my = g.y.reduce((a, b) => a + b, 0) / g.y.length;
-    means.set(k, [mx, my]);
-    g.x.forEach((x, i) => {
-      const y = g.y[i]!;
-      sxx += (x - mx) ** 2;
-      sxy += (x - mx) * (y - my);
-      syyWithin += (y - my) ** 2;
-      sumY += y;
-      sumYY += y * y;
-      n++;
-    });
-  }
-  if (!(sxx > 0)) return null;
-  const slope = sxy / sxx;
-  const sse = Math.max(0, syyWithin - slope * sxy);
-  const sst = sumYY - (sumY * sumY) / n;
-  const dof = n - groups.size - 1;
-  const residualSd = dof > 0 ? Math.sqrt(sse / dof) : NaN;
+  const keys = [...groups.keys()];
+  const fit = groupedSlopeFit(keys.map((k) => groups.get(k)!));
+  if (!Number.isFinite(fit.slope)) return null;
   const intercepts = new Map<string, { alpha: number; xMin: number; xMax: number }>();
-  for (const [k, g] of groups) {
-    const [mx, my] = means.get(k)!;
-    intercepts.set(k, { alpha: my - slope * mx, xMin: Math.min(...g.x), xMax: Math.max(...g.x) });
-  }
+  keys.forEach((k, i) => {
+    const g = groups.get(k)!;
+    intercepts.set(k, { alpha: fit.intercepts[i]!, xMin: Math.min(...g.x), xMax: Math.max(...g.x) });
+  });
   return {
-    n,
-    groups: groups.size,
-    slope,
-    slopeStderr: dof > 0 ? residualSd / Math.sqrt(sxx) : NaN,
-    r2: sst > 0 ? 1 - sse / sst : 1,
-    withinR2: syyWithin > 0 ? 1 - sse / syyWithin : 1,
-    residualSd,
+    n: fit.n,
+    groups: fit.groups,
+    slope: fit.slope,
+    slopeStderr: fit.slopeStderr,
+    r2: Number.isFinite(fit.r2) ? fit.r2 : 1,
+    withinR2: Number.isFinite(fit.withinR2) ? fit.withinR2 : 1,
+    residualSd: fit.residualSd,
     intercepts,
   };
 }

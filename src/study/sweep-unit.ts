@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { analyzePairs, type AnalysisInput } from '../bracket/analysis.js';
-import type { TensorStats } from '../bracket/stats.js';
+import type { PairStats } from '../bracket/stats.js';
 import type { Vec } from '../bracket/vec.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
@@ -22,18 +22,9 @@ export interface UnitOptions {
   saveVectors: boolean;
 }
 
-/** One line of results.jsonl (keys in this order). */
-export interface UnitRecord {
+/** One line of results.jsonl: a pair's statistics (keys written in the order of docs/sweep-format.md). */
+export interface UnitRecord extends Omit<PairStats, 'logitEffect'> {
   step: number;
-  x: number;
-  y: number;
-  lossX: number;
-  lossY: number;
-  gradNormX: number;
-  gradNormY: number;
-  bracketNorm: number;
-  gradCosine: number;
-  tensors: Record<string, TensorStats>;
   /** J_f(z)·B for each probe z of the sweep's probe batch: [P][K] ([] without probes). */
   probeEffects: number[][];
 }
