@@ -14,6 +14,12 @@ computations side by side with the TypeScript engine.
 PyTorch is never a runtime dependency of lie-bracket; this script is only run
 by hand or by `npm run bench` when a python3 with torch is available.
 
+With --train-bench it times whole training steps instead (zero_grad, forward in
+training mode, backward, Adam step) of a reference model or of a lie-bracket JSON
+model spec (--spec), built as nested nn.Sequential with the same parameter names;
+--forward prints the logits of such a model (eval and training mode) for a
+by-hand comparison with lie-bracket's forward pass.
+
 Only stdlib, numpy and torch are used (safetensors I/O is implemented here).
 Stdout carries nothing but the JSON result (unless --out is given).
 Errors go to stderr with exit code 2.
@@ -283,6 +289,288 @@ def median_ms(fn, warmup, repeats):
 
 
 # ---------------------------------------------------------------------------
+# Models as nn.Module (for training): reference models and lie-bracket JSON specs
+# ---------------------------------------------------------------------------
+
+_ACTIVATIONS = ("relu", "tanh", "silu", "mish", "gelu", "sigmoid")
+
+
+def _pair(v, default):
+    if v is None:
+        return (default, default)
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise PeerError("model spec: expected a number or a pair, got %r" % (v,))
+        return (int(v[0]), int(v[1]))
+    return (int(v), int(v))
+
+
+def _window_out(n, k, s, p, d=1):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _activation(nn, name):
+    if name == "relu":
+        return nn.ReLU()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "silu":
+        return nn.SiLU()
+    if name == "mish":
+        return nn.Mish()
+    if name == "gelu":
+        return nn.GELU(approximate="tanh")  # lie-bracket's gelu is the tanh form
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    raise PeerError("model spec: unknown activation %r (choose one of %s)" % (name, ", ".join(_ACTIVATIONS)))
+
+
+def build_spec_model(spec):
+    """An nn.Module for a lie-bracket JSON model spec (src/nn/spec.ts): the layers in an
+    nn.Sequential, residual blocks as modules with `body` and `shortcut` Sequentials, so the
+    state_dict keys are lie-bracket's parameter and buffer names. Returns (module, input shape)."""
+    import torch.nn as nn
+
+    class GlobalAvgPool(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    class Residual(nn.Module):
+        """act(body(x) + shortcut(x)); an absent or empty shortcut is the identity."""
+
+        def __init__(self, body, shortcut, act):
+            super().__init__()
+            self.body = body
+            self.shortcut = shortcut
+            self.act = act
+
+        def forward(self, x):
+            y = self.body(x) + (self.shortcut(x) if self.shortcut is not None else x)
+            return self.act(y) if self.act is not None else y
+
+    def layers(specs, shape, where):
+        mods = []
+        for i, l in enumerate(specs):
+            if not isinstance(l, dict) or "type" not in l:
+                raise PeerError("model spec: layer %s%d is not an object with a type" % (where, i))
+            t = l["type"]
+
+            def need(rank, what):
+                if len(shape) != rank:
+                    raise PeerError("model spec: layer %s%d (%s) needs %s, got shape %s" % (where, i, t, what, list(shape)))
+
+            if t == "linear":
+                need(1, "a flat input")
+                mods.append(nn.Linear(shape[0], int(l["out"]), bias=l.get("bias", True) is not False))
+                shape = [int(l["out"])]
+            elif t == "conv2d":
+                need(3, "a [C,H,W] input")
+                c, h, w = shape
+                k = _pair(l["kernel"], 1)
+                st = _pair(l.get("stride"), 1)
+                pd = _pair(l.get("padding"), 0)
+                dl = _pair(l.get("dilation"), 1)
+                g = int(l.get("groups", 1))
+                out = int(l["out"])
+                mods.append(nn.Conv2d(c, out, k, stride=st, padding=pd, dilation=dl, groups=g, bias=l.get("bias", True) is not False))
+                shape = [out, _window_out(h, k[0], st[0], pd[0], dl[0]), _window_out(w, k[1], st[1], pd[1], dl[1])]
+            elif t == "batchnorm2d":
+                need(3, "a [C,H,W] input")
+                mods.append(nn.BatchNorm2d(shape[0], eps=float(l.get("eps", 1e-5)), momentum=float(l.get("momentum", 0.1))))
+            elif t in _ACTIVATIONS:
+                mods.append(_activation(nn, t))
+            elif t in ("maxpool2d", "avgpool2d"):
+                need(3, "a [C,H,W] input")
+                k = _pair(l["kernel"], 1)
+                st = k if l.get("stride") is None else _pair(l["stride"], 1)
+                pd = _pair(l.get("padding"), 0)
+                cls = nn.MaxPool2d if t == "maxpool2d" else nn.AvgPool2d  # AvgPool2d counts the padding, as lie-bracket
+                mods.append(cls(k, stride=st, padding=pd))
+                shape = [shape[0], _window_out(shape[1], k[0], st[0], pd[0]), _window_out(shape[2], k[1], st[1], pd[1])]
+            elif t == "globalavgpool":
+                need(3, "a [C,H,W] input")
+                mods.append(GlobalAvgPool())
+                shape = [shape[0]]
+            elif t == "flatten":
+                mods.append(nn.Flatten())
+                shape = [int(np.prod(shape))]
+            elif t == "residual":
+                body, bshape = layers(l["body"], shape, "%s%d.body." % (where, i))
+                sc_specs = l.get("shortcut") or []
+                if sc_specs:
+                    sc, sshape = layers(sc_specs, shape, "%s%d.shortcut." % (where, i))
+                else:
+                    sc, sshape = None, shape
+                if list(sshape) != list(bshape):
+                    raise PeerError("model spec: residual %s%d: body output %s and shortcut output %s differ" % (where, i, bshape, sshape))
+                act = _activation(nn, l["activation"]) if l.get("activation") else None
+                mods.append(Residual(body, sc, act))
+                shape = bshape
+            else:
+                raise PeerError("model spec: layer %s%d has unknown type %r" % (where, i, t))
+        return nn.Sequential(*mods), shape
+
+    if not isinstance(spec, dict) or "input" not in spec or "layers" not in spec:
+        raise PeerError("model spec: expected an object with input and layers")
+    inp = [int(v) for v in spec["input"]]
+    model, out = layers(spec["layers"], inp, "")
+    if len(out) != 1:
+        raise PeerError("model spec: the last layer must produce a flat output, got %s" % (out,))
+    return model, inp
+
+
+def build_reference_model(name):
+    """mlp / convnet / smoothconvnet as nn.Modules with the reference models' parameter names."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    if name == "mlp":
+
+        class MLP(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1 = nn.Linear(784, 128)
+                self.fc2 = nn.Linear(128, 10)
+
+            def forward(self, x):
+                return self.fc2(torch.tanh(self.fc1(x.reshape(x.shape[0], 784))))
+
+        return MLP(), [1, 28, 28]
+
+    act, pool = (F.relu, F.max_pool2d) if name == "convnet" else (F.silu, F.avg_pool2d)
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+            self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+            self.fc = nn.Linear(1568, 10)
+
+        def forward(self, x):
+            h = pool(act(self.conv1(x)), 2)
+            h = pool(act(self.conv2(h)), 2)
+            return self.fc(h.reshape(h.shape[0], 1568))
+
+    return ConvNet(), [1, 28, 28]
+
+
+def load_state(module, weights, path, dtype):
+    """Copy safetensors weights into the module's state_dict (exactly the same keys, shapes)."""
+    own = module.state_dict()
+    extra = sorted(set(weights) - set(own))
+    missing = sorted(set(own) - set(weights))
+    if missing or extra:
+        raise PeerError("%s: tensors do not match the model (missing: %s; unexpected: %s)" % (path, missing[:8], extra[:8]))
+    state = {}
+    for k, ref in own.items():
+        w = weights[k]
+        if tuple(w.shape) != tuple(ref.shape):
+            raise PeerError("%s: tensor %r has shape %s, want %s" % (path, k, list(w.shape), list(ref.shape)))
+        if ref.dtype == torch.long:  # num_batches_tracked (lie-bracket stores it as a float)
+            state[k] = torch.tensor(np.asarray(w, dtype=np.float64).round().astype(np.int64))
+        else:
+            if not np.all(np.isfinite(w)):
+                raise PeerError("%s: tensor %r holds NaN or Inf" % (path, k))
+            state[k] = torch.tensor(np.asarray(w, dtype=np.float64), dtype=dtype)
+    module.to(dtype)
+    module.load_state_dict(state, strict=True)
+
+
+def run_training(args):
+    """--train-bench: median ms per Adam step; --forward: logits in eval and training mode."""
+    global torch
+    if args.threads < 1:
+        raise PeerError("--threads must be >= 1")
+    if args.repeats < 1 or args.warmup < 0:
+        raise PeerError("--repeats must be >= 1 and --warmup >= 0")
+    if args.batch < 1:
+        raise PeerError("--batch must be >= 1")
+    inputs, _ = read_safetensors(args.inputs)
+    weights, _ = read_safetensors(args.weights)
+    spec = None
+    if args.spec is not None:
+        try:
+            with open(args.spec, "r", encoding="utf-8") as fh:
+                spec = json.load(fh)
+        except OSError as exc:
+            raise PeerError("cannot read %s: %s" % (args.spec, exc.strerror or exc))
+        except ValueError as exc:
+            raise PeerError("%s: not JSON: %s" % (args.spec, exc))
+    try:
+        import torch as _torch
+    except ImportError:
+        raise PeerError("PyTorch is not available (on Debian: apt-get install python3-torch)")
+    torch = _torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(args.threads)
+    except RuntimeError:
+        pass
+    dtype = torch.float32 if args.dtype == "float32" else torch.float64
+
+    module, in_shape = build_spec_model(spec) if spec is not None else build_reference_model(args.model)
+    load_state(module, weights, args.weights, dtype)
+
+    if "x" not in inputs:
+        raise PeerError("%s: missing tensor 'x' (have: %s)" % (args.inputs, sorted(inputs)))
+    x = inputs["x"]
+    n = x.shape[0] if x.ndim > 0 else 0
+    per = int(np.prod(in_shape))
+    if n < 1 or x.size != n * per:
+        raise PeerError("%s: x has shape %s, want [n,%s]" % (args.inputs, list(x.shape), ",".join(map(str, in_shape))))
+    xs = torch.tensor(x.astype(np.float64).reshape([n] + in_shape), dtype=dtype)
+    with torch.no_grad():
+        k = module.eval()(xs[:1]).shape[1]
+    if "t" in inputs:
+        t = inputs["t"].astype(np.float64)
+        if t.shape != (n, k):
+            raise PeerError("%s: t has shape %s, want [%d,%d]" % (args.inputs, list(t.shape), n, k))
+    elif "labels" in inputs:
+        lab = inputs["labels"].astype(np.float64)
+        if lab.shape != (n,) or not np.all(lab == np.round(lab)) or lab.min() < 0 or lab.max() >= k:
+            raise PeerError("%s: labels must be [%d] integers in [0, %d)" % (args.inputs, n, k))
+        t = np.eye(k)[lab.astype(np.int64)]
+    else:
+        raise PeerError("%s: missing tensor 't' (targets [n,K]) or 'labels' [n]" % args.inputs)
+    ts = torch.tensor(t, dtype=dtype)
+    # the first --batch examples, cycling through the inputs when there are fewer
+    idx = torch.arange(args.batch) % n
+    xb, tb = xs[idx].contiguous(), ts[idx].contiguous()
+
+    result = {"torch": torch.__version__, "dtype": args.dtype, "model": args.model or (spec.get("name") or "spec"), "threads": args.threads}
+    if args.forward:
+        with torch.no_grad():
+            result["logits"] = module.eval()(xb).double().reshape(-1).tolist()
+            result["trainLogits"] = module.train()(xb).double().reshape(-1).tolist()
+        result["shape"] = [args.batch, k]
+        return result
+
+    module.train()
+    opt = torch.optim.Adam(module.parameters(), lr=args.lr, betas=(0.9, 0.999))
+
+    def step():
+        opt.zero_grad()
+        z = module(xb)
+        # bce: Σ over outputs of BCE with logits, mean over the batch
+        loss = F.binary_cross_entropy_with_logits(z, tb, reduction="none").sum(dim=1).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    first = float(step().detach())
+    result["trainBench"] = {
+        "msPerStep": median_ms(step, args.warmup, args.repeats),
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "firstLoss": first,
+    }
+    return result
+
+
+# ---------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------
 
@@ -315,12 +603,15 @@ def build_argparser():
         description="PyTorch oracle / benchmark peer for the training-example Lie bracket "
         "B = H_y g_x - H_x g_y.",
     )
-    ap.add_argument("--inputs", required=True, help="safetensors with x [n,1,28,28] and labels [n]")
-    ap.add_argument("--weights", required=True, help="safetensors with the model parameters")
-    ap.add_argument("--model", required=True, choices=["mlp", "convnet", "smoothconvnet"])
-    ap.add_argument("--loss", required=True, choices=["bce", "ce"])
+    # --inputs, --weights, --model, --loss and --pairs are required for brackets (checked in main)
+    ap.add_argument("--inputs", help="safetensors with x [n,1,28,28] and labels [n]; "
+                    "for --train-bench/--forward: x [n,...input] and targets t [n,K] (or labels [n])")
+    ap.add_argument("--weights", help="safetensors with the model parameters (and BatchNorm buffers)")
+    ap.add_argument("--model", choices=["mlp", "convnet", "smoothconvnet"])
+    ap.add_argument("--spec", default=None, help="--train-bench/--forward: a lie-bracket JSON model spec instead of --model")
+    ap.add_argument("--loss", choices=["bce", "ce"])
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    ap.add_argument("--pairs", required=True, help='pairs of example indices, e.g. "0,1;2,3"')
+    ap.add_argument("--pairs", help='pairs of example indices, e.g. "0,1;2,3"')
     ap.add_argument("--probe", type=int, default=None, help="example index K for the logit effect J_f(x_K) B")
     ap.add_argument("--out", default=None, help="write JSON here instead of stdout")
     ap.add_argument("--full", action="store_true", help="include full gradX, gradY, bracket vectors")
@@ -328,13 +619,32 @@ def build_argparser():
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-bench", action="store_true",
+                    help="time Adam training steps (batch --batch, loss bce, lr 1e-3) instead of brackets")
+    ap.add_argument("--forward", action="store_true",
+                    help="print the logits of the first --batch inputs in eval and training mode")
+    ap.add_argument("--batch", type=int, default=32, help="--train-bench/--forward: examples per step")
+    ap.add_argument("--lr", type=float, default=1e-3, help="--train-bench: Adam's learning rate")
     return ap
 
 
 def main(argv=None):
-    args = build_argparser().parse_args(argv)
+    ap = build_argparser()
+    args = ap.parse_args(argv)
+    if args.train_bench or args.forward:
+        if args.train_bench and args.forward:
+            ap.error("--train-bench and --forward exclude each other")
+        if (args.model is None) == (args.spec is None):
+            ap.error("give exactly one of --model and --spec")
+        missing = [f for f in ("inputs", "weights") if getattr(args, f) is None]
+    else:
+        if args.spec is not None:
+            ap.error("--spec needs --train-bench or --forward")
+        missing = [f for f in ("inputs", "weights", "model", "loss", "pairs") if getattr(args, f) is None]
+    if missing:
+        ap.error("the following arguments are required: %s" % ", ".join("--" + f for f in missing))
     try:
-        result = run(args)
+        result = run_training(args) if (args.train_bench or args.forward) else run(args)
     except PeerError as exc:
         fail(str(exc))
     text = json.dumps(result, allow_nan=True)

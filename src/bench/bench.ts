@@ -3,13 +3,19 @@
  * example (pair) on the reference nets, float32 and float64 — and, when /usr/bin/python3 can
  * import torch, the same figures from PyTorch (scripts/torch_peer.py, double backward, 1 thread)
  * on identical weights and inputs, with the ratio lie-bracket / PyTorch (lower is better).
- *   options: --quick (fewer repeats), --json, --no-torch, --models mlp,convnet, --memory N,
- *            --kernels fast|js|reference (default fast: WebAssembly SIMD where available)
+ * Then the training figure (train-bench.ts: ms per Adam step at batch 32, float32, convnet and
+ * xresnet, with PyTorch's on the same architecture and weights) and the all-pairs figure
+ * (allpairs.ts, run as a child process: N×N logit-effect matrices on the convnet).
+ *   options: --quick (fewer repeats, all-pairs at N = 32), --json (one object for everything),
+ *            --no-torch, --models mlp,convnet, --memory N,
+ *            --kernels fast|js|reference (default fast: WebAssembly SIMD where available),
+ *            --train-models convnet,xresnet | --no-train, --allpairs-n N | --no-allpairs
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bracket, modelLoss, type Example } from '../bracket/bracket.js';
 import { batchOf } from '../data/examples.js';
 import { loadFashion, PACKAGE_ROOT } from '../data/fashion.js';
@@ -23,6 +29,7 @@ import type { Params } from '../engine/tree.js';
 import { LOSSES } from '../nn/losses.js';
 import { getModel, initModel } from '../nn/models.js';
 import { table } from '../cli/util.js';
+import type { TrainBenchRow } from './train-bench.js';
 
 const args = process.argv.slice(2);
 const flag = (f: string) => args.includes(f);
@@ -122,6 +129,25 @@ for (const name of MODELS) {
 }
 rmSync(tmp, { recursive: true, force: true });
 
+// ---- training: ms per Adam step (train-bench.ts, in a fresh process as `lie-bracket train` runs)
+let training: TrainBenchRow[] | undefined;
+if (!flag('--no-train')) {
+  const script = fileURLToPath(new URL('./train-bench.js', import.meta.url));
+  const models = value('--train-models');
+  const extra = [...(QUICK ? ['--quick'] : []), ...(withTorch ? [] : ['--no-torch']), ...(models ? ['--models', models] : []), ...(KERNELS !== undefined ? ['--kernels', KERNELS] : [])];
+  const out = execFileSync(process.execPath, [script, '--json', ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  training = (JSON.parse(out.trim().split('\n').pop()!) as { rows: TrainBenchRow[] }).rows;
+}
+
+// ---- all pairs (allpairs.ts in its own process: it times worker threads and reports load)
+let allPairs: Record<string, unknown> | undefined;
+if (!flag('--no-allpairs')) {
+  const n = value('--allpairs-n') ?? (QUICK ? '32' : '256');
+  const script = fileURLToPath(new URL('./allpairs.js', import.meta.url));
+  const out = execFileSync(process.execPath, [script, '--n', n, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  allPairs = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
 let memory: { brackets: number; rssStartMB: number; rssEndMB: number } | undefined;
 const memN = Number(value('--memory') ?? (QUICK ? 0 : 10000));
 if (memN > 0) {
@@ -144,7 +170,7 @@ if (memN > 0) {
 const kernelsLabel = activeKernels() === 'fast' ? (wasmAvailable ? 'fast (WebAssembly SIMD)' : 'fast (plain JS: no WebAssembly SIMD)') : activeKernels();
 
 if (flag('--json')) {
-  process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, rows, memory })}\n`);
+  process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, cores: availableParallelism(), loadAverage: loadavg()[0], rows, training, allPairs, memory })}\n`);
 } else {
   console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce; kernels: ${kernelsLabel}`);
   console.log(withTorch ? 'PyTorch peer: scripts/torch_peer.py, double backward, 1 thread, same weights and inputs\n' : 'PyTorch peer: not available (/usr/bin/python3 cannot import torch)\n');
@@ -155,5 +181,29 @@ if (flag('--json')) {
       rows.map((r) => [r.model, r.dtype, r.measure, r.ms.toFixed(3), r.gflops.toFixed(2), ...(withTorch ? [r.torchMs!.toFixed(3), r.ratio!.toFixed(2)] : [])]),
     ),
   );
+  if (training) {
+    console.log(`\ntraining: ms per Adam step (lr 1e-3), batch 32, float32, loss bce — trainStep: minibatch, forward and backward with BatchNorm in training mode, optimizer step`);
+    if (withTorch) console.log('PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, 1 thread, nn modules, torch.optim.Adam');
+    console.log('');
+    console.log(
+      table(
+        ['model', 'params', 'data', 'steps', 'ms/step', 'load', ...(withTorch ? ['torch ms/step', 'ratio'] : [])],
+        training.map((r) => [
+          r.model,
+          r.params.toLocaleString('en-US'),
+          r.data,
+          `${r.repeats} (+${r.warmup})`,
+          r.msPerStep.toFixed(1),
+          r.loadAverage.toFixed(1),
+          ...(withTorch ? [r.torchMsPerStep!.toFixed(1), r.ratio!.toFixed(2)] : []),
+        ]),
+      ),
+    );
+  }
+  if (allPairs) {
+    const a = allPairs as { model: string; dtype: string; n: number; outputs: number; singleThreadSeconds: number; singleThreadCpuSeconds: number; workers?: number; workerSeconds?: number; workerCpuSeconds?: number; hvps: number; loadAverage: number };
+    console.log(`\nall pairs: ${a.n}×${a.n} logit-effect matrices (${a.outputs} outputs of 1 probe), ${a.model}, ${a.dtype}, projected (${a.hvps} HVPs)`);
+    console.log(`  single thread ${a.singleThreadSeconds.toFixed(1)} s wall (${a.singleThreadCpuSeconds.toFixed(1)} s CPU)` + (a.workers ? `; ${a.workers} workers ${a.workerSeconds!.toFixed(1)} s wall (${a.workerCpuSeconds!.toFixed(1)} s CPU)` : '') + `; load average ${a.loadAverage.toFixed(1)} on ${availableParallelism()} cores`);
+  }
   if (memory) console.log(`\nmemory: RSS ${memory.rssStartMB.toFixed(0)} MB after ${memory.brackets / 10} brackets, ${memory.rssEndMB.toFixed(0)} MB after ${memory.brackets} (mlp, float32)`);
 }

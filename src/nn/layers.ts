@@ -3,7 +3,6 @@
  * [out, in]; Conv2d: weight [out, in/groups, kh, kw]; BatchNorm2d: weight, bias and the buffers
  * running_mean, running_var, num_batches_tracked).
  */
-import { variance } from '../engine/composites.js';
 import * as o from '../engine/ops.js';
 import { Tensor, type Val } from '../engine/tensor.js';
 import { primalValue } from '../engine/trace.js';
@@ -57,6 +56,11 @@ export interface BatchNormOptions {
  * torch.nn.BatchNorm2d over x [N, C, H, W]. Training: normalise by the batch mean and biased
  * variance over (N, H, W); running_mean/var move towards the batch mean and *unbiased* variance,
  * as PyTorch. Eval: normalise by the running statistics.
+ *
+ * Computed as y = (x − μ) · (w / √(σ² + eps)) + b: the centred input serves both the variance and
+ * the output, and the per-channel factor is formed on [1, C, 1, 1] before it meets the full
+ * tensor, so the forward pass makes 4 full-size elementwise passes (sub, square, mul, add) and 2
+ * reductions, and its derivatives correspondingly few.
  */
 export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardState, opts: BatchNormOptions = {}): Val {
   const eps = opts.eps ?? 1e-5;
@@ -65,11 +69,13 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
   const bshape = [1, c, 1, 1];
   let mean: Val;
   let vari: Val;
+  let centred: Val;
   if (state.training) {
-    mean = o.mean(x, [0, 2, 3], true);
-    vari = variance(x, [0, 2, 3], true);
     const n = x.size / c;
     if (n < 2) throw new Error(`${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)})`);
+    mean = o.mean(x, [0, 2, 3], true);
+    centred = o.sub(x, mean);
+    vari = o.mean(o.square(centred), [0, 2, 3], true);
     const rm = buffer(state, `${prefix}.running_mean`, c);
     const rv = buffer(state, `${prefix}.running_var`, c);
     const bm = primalValue(mean).data;
@@ -83,11 +89,12 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
   } else {
     mean = o.reshape(o.cast(buffer(state, `${prefix}.running_mean`, c), x.dtype), bshape);
     vari = o.reshape(o.cast(buffer(state, `${prefix}.running_var`, c), x.dtype), bshape);
+    centred = o.sub(x, mean);
   }
-  const xhat = o.div(o.sub(x, mean), o.sqrt(o.add(vari, eps)));
   const w = p[`${prefix}.weight`];
   const b = p[`${prefix}.bias`];
-  const scaled = w ? o.mul(xhat, o.reshape(w, bshape)) : xhat;
+  const sd = o.sqrt(o.add(vari, eps));
+  const scaled = o.mul(centred, w ? o.div(o.reshape(w, bshape), sd) : o.div(1, sd));
   return b ? o.add(scaled, o.reshape(b, bshape)) : scaled;
 }
 

@@ -83,18 +83,25 @@ export function checkpointSchedule(cfg: Pick<TrainConfig, 'steps' | 'checkpointE
   return [...s].sort((a, b) => a - b);
 }
 
+/** The last few epoch permutations (a step's batch may straddle two epochs); each is n numbers. */
+const permCache: { seed: number; epoch: number; n: number; perm: readonly number[] }[] = [];
+
+/** The permutation of epoch `epoch`, seeded by (seed, epoch); cached, as every step of an epoch needs it. */
+function epochPermutation(seed: number, epoch: number, n: number): readonly number[] {
+  const hit = permCache.find((c) => c.seed === seed && c.epoch === epoch && c.n === n);
+  if (hit) return hit.perm;
+  const perm = new Rng((seed * 1_000_003 + epoch * 7919 + 17) >>> 0).permutation(n);
+  permCache.push({ seed, epoch, n, perm });
+  if (permCache.length > 4) permCache.shift();
+  return perm;
+}
+
 /** The example indices of step `step`: epoch e is a permutation seeded by (seed, e). */
 export function stepIndices(seed: number, step: number, batchSize: number, n: number): number[] {
   const out: number[] = [];
   let pos = step * batchSize;
-  let cachedEpoch = -1;
-  let perm: number[] = [];
   while (out.length < batchSize) {
-    const epoch = Math.floor(pos / n);
-    if (epoch !== cachedEpoch) {
-      perm = new Rng((seed * 1_000_003 + epoch * 7919 + 17) >>> 0).permutation(n);
-      cachedEpoch = epoch;
-    }
+    const perm = epochPermutation(seed, Math.floor(pos / n), n);
     out.push(perm[pos % n]!);
     pos++;
   }

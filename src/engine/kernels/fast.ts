@@ -21,6 +21,7 @@ import type { Buf } from '../dtype.js';
 import type { Kernel } from './types.js';
 import type { ConvParams, PoolParams } from '../prims.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
+import { reduceInto } from './reference.js';
 
 // ---------------------------------------------------------------------------------------------
 // scratch
@@ -564,3 +565,13 @@ export const linalgFast = {
   maxpool2d,
   maxpool2d_scatter,
 } as const;
+
+/**
+ * reduce_sum with float64 accumulation along each innermost run (strided.ts, mode 'sum'): for
+ * float32, one rounding per run instead of one per element, which also takes the rounding out of
+ * the loop-carried dependency (about 2× faster). Equal to the reference up to rounding.
+ */
+export const reduce_sum: Kernel<'reduce_sum'> = (out, _s, [a], { axes }) => reduceInto(out, a!, axes, 'sum');
+
+/** Fast versions of non-linear-algebra kernels (the rest come from reference.ts). */
+export const elementwiseFast = { reduce_sum } as const;

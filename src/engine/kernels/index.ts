@@ -1,19 +1,20 @@
 /**
  * The active kernel table. `fast` is the reference table with fast paths for matmul and the conv
- * family (WebAssembly SIMD where available, else plain JS) and max-pooling; `js` is the same
- * without WebAssembly; `reference` is the executable specification that tests compare them against.
+ * family (WebAssembly SIMD where available, else plain JS), max-pooling, reduce_sum and (in
+ * WebAssembly, bit-identical to the reference) the simple elementwise primitives on large arrays;
+ * `js` is the same without WebAssembly; `reference` is the executable specification that tests compare them against.
  */
-import { linalgFast } from './fast.js';
+import { elementwiseFast, linalgFast } from './fast.js';
 import { reference } from './reference.js';
 import type { KernelTable } from './types.js';
-import { linalgWasm } from './wasm.js';
+import { elementwiseWasm, linalgWasm } from './wasm.js';
 
 export type KernelSet = 'fast' | 'js' | 'reference';
 
 const TABLES: Record<KernelSet, KernelTable> = {
   reference,
-  js: { ...reference, ...linalgFast },
-  fast: { ...reference, ...linalgFast, ...linalgWasm },
+  js: { ...reference, ...elementwiseFast, ...linalgFast },
+  fast: { ...reference, ...elementwiseFast, ...linalgFast, ...linalgWasm, ...elementwiseWasm },
 };
 
 let active: KernelSet = 'fast';

@@ -10,21 +10,27 @@ import type { KIn, Kernel, KernelTable } from './types.js';
 import { linalgReference } from './linalg_ref.js';
 
 // Each elementwise kernel is its own loop: a shared loop calling a function per element would be
-// megamorphic in V8 and several times slower.
+// megamorphic in V8 and several times slower. Comparisons are +(a > b), not a > b ? 1 : 0: V8
+// compiles the former without a branch (a relu mask is a coin flip per element, and a
+// mispredicted branch per element made the comparison 2–3× slower than a multiply).
 type Ins = readonly KIn[];
 const X = (ins: Ins, k = 0) => ins[k]!.data;
 
 const COMPARE: Record<CompareOp, Kernel<'compare'>> = {
-  gt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! > y[i]! ? 1 : 0; },
-  ge: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! >= y[i]! ? 1 : 0; },
-  lt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! < y[i]! ? 1 : 0; },
-  le: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! <= y[i]! ? 1 : 0; },
-  eq: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! === y[i]! ? 1 : 0; },
-  ne: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! !== y[i]! ? 1 : 0; },
+  gt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! > y[i]!); },
+  ge: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! >= y[i]!); },
+  lt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! < y[i]!); },
+  le: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! <= y[i]!); },
+  eq: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! === y[i]!); },
+  ne: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! !== y[i]!); },
 };
 
-/** Strides of `inp` seen from an output that keeps the axes not in `axes` (reduced axes: stride 0 in dst). */
-function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add' | 'max'): void {
+/**
+ * Reduce `a` over `axes` into `out` (its strides seen from an output that keeps the other axes;
+ * reduced axes have stride 0 in dst). Mode 'sum' is 'add' with float64 accumulation along the
+ * innermost axis (see strided.ts), for the fast kernel sets.
+ */
+export function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add' | 'sum' | 'max'): void {
   const outStrides = stridesOf(a.shape.filter((_, i) => !axes.includes(i)));
   const dstStrides: number[] = [];
   let k = 0;

@@ -12,8 +12,9 @@ import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
 import { linalgReference } from './linalg_ref.js';
+import { reference } from './reference.js';
 import type { KIn } from './types.js';
-import { linalgWasm, releaseWasmMemory, wasmAvailable, wasmMemoryBytes, wasmTuning } from './wasm.js';
+import { elementwiseWasm, linalgWasm, releaseWasmMemory, wasmAvailable, wasmMemoryBytes, wasmTuning } from './wasm.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -182,5 +183,71 @@ describe('wasm kernels', () => {
     releaseWasmMemory();
     expect(wasmMemoryBytes()).toBeLessThan(before + 65536);
     small();
+  });
+});
+
+describe('wasm elementwise kernels equal reference.ts bit for bit', () => {
+  /** Random values salted with the special cases: NaN, ±0, ±∞, ties between the operands, integers. */
+  function special(n: number, dtype: DType, r: () => number, other?: Buf): Buf {
+    const b = allocBuf(dtype, n);
+    const pool = [NaN, 0, -0, Infinity, -Infinity, 1, -1, 2, 0.5];
+    for (let i = 0; i < n; i++) {
+      const u = r();
+      b[i] = u < 0.15 ? pool[Math.floor(r() * pool.length)]! : u < 0.25 && other ? other[i]! : (2 * r() - 1) * 3;
+    }
+    return b;
+  }
+  const same = (a: Buf, b: Buf): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i]!)));
+  const r = rng(41);
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    // below the threshold (JS), a tail that is not a multiple of the vector width, and large
+    for (const n of [5, 4096 + 13, 40_000]) {
+      it(`${dtype}, ${n} elements: add, sub, mul, div, max, min, every comparison, neg, abs, sqrt, square`, () => {
+        const shape = [n];
+        const a: KIn = { data: special(n, dtype, r), shape };
+        const b: KIn = { data: special(n, dtype, r, a.data), shape };
+        const out = () => allocBuf(dtype, n);
+        for (const prim of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
+          const got = out(), want = out();
+          elementwiseWasm[prim](got, shape, [a, b], {});
+          reference[prim](want, shape, [a, b], {});
+          expect(same(got, want), prim).toBe(true);
+          // both operands the same array (one copy into wasm memory)
+          const got2 = out(), want2 = out();
+          elementwiseWasm[prim](got2, shape, [a, a], {});
+          reference[prim](want2, shape, [a, a], {});
+          expect(same(got2, want2), `${prim}(a, a)`).toBe(true);
+        }
+        for (const op of ['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const) {
+          const got = out(), want = out();
+          elementwiseWasm.compare(got, shape, [a, b], { op });
+          reference.compare(want, shape, [a, b], { op });
+          expect(same(got, want), op).toBe(true);
+        }
+        for (const prim of ['neg', 'abs', 'sqrt'] as const) {
+          const got = out(), want = out();
+          elementwiseWasm[prim](got, shape, [a], {});
+          reference[prim](want, shape, [a], {});
+          expect(same(got, want), prim).toBe(true);
+        }
+        for (const exponent of [2, 3]) {
+          const got = out(), want = out();
+          elementwiseWasm.pow(got, shape, [a], { exponent });
+          reference.pow(want, shape, [a], { exponent });
+          expect(same(got, want), `pow ${exponent}`).toBe(true);
+        }
+      });
+    }
+  }
+
+  it('mixed dtypes fall back to the JS loops', () => {
+    const n = 5000;
+    const a: KIn = { data: special(n, 'float32', r), shape: [n] };
+    const b: KIn = { data: special(n, 'float64', r), shape: [n] };
+    const got = allocBuf('float64', n), want = allocBuf('float64', n);
+    elementwiseWasm.mul(got, [n], [a, b], {});
+    reference.mul(want, [n], [a, b], {});
+    expect(same(got, want)).toBe(true);
   });
 });

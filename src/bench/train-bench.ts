@@ -1,0 +1,211 @@
+/**
+ * Training figure of `npm run bench` (issue 3, point 6): median milliseconds per Adam step at batch
+ * 32, float32 — `trainStep` of src/study/train.ts, i.e. minibatch assembly, a batched forward and
+ * backward pass with BatchNorm in training mode, and the optimizer step — for
+ *  - `convnet` on the shipped Fashion-MNIST subset (train split, one-hot targets, loss bce), and
+ *  - `xresnet` (xresnetSpec: 64×64 RGB input, 40 outputs — the CelebA setup) on 32 random inputs
+ *    (pixels uniform in [0, 1), targets 0/1 with probability ½, seeded), loss bce;
+ * Adam with lr 1e-3, betas (0.9, 0.999), from the seeded initialisation.
+ *
+ * With PyTorch, scripts/torch_peer.py --train-bench times the same step (zero_grad, forward in
+ * training mode, backward, Adam step; 1 thread) of the same architecture — the reference module
+ * for convnet, the JSON spec for xresnet — from the same initial weights and BatchNorm buffers, on
+ * the first step's batch (lie-bracket draws a fresh minibatch each step, which costs it a little).
+ *
+ *   node dist/bench/train-bench.js [--quick] [--json] [--no-torch] [--models convnet,xresnet] [--kernels fast|js|reference]
+ *
+ * `npm run bench` runs this file in a child process, so the steps run in a fresh process as in
+ * `lie-bracket train`, with kernels that V8 has not yet specialised for the float64 arrays of the
+ * bracket figures.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { batch, type Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/registry.js';
+import { PACKAGE_ROOT } from '../data/fashion.js';
+import { writeSafetensors } from '../data/safetensors.js';
+import { setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { Rng } from '../engine/random.js';
+import { bce } from '../nn/losses.js';
+import { getModel, type Model } from '../nn/models.js';
+import type { OptimizerConfig } from '../nn/optim.js';
+import { xresnetSpec, type ModelSpec } from '../nn/spec.js';
+import { freshCheckpoint, stepIndices, trainConfigSchema, trainStep, type RunContext } from '../study/train.js';
+
+export interface TrainBenchRow {
+  model: string;
+  /** What the steps train on. */
+  data: string;
+  batch: number;
+  dtype: 'float32';
+  params: number;
+  /** Median ms per Adam step over `repeats` steps after `warmup`. */
+  msPerStep: number;
+  repeats: number;
+  warmup: number;
+  /** 1-minute load average when the row was measured (2 cores: above 2, other processes compete). */
+  loadAverage: number;
+  torchMsPerStep?: number;
+  /** msPerStep / torchMsPerStep (lower is better). */
+  ratio?: number;
+}
+
+export interface TrainBenchOptions {
+  quick: boolean;
+  /** Run the PyTorch peer (the caller has checked that /usr/bin/python3 imports torch). */
+  torch: boolean;
+  /** A scratch directory for the peer's weights, inputs and spec. */
+  tmpDir: string;
+  /** Models to time (default convnet, xresnet). */
+  models?: readonly string[];
+}
+
+const BATCH = 32;
+const OPT: OptimizerConfig = { name: 'adam', lr: 1e-3, betas: [0.9, 0.999] };
+
+/** `n` examples of shape `inputShape` with pixels uniform in [0, 1) and `k` targets 0/1 (p = ½), seeded. */
+export function randomDataset(inputShape: readonly [number, number, number], k: number, n: number, seed: number): Dataset {
+  const rng = new Rng(seed);
+  const px = inputShape[0] * inputShape[1] * inputShape[2];
+  const xs = Array.from({ length: n }, () => Float32Array.from({ length: px }, () => rng.random()));
+  const ys = Array.from({ length: n }, () => Float32Array.from({ length: k }, () => (rng.random() < 0.5 ? 1 : 0)));
+  return {
+    name: 'random',
+    split: 'train',
+    length: n,
+    inputShape,
+    labelNames: Array.from({ length: k }, (_, i) => `out${i}`),
+    labelKind: 'binary',
+    get: (i) => ({ x: xs[i]!, y: ys[i]! }),
+    fingerprint: () => `random-${inputShape.join('x')}-${k}-${n}-${seed}`,
+  };
+}
+
+interface Case {
+  model: Model;
+  data: string;
+  train: Dataset;
+  /** The JSON spec the peer builds the model from, or the reference model's name. */
+  peer: { spec: ModelSpec } | { model: string };
+  warmup: number;
+  repeats: number;
+}
+
+function makeCase(name: string, quick: boolean): Case {
+  if (name === 'convnet') {
+    return {
+      model: getModel('convnet'),
+      data: 'fashion-mnist (shipped subset, train split)',
+      train: openDataset('fashion-mnist', 'train', { loss: 'bce' }),
+      peer: { model: 'convnet' },
+      warmup: quick ? 3 : 8,
+      repeats: quick ? 10 : 40,
+    };
+  }
+  if (name === 'xresnet') {
+    const spec = xresnetSpec({ input: [3, 64, 64], outputs: 40 });
+    const model = getModel('xresnet');
+    return {
+      model,
+      data: 'random 3×64×64 inputs, random 0/1 targets (40)',
+      train: randomDataset([3, 64, 64], 40, BATCH, 0),
+      peer: { spec },
+      warmup: quick ? 1 : 2,
+      repeats: quick ? 3 : 10,
+    };
+  }
+  throw new Error(`train bench: unknown model "${name}" (choose convnet, xresnet)`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Time `trainStep` (and the PyTorch peer) for each model. */
+export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
+  const rows: TrainBenchRow[] = [];
+  for (const name of opts.models ?? ['convnet', 'xresnet']) {
+    const c = makeCase(name, opts.quick);
+    const config = trainConfigSchema.parse({ model: name, batchSize: BATCH, dtype: 'float32', seed: 0, optimizer: OPT });
+    const ctx: RunContext = { model: c.model, loss: bce, train: c.train, test: c.train, config };
+    const start = freshCheckpoint(ctx, OPT);
+    let ck = start;
+    for (let i = 0; i < c.warmup; i++) ck = trainStep(ctx, ck, OPT).next;
+    const ts: number[] = [];
+    for (let i = 0; i < c.repeats; i++) {
+      const t0 = performance.now();
+      ck = trainStep(ctx, ck, OPT).next;
+      ts.push(performance.now() - t0);
+    }
+    const row: TrainBenchRow = {
+      model: name,
+      data: c.data,
+      batch: BATCH,
+      dtype: 'float32',
+      params: Object.values(start.params).reduce((a, t) => a + t.size, 0),
+      msPerStep: median(ts),
+      repeats: c.repeats,
+      warmup: c.warmup,
+      loadAverage: loadavg()[0] ?? 0,
+    };
+    if (opts.torch) {
+      const w = join(opts.tmpDir, `train-${name}-w.safetensors`);
+      const inp = join(opts.tmpDir, `train-${name}-in.safetensors`);
+      writeSafetensors(w, { ...start.params, ...start.buffers });
+      const b = batch(c.train, stepIndices(config.seed, 0, BATCH, c.train.length), 'float32');
+      writeSafetensors(inp, { x: b.x, t: b.t });
+      const modelArgs: string[] = [];
+      if ('spec' in c.peer) {
+        const specPath = join(opts.tmpDir, `train-${name}-spec.json`);
+        writeFileSync(specPath, JSON.stringify(c.peer.spec));
+        modelArgs.push('--spec', specPath);
+      } else {
+        modelArgs.push('--model', c.peer.model);
+      }
+      const out = execFileSync(
+        '/usr/bin/python3',
+        [
+          join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), '--train-bench', ...modelArgs, '--weights', w, '--inputs', inp,
+          '--dtype', 'float32', '--batch', String(BATCH), '--lr', String(OPT.lr), '--repeats', String(c.repeats), '--warmup', String(c.warmup), '--threads', '1',
+        ],
+        { encoding: 'utf8' },
+      );
+      const tb = (JSON.parse(out) as { trainBench: { msPerStep: number } }).trainBench;
+      row.torchMsPerStep = tb.msPerStep;
+      row.ratio = row.msPerStep / tb.msPerStep;
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const flag = (f: string) => args.includes(f);
+  const value = (f: string) => {
+    const i = args.indexOf(f);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const kernels = value('--kernels');
+  if (kernels !== undefined) {
+    if (!['fast', 'js', 'reference'].includes(kernels)) throw new Error(`--kernels: expected fast, js or reference, got "${kernels}"`);
+    setKernels(kernels as KernelSet);
+  }
+  const torch = !flag('--no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  const tmpDir = mkdtempSync(join(tmpdir(), 'lb-train-bench-'));
+  try {
+    const models = value('--models')?.split(',');
+    const rows = trainBench({ quick: flag('--quick'), torch, tmpDir, ...(models ? { models } : {}) });
+    if (flag('--json')) process.stdout.write(`${JSON.stringify({ torch, rows })}\n`);
+    else for (const r of rows) console.log(`${r.model}: ${r.msPerStep.toFixed(1)} ms/step` + (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}` : '') + ` (load ${r.loadAverage.toFixed(1)})`);
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main();
