@@ -44,7 +44,7 @@ if (KERNELS !== undefined) {
   setKernels(KERNELS as KernelSet);
 }
 const REPEATS = QUICK ? 10 : 40;
-const WARMUP = QUICK ? 3 : 8;
+const WARMUP = QUICK ? 3 : 30; // enough calls for V8 to optimise the hot paths
 const MODELS = (value('--models') ?? 'mlp,convnet').split(',');
 const DTYPES: DType[] = ['float32', 'float64'];
 const MEASURES = ['loss', 'grad', 'hvp', 'bracket'] as const;

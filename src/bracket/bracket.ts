@@ -7,11 +7,11 @@
 import type { Tensor, Val } from '../engine/tensor.js';
 import { concrete, hvp, jvp, valueAndGrad } from '../engine/transforms.js';
 import type { Params } from '../engine/tree.js';
-import { sum } from '../engine/ops.js';
+import { sub as opsSub, sum } from '../engine/ops.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
-import { sub, type Vec } from './vec.js';
+import type { Vec } from './vec.js';
 
 export interface BracketResult {
   /** B = H_y g_x − H_x g_y, by parameter name. */
@@ -37,8 +37,10 @@ export function bracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): BracketRes
   const [lx, gx] = valueAndGrad(fx)(params);
   const hy = hvp(fy, params, gx); // ∇L_y and H_y g_x
   const hx = hvp(fx, params, hy.grad); // H_x g_y
+  const B: Vec = {};
+  for (const k of Object.keys(hy.hvp)) B[k] = concrete(opsSub(hy.hvp[k]!, hx.hvp[k]!)); // the engine's (SIMD) kernel
   return {
-    bracket: sub(asVec(hy.hvp), asVec(hx.hvp)),
+    bracket: B,
     gradX: asVec(gx),
     gradY: asVec(hy.grad),
     lossX: concrete(lx).item(),
