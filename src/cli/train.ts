@@ -176,6 +176,15 @@ export function addTrainOptions(cmd: Command): Command {
 export function trainCommand(): Command {
   return addTrainOptions(new Command('train').description('train a model with checkpoints into a run directory (deterministic; resumable with --resume)'))
     .option('--json', 'print a JSON summary instead of a table')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  lie-bracket train --model smoothconvnet --data fashion-mnist --loss bce --steps 300 --out runs/fm
+  lie-bracket train --config study.json --lr 5e-3 --beta1 0.8          # flags override the file
+  lie-bracket train --model xresnet --data synthetic --loss grouped --checkpoint-every 100 --out runs/syn
+  lie-bracket train --resume runs/fm                                   # continue after a crash or Ctrl-C`,
+    )
     .action((f: TrainFlags) => {
       const s = runTrain(f, !f.json);
       const test = openDataset(s.config.data, 'test', { loss: s.config.loss });
