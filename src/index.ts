@@ -1,0 +1,21 @@
+/** lie-bracket: the training-example Lie bracket, its analysis and the engine underneath. */
+export * as engine from './engine/index.js';
+export { bracket, modelLoss, logitEffect, type BracketResult, type Example, type LossFn } from './bracket/bracket.js';
+export { analyzePairs, firstKPairs, featureScores } from './bracket/analysis.js';
+export { minibatchBracket } from './bracket/minibatch.js';
+export { allPairsLogitEffects } from './bracket/projected.js';
+export { verifySwap } from './bracket/verify.js';
+export { optimizerSwap } from './bracket/optswap.js';
+export { MODELS, getModel, initModel, initBuffers, mlp, convnet, smoothconvnet, xresnet, type Model } from './nn/models.js';
+export { modelFromSpec, xresnetSpec, type ModelSpec } from './nn/spec.js';
+export { bce, ce, groupedLoss, getLoss, type Loss } from './nn/losses.js';
+export { optimizerStep, initOptimizerState, type OptimizerConfig } from './nn/optim.js';
+export { evalState, trainState, type ForwardState } from './nn/layers.js';
+export { openDataset } from './data/registry.js';
+export { batch, type Dataset } from './data/dataset.js';
+export { readSafetensors, writeSafetensors } from './data/safetensors.js';
+export { train, parseTrainConfig } from './study/train.js';
+export { openRun } from './study/run.js';
+export { runStudy } from './study/study.js';
+export { runSweep } from './study/sweep.js';
+export { writeReport } from './report/report.js';
