@@ -2,11 +2,9 @@
 import { Command } from 'commander';
 import { analyzePairs, firstKPairs, type FeatureScore, type PairAnalysis } from '../bracket/analysis.js';
 import { vectorsForSaving } from '../bracket/stats.js';
-import { count } from '../bracket/vec.js';
 import { writeSafetensors } from '../data/safetensors.js';
-import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
-import { addSourceOptions, resolveSource, type SourceFlags } from './source.js';
+import { addSourceOptions, headerLine, resolveSource, sourceHeader, type SourceFlags, type SourceHeader } from './source.js';
 import { parseIntArg, parsePairs, progress, sci, table } from './util.js';
 
 export interface BracketFlags extends SourceFlags {
@@ -18,15 +16,7 @@ export interface BracketFlags extends SourceFlags {
   json?: boolean;
 }
 
-export interface BracketReport {
-  model: string;
-  loss: string;
-  dtype: DType;
-  paramCount: number;
-  weights: string;
-  data: string;
-  split: 'train' | 'test';
-  bn: 'eval' | 'train';
+export interface BracketReport extends SourceHeader {
   outputs: readonly string[];
   /** Single probe (--probe): its index and label; each pair then has `logitEffect`. */
   probe?: { index: number; labels: number[] };
@@ -48,14 +38,7 @@ export function runBracket(f: BracketFlags, onPair: () => void = () => {}): Brac
   const a = analyzePairs(src, pairs, { probeIndices, keepVectors: f.saveVectors !== undefined, onPair });
   if (f.saveVectors && a.vectors) writeSafetensors(f.saveVectors, vectorsForSaving(a.vectors), { model: src.model.name, loss: src.loss.name, weights: src.weights });
   const report: BracketReport = {
-    model: src.model.name,
-    loss: src.loss.name,
-    dtype: src.dtype,
-    paramCount: count(src.params),
-    weights: src.weights,
-    data: src.dataSpec,
-    split: f.split,
-    bn: f.bn,
+    ...sourceHeader(src, f),
     outputs: src.data.labelNames,
     pairs: a.pairs,
     features: a.features,
@@ -74,7 +57,7 @@ export function runBracket(f: BracketFlags, onPair: () => void = () => {}): Brac
 
 export function formatReport(r: BracketReport): string {
   const out: string[] = [];
-  out.push(`lie-bracket: ${r.model} (${r.paramCount.toLocaleString('en-US')} parameters), loss ${r.loss}, ${r.dtype}, weights: ${r.weights}, BatchNorm ${r.bn}`);
+  out.push(headerLine('lie-bracket', r));
   out.push(`B = H_y g_x − H_x g_y for ${r.pairs.length} pair(s) of the ${r.split} split of ${r.data} (${r.seconds.toFixed(2)} s)`);
   out.push('');
   out.push(

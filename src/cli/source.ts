@@ -19,7 +19,7 @@ import type { OptimizerConfig, OptimizerState } from '../nn/optim.js';
 import { resolveModel } from '../study/resolve.js';
 import { openRun, type Run } from '../study/run.js';
 import { resolveGroups } from '../study/train.js';
-import type { Vec } from '../bracket/vec.js';
+import { count, type Vec } from '../bracket/vec.js';
 import { parseIntArg } from './util.js';
 
 export interface SourceFlags {
@@ -130,3 +130,25 @@ export function resolveSource(f: SourceFlags): Source {
   const { params, buffers } = f.weights ? loadWeights(model, f.weights, dtype) : { params: initModel(model, f.seed, dtype), buffers: initBuffers(model) };
   return { model, loss, dtype, data, probes, params, buffers, forward: forwardFor(buffers), weights: f.weights ?? `seed ${f.seed}`, dataSpec };
 }
+
+/** What every analysis report says about where its numbers come from. */
+export interface SourceHeader {
+  model: string;
+  loss: string;
+  dtype: DType;
+  paramCount: number;
+  weights: string;
+  data: string;
+  split: 'train' | 'test';
+  bn: 'eval' | 'train';
+}
+
+export function sourceHeader(src: Source, f: Pick<SourceFlags, 'split' | 'bn'>): SourceHeader {
+  return { model: src.model.name, loss: src.loss.name, dtype: src.dtype, paramCount: count(src.params), weights: src.weights, data: src.dataSpec, split: f.split, bn: f.bn };
+}
+
+/** The first line of a report: model, size, loss, dtype, weights, BatchNorm mode. */
+export function headerLine(command: string, h: SourceHeader): string {
+  return `${command}: ${h.model} (${h.paramCount.toLocaleString('en-US')} parameters), loss ${h.loss}, ${h.dtype}, weights: ${h.weights}, BatchNorm ${h.bn}`;
+}
+

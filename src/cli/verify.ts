@@ -7,13 +7,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { firstKPairs } from '../bracket/analysis.js';
 import { optimizerSwap, type OptSwapResult } from '../bracket/optswap.js';
-import { count } from '../bracket/vec.js';
 import { verifySwap, type SwapCheck } from '../bracket/verify.js';
 import { batch } from '../data/dataset.js';
-import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
 import { initOptimizerState, parseOptimizerConfig, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
-import { addSourceOptions, resolveSource, type SourceFlags } from './source.js';
+import { addSourceOptions, headerLine, resolveSource, sourceHeader, type SourceFlags, type SourceHeader } from './source.js';
 import { parseIntArg, parsePairs, progress, sci, table } from './util.js';
 
 export interface VerifyFlags extends SourceFlags {
@@ -64,15 +62,7 @@ export interface VerifyPairReport {
  * The report; its top-level `eps`, `relErrors`, `orders`, `kinks`, `model` and `pair` are those of
  * the first pair, so `lie-bracket verify --json > RUN/verify.json` feeds the run report's figure.
  */
-export interface VerifyReport {
-  model: string;
-  loss: string;
-  dtype: DType;
-  paramCount: number;
-  weights: string;
-  data: string;
-  split: 'train' | 'test';
-  bn: 'eval' | 'train';
+export interface VerifyReport extends SourceHeader {
   frozen: boolean;
   eps: number[];
   pair: [number, number];
@@ -192,14 +182,7 @@ export function runVerify(f: VerifyFlags, onPair: () => void = () => {}): Verify
   });
   const first = reports[0]!;
   return {
-    model: src.model.name,
-    loss: src.loss.name,
-    dtype: src.dtype,
-    paramCount: count(src.params),
-    weights: src.weights,
-    data: src.dataSpec,
-    split: f.split,
-    bn: f.bn,
+    ...sourceHeader(src, f),
     frozen: f.frozen === true,
     eps: [...f.eps],
     pair: [first.x, first.y],
@@ -215,7 +198,7 @@ const fmtEps = (e: number) => (Number.isInteger(Math.log10(e)) ? `1e${Math.log10
 
 export function formatVerify(r: VerifyReport): string {
   const out: string[] = [];
-  out.push(`lie-bracket verify: ${r.model} (${r.paramCount.toLocaleString('en-US')} parameters), loss ${r.loss}, ${r.dtype}, weights: ${r.weights}, BatchNorm ${r.bn}${r.frozen ? ', activation pattern frozen at θ' : ''}`);
+  out.push(`${headerLine('lie-bracket verify', r)}${r.frozen ? ', activation pattern frozen at θ' : ''}`);
   out.push(`real swapped SGD steps θ_xy, θ_yx against the bracket B: error = ‖(θ_xy − θ_yx)/ε² − B‖/‖B‖; order = log(error ratio)/log(ε ratio), 1 for the ε² law`);
   for (const p of r.pairs) {
     out.push('');
