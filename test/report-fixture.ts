@@ -142,7 +142,6 @@ export interface SyntheticOptions {
 export function syntheticRun(dir: string, o: SyntheticOptions): void {
   const rng = new Rng(7);
   const steps = o.steps ?? [0, 1, 2, 5];
-  const k = o.labels.length;
   const nEx = o.nExamples ?? 4;
   const nProbes = o.nProbes ?? 6;
   mkdirSync(dir, { recursive: true });
