@@ -157,6 +157,28 @@ describe('wasm kernels', () => {
     }
   });
 
+  it.each(['float64', 'float32'] as const)('maxpool2d 2×2/2 and its scatter: keys with ties, zeros, ±∞ and NaN (%s)', (dtype) => {
+    // widths with and without a multiple of 4 windows per row (the f32 kernel takes 4 at a time)
+    const r = rng(41);
+    const special = [NaN, 0, -0, Infinity, -Infinity, 1, -1];
+    const pool = { kernel: [2, 2] as const, stride: [2, 2] as const, padding: [0, 0] as const };
+    for (const [N, C, H, W] of [[2, 3, 28, 28], [2, 2, 14, 14], [1, 2, 6, 10], [1, 1, 4, 18], [3, 1, 8, 16], [1, 1, 2, 2]] as const) {
+      const xs: Shape = [N, C, H, W], os: Shape = [N, C, H / 2, W / 2];
+      const key = randn(xs, dtype, r), val = randn(xs, dtype, r), dy = randn(os, dtype, r);
+      for (let i = 0; i < key.data.length; i++) {
+        const u = r();
+        if (u < 0.3) key.data[i] = special[Math.floor(r() * special.length)]!;
+        else if (u < 0.5) key.data[i] = Math.max(0, Math.round(4 * r() - 2));
+      }
+      const same = (a: Buf, b: Buf): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i]!)));
+      for (const v of [val, key]) {
+        expect(same(run(linalgWasm.maxpool2d, os, [key, v], pool, dtype), run(linalgReference.maxpool2d, os, [key, v], pool, dtype))).toBe(true);
+      }
+      const q = { ...pool, inputShape: xs };
+      expect(same(run(linalgWasm.maxpool2d_scatter, xs, [key, dy], q, dtype), run(linalgReference.maxpool2d_scatter, xs, [key, dy], q, dtype))).toBe(true);
+    }
+  });
+
   it('grows its memory for a large call and stays correct for small and large calls after it', () => {
     releaseWasmMemory();
     const r = rng(31);

@@ -11,7 +11,9 @@
  *  - axpy form, C(i, j) (+)= Σ_p A(i, p) · B[p, j]: A read through two strides (any storage
  *    order, one element broadcast at a time), B with contiguous rows, vectorised along j.
  *    Register tiles of 4 rows × 2 vectors (8 accumulators), B swept in column panels of 2L
- *    so that the panel stays in L1 while all row blocks of A pass over it.
+ *    so that the panel stays in L1 while all row blocks of A pass over it. When it fits in a
+ *    static 64 KiB buffer, A is first packed in blocks of 4 rows (gemmAxpyP), so the inner loop
+ *    moves one pointer per operand and reads A with constant offsets.
  *  - dot form, C(i, j) (+)= Σ_p A[i, p] · B[j, p]: both operands contiguous along p (the
  *    A·Bᵀ case), vectorised along p: 2 × 4 tiles of vector accumulators, summed across lanes
  *    at the end.
@@ -80,6 +82,160 @@
  * byte addresses).
  */
 function gemmAxpy<T>(
+  M: i32, N: i32, K: i32,
+  A: usize, ai: i32, ap: i32,
+  B: usize, ldb: i32,
+  C: usize, ldc: i32, acc: bool,
+): void {
+  const sz: usize = sizeof<T>();
+  if (K > 1) {
+    const M4 = M & ~3;
+    if (M4 > 0 && <usize>M4 * <usize>K * sz <= PACK_BYTES) {
+      gemmAxpyP<T>(M4, N, K, A, ai, ap, B, ldb, C, ldc, acc);
+      for (let i = M4; i < M; i++) {
+        gemmAxpyRow<T>(N, K, A + <usize>i * <usize>ai * sz, <usize>ap * sz, B, <usize>ldb * sz, C + <usize>i * <usize>ldc * sz, acc);
+      }
+      return;
+    }
+  }
+  gemmAxpy4<T>(M, N, K, A, ai, ap, B, ldb, C, ldc, acc);
+}
+
+/** Bytes of the static buffer that gemmAxpyP packs A into. */
+const PACK_BYTES: usize = 65536;
+const PACK: usize = memory.data(<i32>PACK_BYTES, 16);
+
+/**
+ * The axpy form for M a multiple of 4 (M·K·sizeof<T>() ≤ PACK_BYTES): A is packed first into
+ * blocks of 4 rows, PACK[(i/4)·4K + p·4 + i%4] = A[i·ai + p·ap], so that the micro-kernel reads
+ * both operands through one moving pointer each with constant offsets; 4 × 2L register tiles
+ * (6-row tiles and unrolling K by 2 measured slower: V8 spills or schedules worse).
+ */
+function gemmAxpyP<T>(
+  M: i32, N: i32, K: i32,
+  A: usize, ai: i32, ap: i32,
+  B: usize, ldb: i32,
+  C: usize, ldc: i32, acc: bool,
+): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const NR: i32 = 2 * L;
+  const aiB: usize = <usize>ai * sz;
+  const apB: usize = <usize>ap * sz;
+  const ldbB: usize = <usize>ldb * sz;
+  const ldcB: usize = <usize>ldc * sz;
+  const blk: usize = 4 * <usize>K * sz;
+  // pack
+  for (let i = 0; i < M; i += 4) {
+    let dst = PACK + <usize>(i >> 2) * blk;
+    const a0 = A + <usize>i * aiB;
+    const a1 = a0 + aiB;
+    const a2 = a1 + aiB;
+    const a3 = a2 + aiB;
+    let pa: usize = 0;
+    for (let p = 0; p < K; p++) {
+      store<T>(dst, load<T>(a0 + pa));
+      store<T>(dst, load<T>(a1 + pa), sz);
+      store<T>(dst, load<T>(a2 + pa), 2 * sz);
+      store<T>(dst, load<T>(a3 + pa), 3 * sz);
+      dst += 4 * sz;
+      pa += apB;
+    }
+  }
+  let j = 0;
+  for (; j + NR <= N; j += NR) {
+    const bj = B + <usize>j * sz;
+    for (let i = 0; i < M; i += 4) {
+      let pa = PACK + <usize>(i >> 2) * blk;
+      const pe = pa + blk;
+      let c00 = vzero<T>(), c01 = vzero<T>(), c10 = vzero<T>(), c11 = vzero<T>();
+      let c20 = vzero<T>(), c21 = vzero<T>(), c30 = vzero<T>(), c31 = vzero<T>();
+      let b = bj;
+      while (pa < pe) {
+        let b0 = v128.load(b);
+        let b1 = v128.load(b, 16);
+        let x = v128.load_splat<T>(pa);
+        c00 = madd<T>(c00, x, b0);
+        c01 = madd<T>(c01, x, b1);
+        x = v128.load_splat<T>(pa, sz);
+        c10 = madd<T>(c10, x, b0);
+        c11 = madd<T>(c11, x, b1);
+        x = v128.load_splat<T>(pa, 2 * sz);
+        c20 = madd<T>(c20, x, b0);
+        c21 = madd<T>(c21, x, b1);
+        x = v128.load_splat<T>(pa, 3 * sz);
+        c30 = madd<T>(c30, x, b0);
+        c31 = madd<T>(c31, x, b1);
+        pa += 4 * sz;
+        b += ldbB;
+      }
+      let c = C + <usize>i * ldcB + <usize>j * sz;
+      putT<T>(c, c00, acc);
+      putT<T>(c + 16, c01, acc);
+      c += ldcB;
+      putT<T>(c, c10, acc);
+      putT<T>(c + 16, c11, acc);
+      c += ldcB;
+      putT<T>(c, c20, acc);
+      putT<T>(c + 16, c21, acc);
+      c += ldcB;
+      putT<T>(c, c30, acc);
+      putT<T>(c + 16, c31, acc);
+    }
+  }
+  for (; j + L <= N; j += L) {
+    const bj = B + <usize>j * sz;
+    for (let i = 0; i < M; i += 4) {
+      let pa = PACK + <usize>(i >> 2) * blk;
+      const pe = pa + blk;
+      let c0 = vzero<T>(), c1 = vzero<T>(), c2 = vzero<T>(), c3 = vzero<T>();
+      let b = bj;
+      while (pa < pe) {
+        const b0 = v128.load(b);
+        c0 = madd<T>(c0, v128.load_splat<T>(pa), b0);
+        c1 = madd<T>(c1, v128.load_splat<T>(pa, sz), b0);
+        c2 = madd<T>(c2, v128.load_splat<T>(pa, 2 * sz), b0);
+        c3 = madd<T>(c3, v128.load_splat<T>(pa, 3 * sz), b0);
+        pa += 4 * sz;
+        b += ldbB;
+      }
+      let c = C + <usize>i * ldcB + <usize>j * sz;
+      putT<T>(c, c0, acc);
+      c += ldcB;
+      putT<T>(c, c1, acc);
+      c += ldcB;
+      putT<T>(c, c2, acc);
+      c += ldcB;
+      putT<T>(c, c3, acc);
+    }
+  }
+  for (; j < N; j++) {
+    const bj = B + <usize>j * sz;
+    for (let i = 0; i < M; i += 4) {
+      let pa = PACK + <usize>(i >> 2) * blk;
+      const pe = pa + blk;
+      let s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0;
+      let b = bj;
+      while (pa < pe) {
+        const y = load<T>(b);
+        s0 += load<T>(pa) * y;
+        s1 += load<T>(pa, sz) * y;
+        s2 += load<T>(pa, 2 * sz) * y;
+        s3 += load<T>(pa, 3 * sz) * y;
+        pa += 4 * sz;
+        b += ldbB;
+      }
+      const c = C + <usize>i * ldcB + <usize>j * sz;
+      putS<T>(c, s0, acc);
+      putS<T>(c + ldcB, s1, acc);
+      putS<T>(c + 2 * ldcB, s2, acc);
+      putS<T>(c + 3 * ldcB, s3, acc);
+    }
+  }
+}
+
+/** The axpy form with 4 × 2L register tiles, A read in place. */
+function gemmAxpy4<T>(
   M: i32, N: i32, K: i32,
   A: usize, ai: i32, ap: i32,
   B: usize, ldb: i32,
@@ -524,6 +680,25 @@ function im2col<T>(X: usize, Cg: i32, col: usize, ld: i32): void {
         const owHi = validHi(W, OW, sw, pw, kw * dw, owLo);
         if (ohLo > 0) memory.fill(row, 0, <usize>(ohLo * OW) * sz);
         if (ohHi < OH) memory.fill(row + <usize>(ohHi * OW) * sz, 0, <usize>((OH - ohHi) * OW) * sz);
+        if (sh == 1 && sw == 1 && OW == W) {
+          // "same" geometry: the rows ohLo…ohHi−1 are one shifted run of the plane; copy it from
+          // its first to its last in-bounds element, then zero the edge columns (which took
+          // wrapped-around neighbours or were not written)
+          if (ohLo < ohHi && owLo < owHi) {
+            const shift = (kh * dh - ph) * W + kw * dw - pw;
+            const t0 = ohLo * W + owLo, t1 = (ohHi - 1) * W + owHi;
+            copyRow<T>(row + <usize>t0 * sz, plane + <usize>(t0 + shift) * sz, t1 - t0);
+            for (let oh = ohLo; oh < ohHi; oh++) {
+              const dst = row + <usize>(oh * OW) * sz;
+              for (let ow = 0; ow < owLo; ow++) store<T>(dst + <usize>ow * sz, <T>0);
+              for (let ow = owHi; ow < OW; ow++) store<T>(dst + <usize>ow * sz, <T>0);
+            }
+          } else if (ohLo < ohHi) {
+            memory.fill(row + <usize>(ohLo * OW) * sz, 0, <usize>((ohHi - ohLo) * OW) * sz);
+          }
+          row += ldB;
+          continue;
+        }
         for (let oh = ohLo; oh < ohHi; oh++) {
           const dst = row + <usize>(oh * OW) * sz;
           for (let ow = 0; ow < owLo; ow++) store<T>(dst + <usize>ow * sz, <T>0);
@@ -542,7 +717,10 @@ function im2col<T>(X: usize, Cg: i32, col: usize, ld: i32): void {
   }
 }
 
-/** The transpose of im2col for one image (ld = OH·OW): DX[…] += col[…] at the in-bounds positions. */
+/**
+ * The transpose of im2col for one image (ld = OH·OW): DX[…] += col[…] at the in-bounds positions.
+ * col is scratch: in the "same" geometry its out-of-bounds entries are overwritten with 0.
+ */
 function col2im<T>(col: usize, Cg: i32, DX: usize): void {
   const sz: usize = sizeof<T>();
   const L: i32 = 16 / <i32>sz;
@@ -558,6 +736,34 @@ function col2im<T>(col: usize, Cg: i32, DX: usize): void {
       for (let kw = 0; kw < KW; kw++) {
         const owLo = validLo(OW, sw, pw, kw * dw);
         const owHi = validHi(W, OW, sw, pw, kw * dw, owLo);
+        if (sh == 1 && sw == 1 && OW == W) {
+          // "same" geometry (as in im2col): zero the edge columns of col (they would land on
+          // wrapped-around neighbours), then add one shifted run; dx starts at +0, so it is
+          // never −0 and adding +0 changes nothing
+          if (ohLo < ohHi && owLo < owHi) {
+            for (let oh = ohLo; oh < ohHi; oh++) {
+              const r = row + <usize>(oh * OW) * sz;
+              for (let ow = 0; ow < owLo; ow++) store<T>(r + <usize>ow * sz, <T>0);
+              for (let ow = owHi; ow < OW; ow++) store<T>(r + <usize>ow * sz, <T>0);
+            }
+            const shift = (kh * dh - ph) * W + kw * dw - pw;
+            const t0 = ohLo * W + owLo, t1 = (ohHi - 1) * W + owHi;
+            const s = row + <usize>t0 * sz;
+            const d0 = plane + <usize>(t0 + shift) * sz;
+            const n = t1 - t0;
+            let k = 0;
+            for (; k + L <= n; k += L) {
+              const d = d0 + <usize>k * sz;
+              v128.store(d, v128.add<T>(v128.load(d), v128.load(s + <usize>k * sz)));
+            }
+            for (; k < n; k++) {
+              const d = d0 + <usize>k * sz;
+              store<T>(d, load<T>(d) + load<T>(s + <usize>k * sz));
+            }
+          }
+          row += <usize>OHW * sz;
+          continue;
+        }
         for (let oh = ohLo; oh < ohHi; oh++) {
           const s = row + <usize>(oh * OW) * sz;
           const dst = plane + <usize>((oh * sh - ph + kh * dh) * W - pw + kw * dw) * sz;
@@ -722,20 +928,57 @@ function poolArgmax<T>(Kp: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32, idx
   let o: usize = idx;
   if (KH == 2 && KW == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {
     // every window in bounds; candidates in row-major order
+    // (branch-free: after a ReLU the comparisons are unpredictable; f32 takes 4 windows at a time)
+    const OW4 = sizeof<T>() == 4 ? OW & ~3 : 0;
+    const step = i32x4(0, 2, 4, 6);
+    const one = i32x4.splat(1);
+    const wv = i32x4.splat(W);
     for (let q = 0; q < NC; q++) {
       for (let oh = 0; oh < OH; oh++) {
         const r0 = q * H * W + 2 * oh * W;
-        for (let ow = 0; ow < OW; ow++) {
+        let ow = 0;
+        for (; ow < OW4; ow += 4) {
+          const i0 = r0 + 2 * ow;
+          const p0 = Kp + <usize>i0 * sz;
+          const p2 = p0 + <usize>W * sz;
+          const u0 = v128.load(p0), u1 = v128.load(p0, 16);
+          const w0 = v128.load(p2), w1 = v128.load(p2, 16);
+          // even and odd columns of the two rows
+          const a = v128.shuffle<f32>(u0, u1, 0, 2, 4, 6);
+          const b = v128.shuffle<f32>(u0, u1, 1, 3, 5, 7);
+          const c = v128.shuffle<f32>(w0, w1, 0, 2, 4, 6);
+          const d = v128.shuffle<f32>(w0, w1, 1, 3, 5, 7);
+          const ia = i32x4.add(i32x4.splat(i0), step);
+          const ic = i32x4.add(ia, wv);
+          let best = a;
+          let arg = ia;
+          let m = v128.or(f32x4.gt(b, best), f32x4.ne(b, b));
+          best = v128.bitselect(b, best, m);
+          arg = v128.bitselect(i32x4.add(ia, one), arg, m);
+          m = v128.or(f32x4.gt(c, best), f32x4.ne(c, c));
+          best = v128.bitselect(c, best, m);
+          arg = v128.bitselect(ic, arg, m);
+          m = v128.or(f32x4.gt(d, best), f32x4.ne(d, d));
+          arg = v128.bitselect(i32x4.add(ic, one), arg, m);
+          v128.store(o, arg);
+          o += 16;
+        }
+        for (; ow < OW; ow++) {
           const i0 = r0 + 2 * ow;
           const i2 = i0 + W;
           let arg = i0;
           let best = load<T>(Kp + <usize>i0 * sz);
           let v = load<T>(Kp + <usize>(i0 + 1) * sz);
-          if (v > best || v != v) { best = v; arg = i0 + 1; }
+          let m = v > best || v != v;
+          best = select<T>(v, best, m);
+          arg = select<i32>(i0 + 1, arg, m);
           v = load<T>(Kp + <usize>i2 * sz);
-          if (v > best || v != v) { best = v; arg = i2; }
+          m = v > best || v != v;
+          best = select<T>(v, best, m);
+          arg = select<i32>(i2, arg, m);
           v = load<T>(Kp + <usize>(i2 + 1) * sz);
-          if (v > best || v != v) arg = i2 + 1;
+          m = v > best || v != v;
+          arg = select<i32>(i2 + 1, arg, m);
           store<i32>(o, arg);
           o += 4;
         }
