@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../errors.js';
 import { CELEBA_ATTR_FILE, CELEBA_IMAGE_DIR, CELEBA_PARTITION_FILE, CelebaDataset, cropResize } from './celeba.js';
 import { batch, describeDataset } from './dataset.js';
+import { userError } from '../../test/expect-user-error.js';
 
 const ATTRS = (
   '5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair Blurry ' +
@@ -90,17 +90,6 @@ beforeAll(() => {
   root = makeRoot({ images: true });
 });
 
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    const msg = (e as Error).message;
-    expect(msg).not.toContain('\n');
-    return msg;
-  }
-  throw new Error('expected a UserError');
-}
 
 /** Pixel (c, y, x) of a planar [3, S, S] image. */
 function px(x: Float32Array, size: number, c: number, yy: number, xx: number): number {

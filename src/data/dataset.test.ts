@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../errors.js';
 import { batch, checkGroups, describeDataset, groupViolation, hashParts, targetsOf, type Dataset } from './dataset.js';
+import { userError } from '../../test/expect-user-error.js';
 
 /** A tiny in-memory data set: 2×1×2 pixels, labels a, b, c. */
 function toy(n: number, withTargets: boolean): Dataset {
@@ -24,16 +24,6 @@ function toy(n: number, withTargets: boolean): Dataset {
   return withTargets ? { ...ds, targets: (i) => Float32Array.from(ys[i % 4]!) } : ds;
 }
 
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('Dataset helpers', () => {
   it('batch: NCHW pixels and targets in the dtype, in index order', () => {

@@ -3,24 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../errors.js';
 import { DEFAULT_DATA_DIR, FASHION_CLASSES, loadFashion } from './fashion.js';
 import { encodeIdx, loadMnistLike, parseIdx, readIdx, type IdxFile } from './idx.js';
+import { userError } from '../../test/expect-user-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lb-idx-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    const msg = (e as Error).message;
-    expect(msg).not.toContain('\n');
-    return msg;
-  }
-  throw new Error('expected a UserError');
-}
 
 /** A tiny MNIST-like directory: n images of rows×cols, labels i % 10. */
 function makeMnistDir(name: string, opts: { n: number; rows?: number; cols?: number; gz: boolean; split?: 'train' | 't10k'; labels?: number[] }) {

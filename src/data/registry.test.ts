@@ -2,27 +2,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../errors.js';
 import { CelebaDataset } from './celeba.js';
 import { DEFAULT_DATA_DIR } from './fashion.js';
 import { encodeIdx } from './idx.js';
 import { MnistDataset } from './mnist.js';
 import { openDataset } from './registry.js';
 import { SyntheticDataset } from './synthetic.js';
+import { userError } from '../../test/expect-user-error.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lb-registry-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
-}
 
 function idxDir(name: string): string {
   const d = join(tmp, name);

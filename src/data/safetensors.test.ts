@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor, tensor } from '../engine/tensor.js';
-import { UserError } from '../errors.js';
 import {
   checkParamShapes,
   parseSafetensors,
@@ -11,6 +10,7 @@ import {
   serializeSafetensors,
   writeSafetensors,
 } from './safetensors.js';
+import { userError } from '../../test/expect-user-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lb-safetensors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,17 +48,6 @@ function f64le(...xs: number[]): Uint8Array {
   return new Uint8Array(new Float64Array(xs).buffer);
 }
 
-function userError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    const msg = (e as Error).message;
-    expect(msg).not.toContain('\n');
-    return msg;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('safetensors: known bytes (hand-built from the spec)', () => {
   it('one F32 tensor', () => {
