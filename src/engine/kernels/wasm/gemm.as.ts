@@ -51,6 +51,26 @@
   else v128.store(c, v);
 }
 
+/** Store (or accumulate) a 4-row × 2-vector tile of C at c, rows ldcB bytes apart. */
+@inline function putTile4x2<T>(c: usize, ldcB: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128, acc: bool): void {
+  putT<T>(c, c00, acc);
+  putT<T>(c + 16, c01, acc);
+  putT<T>(c + ldcB, c10, acc);
+  putT<T>(c + ldcB + 16, c11, acc);
+  putT<T>(c + 2 * ldcB, c20, acc);
+  putT<T>(c + 2 * ldcB + 16, c21, acc);
+  putT<T>(c + 3 * ldcB, c30, acc);
+  putT<T>(c + 3 * ldcB + 16, c31, acc);
+}
+
+/** Store (or accumulate) a 4-row × 1-vector tile of C at c. */
+@inline function putTile4x1<T>(c: usize, ldcB: usize, c0: v128, c1: v128, c2: v128, c3: v128, acc: bool): void {
+  putT<T>(c, c0, acc);
+  putT<T>(c + ldcB, c1, acc);
+  putT<T>(c + 2 * ldcB, c2, acc);
+  putT<T>(c + 3 * ldcB, c3, acc);
+}
+
 @inline function putS<T>(c: usize, s: T, acc: bool): void {
   if (acc) store<T>(c, load<T>(c) + s);
   else store<T>(c, s);
@@ -169,18 +189,7 @@ function gemmAxpyP<T>(
         pa += 4 * sz;
         b += ldbB;
       }
-      let c = C + <usize>i * ldcB + <usize>j * sz;
-      putT<T>(c, c00, acc);
-      putT<T>(c + 16, c01, acc);
-      c += ldcB;
-      putT<T>(c, c10, acc);
-      putT<T>(c + 16, c11, acc);
-      c += ldcB;
-      putT<T>(c, c20, acc);
-      putT<T>(c + 16, c21, acc);
-      c += ldcB;
-      putT<T>(c, c30, acc);
-      putT<T>(c + 16, c31, acc);
+      putTile4x2<T>(C + <usize>i * ldcB + <usize>j * sz, ldcB, c00, c01, c10, c11, c20, c21, c30, c31, acc);
     }
   }
   for (; j + L <= N; j += L) {
@@ -199,14 +208,7 @@ function gemmAxpyP<T>(
         pa += 4 * sz;
         b += ldbB;
       }
-      let c = C + <usize>i * ldcB + <usize>j * sz;
-      putT<T>(c, c0, acc);
-      c += ldcB;
-      putT<T>(c, c1, acc);
-      c += ldcB;
-      putT<T>(c, c2, acc);
-      c += ldcB;
-      putT<T>(c, c3, acc);
+      putTile4x1<T>(C + <usize>i * ldcB + <usize>j * sz, ldcB, c0, c1, c2, c3, acc);
     }
   }
   for (; j < N; j++) {
@@ -285,18 +287,7 @@ function gemmAxpy4<T>(
           pa += apB;
           b += ldbB;
         }
-        let c = C + <usize>i * ldcB + <usize>j * sz;
-        putT<T>(c, c00, acc);
-        putT<T>(c + 16, c01, acc);
-        c += ldcB;
-        putT<T>(c, c10, acc);
-        putT<T>(c + 16, c11, acc);
-        c += ldcB;
-        putT<T>(c, c20, acc);
-        putT<T>(c + 16, c21, acc);
-        c += ldcB;
-        putT<T>(c, c30, acc);
-        putT<T>(c + 16, c31, acc);
+        putTile4x2<T>(C + <usize>i * ldcB + <usize>j * sz, ldcB, c00, c01, c10, c11, c20, c21, c30, c31, acc);
       }
     }
     // 4 × L tiles
@@ -319,14 +310,7 @@ function gemmAxpy4<T>(
           pa += apB;
           b += ldbB;
         }
-        let c = C + <usize>i * ldcB + <usize>j * sz;
-        putT<T>(c, c0, acc);
-        c += ldcB;
-        putT<T>(c, c1, acc);
-        c += ldcB;
-        putT<T>(c, c2, acc);
-        c += ldcB;
-        putT<T>(c, c3, acc);
+        putTile4x1<T>(C + <usize>i * ldcB + <usize>j * sz, ldcB, c0, c1, c2, c3, acc);
       }
     }
     // single columns
