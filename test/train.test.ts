@@ -6,7 +6,13 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { openDataset } from '../src/data/registry.js';
 import { resolveModel } from '../src/study/resolve.js';
-import { checkpointSchedule, lossFor, parseTrainConfig, stepIndices, train, type RunContext } from '../src/study/train.js';
+import { checkpointSchedule, freshCheckpoint, lossFor, parseTrainConfig, stepIndices, train, trainStep, type RunContext } from '../src/study/train.js';
+import { batch } from '../src/data/dataset.js';
+import { mean } from '../src/engine/ops.js';
+import { concrete, valueAndGrad } from '../src/engine/transforms.js';
+import type { Params } from '../src/engine/tree.js';
+import { trainState } from '../src/nn/layers.js';
+import { optimizerStep, type OptimizerConfig } from '../src/nn/optim.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lb-train-'));
 
@@ -117,6 +123,26 @@ describe('lie-bracket train (CLI)', () => {
     err = '';
     expect(await run('--resume', dir, '--json')).toBe(0);
     expect(JSON.parse(out).resumedFrom).toBe(6);
+  });
+
+  test('a training step with recycled intermediates equals the same step computed without them', () => {
+    // batch 32 × 4 × 14 × 14 activations are large enough to come from the scratch pool, which
+    // this suite poisons with NaN on release (vitest.config.ts): an escaped tensor would show
+    const ctx = context({ model: bnSpec, loss: 'bce', steps: 3, trainSize: 300, batchSize: 32 });
+    const opt = ctx.config.optimizer as OptimizerConfig;
+    let ck = freshCheckpoint(ctx, opt);
+    for (let i = 0; i < 3; i++) {
+      const b = batch(ctx.train, stepIndices(ctx.config.seed, ck.step, 32, 300), ctx.config.dtype);
+      const fwd = trainState(ck.buffers);
+      const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params as Params);
+      const g = Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, concrete(v)]));
+      const want = optimizerStep(opt, ck.params, g, ck.optimizer);
+      const got = trainStep(ctx, ck, opt);
+      expect(got.loss).toBe(concrete(value).item());
+      for (const [k, t] of Object.entries(want.params)) expect(Array.from(got.next.params[k]!.data), k).toEqual(Array.from(t.data));
+      for (const [k, t] of Object.entries(fwd.updates)) expect(Array.from(got.next.buffers[k]!.data), k).toEqual(Array.from(t.data));
+      ck = got.next;
+    }
   });
 
   test('bad input: one-line errors', async () => {

@@ -1,7 +1,8 @@
 /**
  * Values. `Val` is anything a primitive accepts: a concrete `Tensor` (a row-major typed array)
  * or a tracer of an autodiff transformation (see trace.ts). Memory belongs to the garbage
- * collector; nothing is ever disposed by hand.
+ * collector; nothing is ever disposed by hand (scratch.ts recycles the intermediates of a scope
+ * whose results it copies out).
  */
 import { allocBuf, dtypeOf, type Buf, type DType } from './dtype.js';
 import { assertShape, fmtShape, sizeOf, type Shape } from './shape.js';

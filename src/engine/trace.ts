@@ -7,12 +7,12 @@
  * traces the backward pass too. Levels keep nested transformations apart (no perturbation
  * confusion); a tracer used after its transformation ended is an error.
  */
-import { allocBuf } from './dtype.js';
 import { kernels } from './kernels/index.js';
 import type { Prim, PrimParams } from './prims.js';
 import { sizeOf } from './shape.js';
 import { Tensor, Val } from './tensor.js';
 import { RULES } from './rules/index.js';
+import { kernelOutput } from './scratch.js';
 import type { Ct } from './rules/types.js';
 
 interface TapeNode {
@@ -96,7 +96,7 @@ export function bind<P extends Prim>(prim: P, args: readonly Val[], params: Prim
 
 function evaluate<P extends Prim>(prim: P, args: readonly Tensor[], params: PrimParams[P]): Tensor {
   const aval = RULES[prim].shape(args, params);
-  const out = allocBuf(aval.dtype, sizeOf(aval.shape));
+  const out = kernelOutput(aval.dtype, sizeOf(aval.shape));
   kernels[prim](out, aval.shape, args, params);
   return new Tensor(out, aval.shape);
 }

@@ -14,6 +14,7 @@ import type { DType } from '../engine/dtype.js';
 import { mean } from '../engine/ops.js';
 import { Rng } from '../engine/random.js';
 import { Tensor } from '../engine/tensor.js';
+import { Scratch, withScratch } from '../engine/scratch.js';
 import { concrete, valueAndGrad } from '../engine/transforms.js';
 import type { Params } from '../engine/tree.js';
 import { UserError } from '../errors.js';
@@ -210,17 +211,34 @@ export function evaluate(ctx: RunContext, state: ModelState, chunk = 100): EvalR
 }
 
 /** One optimizer step on the minibatch of `step`; returns the new state and the batch's mean loss. */
+const scratchPools = new WeakMap<RunContext, Scratch>();
+
+/** The scratch pool of a run's training steps (dropped with the context). */
+function scratchFor(ctx: RunContext): Scratch {
+  let s = scratchPools.get(ctx);
+  if (s === undefined) {
+    s = new Scratch({ poison: process.env['LIE_BRACKET_POISON_SCRATCH'] === '1' });
+    scratchPools.set(ctx, s);
+  }
+  return s;
+}
+
 export function trainStep(ctx: RunContext, ck: Checkpoint, opt: OptimizerConfig): { next: Checkpoint; loss: number } {
   const n = ctx.config.trainSize ? Math.min(ctx.config.trainSize, ctx.train.length) : ctx.train.length;
   const b = batch(ctx.train, stepIndices(ctx.config.seed, ck.step, ctx.config.batchSize, n), ctx.config.dtype);
-  const fwd = trainState(ck.buffers);
-  const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params as Params);
+  // The step's intermediates come from a pool recycled from step to step (src/engine/scratch.ts):
+  // only the loss, the gradients and the new BatchNorm buffers leave the scope.
+  const { value, grads, updates } = withScratch(scratchFor(ctx), () => {
+    const fwd = trainState(ck.buffers);
+    const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params as Params);
+    return { value, grads, updates: fwd.updates };
+  });
   const g: Vec = {};
   for (const [k, v] of Object.entries(grads)) g[k] = concrete(v);
   const { params, state } = optimizerStep(opt, ck.params, g, ck.optimizer);
   const loss = concrete(value).item();
   if (!Number.isFinite(loss)) throw new UserError(`training diverged at step ${ck.step}: the loss is ${loss}; lower the learning rate`);
-  return { next: { step: ck.step + 1, params, buffers: { ...ck.buffers, ...fwd.updates }, optimizer: state }, loss };
+  return { next: { step: ck.step + 1, params, buffers: { ...ck.buffers, ...updates }, optimizer: state }, loss };
 }
 
 export function freshCheckpoint(ctx: RunContext, opt: OptimizerConfig): Checkpoint {

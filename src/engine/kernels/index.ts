@@ -65,21 +65,46 @@ function flopsOf(prim: keyof KernelTable, outShape: readonly number[], inputs: r
   }
 }
 
-/** Run `f` and count the floating-point operations its kernels performed. */
-export function measureFlops<T>(f: () => T): { result: T; flops: number } {
+/** Something that sees every kernel call of `withKernelHook`: it must call `run()` exactly once. */
+export type KernelHook = (prim: keyof KernelTable, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: unknown, run: () => void) => void;
+
+/** Run `f` with every kernel call passed through `hook` (for counting and profiling). */
+export function withKernelHook<T>(hook: KernelHook, f: () => T): T {
   const prev = kernels;
-  let flops = 0;
-  const counting = {} as Record<string, unknown>;
+  const hooked = {} as Record<string, unknown>;
   for (const [name, k] of Object.entries(prev)) {
-    counting[name] = (out: never, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: never) => {
-      flops += flopsOf(name as keyof KernelTable, outShape, inputs, params);
-      (k as (o: never, s: unknown, i: unknown, p: never) => void)(out, outShape, inputs, params);
-    };
+    hooked[name] = (out: never, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: never) =>
+      hook(name as keyof KernelTable, outShape, inputs, params, () => (k as (o: never, s: unknown, i: unknown, p: never) => void)(out, outShape, inputs, params));
   }
-  kernels = counting as unknown as KernelTable;
+  kernels = hooked as unknown as KernelTable;
   try {
-    return { result: f(), flops };
+    return f();
   } finally {
     kernels = prev;
   }
+}
+
+/** Run `f` and count the floating-point operations its kernels performed. */
+export function measureFlops<T>(f: () => T): { result: T; flops: number } {
+  let flops = 0;
+  const result = withKernelHook((prim, outShape, inputs, params, run) => {
+    flops += flopsOf(prim, outShape, inputs, params);
+    run();
+  }, f);
+  return { result, flops };
+}
+
+/** Run `f` and time its kernel calls, by primitive and output shape (milliseconds and calls). */
+export function profileKernels<T>(f: () => T): { result: T; rows: { prim: string; shape: string; ms: number; calls: number }[] } {
+  const acc = new Map<string, { prim: string; shape: string; ms: number; calls: number }>();
+  const result = withKernelHook((prim, outShape, inputs, _params, run) => {
+    const t0 = performance.now();
+    run();
+    const key = `${prim} ${inputs.map((i) => i.shape.join('x')).join(',')}→${outShape.join('x')}`;
+    const r = acc.get(key) ?? { prim, shape: key.slice(prim.length + 1), ms: 0, calls: 0 };
+    r.ms += performance.now() - t0;
+    r.calls++;
+    acc.set(key, r);
+  }, f);
+  return { result, rows: [...acc.values()].sort((a, b) => b.ms - a.ms) };
 }

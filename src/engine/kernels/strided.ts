@@ -71,6 +71,7 @@ export function stridedLoop(
         // a reduction along the innermost axis: accumulate in a register
         let acc = dst[d0]!;
         if (f32 && mode === 'add') for (let i = 0, s = s0; i < n; i++, s += ss) acc = Math.fround(acc + src[s]!);
+        else if (ss === 1) acc += sumRun(src, s0, n);
         else for (let i = 0, s = s0; i < n; i++, s += ss) acc += src[s]!;
         dst[d0] = acc;
       } else {
@@ -97,6 +98,24 @@ export function stridedLoop(
     }
     if (ax < 0) return;
   }
+}
+
+/** The float64 sum of `src[s0 .. s0 + n)`, in four interleaved partial sums (no long loop-carried dependency). */
+function sumRun(src: Buf, s0: number, n: number): number {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let s = s0;
+  const end4 = s0 + (n & ~3);
+  for (; s < end4; s += 4) {
+    a0 += src[s]!;
+    a1 += src[s + 1]!;
+    a2 += src[s + 2]!;
+    a3 += src[s + 3]!;
+  }
+  for (const end = s0 + n; s < end; s++) a0 += src[s]!;
+  return a0 + a1 + (a2 + a3);
 }
 
 function apply(dst: Buf, i: number, v: number, mode: Combine): void {
