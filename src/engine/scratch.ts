@@ -5,8 +5,8 @@
  * and then returns every buffer `f` drew to the pool for the next call.
  *
  * Why: each fresh multi-megabyte typed array costs the page faults of new memory, and its
- * garbage the collector's time; recycled buffers are already mapped (they are zero-filled on
- * reuse, as the kernel contract asks). On the convnet training step this is about 15%.
+ * garbage the collector's time; recycled buffers are already mapped (zero-filled on reuse where
+ * the kernel contract asks). On the convnet training step this is about 15%.
  *
  * The contract: nothing computed inside `f` may outlive it except through `f`'s result (a tree of
  * values, src/engine/tree.ts). A tensor smuggled out another way (a closure, a mutated object)
@@ -30,14 +30,14 @@ export class Scratch {
     this.poison = opts.poison ?? false;
   }
 
-  /** A zero-filled buffer from the pool (or a new one that joins it). */
-  alloc(dtype: DType, size: number): Buf {
+  /** A buffer from the pool (or a new one that joins it), zero-filled unless `zero` is false. */
+  alloc(dtype: DType, size: number, zero = true): Buf {
     const list = this.free.get(`${dtype}:${size}`);
     let b = list?.pop();
     if (b === undefined) {
       b = allocBuf(dtype, size);
       this.owned.add(b);
-    } else {
+    } else if (zero) {
       b.fill(0);
     }
     this.used.push(b);
@@ -80,9 +80,12 @@ export class Scratch {
 
 let active: Scratch | null = null;
 
-/** The output buffer of a kernel call: from the active scratch pool when large enough. */
-export function kernelOutput(dtype: DType, size: number): Buf {
-  return active !== null && size >= SCRATCH_MIN_ELEMS ? active.alloc(dtype, size) : allocBuf(dtype, size);
+/**
+ * The output buffer of a kernel call: from the active scratch pool when large enough, and then
+ * zero-filled only if `zero` (see WRITES_EVERY_ELEMENT in kernels/types.ts).
+ */
+export function kernelOutput(dtype: DType, size: number, zero = true): Buf {
+  return active !== null && size >= SCRATCH_MIN_ELEMS ? active.alloc(dtype, size, zero) : allocBuf(dtype, size);
 }
 
 /**

@@ -8,6 +8,7 @@
  * confusion); a tracer used after its transformation ended is an error.
  */
 import { kernels } from './kernels/index.js';
+import { WRITES_EVERY_ELEMENT } from './kernels/types.js';
 import type { Prim, PrimParams } from './prims.js';
 import { sizeOf } from './shape.js';
 import { Tensor, Val } from './tensor.js';
@@ -96,7 +97,7 @@ export function bind<P extends Prim>(prim: P, args: readonly Val[], params: Prim
 
 function evaluate<P extends Prim>(prim: P, args: readonly Tensor[], params: PrimParams[P]): Tensor {
   const aval = RULES[prim].shape(args, params);
-  const out = kernelOutput(aval.dtype, sizeOf(aval.shape));
+  const out = kernelOutput(aval.dtype, sizeOf(aval.shape), !WRITES_EVERY_ELEMENT.has(prim));
   kernels[prim](out, aval.shape, args, params);
   return new Tensor(out, aval.shape);
 }

@@ -1,7 +1,7 @@
 /**
  * The narrow interface between the engine and its kernels. A kernel receives the output buffer
- * (freshly allocated, zero-filled, of the output dtype) and its shape, and the concrete inputs.
- * Kernels know nothing of autodiff.
+ * (of the output dtype; zero-filled, except for the primitives of `WRITES_EVERY_ELEMENT`) and its
+ * shape, and the concrete inputs. Kernels know nothing of autodiff.
  */
 import type { Buf } from '../dtype.js';
 import type { Prim, PrimParams } from '../prims.js';
@@ -15,3 +15,16 @@ export interface KIn {
 export type Kernel<P extends Prim> = (out: Buf, outShape: Shape, inputs: readonly KIn[], params: PrimParams[P]) => void;
 
 export type KernelTable = { readonly [P in Prim]: Kernel<P> };
+
+/**
+ * Primitives whose kernels, in every kernel set, write every output element without reading it
+ * first: their output buffer may hold garbage (a recycled scratch buffer is not zero-filled).
+ * Accumulating kernels (reductions, pad, the conv and pooling family) are not here. A test runs
+ * each of these kernels on a NaN-filled output (src/engine/kernels/overwrite.test.ts).
+ */
+export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
+  'add', 'sub', 'mul', 'div', 'max', 'min',
+  'neg', 'exp', 'log', 'log1p', 'tanh', 'sqrt', 'abs', 'pow',
+  'compare', 'select', 'cast', 'stop_gradient',
+  'reshape', 'broadcast', 'transpose', 'slice', 'concatenate',
+]);
