@@ -45,4 +45,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const isEntry = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isEntry) process.exitCode = await main(process.argv);
+if (isEntry) {
+  // `lie-bracket … | head`: a closed pipe ends the output quietly, as in other command-line tools
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  process.exitCode = await main(process.argv);
+}
