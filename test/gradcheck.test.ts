@@ -208,3 +208,31 @@ describe('dtypes', () => {
     expect(r.hvp.dtype).toBe('float32');
   });
 });
+
+describe('smooth composites at their branch points', () => {
+  // softplus and mish switch formulas at x = 0 (for stability); an analytic function must still
+  // get every derivative right there, not only the value. Oracle: central differences of the
+  // next-lower derivative, taken at ±h (the branches are exact on each side).
+  const d = (f: (x: Val) => Val) => (x: Val) => e.grad((t: Val) => o.sum(f(t)))(x);
+  const at = (f: (x: Val) => Val, x: number) => (f(e.tensor([x])) as e.Tensor).data[0]!;
+  const cases: [string, (x: Val) => Val][] = [
+    ['softplus', e.softplus],
+    ['mish', e.mish],
+    ['silu', e.silu],
+    ['sigmoid', e.sigmoid],
+    ['gelu', e.gelu],
+    ['bceWithLogits', (z) => e.bceWithLogits(z, e.tensor([0.3]))],
+  ];
+  for (const [name, f] of cases) {
+    test(`${name}: first, second and third derivatives at exactly 0`, () => {
+      const h = 1e-4;
+      let g = f;
+      for (let order = 1; order <= 3; order++) {
+        const next = d(g);
+        const fd = (at(g, h) - at(g, -h)) / (2 * h);
+        expect(Math.abs(at(next, 0) - fd), `${name}^(${order})(0) = ${at(next, 0)}, finite differences ${fd}`).toBeLessThan(1e-6);
+        g = next;
+      }
+    });
+  }
+});

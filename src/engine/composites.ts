@@ -11,9 +11,19 @@ export function sigmoid(x: Val): Val {
   return o.mul(o.add(o.tanh(o.mul(x, 0.5)), 1), 0.5);
 }
 
-/** log(1 + eˣ) = max(x, 0) + log1p(e^−|x|). */
+/**
+ * |x| as where(x ≥ 0, x, −x): at 0 it is x itself, so an expression in it differentiates at 0
+ * as its x ≥ 0 branch does, to every order (abs's derivative there is 0, which would make e.g.
+ * softplus'' (0) = 0 instead of ¼).
+ */
+function absRight(x: Val, nonneg: Val): Val {
+  return o.where(nonneg, x, o.neg(x));
+}
+
+/** log(1 + eˣ) = max(x, 0) + log1p(e^−|x|) (every branch finite; exact derivatives at 0 too). */
 export function softplus(x: Val): Val {
-  return o.add(o.maximum(x, 0), o.log1p(o.exp(o.neg(o.abs(x)))));
+  const nonneg = o.compare(x, 'ge', 0);
+  return o.add(o.where(nonneg, x, 0), o.log1p(o.exp(o.neg(absRight(x, nonneg)))));
 }
 
 /** max(x, 0) = x · [x > 0], with derivative 0 at 0 as PyTorch (the mask has zero derivative). */

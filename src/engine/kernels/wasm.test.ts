@@ -225,7 +225,7 @@ describe('wasm elementwise kernels equal reference.ts bit for bit', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     // below the threshold (JS), a tail that is not a multiple of the vector width, and large
     for (const n of [5, 4096 + 13, 40_000]) {
-      it(`${dtype}, ${n} elements: add, sub, mul, div, max, min, every comparison, neg, abs, sqrt, square`, () => {
+      it(`${dtype}, ${n} elements: add, sub, mul, div, max, min, every comparison, select, neg, abs, sqrt, square`, () => {
         const shape = [n];
         const a: KIn = { data: special(n, dtype, r), shape };
         const b: KIn = { data: special(n, dtype, r, a.data), shape };
@@ -246,6 +246,13 @@ describe('wasm elementwise kernels equal reference.ts bit for bit', () => {
           elementwiseWasm.compare(got, shape, [a, b], { op });
           reference.compare(want, shape, [a, b], { op });
           expect(same(got, want), op).toBe(true);
+        }
+        {
+          // select with a mask of special values (NaN selects the first branch, −0 the second)
+          const got = out(), want = out();
+          elementwiseWasm.select(got, shape, [b, a, { data: a.data.map((v) => -v), shape }], {});
+          reference.select(want, shape, [b, a, { data: a.data.map((v) => -v), shape }], {});
+          expect(same(got, want), 'select').toBe(true);
         }
         for (const prim of ['neg', 'abs', 'sqrt'] as const) {
           const got = out(), want = out();

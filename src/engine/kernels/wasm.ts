@@ -4,7 +4,7 @@
  * interchangeable with fast.ts and linalg_ref.ts up to floating-point summation order (max-pool
  * selects exactly the same elements; its scatter with overlapping windows stays in fast.ts,
  * which sums in float64) — and for the simple elementwise primitives (add, sub, mul, div, max,
- * min, compare, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
+ * min, compare, select, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
  * (below `wasmTuning.elementwiseMin` the JS loops run).
  *
@@ -63,6 +63,8 @@ interface Exports {
   ew_binary_f32(op: number, A: Ptr, B: Ptr, O: Ptr, n: number): void;
   ew_binary_f64(op: number, A: Ptr, B: Ptr, O: Ptr, n: number): void;
   ew_unary_f32(op: number, A: Ptr, O: Ptr, n: number): void;
+  ew_select_f32(M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number): void;
+  ew_select_f64(M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number): void;
   ew_unary_f64(op: number, A: Ptr, O: Ptr, n: number): void;
 }
 
@@ -410,6 +412,26 @@ export const compare: Kernel<'compare'> = (out, outShape, inputs, params) => {
   if (!binaryWasm(BINARY[params.op], out, inputs[0]!.data, inputs[1]!.data)) reference.compare(out, outShape, inputs, params);
 };
 
+export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
+  const m = inputs[0]!.data, a = inputs[1]!.data, b = inputs[2]!.data;
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || m.length !== out.length || !uniform(out, m, a) || !uniform(out, b, b)) {
+    return reference.select(out, outShape, inputs, params);
+  }
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  reset();
+  const pM = alloc(m.length, sz);
+  const pA = alloc(a.length, sz);
+  const pB = alloc(b.length, sz);
+  const pO = alloc(out.length, sz);
+  if (!commit()) return reference.select(out, outShape, inputs, params);
+  put(m, pM, isF32);
+  put(a, pA, isF32);
+  put(b, pB, isF32);
+  (isF32 ? wasm.ew_select_f32 : wasm.ew_select_f64)(pM, pA, pB, pO, out.length);
+  get(out, pO, isF32);
+};
+
 export const pow: Kernel<'pow'> = (out, outShape, inputs, params) => {
   if (params.exponent !== 2 || !unaryWasm(UNARY.square, out, inputs[0]!.data)) reference.pow(out, outShape, inputs, params);
 };
@@ -423,6 +445,7 @@ export const elementwiseWasm = {
   max: binaryKernel('max'),
   min: binaryKernel('min'),
   compare,
+  select,
   neg: unaryKernel('neg'),
   abs: unaryKernel('abs'),
   sqrt: unaryKernel('sqrt'),

@@ -1140,6 +1140,31 @@ function unary<T>(op: i32, A: usize, O: usize, n: i32): void {
   }
 }
 
+/** O[i] = M[i] != 0 ? A[i] : B[i] for i < n (a NaN mask selects A, −0 selects B, as the reference). */
+function selectMask<T>(M: usize, A: usize, B: usize, O: usize, n: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const zero = vzero<T>();
+  let i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const o: usize = <usize>i * sz;
+    v128.store(O + o, v128.bitselect(v128.load(A + o), v128.load(B + o), v128.ne<T>(v128.load(M + o), zero)));
+    v128.store(O + o, v128.bitselect(v128.load(A + o, 16), v128.load(B + o, 16), v128.ne<T>(v128.load(M + o, 16), zero)), 16);
+  }
+  for (; i < n; i++) {
+    const o: usize = <usize>i * sz;
+    store<T>(O + o, load<T>(M + o) != 0 ? load<T>(A + o) : load<T>(B + o));
+  }
+}
+
+export function ew_select_f32(M: usize, A: usize, B: usize, O: usize, n: i32): void {
+  selectMask<f32>(M, A, B, O, n);
+}
+
+export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): void {
+  selectMask<f64>(M, A, B, O, n);
+}
+
 export function ew_binary_f32(op: i32, A: usize, B: usize, O: usize, n: i32): void {
   binary<f32>(op, A, B, O, n);
 }
