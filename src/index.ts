@@ -1,6 +1,6 @@
 /** lie-bracket: the training-example Lie bracket, its analysis and the engine underneath. */
 export * as engine from './engine/index.js';
-export { bracket, modelLoss, logitEffect, type BracketResult, type Example, type LossFn } from './bracket/bracket.js';
+export { bracket, modelLoss, logitEffect, probabilityEffect, type BracketResult, type Example, type LossFn } from './bracket/bracket.js';
 export { analyzePairs, firstKPairs, featureScores } from './bracket/analysis.js';
 export { minibatchBracket } from './bracket/minibatch.js';
 export { allPairsLogitEffects } from './bracket/projected.js';

@@ -68,3 +68,22 @@ export function logitEffect(model: Model, params: Vec, z: Tensor, v: Vec, state:
   const [, dz] = jvp((p: Params) => model.apply(p, z, state), params as Params, v as Params);
   return concrete(dz);
 }
+
+/**
+ * J_{p∘f}(z)·v: the change of the per-output probabilities at inputs z [N, ...] along the parameter
+ * direction v, as the loss models them (`loss.probabilities`: sigmoids for bce, a softmax for ce,
+ * per-group softmaxes for grouped), [N, K]. Unlike logits, probabilities are comparable across
+ * losses: a softmax group's logits are shift-invariant, so a logit effect common to the group
+ * changes nothing, and this measure says so.
+ */
+export function probabilityEffect(model: Model, loss: Loss, params: Vec, z: Tensor, v: Vec, state: ForwardState = evalState()): Tensor {
+  // the tangent tree in the parameters' key order (a checkpoint file stores them sorted by name)
+  const tangent: Vec = {};
+  for (const k of Object.keys(params)) {
+    const t = v[k];
+    if (!t) throw new Error(`probabilityEffect: the direction lacks parameter ${k}`);
+    tangent[k] = t;
+  }
+  const [, dp] = jvp((p: Params) => loss.probabilities(model.apply(p, z, state)), params as Params, tangent as Params);
+  return concrete(dp);
+}

@@ -10,6 +10,7 @@ interface StudyFlags extends TrainFlags {
   probes: number;
   allPairs: number;
   verify: boolean;
+  saveVectors?: boolean;
   workers?: number;
   json?: boolean;
 }
@@ -38,6 +39,7 @@ export function studyCommand(): Command {
     .option('--probes <n>', 'probe batch: the first N test examples (default 32)', parseIntArg('--probes', 1), 32)
     .option('--all-pairs <n>', 'also the N×N logit-effect matrices of the first N test examples at the last checkpoint (0: skip)', parseIntArg('--all-pairs'), 0)
     .option('--verify', 'also verify the bracket against real swapped SGD steps (pair 0,1, last checkpoint)', false)
+    .option('--save-vectors', 'also save the sweep’s bracket vectors (sweep/vectors/step-<n>.safetensors)')
     .option('--workers <n>', 'worker threads for the sweep (default: the number of cores)', parseIntArg('--workers', 1))
     .option('--json', 'print a JSON summary instead of text')
     .addHelpText(
@@ -66,6 +68,7 @@ Running the same command again reuses every finished stage.`,
         probes: f.probes,
         allPairs: f.allPairs,
         verify: f.verify,
+        saveVectors: f.saveVectors === true,
         workers: f.workers,
         onStage: (stage, detail) => {
           bar?.stop();

@@ -28,6 +28,8 @@ export interface StudyOptions {
   allPairs?: number;
   /** Run the swap verification (pair 0,1 at the last checkpoint). */
   verify?: boolean;
+  /** Save the sweep's bracket vectors (sweep/vectors/step-<n>.safetensors). */
+  saveVectors?: boolean;
   workers?: number;
   onStage?: (stage: string, detail?: string) => void;
   onStep?: (step: number, loss: number) => void;
@@ -72,7 +74,7 @@ export async function runStudy(config: TrainConfig, runDir: string, o: StudyOpti
 
   // 2. sweep + statistics (the sweep resumes by itself and writes summary.json when complete)
   stage('sweep');
-  const sweep = await runSweep({ runDir, first: o.first ?? 6, probes: o.probes ?? 32, workers: o.workers, onUnit: o.onUnit });
+  const sweep = await runSweep({ runDir, first: o.first ?? 6, probes: o.probes ?? 32, saveVectors: o.saveVectors, workers: o.workers, onUnit: o.onUnit });
   const summaryFile = join(sweep.out, 'summary.json');
   const summary = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary) : null;
 
