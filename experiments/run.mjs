@@ -63,6 +63,8 @@ async function main() {
 }
 
 main().catch((e) => {
-  process.stderr.write(`experiments: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  // one line; the stack trace with DEBUG=1
+  const detail = e instanceof Error ? (process.env['DEBUG'] ? (e.stack ?? e.message) : e.message) : String(e);
+  process.stderr.write(`experiments: error: ${detail}\n`);
   process.exit(1);
 });

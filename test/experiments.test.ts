@@ -125,4 +125,14 @@ describe('experiments --quick', () => {
       expect(spec.$schema).toMatch(/vega-lite/);
     }
   });
+
+  test('bad arguments: a one-line error and exit 1, nothing run', () => {
+    for (const args of [['--bogus'], ['zz'], ['--workers', '0']]) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'experiments', 'run.mjs'), ...args, '--out', join(out, 'bad')], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^experiments: error: /);
+      expect(existsSync(join(out, 'bad')), args.join(' ')).toBe(false);
+    }
+  });
 });
