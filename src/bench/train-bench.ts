@@ -12,7 +12,10 @@
  * for convnet, the JSON spec for xresnet — from the same initial weights and BatchNorm buffers, on
  * the first step's batch (lie-bracket draws a fresh minibatch each step, which costs it a little).
  *
- *   node dist/bench/train-bench.js [--quick] [--json] [--no-torch] [--models convnet,xresnet] [--kernels fast|js|reference]
+ *   node dist/bench/train-bench.js [--quick] [--json] [--no-torch] [--models convnet,xresnet] [--kernels fast|js|reference] [--profile]
+ *
+ * `--profile` also times the kernel calls of the steps (profileKernels) and prints the costliest
+ * primitives and shapes per step — where a step's time goes, for whoever optimises next.
  *
  * `npm run bench` runs this file in a child process, so the steps run in a fresh process as in
  * `lie-bracket train`, with kernels that V8 has not yet specialised for the float64 arrays of the
@@ -27,7 +30,7 @@ import { batch, type Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { PACKAGE_ROOT } from '../data/fashion.js';
 import { writeSafetensors } from '../data/safetensors.js';
-import { setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { profileKernels, setKernels, type KernelSet } from '../engine/kernels/index.js';
 import { Rng } from '../engine/random.js';
 import { bce } from '../nn/losses.js';
 import { getModel, type Model } from '../nn/models.js';
@@ -51,6 +54,8 @@ export interface TrainBenchRow {
   torchMsPerStep?: number;
   /** msPerStep / torchMsPerStep (lower is better). */
   ratio?: number;
+  /** With `profile`: the costliest kernel calls, ms per step by primitive and shapes. */
+  profile?: { kernel: string; msPerStep: number; callsPerStep: number }[];
 }
 
 export interface TrainBenchOptions {
@@ -61,6 +66,8 @@ export interface TrainBenchOptions {
   tmpDir: string;
   /** Models to time (default convnet, xresnet). */
   models?: readonly string[];
+  /** Also profile the kernel calls of `repeats` more steps. */
+  profile?: boolean;
 }
 
 const BATCH = 32;
@@ -142,6 +149,13 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       ck = trainStep(ctx, ck, OPT).next;
       ts.push(performance.now() - t0);
     }
+    let profile: TrainBenchRow['profile'];
+    if (opts.profile) {
+      const { rows: prof } = profileKernels(() => {
+        for (let i = 0; i < c.repeats; i++) ck = trainStep(ctx, ck, OPT).next;
+      });
+      profile = prof.slice(0, 15).map((r) => ({ kernel: `${r.prim} ${r.shape}`, msPerStep: r.ms / c.repeats, callsPerStep: r.calls / c.repeats }));
+    }
     const row: TrainBenchRow = {
       model: name,
       data: c.data,
@@ -152,6 +166,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       repeats: c.repeats,
       warmup: c.warmup,
       loadAverage: loadavg()[0] ?? 0,
+      ...(profile ? { profile } : {}),
     };
     if (opts.torch) {
       const w = join(opts.tmpDir, `train-${name}-w.safetensors`);
@@ -200,9 +215,14 @@ function main(): void {
   const tmpDir = mkdtempSync(join(tmpdir(), 'lb-train-bench-'));
   try {
     const models = value('--models')?.split(',');
-    const rows = trainBench({ quick: flag('--quick'), torch, tmpDir, ...(models ? { models } : {}) });
+    const rows = trainBench({ quick: flag('--quick'), torch, tmpDir, profile: flag('--profile'), ...(models ? { models } : {}) });
     if (flag('--json')) process.stdout.write(`${JSON.stringify({ torch, rows })}\n`);
-    else for (const r of rows) console.log(`${r.model}: ${r.msPerStep.toFixed(1)} ms/step` + (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}` : '') + ` (load ${r.loadAverage.toFixed(1)})`);
+    else {
+      for (const r of rows) {
+        console.log(`${r.model}: ${r.msPerStep.toFixed(1)} ms/step` + (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}` : '') + ` (load ${r.loadAverage.toFixed(1)})`);
+        for (const k of r.profile ?? []) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.kernel}`);
+      }
+    }
   } finally {
     rmSync(tmpDir, { recursive: true, force: true });
   }
