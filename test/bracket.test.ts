@@ -80,3 +80,40 @@ describe('the ε² swap law (float64)', () => {
     expect(errs[0]! / errs[1]!).toBeGreaterThan(7);
   });
 });
+
+describe('analyzePairs recycles each pair’s intermediates', () => {
+  test('statistics, probe effects and kept vectors equal direct brackets (large activations, poisoned pool)', async () => {
+    const { analyzePairs } = await import('../src/bracket/analysis.js');
+    const { logitEffect } = await import('../src/bracket/bracket.js');
+    const { pairStats } = await import('../src/bracket/stats.js');
+    const { modelFromSpec } = await import('../src/nn/spec.js');
+    const { Scratch } = await import('../src/engine/scratch.js');
+    const { openDataset } = await import('../src/data/registry.js');
+    const { batch } = await import('../src/data/dataset.js');
+    const ds = openDataset('fashion-mnist', 'test', { loss: 'bce' });
+    const one = (i: number): Example => batch(ds, [i], 'float64');
+    // 32 × 28 × 28 activations (25,088 elements) and the 10 × 6,272 read-out come from the scratch pool
+    const model = modelFromSpec({
+      input: [1, 28, 28],
+      layers: [{ type: 'conv2d', out: 32, kernel: 3, padding: 1 }, { type: 'silu' }, { type: 'avgpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 10 }],
+    });
+    const params = initModel(model, 5, 'float64');
+    const loss = LOSSES.bce;
+    const pairs: [number, number][] = [[0, 1], [2, 3], [1, 2]];
+    const input = { model, loss, dtype: 'float64' as const, params, forward: () => ({ training: false, buffers: {}, updates: {} }), data: ds, probes: ds };
+    const scratch = new Scratch({ poison: true });
+    const got = analyzePairs(input, pairs, { probeIndices: [4, 5], keepVectors: true, scratch });
+    expect(scratch.stats.buffers).toBeGreaterThan(0); // the pool was used
+    const lossFn = modelLoss(model, loss);
+    const z = batch(ds, [4, 5], 'float64').x;
+    pairs.forEach(([x, y], i) => {
+      const r = bracket(lossFn, params, one(x), one(y));
+      const want = pairStats(x, y, r);
+      expect(got.pairs[i]!.bracketNorm).toBe(want.bracketNorm);
+      expect(got.pairs[i]!.tensors).toEqual(want.tensors);
+      const eff = logitEffect(model, params, z, r.bracket);
+      expect(got.pairs[i]!.probeEffects!.flat()).toEqual(Array.from(eff.data));
+      for (const [k, t] of Object.entries(r.bracket)) expect(Array.from(got.vectors![i]!.bracket[k]!.data), k).toEqual(Array.from(t.data));
+    });
+  });
+});

@@ -7,6 +7,7 @@
  */
 import { batch, type Dataset } from '../data/dataset.js';
 import type { DType } from '../engine/dtype.js';
+import { Scratch, withScratch } from '../engine/scratch.js';
 import type { ForwardState } from '../nn/layers.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
@@ -82,7 +83,7 @@ export function featureScores(pairs: readonly PairAnalysis[], labels: readonly s
 export function analyzePairs(
   input: AnalysisInput,
   pairs: readonly [number, number][],
-  opts: { probeIndices?: readonly number[]; keepVectors?: boolean; onPair?: () => void } = {},
+  opts: { probeIndices?: readonly number[]; keepVectors?: boolean; onPair?: () => void; scratch?: Scratch } = {},
 ): Analysis {
   const lossFn = modelLoss(input.model, input.loss, input.forward());
   const example = (i: number): Example => batch(input.data, [i], input.dtype);
@@ -93,15 +94,21 @@ export function analyzePairs(
   const probeIndices = [...(opts.probeIndices ?? [])];
   const z = probeIndices.length > 0 ? batch(input.probes, probeIndices, input.dtype).x : undefined;
   const vectors: { x: number; y: number; bracket: Vec }[] = [];
+  // each pair's intermediates are recycled for the next (src/engine/scratch.ts): only its
+  // statistics and, when kept, its bracket vector leave the scope
+  const scratch = opts.scratch ?? new Scratch();
   const out = pairs.map(([x, y]) => {
-    const r = bracket(lossFn, input.params, example(x), example(y));
-    const stats: PairAnalysis = pairStats(x, y, r);
-    if (z) {
-      const eff = logitEffect(input.model, input.params, z, r.bracket, input.forward());
-      const k = eff.shape[1]!;
-      stats.probeEffects = probeIndices.map((_, p) => Array.from(eff.data.subarray(p * k, (p + 1) * k)));
-    }
-    if (opts.keepVectors) vectors.push({ x, y, bracket: r.bracket });
+    const { stats, kept } = withScratch(scratch, () => {
+      const r = bracket(lossFn, input.params, example(x), example(y));
+      const stats: PairAnalysis = pairStats(x, y, r);
+      if (z) {
+        const eff = logitEffect(input.model, input.params, z, r.bracket, input.forward());
+        const k = eff.shape[1]!;
+        stats.probeEffects = probeIndices.map((_, p) => Array.from(eff.data.subarray(p * k, (p + 1) * k)));
+      }
+      return { stats, kept: opts.keepVectors ? r.bracket : null };
+    });
+    if (kept) vectors.push({ x, y, bracket: kept });
     opts.onPair?.();
     return stats;
   });

@@ -83,4 +83,21 @@ describe('scratch pool', () => {
     ).toThrow('boom');
     expect(s.mark()).toBe(before);
   });
+
+  it('copies pooled tensors and bare buffers out of nested plain objects and arrays; other values pass', () => {
+    const s = new Scratch({ poison: true });
+    const x = ramp(N);
+    const r = withScratch(s, () => {
+      const y = o.add(x, x) as Tensor;
+      return { stats: { n: 3, label: 'a', list: [y, { deep: y.data }] }, plain: x };
+    });
+    const [t, { deep }] = r.stats.list as [Tensor, { deep: Float64Array }];
+    expect(s.owns(t.data) || s.owns(deep)).toBe(false);
+    expect(r.stats.n).toBe(3);
+    expect(r.stats.label).toBe('a');
+    expect(r.plain).toBe(x); // not from the pool: not copied
+    withScratch(s, () => o.mul(x, x)); // reuse (and poison) the pool
+    expect(t.data[N - 1]).toBeCloseTo((2 * (N - 1)) / N, 12);
+    expect(deep[N - 1]).toBeCloseTo((2 * (N - 1)) / N, 12);
+  });
 });

@@ -8,17 +8,21 @@
  * garbage the collector's time; recycled buffers are already mapped (zero-filled on reuse where
  * the kernel contract asks). On the convnet training step this is about 15%.
  *
- * The contract: nothing computed inside `f` may outlive it except through `f`'s result (a tree of
- * values, src/engine/tree.ts). A tensor smuggled out another way (a closure, a mutated object)
- * would see its memory reused. `new Scratch({ poison: true })` fills released buffers with NaN, so
- * tests catch such an escape.
+ * The contract: nothing computed inside `f` may outlive it except through `f`'s result (plain
+ * objects and arrays are searched for tensors; other values pass as they are). A tensor smuggled
+ * out another way (a closure, a mutated object, a class instance) would see its memory reused.
+ * `new Scratch({ poison: true })` fills released buffers with NaN, so tests catch such an escape;
+ * the environment variable LIE_BRACKET_POISON_SCRATCH=1 makes that the default (the test suite
+ * sets it).
  */
 import { allocBuf, type Buf, type DType } from './dtype.js';
-import { Tensor, type Val } from './tensor.js';
-import { treeMap, type Tree } from './tree.js';
+import { Tensor } from './tensor.js';
 
 /** Outputs smaller than this many elements are allocated normally (small allocations are cheap). */
 export const SCRATCH_MIN_ELEMS = 16384;
+
+const POISON_DEFAULT: boolean =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['LIE_BRACKET_POISON_SCRATCH'] === '1';
 
 export class Scratch {
   private readonly free = new Map<string, Buf[]>();
@@ -27,7 +31,7 @@ export class Scratch {
   private readonly poison: boolean;
 
   constructor(opts: { poison?: boolean } = {}) {
-    this.poison = opts.poison ?? false;
+    this.poison = opts.poison ?? POISON_DEFAULT;
   }
 
   /** A buffer from the pool (or a new one that joins it), zero-filled unless `zero` is false. */
@@ -93,7 +97,7 @@ export function kernelOutput(dtype: DType, size: number, zero = true): Buf {
  * are copied out, then everything `f` drew goes back to the pool. Nests (an inner scope releases
  * only its own buffers).
  */
-export function withScratch<T extends Tree>(s: Scratch, f: () => T): T {
+export function withScratch<T>(s: Scratch, f: () => T): T {
   const prev = active;
   const mark = s.mark();
   active = s;
@@ -106,7 +110,22 @@ export function withScratch<T extends Tree>(s: Scratch, f: () => T): T {
     throw e;
   }
   active = prev;
-  const out = treeMap(result, (v: Val) => (v instanceof Tensor && s.owns(v.data) ? new Tensor(v.data.slice(), v.shape) : v)) as T;
+  const out = copyOut(s, result) as T;
   s.release(mark);
   return out;
+}
+
+/** `v` with every tensor (or bare buffer) that lives in `s` copied, searching plain objects and arrays. */
+function copyOut(s: Scratch, v: unknown): unknown {
+  if (v instanceof Tensor) return s.owns(v.data) ? new Tensor(v.data.slice(), v.shape) : v;
+  if (v instanceof Float32Array || v instanceof Float64Array) return s.owns(v) ? v.slice() : v;
+  if (Array.isArray(v)) return v.map((x) => copyOut(s, x));
+  if (v !== null && typeof v === 'object') {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) return v;
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) o[k] = copyOut(s, x);
+    return o;
+  }
+  return v;
 }

@@ -9,6 +9,7 @@ import type { PairStats } from '../bracket/stats.js';
 import type { Vec } from '../bracket/vec.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
+import { Scratch } from '../engine/scratch.js';
 import { cast } from '../engine/ops.js';
 import { concrete } from '../engine/transforms.js';
 import { evalState, trainState } from '../nn/layers.js';
@@ -52,6 +53,8 @@ function modelOrder(v: Vec, names: readonly string[], dtype: DType): Vec {
 export class UnitComputer {
   private step = -1;
   private input: AnalysisInput | undefined;
+  /** Recycles each unit's intermediates for the next (src/engine/scratch.ts). */
+  private readonly scratch = new Scratch();
 
   constructor(
     readonly run: Run,
@@ -82,7 +85,7 @@ export class UnitComputer {
 
   /** The unit's JSON line (without the newline); writes its vector part first when saving vectors. */
   compute(step: number, x: number, y: number): string {
-    const a = analyzePairs(this.inputAt(step), [[x, y]], { probeIndices: this.opts.probeIndices, keepVectors: this.opts.saveVectors });
+    const a = analyzePairs(this.inputAt(step), [[x, y]], { probeIndices: this.opts.probeIndices, keepVectors: this.opts.saveVectors, scratch: this.scratch });
     const p = a.pairs[0]!;
     const rec: UnitRecord = {
       step,

@@ -217,7 +217,7 @@ const scratchPools = new WeakMap<RunContext, Scratch>();
 function scratchFor(ctx: RunContext): Scratch {
   let s = scratchPools.get(ctx);
   if (s === undefined) {
-    s = new Scratch({ poison: process.env['LIE_BRACKET_POISON_SCRATCH'] === '1' });
+    s = new Scratch();
     scratchPools.set(ctx, s);
   }
   return s;
