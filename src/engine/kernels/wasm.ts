@@ -6,7 +6,9 @@
  * which sums in float64) — and for the simple elementwise primitives (add, sub, mul, div, max,
  * min, compare, select, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
- * (below `wasmTuning.elementwiseMin` the JS loops run).
+ * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p and tanh of float32
+ * data run here too, in float64 with the standard library's functions, then rounded: equal to the
+ * reference's rounded Math.* in every value the tests try (a difference would be one float32 ulp).
  *
  * The module is compiled and instantiated synchronously when this file is loaded. Where
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
@@ -64,6 +66,7 @@ interface Exports {
   ew_binary_f64(op: number, A: Ptr, B: Ptr, O: Ptr, n: number): void;
   ew_unary_f32(op: number, A: Ptr, O: Ptr, n: number): void;
   ew_select_f32(M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number): void;
+  ew_math_f32(op: number, A: Ptr, O: Ptr, n: number): void;
   ew_select_f64(M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number): void;
   ew_unary_f64(op: number, A: Ptr, O: Ptr, n: number): void;
 }
@@ -263,9 +266,10 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
  * filterGradChunk: most elements that the filter gradient gathers at once (im2col columns and
  * dy rows of a chunk of images; 4 Mi elements = 16 MiB in float32).
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
- * copies make smaller calls no faster than the JS loops).
+ * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
+ * transcendental kernels (each element costs far more than its copy).
  */
-export const wasmTuning = { filterGradChunk: 1 << 22, elementwiseMin: 512 };
+export const wasmTuning = { filterGradChunk: 1 << 22, elementwiseMin: 512, mathMin: 64 };
 
 export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d_filter_grad');
@@ -412,6 +416,31 @@ export const compare: Kernel<'compare'> = (out, outShape, inputs, params) => {
   if (!binaryWasm(BINARY[params.op], out, inputs[0]!.data, inputs[1]!.data)) reference.compare(out, outShape, inputs, params);
 };
 
+const MATH = { exp: 0, log: 1, log1p: 2, tanh: 3 } as const;
+type MathPrim = keyof typeof MATH;
+
+/**
+ * exp, log, log1p, tanh of float32 data in wasm (the standard library's float64 functions, about
+ * twice as fast as V8's Math.* even with the copies); float64 data keeps the reference's Math.*.
+ */
+const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
+  const op = MATH[prim];
+  const js = reference[prim] as Kernel<P>;
+  return (out, outShape, inputs, params) => {
+    const a = inputs[0]!.data;
+    if (wasm === null || !(out instanceof Float32Array) || !(a instanceof Float32Array) || out.length < wasmTuning.mathMin || a.length !== out.length) {
+      return js(out, outShape, inputs, params);
+    }
+    reset();
+    const pA = alloc(a.length, 4);
+    const pO = alloc(out.length, 4);
+    if (!commit()) return js(out, outShape, inputs, params);
+    put(a, pA, true);
+    wasm.ew_math_f32(op, pA, pO, out.length);
+    get(out, pO, true);
+  };
+};
+
 export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
   const m = inputs[0]!.data, a = inputs[1]!.data, b = inputs[2]!.data;
   if (wasm === null || out.length < wasmTuning.elementwiseMin || m.length !== out.length || !uniform(out, m, a) || !uniform(out, b, b)) {
@@ -446,6 +475,10 @@ export const elementwiseWasm = {
   min: binaryKernel('min'),
   compare,
   select,
+  exp: mathKernel('exp'),
+  log: mathKernel('log'),
+  log1p: mathKernel('log1p'),
+  tanh: mathKernel('tanh'),
   neg: unaryKernel('neg'),
   abs: unaryKernel('abs'),
   sqrt: unaryKernel('sqrt'),
