@@ -183,19 +183,19 @@ if (flag('--json')) {
   );
   if (training) {
     console.log(`\ntraining: ms per Adam step (lr 1e-3), batch 32, float32, loss bce — trainStep: minibatch, forward and backward with BatchNorm in training mode, optimizer step`);
-    if (withTorch) console.log('PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, 1 thread, nn modules, torch.optim.Adam');
+    if (withTorch) console.log('PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, 1 thread, nn modules, torch.optim.Adam; rounds alternate ours and the peer, figures are medians over rounds');
     console.log('');
     console.log(
       table(
-        ['model', 'params', 'data', 'steps', 'ms/step', 'load', ...(withTorch ? ['torch ms/step', 'ratio'] : [])],
+        ['model', 'params', 'data', 'steps', 'ms/step', 'load', ...(withTorch ? ['torch ms/step', 'ratio', 'ratio per round'] : [])],
         training.map((r) => [
           r.model,
           r.params.toLocaleString('en-US'),
           r.data,
-          `${r.repeats} (+${r.warmup})`,
+          `${r.rounds > 1 ? `${r.rounds}×` : ''}${r.repeats} (+${r.warmup})`,
           r.msPerStep.toFixed(1),
           r.loadAverage.toFixed(1),
-          ...(withTorch ? [r.torchMsPerStep!.toFixed(1), r.ratio!.toFixed(2)] : []),
+          ...(withTorch ? [r.torchMsPerStep!.toFixed(1), r.ratio!.toFixed(2), (r.roundRatios ?? []).map((x) => x.toFixed(2)).join(' ')] : []),
         ]),
       ),
     );

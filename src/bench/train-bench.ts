@@ -22,7 +22,7 @@
  * bracket figures.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,7 @@ import { bce } from '../nn/losses.js';
 import { getModel, type Model } from '../nn/models.js';
 import type { OptimizerConfig } from '../nn/optim.js';
 import { xresnetSpec, type ModelSpec } from '../nn/spec.js';
-import { freshCheckpoint, stepIndices, trainConfigSchema, trainStep, type RunContext } from '../study/train.js';
+import { freshCheckpoint, stepIndices, trainConfigSchema, trainStep, type Checkpoint, type RunContext } from '../study/train.js';
 
 export interface TrainBenchRow {
   model: string;
@@ -45,15 +45,19 @@ export interface TrainBenchRow {
   batch: number;
   dtype: 'float32';
   params: number;
-  /** Median ms per Adam step over `repeats` steps after `warmup`. */
+  /** Median over rounds of the median ms per Adam step over `repeats` steps (after `warmup`). */
   msPerStep: number;
   repeats: number;
   warmup: number;
+  /** Rounds of ours-then-PyTorch (1 without the peer). */
+  rounds: number;
   /** 1-minute load average when the row was measured (2 cores: above 2, other processes compete). */
   loadAverage: number;
   torchMsPerStep?: number;
   /** msPerStep / torchMsPerStep (lower is better). */
   ratio?: number;
+  /** The ratio of each round. */
+  roundRatios?: number[];
   /** With `profile`: the costliest kernel calls, ms per step by primitive and shapes. */
   profile?: { kernel: string; msPerStep: number; callsPerStep: number }[];
 }
@@ -99,6 +103,8 @@ interface Case {
   peer: { spec: ModelSpec } | { model: string };
   warmup: number;
   repeats: number;
+  /** Rounds of ours-then-PyTorch when the peer runs. */
+  rounds: number;
 }
 
 function makeCase(name: string, quick: boolean): Case {
@@ -110,6 +116,7 @@ function makeCase(name: string, quick: boolean): Case {
       peer: { model: 'convnet' },
       warmup: quick ? 3 : 8,
       repeats: quick ? 10 : 40,
+      rounds: quick ? 1 : 3,
     };
   }
   if (name === 'xresnet') {
@@ -122,6 +129,7 @@ function makeCase(name: string, quick: boolean): Case {
       peer: { spec },
       warmup: quick ? 1 : 2,
       repeats: quick ? 3 : 10,
+      rounds: 1,
     };
   }
   throw new Error(`train bench: unknown model "${name}" (choose convnet, xresnet)`);
@@ -133,7 +141,39 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Time `trainStep` (and the PyTorch peer) for each model. */
+/** The PyTorch peer's median ms per step for one model (its own warm-up and repeats). */
+function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDir: string): number {
+  const w = join(tmpDir, `train-${name}-w.safetensors`);
+  const inp = join(tmpDir, `train-${name}-in.safetensors`);
+  if (!existsSync(w)) {
+    writeSafetensors(w, { ...start.params, ...start.buffers });
+    const b = batch(c.train, stepIndices(seed, 0, BATCH, c.train.length), 'float32');
+    writeSafetensors(inp, { x: b.x, t: b.t });
+  }
+  const modelArgs: string[] = [];
+  if ('spec' in c.peer) {
+    const specPath = join(tmpDir, `train-${name}-spec.json`);
+    writeFileSync(specPath, JSON.stringify(c.peer.spec));
+    modelArgs.push('--spec', specPath);
+  } else {
+    modelArgs.push('--model', c.peer.model);
+  }
+  const out = execFileSync(
+    '/usr/bin/python3',
+    [
+      join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), '--train-bench', ...modelArgs, '--weights', w, '--inputs', inp,
+      '--dtype', 'float32', '--batch', String(BATCH), '--lr', String(OPT.lr), '--repeats', String(c.repeats), '--warmup', String(c.warmup), '--threads', '1',
+    ],
+    { encoding: 'utf8' },
+  );
+  return (JSON.parse(out) as { trainBench: { msPerStep: number } }).trainBench.msPerStep;
+}
+
+/**
+ * Time `trainStep` (and the PyTorch peer) for each model. With the peer, the two alternate in
+ * `rounds` rounds (each: `repeats` steps of ours, then the peer's), so that both see the same
+ * drift in the machine's load; the figures are the medians of the round medians.
+ */
 export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
   const rows: TrainBenchRow[] = [];
   for (const name of opts.models ?? ['convnet', 'xresnet']) {
@@ -143,11 +183,18 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
     const start = freshCheckpoint(ctx, OPT);
     let ck = start;
     for (let i = 0; i < c.warmup; i++) ck = trainStep(ctx, ck, OPT).next;
-    const ts: number[] = [];
-    for (let i = 0; i < c.repeats; i++) {
-      const t0 = performance.now();
-      ck = trainStep(ctx, ck, OPT).next;
-      ts.push(performance.now() - t0);
+    const rounds = opts.torch ? c.rounds : 1;
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const ts: number[] = [];
+      for (let i = 0; i < c.repeats; i++) {
+        const t0 = performance.now();
+        ck = trainStep(ctx, ck, OPT).next;
+        ts.push(performance.now() - t0);
+      }
+      ours.push(median(ts));
+      if (opts.torch) theirs.push(torchPeer(name, c, start, config.seed, opts.tmpDir));
     }
     let profile: TrainBenchRow['profile'];
     if (opts.profile) {
@@ -162,37 +209,17 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       batch: BATCH,
       dtype: 'float32',
       params: Object.values(start.params).reduce((a, t) => a + t.size, 0),
-      msPerStep: median(ts),
+      msPerStep: median(ours),
       repeats: c.repeats,
       warmup: c.warmup,
+      rounds,
       loadAverage: loadavg()[0] ?? 0,
       ...(profile ? { profile } : {}),
     };
     if (opts.torch) {
-      const w = join(opts.tmpDir, `train-${name}-w.safetensors`);
-      const inp = join(opts.tmpDir, `train-${name}-in.safetensors`);
-      writeSafetensors(w, { ...start.params, ...start.buffers });
-      const b = batch(c.train, stepIndices(config.seed, 0, BATCH, c.train.length), 'float32');
-      writeSafetensors(inp, { x: b.x, t: b.t });
-      const modelArgs: string[] = [];
-      if ('spec' in c.peer) {
-        const specPath = join(opts.tmpDir, `train-${name}-spec.json`);
-        writeFileSync(specPath, JSON.stringify(c.peer.spec));
-        modelArgs.push('--spec', specPath);
-      } else {
-        modelArgs.push('--model', c.peer.model);
-      }
-      const out = execFileSync(
-        '/usr/bin/python3',
-        [
-          join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), '--train-bench', ...modelArgs, '--weights', w, '--inputs', inp,
-          '--dtype', 'float32', '--batch', String(BATCH), '--lr', String(OPT.lr), '--repeats', String(c.repeats), '--warmup', String(c.warmup), '--threads', '1',
-        ],
-        { encoding: 'utf8' },
-      );
-      const tb = (JSON.parse(out) as { trainBench: { msPerStep: number } }).trainBench;
-      row.torchMsPerStep = tb.msPerStep;
-      row.ratio = row.msPerStep / tb.msPerStep;
+      row.torchMsPerStep = median(theirs);
+      row.ratio = row.msPerStep / row.torchMsPerStep;
+      row.roundRatios = ours.map((m, i) => m / theirs[i]!);
     }
     rows.push(row);
   }
@@ -219,7 +246,8 @@ function main(): void {
     if (flag('--json')) process.stdout.write(`${JSON.stringify({ torch, rows })}\n`);
     else {
       for (const r of rows) {
-        console.log(`${r.model}: ${r.msPerStep.toFixed(1)} ms/step` + (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}` : '') + ` (load ${r.loadAverage.toFixed(1)})`);
+        const rounds = r.roundRatios && r.roundRatios.length > 1 ? ` (rounds ${r.roundRatios.map((x) => x.toFixed(2)).join(', ')})` : '';
+        console.log(`${r.model}: ${r.msPerStep.toFixed(1)} ms/step` + (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}${rounds}` : '') + ` (load ${r.loadAverage.toFixed(1)})`);
         for (const k of r.profile ?? []) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.kernel}`);
       }
     }
