@@ -158,6 +158,37 @@ function get(out: Buf, p: Ptr, isF32: boolean): void {
   else out.set(f64.subarray(p / 8, p / 8 + out.length));
 }
 
+/** A scratch region of one wasm call: `elems` elements of the data's type (4-byte ints if `int`); 0 elements: none (address 0). */
+interface Region {
+  elems: number;
+  int?: boolean;
+}
+
+/**
+ * One call into wasm: reserve the inputs (an array passed twice is copied once), the output and
+ * the `scratch` regions, copy the inputs in, `run` the kernel with their addresses, copy the
+ * output back. False (nothing written) when the memory cannot hold them.
+ */
+function viaWasm(out: Buf, inputs: readonly Buf[], scratch: readonly Region[], run: (ins: Ptr[], o: Ptr, s: Ptr[], isF32: boolean) => void): boolean {
+  const isF32 = out instanceof Float32Array;
+  const sz = isF32 ? 4 : 8;
+  reset();
+  const pIns: Ptr[] = [];
+  inputs.forEach((b, i) => {
+    const first = inputs.indexOf(b);
+    pIns.push(first < i ? pIns[first]! : alloc(b.length, sz));
+  });
+  const pOut = alloc(out.length, sz);
+  const pS = scratch.map((r) => (r.elems === 0 ? 0 : alloc(r.elems, r.int ? 4 : sz)));
+  if (!commit()) return false;
+  inputs.forEach((b, i) => {
+    if (inputs.indexOf(b) === i) put(b, pIns[i]!, isF32);
+  });
+  run(pIns, pOut, pS, isF32);
+  get(out, pOut, isF32);
+  return true;
+}
+
 /**
  * Drop the linear memory (for long-lived processes after a large one-off computation): the next
  * call starts with a fresh instance and an empty memory.
@@ -192,19 +223,10 @@ export const matmul: Kernel<'matmul'> = (out, outShape, inputs, params) => {
     out.fill(0);
     return;
   }
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  reset();
-  const pA = alloc(a.data.length, sz);
-  const pB = alloc(b.data.length, sz);
-  const pC = alloc(out.length, sz);
-  const pS = params.transB ? alloc(K * N, sz) : 0;
-  if (!commit()) return linalgFast.matmul(out, outShape, inputs, params);
-  put(a.data, pA, isF32);
-  put(b.data, pB, isF32);
-  const f = isF32 ? wasm.matmul_f32 : wasm.matmul_f64;
-  f(batch, M, N, K, params.transA ? 1 : 0, params.transB ? 1 : 0, pA, pB, pC, pS);
-  get(out, pC, isF32);
+  const ok = viaWasm(out, [a.data, b.data], [{ elems: params.transB ? K * N : 0 }], ([pA, pB], pC, [pS], isF32) =>
+    (isF32 ? wasm!.matmul_f32 : wasm!.matmul_f64)(batch, M, N, K, params.transA ? 1 : 0, params.transB ? 1 : 0, pA!, pB!, pC, pS!),
+  );
+  if (!ok) linalgFast.matmul(out, outShape, inputs, params);
 };
 
 function setGeom(d: ConvDims, p: ConvParams): void {
@@ -221,21 +243,12 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
   if (wasm === null || !uniform(out, x.data, w.data)) return linalgFast.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  const OHW = d.OH * d.OW;
-  const CKK = d.Cg * d.KH * d.KW;
-  reset();
-  const pX = alloc(x.data.length, sz);
-  const pW = alloc(w.data.length, sz);
-  const pY = alloc(out.length, sz);
-  const pCol = isPointwise(d, p) ? 0 : alloc(CKK * OHW, sz);
-  if (!commit()) return linalgFast.conv2d(out, outShape, inputs, p);
-  put(x.data, pX, isF32);
-  put(w.data, pW, isF32);
-  setGeom(d, p);
-  (isF32 ? wasm.conv2d_f32 : wasm.conv2d_f64)(pX, pW, pY, pCol, d.N, d.C, d.O, d.G);
-  get(out, pY, isF32);
+  const col = isPointwise(d, p) ? 0 : d.Cg * d.KH * d.KW * d.OH * d.OW;
+  const ok = viaWasm(out, [x.data, w.data], [{ elems: col }], ([pX, pW], pY, [pCol], isF32) => {
+    setGeom(d, p);
+    (isF32 ? wasm!.conv2d_f32 : wasm!.conv2d_f64)(pX!, pW!, pY, pCol!, d.N, d.C, d.O, d.G);
+  });
+  if (!ok) linalgFast.conv2d(out, outShape, inputs, p);
 };
 
 export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, inputs, p) => {
@@ -244,21 +257,12 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   const d = convDims(outShape, w.shape, dy.shape, p, 'conv2d_input_grad');
   if (wasm === null || !uniform(out, dy.data, w.data)) return linalgFast.conv2d_input_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  const OHW = d.OH * d.OW;
-  const CKK = d.Cg * d.KH * d.KW;
-  reset();
-  const pDY = alloc(dy.data.length, sz);
-  const pW = alloc(w.data.length, sz);
-  const pDX = alloc(out.length, sz);
-  const pCol = isPointwise(d, p) ? 0 : alloc(CKK * OHW, sz);
-  if (!commit()) return linalgFast.conv2d_input_grad(out, outShape, inputs, p);
-  put(dy.data, pDY, isF32);
-  put(w.data, pW, isF32);
-  setGeom(d, p);
-  (isF32 ? wasm.conv2d_input_grad_f32 : wasm.conv2d_input_grad_f64)(pDY, pW, pDX, pCol, d.N, d.C, d.O, d.G);
-  get(out, pDX, isF32);
+  const col = isPointwise(d, p) ? 0 : d.Cg * d.KH * d.KW * d.OH * d.OW;
+  const ok = viaWasm(out, [dy.data, w.data], [{ elems: col }], ([pDY, pW], pDX, [pCol], isF32) => {
+    setGeom(d, p);
+    (isF32 ? wasm!.conv2d_input_grad_f32 : wasm!.conv2d_input_grad_f64)(pDY!, pW!, pDX, pCol!, d.N, d.C, d.O, d.G);
+  });
+  if (!ok) linalgFast.conv2d_input_grad(out, outShape, inputs, p);
 };
 
 /**
@@ -277,24 +281,17 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   const d = convDims(x.shape, outShape, dy.shape, p, 'conv2d_filter_grad');
   if (wasm === null || !uniform(out, x.data, dy.data)) return linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
   const OHW = d.OH * d.OW;
   const CKK = d.Cg * d.KH * d.KW;
   // images per chunk: their columns and dy rows side by side, one dot-form GEMM per chunk
   const per = Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / Math.max(1, (CKK + d.Og) * OHW))));
-  reset();
-  const pX = alloc(x.data.length, sz);
-  const pDY = alloc(dy.data.length, sz);
-  const pDW = alloc(out.length, sz);
-  const pCol = isPointwise(d, p) && per === 1 ? 0 : alloc(CKK * per * OHW, sz);
-  const pDyg = per > 1 ? alloc(d.Og * per * OHW, sz) : 0;
-  if (!commit()) return linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
-  put(x.data, pX, isF32);
-  put(dy.data, pDY, isF32);
-  setGeom(d, p);
-  (isF32 ? wasm.conv2d_filter_grad_f32 : wasm.conv2d_filter_grad_f64)(pX, pDY, pDW, pCol, pDyg, d.N, d.C, d.O, d.G, per);
-  get(out, pDW, isF32);
+  const col = isPointwise(d, p) && per === 1 ? 0 : CKK * per * OHW;
+  const dyg = per > 1 ? d.Og * per * OHW : 0;
+  const ok = viaWasm(out, [x.data, dy.data], [{ elems: col }, { elems: dyg }], ([pX, pDY], pDW, [pCol, pDyg], isF32) => {
+    setGeom(d, p);
+    (isF32 ? wasm!.conv2d_filter_grad_f32 : wasm!.conv2d_filter_grad_f64)(pX!, pDY!, pDW, pCol!, pDyg!, d.N, d.C, d.O, d.G, per);
+  });
+  if (!ok) linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
 };
 
 function setPool(p: PoolParams): void {
@@ -307,20 +304,12 @@ export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
   const [NC, H, W, OH, OW] = poolDims(key.shape, outShape, 'maxpool2d');
   if (wasm === null || !uniform(out, key.data, val.data)) return linalgFast.maxpool2d(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  const same = key.data === val.data; // max_pool2d(x) = maxpool2d(x, x): one copy
-  reset();
-  const pK = alloc(key.data.length, sz);
-  const pV = same ? pK : alloc(val.data.length, sz);
-  const pOut = alloc(out.length, sz);
-  const pIdx = alloc(out.length, 4);
-  if (!commit()) return linalgFast.maxpool2d(out, outShape, inputs, p);
-  put(key.data, pK, isF32);
-  if (!same) put(val.data, pV, isF32);
-  setPool(p);
-  (isF32 ? wasm.maxpool_f32 : wasm.maxpool_f64)(pK, pV, pOut, pIdx, NC, H, W, OH, OW);
-  get(out, pOut, isF32);
+  // max_pool2d(x) = maxpool2d(x, x): the same array is copied once
+  const ok = viaWasm(out, [key.data, val.data], [{ elems: out.length, int: true }], ([pK, pV], pOut, [pIdx], isF32) => {
+    setPool(p);
+    (isF32 ? wasm!.maxpool_f32 : wasm!.maxpool_f64)(pK!, pV!, pOut, pIdx!, NC, H, W, OH, OW);
+  });
+  if (!ok) linalgFast.maxpool2d(out, outShape, inputs, p);
 };
 
 export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, inputs, p) => {
@@ -331,19 +320,11 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   const overlap = p.stride[0] < p.kernel[0] || p.stride[1] < p.kernel[1];
   if (wasm === null || overlap || !uniform(out, key.data, dy.data)) return linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  reset();
-  const pK = alloc(key.data.length, sz);
-  const pDY = alloc(dy.data.length, sz);
-  const pDX = alloc(out.length, sz);
-  const pIdx = alloc(dy.data.length, 4);
-  if (!commit()) return linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
-  put(key.data, pK, isF32);
-  put(dy.data, pDY, isF32);
-  setPool(p);
-  (isF32 ? wasm.maxpool_scatter_f32 : wasm.maxpool_scatter_f64)(pK, pDY, pDX, pIdx, NC, H, W, OH, OW);
-  get(out, pDX, isF32);
+  const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }], ([pK, pDY], pDX, [pIdx], isF32) => {
+    setPool(p);
+    (isF32 ? wasm!.maxpool_scatter_f32 : wasm!.maxpool_scatter_f64)(pK!, pDY!, pDX, pIdx!, NC, H, W, OH, OW);
+  });
+  if (!ok) linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
 };
 
 /** The wasm kernels (each one fast.ts's own where WebAssembly SIMD is unavailable). */
@@ -365,33 +346,13 @@ const UNARY = { neg: 0, abs: 1, sqrt: 2, square: 3 } as const;
 /** out = a op b in wasm; false (nothing done) when the JS loop should run instead. */
 function binaryWasm(op: number, out: Buf, a: Buf, b: Buf): boolean {
   if (wasm === null || out.length < wasmTuning.elementwiseMin || a.length !== out.length || b.length !== out.length || !uniform(out, a, b)) return false;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  reset();
-  const pA = alloc(a.length, sz);
-  const pB = b === a ? pA : alloc(b.length, sz);
-  const pO = alloc(out.length, sz);
-  if (!commit()) return false;
-  put(a, pA, isF32);
-  if (b !== a) put(b, pB, isF32);
-  (isF32 ? wasm.ew_binary_f32 : wasm.ew_binary_f64)(op, pA, pB, pO, out.length);
-  get(out, pO, isF32);
-  return true;
+  return viaWasm(out, [a, b], [], ([pA, pB], pO, _, isF32) => (isF32 ? wasm!.ew_binary_f32 : wasm!.ew_binary_f64)(op, pA!, pB!, pO, out.length));
 }
 
 /** out = op(a) in wasm; false (nothing done) when the JS loop should run instead. */
 function unaryWasm(op: number, out: Buf, a: Buf): boolean {
   if (wasm === null || out.length < wasmTuning.elementwiseMin || a.length !== out.length || !uniform(out, a, a)) return false;
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  reset();
-  const pA = alloc(a.length, sz);
-  const pO = alloc(out.length, sz);
-  if (!commit()) return false;
-  put(a, pA, isF32);
-  (isF32 ? wasm.ew_unary_f32 : wasm.ew_unary_f64)(op, pA, pO, out.length);
-  get(out, pO, isF32);
-  return true;
+  return viaWasm(out, [a], [], ([pA], pO, _, isF32) => (isF32 ? wasm!.ew_unary_f32 : wasm!.ew_unary_f64)(op, pA!, pO, out.length));
 }
 
 type BinaryPrim = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
@@ -431,13 +392,7 @@ const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
     if (wasm === null || !(out instanceof Float32Array) || !(a instanceof Float32Array) || out.length < wasmTuning.mathMin || a.length !== out.length) {
       return js(out, outShape, inputs, params);
     }
-    reset();
-    const pA = alloc(a.length, 4);
-    const pO = alloc(out.length, 4);
-    if (!commit()) return js(out, outShape, inputs, params);
-    put(a, pA, true);
-    wasm.ew_math_f32(op, pA, pO, out.length);
-    get(out, pO, true);
+    if (!viaWasm(out, [a], [], ([pA], pO) => wasm!.ew_math_f32(op, pA!, pO, out.length))) js(out, outShape, inputs, params);
   };
 };
 
@@ -446,19 +401,8 @@ export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
   if (wasm === null || out.length < wasmTuning.elementwiseMin || m.length !== out.length || !uniform(out, m, a) || !uniform(out, b, b)) {
     return reference.select(out, outShape, inputs, params);
   }
-  const isF32 = out instanceof Float32Array;
-  const sz = isF32 ? 4 : 8;
-  reset();
-  const pM = alloc(m.length, sz);
-  const pA = alloc(a.length, sz);
-  const pB = alloc(b.length, sz);
-  const pO = alloc(out.length, sz);
-  if (!commit()) return reference.select(out, outShape, inputs, params);
-  put(m, pM, isF32);
-  put(a, pA, isF32);
-  put(b, pB, isF32);
-  (isF32 ? wasm.ew_select_f32 : wasm.ew_select_f64)(pM, pA, pB, pO, out.length);
-  get(out, pO, isF32);
+  const ok = viaWasm(out, [m, a, b], [], ([pM, pA, pB], pO, _, isF32) => (isF32 ? wasm!.ew_select_f32 : wasm!.ew_select_f64)(pM!, pA!, pB!, pO, out.length));
+  if (!ok) reference.select(out, outShape, inputs, params);
 };
 
 export const pow: Kernel<'pow'> = (out, outShape, inputs, params) => {
