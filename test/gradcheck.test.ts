@@ -121,6 +121,8 @@ const CASES: Case[] = [
   { name: 'relu', f: ([a]) => o.mul(e.relu(a!), a!), xs: () => [away(3, 4)] },
   { name: 'silu', f: ([a]) => e.silu(a!), xs: () => [N(3, 4)] },
   { name: 'mish', f: ([a]) => e.mish(a!), xs: () => [away(3, 4)] },
+  { name: 'mish_grad', f: ([a]) => o.mishGrad(a!), xs: () => [N(3, 4)] },
+  { name: 'mish (composite form)', f: ([a]) => e.mishComposite(a!), xs: () => [away(3, 4)] },
   { name: 'gelu', f: ([a]) => e.gelu(a!), xs: () => [N(3, 4)] },
   { name: 'logsumexp', f: ([a]) => e.logsumexp(a!, -1), xs: () => [N(3, 4)] },
   { name: 'logSoftmax axis 0', f: ([a]) => e.logSoftmax(a!, 0), xs: () => [N(3, 4)] },
@@ -218,6 +220,8 @@ describe('smooth composites at their branch points', () => {
   const cases: [string, (x: Val) => Val][] = [
     ['softplus', e.softplus],
     ['mish', e.mish],
+    ['mish (composite form)', e.mishComposite],
+    ['mish_grad', o.mishGrad],
     ['silu', e.silu],
     ['sigmoid', e.sigmoid],
     ['gelu', e.gelu],
@@ -235,4 +239,16 @@ describe('smooth composites at their branch points', () => {
       }
     });
   }
+});
+
+describe('the mish primitive', () => {
+  test('values and derivatives equal the composite x·tanh(softplus(x)) in float64, from −40 to 40', () => {
+    const xs = e.tensor(Array.from({ length: 161 }, (_, i) => -40 + i * 0.5 + 0.123));
+    const v = (f: (x: Val) => Val) => Array.from((f(xs) as e.Tensor).data);
+    const near = (a: number[], b: number[], tol: number) => a.forEach((x, i) => expect(Math.abs(x - b[i]!), `at ${xs.data[i]}`).toBeLessThanOrEqual(tol * Math.max(1e-300, Math.abs(b[i]!)) + 1e-300));
+    near(v(e.mish), v(e.mishComposite), 1e-14);
+    const g = (f: (x: Val) => Val) => (x: Val) => e.grad((t: Val) => o.sum(f(t)))(x);
+    near(v(g(e.mish)), v(g(e.mishComposite)), 1e-12);
+    near(v(g(g(e.mish))), v(g(g(e.mishComposite))), 1e-10);
+  });
 });

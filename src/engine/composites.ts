@@ -36,8 +36,8 @@ export function silu(x: Val): Val {
   return o.mul(x, sigmoid(x));
 }
 
-/** x tanh(softplus(x)). */
-export function mish(x: Val): Val {
+/** The composite form of mish (a primitive, `mish` in ops.ts, since it is one pass instead of about ten), for tests and comparison. */
+export function mishComposite(x: Val): Val {
   return o.mul(x, o.tanh(softplus(x)));
 }
 

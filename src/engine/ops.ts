@@ -77,6 +77,14 @@ export function sqrt(x: Val): Val {
 export function abs(x: Val): Val {
   return bind('abs', [x], {});
 }
+/** x·tanh(softplus(x)) (primitive). */
+export function mish(x: Val): Val {
+  return bind('mish', [x], {});
+}
+/** d mish / dx = tanh(softplus(x)) + x·(1 − tanh²(softplus(x)))·σ(x) (primitive). */
+export function mishGrad(x: Val): Val {
+  return bind('mish_grad', [x], {});
+}
 /** x ** p for a constant p. */
 export function pow(x: Val, p: number): Val {
   if (p === 1) return x;

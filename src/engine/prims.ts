@@ -44,6 +44,12 @@ export interface PrimParams {
   sqrt: None;
   /** |x|; derivative sign(x), 0 at 0. */
   abs: None;
+  /**
+   * Mish, x·tanh(softplus(x)), as one pass (its composite form takes about ten), and its
+   * derivative mish_grad, whose own derivative is a composite: derivatives still nest to any order.
+   */
+  mish: None;
+  mish_grad: None;
   /** x ** exponent for a constant exponent. */
   pow: { readonly exponent: number };
   /** 1 where `a op b`, else 0 (same dtype); derivative zero. */
@@ -89,7 +95,7 @@ export type Prim = keyof PrimParams;
 
 export const PRIMS = [
   'add', 'sub', 'mul', 'div', 'max', 'min',
-  'neg', 'exp', 'log', 'log1p', 'tanh', 'sqrt', 'abs', 'pow',
+  'neg', 'exp', 'log', 'log1p', 'tanh', 'sqrt', 'abs', 'mish', 'mish_grad', 'pow',
   'compare', 'select', 'cast', 'stop_gradient',
   'reduce_sum', 'reduce_max',
   'reshape', 'broadcast', 'transpose', 'slice', 'pad', 'concatenate',

@@ -6,7 +6,7 @@
  * written as nested nn.Sequential in PyTorch has the same state_dict keys.
  */
 import { z } from 'zod';
-import { gelu, mish, relu, sigmoid, silu } from '../engine/composites.js';
+import { gelu, relu, sigmoid, silu } from '../engine/composites.js';
 import * as o from '../engine/ops.js';
 import { windowOut } from '../engine/prims.js';
 import type { Val } from '../engine/tensor.js';
@@ -67,7 +67,7 @@ export const modelSpecSchema = z
   .strict();
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
 
-const ACT: Record<Activation, (x: Val) => Val> = { relu, tanh: o.tanh, silu, mish, gelu, sigmoid };
+const ACT: Record<Activation, (x: Val) => Val> = { relu, tanh: o.tanh, silu, mish: o.mish, gelu, sigmoid };
 const pair = (v: number | readonly [number, number] | undefined, d: number): [number, number] =>
   v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
 

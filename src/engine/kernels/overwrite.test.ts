@@ -24,6 +24,8 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   max: (d) => [binary(d)], min: (d) => [binary(d)],
   neg: (d) => [unary(d)], exp: (d) => [unary(d)], log: (d) => [unary(d)], log1p: (d) => [unary(d)],
   tanh: (d) => [unary(d)], sqrt: (d) => [unary(d)], abs: (d) => [unary(d)],
+  mish: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
+  mish_grad: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   pow: (d) => [{ ...unary(d), params: { exponent: 2 } }, { ...unary(d), params: { exponent: 1.5 } }],
   compare: (d) => (['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const).map((op) => ({ ...binary(d), params: { op } })),
   select: (d) => [{ ins: [arr(d, S), arr(d, S), arr(d, S)].map((a, i) => (i === 0 ? { ...a, data: a.data.map((v) => +(v > 0)) } : a)), out: S, params: {} }],

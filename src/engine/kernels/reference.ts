@@ -39,6 +39,37 @@ export function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add
   stridedLoop(a.shape, out, 0, dstStrides, a.data, 0, stridesOf(a.shape), mode);
 }
 
+/**
+ * Mish and its derivative in float64 with one exponential (as the wasm kernels, gemm.as.ts):
+ * T = tanh(softplus(x)) = n / (n + 2) with n = u(u + 2), u = eˣ, for x ≤ 0; for x > 0, with
+ * w = e^−x, T = (1 + 2w) / (1 + 2w + 2w²). 1 − T² and σ(x) come from the same u or w without
+ * cancellation. mish = xT; mish' = T + x(1 − T²)σ.
+ */
+export function mish64(x: number): number {
+  if (x <= 0) {
+    const u = Math.exp(x);
+    const n = u * (u + 2);
+    return (x * n) / (n + 2);
+  }
+  const w = Math.exp(-x);
+  const a = 1 + 2 * w;
+  return (x * a) / (a + 2 * w * w);
+}
+export function mishGrad64(x: number): number {
+  if (x <= 0) {
+    const u = Math.exp(x);
+    const n = u * (u + 2);
+    const d = n + 2;
+    // T = n/d, 1 − T² = 4(n + 1)/d², σ = u/(1 + u)
+    return n / d + (x * 4 * (n + 1) * u) / (d * d * (1 + u));
+  }
+  const w = Math.exp(-x);
+  const a = 1 + 2 * w;
+  const b = a + 2 * w * w;
+  // T = a/b, 1 − T² = 2w²(a + b)/b², σ = 1/(1 + w)
+  return a / b + (x * 2 * w * w * (a + b)) / (b * b * (1 + w));
+}
+
 export const reference: KernelTable = {
   add: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! + y[i]!; },
   sub: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! - y[i]!; },
@@ -54,6 +85,8 @@ export const reference: KernelTable = {
   tanh: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.tanh(x[i]!); },
   sqrt: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(x[i]!); },
   abs: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.abs(x[i]!); },
+  mish: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = mish64(x[i]!); },
+  mish_grad: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = mishGrad64(x[i]!); },
   pow: (out, _s, ins, { exponent: p }) => {
     const x = X(ins);
     if (p === 2) for (let i = 0; i < out.length; i++) out[i] = x[i]! * x[i]!;

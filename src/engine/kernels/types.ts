@@ -24,7 +24,7 @@ export type KernelTable = { readonly [P in Prim]: Kernel<P> };
  */
 export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'add', 'sub', 'mul', 'div', 'max', 'min',
-  'neg', 'exp', 'log', 'log1p', 'tanh', 'sqrt', 'abs', 'pow',
+  'neg', 'exp', 'log', 'log1p', 'tanh', 'sqrt', 'abs', 'mish', 'mish_grad', 'pow',
   'compare', 'select', 'cast', 'stop_gradient',
   'reshape', 'broadcast', 'transpose', 'slice', 'concatenate',
 ]);

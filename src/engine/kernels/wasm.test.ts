@@ -222,7 +222,7 @@ describe('wasm elementwise kernels equal reference.ts bit for bit', () => {
   const same = (a: Buf, b: Buf): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i]!)));
   const r = rng(41);
 
-  it('float32 exp, log, log1p, tanh: bit-identical to the reference on special values and a million random ones', () => {
+  it('float32 exp, log, log1p, tanh, mish, mish_grad: bit-identical to the reference on special values and a million random ones', () => {
     const specials = [NaN, 0, -0, Infinity, -Infinity, 1, -1, 1e-30, -1e-30, 1e-45, 88.7, 89, -87.3, -104, -110, 1e30, 3.4e38, 0.5, -0.999999, -1.0000001, 20, -20, 9.5, 1e-8, -1e-8];
     const n = 1 << 20;
     const a = new Float32Array(n);
@@ -233,7 +233,7 @@ describe('wasm elementwise kernels equal reference.ts bit for bit', () => {
       a[i] = u < 0.5 ? (2 * r() - 1) * 12 : Math.sign(r() - 0.5) * 10 ** (40 * r() - 20);
     }
     const x: KIn = { data: a, shape: [n] };
-    for (const prim of ['exp', 'log', 'log1p', 'tanh'] as const) {
+    for (const prim of ['exp', 'log', 'log1p', 'tanh', 'mish', 'mish_grad'] as const) {
       const got = new Float32Array(n), want = new Float32Array(n);
       elementwiseWasm[prim](got, [n], [x], {});
       reference[prim](want, [n], [x], {});

@@ -6,7 +6,7 @@
  * which sums in float64) — and for the simple elementwise primitives (add, sub, mul, div, max,
  * min, compare, select, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
- * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p and tanh of float32
+ * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p, tanh, mish and mish_grad of float32
  * data run here too, in float64 with the standard library's functions, then rounded: equal to the
  * reference's rounded Math.* in every value the tests try (a difference would be one float32 ulp).
  *
@@ -377,11 +377,11 @@ export const compare: Kernel<'compare'> = (out, outShape, inputs, params) => {
   if (!binaryWasm(BINARY[params.op], out, inputs[0]!.data, inputs[1]!.data)) reference.compare(out, outShape, inputs, params);
 };
 
-const MATH = { exp: 0, log: 1, log1p: 2, tanh: 3 } as const;
+const MATH = { exp: 0, log: 1, log1p: 2, tanh: 3, mish: 4, mish_grad: 5 } as const;
 type MathPrim = keyof typeof MATH;
 
 /**
- * exp, log, log1p, tanh of float32 data in wasm (the standard library's float64 functions, about
+ * exp, log, log1p, tanh, mish, mish_grad of float32 data in wasm (the standard library's float64 functions, about
  * twice as fast as V8's Math.* even with the copies); float64 data keeps the reference's Math.*.
  */
 const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
@@ -423,6 +423,8 @@ export const elementwiseWasm = {
   log: mathKernel('log'),
   log1p: mathKernel('log1p'),
   tanh: mathKernel('tanh'),
+  mish: mathKernel('mish'),
+  mish_grad: mathKernel('mish_grad'),
   neg: unaryKernel('neg'),
   abs: unaryKernel('abs'),
   sqrt: unaryKernel('sqrt'),

@@ -2,6 +2,7 @@
 import { fmtShape, shapesEqual } from '../shape.js';
 import type { Val } from '../tensor.js';
 import * as o from '../ops.js';
+import { softplus } from '../composites.js';
 import { sumCts, type Aval, type Rule } from './types.js';
 
 function sameAvals(name: string, ins: readonly Aval[]): Aval {
@@ -14,7 +15,7 @@ function sameAvals(name: string, ins: readonly Aval[]): Aval {
 }
 
 /** A unary rule from d(out)/dx written in ops: tangent and cotangent are both  ·  × dfdx. */
-function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs'>(name: P, dfdx: (x: Val, out: Val) => Val): Rule<P> {
+function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'mish' | 'mish_grad'>(name: P, dfdx: (x: Val, out: Val) => Val): Rule<P> {
   return {
     shape: (ins) => sameAvals(name, ins),
     jvp: ([x], [t], out) => (t ? o.mul(t, dfdx(x!, out)) : null),
@@ -43,6 +44,18 @@ function extremum<P extends 'max' | 'min'>(name: P): Rule<P> {
 }
 
 const sign = (x: Val) => o.sub(o.gt(x, 0), o.lt(x, 0));
+
+/**
+ * mish''(x) = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)) with T = tanh(softplus(x)) and σ(x) = e^−softplus(−x)
+ * (accurate in relative terms far into the negative tail, where ½(1 + tanh(x/2)) rounds to 0).
+ */
+function mishSecond(x: Val): Val {
+  const t = o.tanh(softplus(x));
+  const s = o.exp(o.neg(softplus(o.neg(x))));
+  const sech2 = o.sub(1, o.square(t));
+  const inner = o.add(2, o.mul(x, o.sub(o.sub(1, s), o.mul(o.mul(t, s), 2))));
+  return o.mul(o.mul(sech2, s), inner);
+}
 
 export const elementwiseRules = {
   add: {
@@ -84,6 +97,8 @@ export const elementwiseRules = {
   tanh: unary('tanh', (_x, out) => o.sub(1, o.square(out))), // d tanh = 1 − tanh²
   sqrt: unary('sqrt', (_x, out) => o.div(0.5, out)), // d √x = 1/(2√x)
   abs: unary('abs', (x) => sign(x)), // d|x| = sign x (0 at 0)
+  mish: unary('mish', (x) => o.mishGrad(x)),
+  mish_grad: unary('mish_grad', (x) => mishSecond(x)),
   pow: {
     shape: (ins) => sameAvals('pow', ins),
     // d xᵖ = p xᵖ⁻¹
@@ -118,4 +133,4 @@ export const elementwiseRules = {
     vjp: () => [null],
     zeroDerivative: true,
   },
-} satisfies { [K in 'add' | 'sub' | 'neg' | 'mul' | 'div' | 'max' | 'min' | 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'pow' | 'compare' | 'select' | 'cast' | 'stop_gradient']: Rule<K> };
+} satisfies { [K in 'add' | 'sub' | 'neg' | 'mul' | 'div' | 'max' | 'min' | 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'mish' | 'mish_grad' | 'pow' | 'compare' | 'select' | 'cast' | 'stop_gradient']: Rule<K> };

@@ -1165,7 +1165,33 @@ export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): v
   selectMask<f64>(M, A, B, O, n);
 }
 
-// transcendental: 0 exp, 1 log, 2 log1p, 3 tanh — float32 data computed in float64 with the
+/** Mish in float64 with one exponential, as reference.ts's mish64. */
+@inline function mish64(x: f64): f64 {
+  if (x <= 0) {
+    const u = NativeMath.exp(x);
+    const n = u * (u + 2);
+    return (x * n) / (n + 2);
+  }
+  const w = NativeMath.exp(-x);
+  const a = 1 + 2 * w;
+  return (x * a) / (a + 2 * w * w);
+}
+
+/** Mish's derivative in float64 with one exponential, as reference.ts's mishGrad64. */
+@inline function mishGrad64(x: f64): f64 {
+  if (x <= 0) {
+    const u = NativeMath.exp(x);
+    const n = u * (u + 2);
+    const d = n + 2;
+    return n / d + (x * 4 * (n + 1) * u) / (d * d * (1 + u));
+  }
+  const w = NativeMath.exp(-x);
+  const a = 1 + 2 * w;
+  const b = a + 2 * w * w;
+  return a / b + (x * 2 * w * w * (a + b)) / (b * b * (1 + w));
+}
+
+// transcendental: 0 exp, 1 log, 2 log1p, 3 tanh, 4 mish, 5 mish_grad — float32 data computed in float64 with the
 // standard library's (musl's) functions, then rounded: the reference computes Math.* in float64
 // and rounds too, so the two agree to the last float32 bit unless a value falls within a
 // float64 ulp of a float32 rounding boundary (not seen in the tests' millions of values)
@@ -1174,7 +1200,9 @@ export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): v
     case 0: return NativeMath.exp(x);
     case 1: return NativeMath.log(x);
     case 2: return NativeMath.log1p(x);
-    default: return NativeMath.tanh(x);
+    case 3: return NativeMath.tanh(x);
+    case 4: return mish64(x);
+    default: return mishGrad64(x);
   }
 }
 
