@@ -3,22 +3,15 @@ import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { captureOutput } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { DEFAULT_DATA_DIR } from '../src/data/fashion.js';
 import { readSafetensors, serializeSafetensors, writeSafetensors } from '../src/data/safetensors.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { initModel, mlp } from '../src/nn/models.js';
 
-let out = '';
-let err = '';
-beforeEach(() => {
-  out = '';
-  err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureOutput();
 
 const run = (...args: string[]) => main(['node', 'lie-bracket', ...args]);
 const tmp = mkdtempSync(join(tmpdir(), 'lb-cli-'));
@@ -26,7 +19,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'lb-cli-'));
 describe('lie-bracket bracket', () => {
   test('--json prints exactly one object with the documented fields', async () => {
     expect(await run('bracket', '--model', 'mlp', '--pairs', '0,1;2,3', '--probe', '4', '--json')).toBe(0);
-    const lines = out.trim().split('\n');
+    const lines = io.out.trim().split('\n');
     expect(lines).toHaveLength(1);
     const r = JSON.parse(lines[0]!);
     expect(r).toMatchObject({ model: 'mlp', loss: 'bce', dtype: 'float64', paramCount: 101770 });
@@ -44,12 +37,12 @@ describe('lie-bracket bracket', () => {
     const w = join(tmp, 'mlp.safetensors');
     writeSafetensors(w, initModel(mlp, 7, 'float32'));
     expect(await run('bracket', '--weights', w, '--dtype', 'float32', '--pairs', '5,6')).toBe(0);
-    expect(out).toMatch(/pair \(x,y\)/);
-    expect(out).toMatch(/fc1\.weight/);
-    const table = out;
-    out = '';
+    expect(io.out).toMatch(/pair \(x,y\)/);
+    expect(io.out).toMatch(/fc1\.weight/);
+    const table = io.out;
+    io.out = '';
     expect(await run('bracket', '--seed', '7', '--dtype', 'float32', '--pairs', '5,6')).toBe(0);
-    expect(out.split('\n').slice(2)).toEqual(table.split('\n').slice(2));
+    expect(io.out.split('\n').slice(2)).toEqual(table.split('\n').slice(2));
   });
 
   test('--save-vectors writes the full bracket with keys <x>_<y>/<param>', async () => {
@@ -57,7 +50,7 @@ describe('lie-bracket bracket', () => {
     expect(await run('bracket', '--pairs', '0,1', '--save-vectors', f, '--json')).toBe(0);
     const { tensors } = readSafetensors(f);
     expect(Object.keys(tensors).sort()).toEqual(['0_1/fc1.bias', '0_1/fc1.weight', '0_1/fc2.bias', '0_1/fc2.weight']);
-    const r = JSON.parse(out);
+    const r = JSON.parse(io.out);
     const n = Math.sqrt(Object.values(tensors).reduce((s, t) => s + t.toArray().reduce((a, v) => a + v * v, 0), 0));
     expect(n).toBeCloseTo(r.pairs[0].bracketNorm, 8);
   });
@@ -66,9 +59,9 @@ describe('lie-bracket bracket', () => {
 describe('bad input: one line on stderr, non-zero exit, no output file', () => {
   const expectOneLineError = (code: number, pattern: RegExp) => {
     expect(code).not.toBe(0);
-    expect(err.trim().split('\n')).toHaveLength(1);
-    expect(err).toMatch(pattern);
-    expect(out).toBe('');
+    expect(io.err.trim().split('\n')).toHaveLength(1);
+    expect(io.err).toMatch(pattern);
+    expect(io.out).toBe('');
   };
   const weightsWith = (mutate: (t: Record<string, Tensor>) => void, name: string) => {
     const t = initModel(mlp, 1, 'float32');
@@ -143,11 +136,11 @@ describe('bad input: one line on stderr, non-zero exit, no output file', () => {
   });
   test('unknown model, dtype, loss and flag', async () => {
     expectOneLineError(await run('bracket', '--model', 'resnet'), /unknown model "resnet"/);
-    err = '';
+    io.err = '';
     expectOneLineError(await run('bracket', '--dtype', 'float16'), /float16.*invalid/);
-    err = '';
+    io.err = '';
     expectOneLineError(await run('bracket', '--loss', 'mse'), /mse.*invalid/);
-    err = '';
+    io.err = '';
     expectOneLineError(await run('bracket', '--frobnicate'), /unknown option/);
   });
   test('a failed run leaves no vectors file behind', async () => {
@@ -160,7 +153,7 @@ describe('bad input: one line on stderr, non-zero exit, no output file', () => {
 test('--help describes every flag', async () => {
   expect(await run('bracket', '--help')).toBe(0);
   for (const flag of ['--model', '--weights', '--seed', '--data', '--split', '--pairs', '--loss', '--dtype', '--probe', '--save-vectors', '--json']) {
-    expect(out).toContain(flag);
+    expect(io.out).toContain(flag);
   }
 });
 
@@ -175,18 +168,18 @@ describe('bracket on a run, with a probe batch', () => {
     const dir = join(tmp, 'run-for-bracket');
     train({ config, train: trainSet, test: testSet, model: resolveModel('mlp', trainSet), loss: lossFor(config, trainSet) }, dir);
     expect(await run('bracket', '--run', dir, '--step', '2', '--first', '3', '--probes', '4', '--json')).toBe(0);
-    const r = JSON.parse(out);
+    const r = JSON.parse(io.out);
     expect(r.weights).toBe(`${dir} step 2`);
     expect(r.dtype).toBe('float32');
     expect(r.pairs.map((p: { x: number; y: number }) => [p.x, p.y])).toEqual([[0, 1], [0, 2], [1, 2]]);
     expect(r.pairs[0].probeEffects).toHaveLength(4);
     expect(r.features).toHaveLength(10);
     expect(r.features[0].meanAbsEffect).toBeGreaterThanOrEqual(r.features[9].meanAbsEffect);
-    out = '';
+    io.out = '';
     expect(await run('bracket', '--run', dir, '--step', '7')).not.toBe(0);
-    expect(err).toMatch(/no checkpoint at step 7; available: 0, 1, 2, 3/);
-    err = '';
+    expect(io.err).toMatch(/no checkpoint at step 7; available: 0, 1, 2, 3/);
+    io.err = '';
     expect(await run('bracket', '--run', dir, '--model', 'convnet')).not.toBe(0);
-    expect(err).toMatch(/--model cannot be combined with --run/);
+    expect(io.err).toMatch(/--model cannot be combined with --run/);
   });
 });

@@ -2,7 +2,8 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { captureOutput } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { openDataset } from '../src/data/registry.js';
 import { resolveModel } from '../src/study/resolve.js';
@@ -97,15 +98,7 @@ describe('training', () => {
 });
 
 describe('lie-bracket train (CLI)', () => {
-  let out = '';
-  let err = '';
-  beforeEach(() => {
-    out = '';
-    err = '';
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  });
-  afterEach(() => vi.restoreAllMocks());
+  const io = captureOutput();
   const run = (...args: string[]) => main(['node', 'lie-bracket', 'train', ...args]);
 
   test('flags override the config file; --json summary; a second run into the same directory needs --resume', async () => {
@@ -114,15 +107,15 @@ describe('lie-bracket train (CLI)', () => {
     writeFileSync(cfg, JSON.stringify({ model: 'mlp', loss: 'ce', steps: 50, optimizer: { name: 'sgd', lr: 0.1 } }));
     const dir = join(tmp, 'cli-run');
     expect(await run('--config', cfg, '--steps', '6', '--eval-size', '50', '--out', dir, '--json')).toBe(0);
-    const s = JSON.parse(out);
+    const s = JSON.parse(io.out);
     expect(s.steps).toBe(6);
     expect(s.config.optimizer).toMatchObject({ name: 'sgd', lr: 0.1 });
-    out = '';
+    io.out = '';
     expect(await run('--config', cfg, '--steps', '6', '--out', dir)).not.toBe(0);
-    expect(err).toMatch(/already holds a run; use --resume/);
-    err = '';
+    expect(io.err).toMatch(/already holds a run; use --resume/);
+    io.err = '';
     expect(await run('--resume', dir, '--json')).toBe(0);
-    expect(JSON.parse(out).resumedFrom).toBe(6);
+    expect(JSON.parse(io.out).resumedFrom).toBe(6);
   });
 
   test('a training step with recycled intermediates equals the same step computed without them', () => {
@@ -147,15 +140,15 @@ describe('lie-bracket train (CLI)', () => {
 
   test('bad input: one-line errors', async () => {
     expect(await run('--resume', join(tmp, 'nothing-here'))).not.toBe(0);
-    expect(err).toMatch(/run\.json.*not found/);
-    err = '';
+    expect(io.err).toMatch(/run\.json.*not found/);
+    io.err = '';
     expect(await run('--model', 'convnet', '--data', 'synthetic', '--out', join(tmp, 'x'))).not.toBe(0);
-    expect(err).toMatch(/takes input \[1,28,28\]/);
-    err = '';
+    expect(io.err).toMatch(/takes input \[1,28,28\]/);
+    io.err = '';
     expect(await run('--lr', 'fast')).not.toBe(0);
-    expect(err).toMatch(/--lr must be a number/);
-    err = '';
+    expect(io.err).toMatch(/--lr must be a number/);
+    io.err = '';
     expect(await run('--loss', 'grouped', '--data', 'fashion-mnist', '--optimizer', 'adam', '--beta1', '1.5', '--out', join(tmp, 'y'))).not.toBe(0);
-    expect(err.trim().split('\n')).toHaveLength(1);
+    expect(io.err.trim().split('\n')).toHaveLength(1);
   });
 });

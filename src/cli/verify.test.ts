@@ -1,15 +1,10 @@
 /** `lie-bracket verify`, driven through its Command (registration in main.ts is the lead's). */
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { captureOutput } from '../../test/capture-output.js';
 import { UserError } from '../errors.js';
 import { verifyCommand, type VerifyReport } from './verify.js';
 
-let out = '';
-beforeEach(() => {
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureOutput();
 
 const run = async (...args: string[]) => {
   const cmd = verifyCommand().exitOverride();
@@ -19,7 +14,7 @@ const run = async (...args: string[]) => {
 describe('lie-bracket verify', () => {
   test('--json: the report, with the run-report fields of the first pair', async () => {
     await run('--model', 'mlp', '--pairs', '0,1;2,3', '--eps', '1e-2,1e-3', '--json');
-    const r = JSON.parse(out) as VerifyReport;
+    const r = JSON.parse(io.out) as VerifyReport;
     expect(r).toMatchObject({ model: 'mlp', loss: 'bce', dtype: 'float64', eps: [1e-2, 1e-3], pair: [0, 1], frozen: false });
     expect(r.relErrors).toHaveLength(2);
     expect(r.orders).toHaveLength(1);
@@ -31,11 +26,11 @@ describe('lie-bracket verify', () => {
 
   test('convnet: says plainly where the expansion is not valid; --frozen restores the law', async () => {
     await run('--model', 'convnet', '--eps', '1e-2,1e-3');
-    expect(out).toContain('switch state between θ and the stepped points');
-    expect(out).toContain('the expansion is not valid at ε = 0.001');
-    out = '';
+    expect(io.out).toContain('switch state between θ and the stepped points');
+    expect(io.out).toContain('the expansion is not valid at ε = 0.001');
+    io.out = '';
     await run('--model', 'convnet', '--eps', '1e-2,1e-3', '--frozen', '--json');
-    const r = JSON.parse(out) as VerifyReport;
+    const r = JSON.parse(io.out) as VerifyReport;
     expect(r.frozen).toBe(true);
     expect(r.kinks).toEqual([0, 0]);
     expect(r.pairs[0]!.lawHolds).toBe(true);
@@ -43,8 +38,8 @@ describe('lie-bracket verify', () => {
 
   test('--optimizer: the decomposition of a real optimizer’s order effect', async () => {
     await run('--model', 'mlp', '--eps', '1e-3,1e-4', '--optimizer', '{"name":"momentum","lr":0.001,"momentum":0.9}', '--probes', '2');
-    expect(out).toContain('the bracket explains');
-    expect(out).toMatch(/state\s/);
+    expect(io.out).toContain('the bracket explains');
+    expect(io.out).toMatch(/state\s/);
   });
 
   test('bad input: one-line errors', async () => {
