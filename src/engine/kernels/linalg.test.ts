@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { randn, rng } from '../../../test/kernel-inputs.js';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
@@ -23,24 +24,6 @@ const OPTIMISED: [string, Table, { filterGradChunk: number }][] = [
   ['fast', linalgFast, tuning],
   ['wasm', linalgWasmSet, wasmTuning],
 ];
-
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randn(shape: Shape, dtype: DType, r: () => number): KIn {
-  const data = allocBuf(dtype, sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = 2 * r() - 1;
-  return { data, shape };
-}
 
 function arr(values: number[], shape: Shape, dtype: DType = 'float64'): KIn {
   const data = allocBuf(dtype, values.length);

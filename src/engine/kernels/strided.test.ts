@@ -5,23 +5,12 @@
  * reduce_sum (float64 accumulation) against the reference one.
  */
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../../test/kernel-inputs.js';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { sizeOf, stridesOf, type Shape } from '../shape.js';
 import { reduce_sum as fastReduceSum } from './fast.js';
 import { reference } from './reference.js';
 import { stridedLoop, type Combine } from './strided.js';
-
-/** mulberry32, so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The unoptimised definition: every multi-index in row-major order, one element at a time. */
 function naive(shape: Shape, dst: Buf, dOff: number, dStr: readonly number[], src: Buf, sOff: number, sStr: readonly number[], mode: Combine): void {

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { randn, rng } from '../../../test/kernel-inputs.js';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
@@ -17,23 +18,6 @@ import type { KIn } from './types.js';
 import { elementwiseWasm, linalgWasm, releaseWasmMemory, wasmAvailable, wasmMemoryBytes, wasmTuning } from './wasm.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randn(shape: Shape, dtype: DType, r: () => number): KIn {
-  const data = allocBuf(dtype, sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = 2 * r() - 1;
-  return { data, shape };
-}
 
 function run<P>(k: (out: Buf, outShape: Shape, inputs: readonly KIn[], params: P) => void, outShape: Shape, inputs: KIn[], params: P, dtype: DType): Buf {
   const out = allocBuf(dtype, sizeOf(outShape));
