@@ -6,7 +6,7 @@
  * non-commutativity scores over pairs and probes.
  */
 import type { ResultRow, TensorRow } from './load.js';
-import { groupedSlopeFit } from '../study/stats.js';
+import { groupedSlopeFit, twoWayFit } from '../study/stats.js';
 
 /** A tensor's gradient RMS for one example: given, else ‖g‖/√size with size = (‖B‖/RMS(B))². */
 function gradRms(t: TensorRow, which: 'X' | 'Y'): number | null {
@@ -93,8 +93,8 @@ export function groupedFit(points: readonly TensorPoint[], groupOf: (p: TensorPo
 
 /**
  * R² of ln bracketRMS[pair, tensor] ≈ μ + a_pair + c_tensor (bracket = pair factor × tensor
- * factor), by two-way least squares on the pairs that have every tensor; null when fewer than
- * 2 pairs or 2 tensors.
+ * factor), by two-way least squares (twoWayFit) on the pairs that have every tensor; null when
+ * fewer than 2 pairs or 2 tensors.
  */
 export function factorModelR2(points: readonly TensorPoint[]): number | null {
   const tensors = [...new Set(points.map((p) => p.tensor))].sort();
@@ -105,21 +105,9 @@ export function factorModelR2(points: readonly TensorPoint[]): number | null {
     byPair.get(k)!.set(p.tensor, Math.log(p.bracketRms));
   }
   const rows = [...byPair.values()].filter((m) => tensors.every((t) => m.has(t))).map((m) => tensors.map((t) => m.get(t)!));
-  const np = rows.length;
-  const nt = tensors.length;
-  if (np < 2 || nt < 2) return null;
-  const grand = rows.flat().reduce((a, b) => a + b, 0) / (np * nt);
-  const rowMean = rows.map((r) => r.reduce((a, b) => a + b, 0) / nt);
-  const colMean = tensors.map((_, j) => rows.reduce((a, r) => a + r[j]!, 0) / np);
-  let ssTot = 0;
-  let ssRes = 0;
-  rows.forEach((r, i) =>
-    r.forEach((v, j) => {
-      ssTot += (v - grand) ** 2;
-      ssRes += (v - (rowMean[i]! + colMean[j]! - grand)) ** 2;
-    }),
-  );
-  return ssTot > 0 ? 1 - ssRes / ssTot : 1;
+  if (rows.length < 2 || tensors.length < 2) return null;
+  const r2 = twoWayFit(rows).r2; // NaN when there is no variance: everything explained
+  return Number.isFinite(r2) ? r2 : 1;
 }
 
 export interface FeatureStepScore {
