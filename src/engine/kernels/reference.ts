@@ -45,7 +45,7 @@ export function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add
  * w = e^−x, T = (1 + 2w) / (1 + 2w + 2w²). 1 − T² and σ(x) come from the same u or w without
  * cancellation. mish = xT; mish' = T + x(1 − T²)σ.
  */
-export function mish64(x: number): number {
+function mish64(x: number): number {
   if (x <= 0) {
     const u = Math.exp(x);
     const n = u * (u + 2);
@@ -55,7 +55,7 @@ export function mish64(x: number): number {
   const a = 1 + 2 * w;
   return (x * a) / (a + 2 * w * w);
 }
-export function mishGrad64(x: number): number {
+function mishGrad64(x: number): number {
   if (x <= 0) {
     const u = Math.exp(x);
     const n = u * (u + 2);
