@@ -10,7 +10,7 @@ export { MODELS, getModel, initModel, initBuffers, mlp, convnet, smoothconvnet, 
 export { modelFromSpec, xresnetSpec, type ModelSpec } from './nn/spec.js';
 export { bce, ce, groupedLoss, getLoss, type Loss } from './nn/losses.js';
 export { optimizerStep, initOptimizerState, type OptimizerConfig } from './nn/optim.js';
-export { evalState, trainState, type ForwardState } from './nn/layers.js';
+export { evalState, perExampleState, trainState, type ForwardState } from './nn/layers.js';
 export { openDataset } from './data/registry.js';
 export { batch, type Dataset } from './data/dataset.js';
 export { readSafetensors, writeSafetensors } from './data/safetensors.js';

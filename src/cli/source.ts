@@ -12,7 +12,7 @@ import type { DType } from '../engine/dtype.js';
 import { cast } from '../engine/ops.js';
 import { concrete } from '../engine/transforms.js';
 import { UserError } from '../errors.js';
-import { evalState, trainState, type ForwardState } from '../nn/layers.js';
+import { evalState, perExampleState, type ForwardState } from '../nn/layers.js';
 import { getLoss, type Loss } from '../nn/losses.js';
 import { initBuffers, initModel, MODELS, type Model } from '../nn/models.js';
 import type { OptimizerConfig, OptimizerState } from '../nn/optim.js';
@@ -92,7 +92,7 @@ function loadWeights(model: Model, path: string, dtype: DType): { params: Vec; b
 }
 
 export function resolveSource(f: SourceFlags): Source {
-  const forwardFor = (buffers: Vec) => () => (f.bn === 'train' ? trainState(buffers) : evalState(buffers));
+  const forwardFor = (buffers: Vec) => () => (f.bn === 'train' ? perExampleState(buffers) : evalState(buffers));
   if (f.run) {
     for (const [flag, v] of [['--model', f.model], ['--weights', f.weights], ['--data', f.data]] as const) {
       if (v !== undefined) throw new UserError(`${flag} cannot be combined with --run (the run fixes it)`);

@@ -7,6 +7,7 @@ import * as o from '../engine/ops.js';
 import { Tensor, type Val } from '../engine/tensor.js';
 import { primalValue } from '../engine/trace.js';
 import type { Params } from '../engine/tree.js';
+import { UserError } from '../errors.js';
 
 /**
  * How a forward pass runs. In training mode BatchNorm normalises with the batch's statistics and
@@ -14,6 +15,12 @@ import type { Params } from '../engine/tree.js';
  */
 export interface ForwardState {
   readonly training: boolean;
+  /**
+   * With `training`: normalise each example by its own statistics (over H, W), exactly as if it
+   * went through BatchNorm alone as a batch of one, so no example's output depends on the others
+   * in its batch; running statistics are not updated. For analysis (`--bn train`), not training.
+   */
+  readonly perExample?: boolean;
   readonly buffers: Readonly<Record<string, Tensor>>;
   readonly updates: Record<string, Tensor>;
 }
@@ -24,6 +31,11 @@ export function evalState(buffers: Readonly<Record<string, Tensor>> = {}): Forwa
 
 export function trainState(buffers: Readonly<Record<string, Tensor>>): ForwardState {
   return { training: true, buffers, updates: {} };
+}
+
+/** BatchNorm in training mode with each example normalised by its own statistics (see ForwardState.perExample). */
+export function perExampleState(buffers: Readonly<Record<string, Tensor>>): ForwardState {
+  return { training: true, perExample: true, buffers, updates: {} };
 }
 
 function param(p: Params, name: string): Val {
@@ -70,9 +82,15 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
   let mean: Val;
   let vari: Val;
   let centred: Val;
-  if (state.training) {
+  if (state.training && state.perExample) {
+    // a batch of one per example: statistics over (H, W) only, [N, C, 1, 1]
+    if (x.size / (x.shape[0]! * c) < 2) throw new UserError(`${prefix}: BatchNorm with per-example statistics (--bn train) needs more than one value per channel, got input ${JSON.stringify(x.shape)}; use --bn eval`);
+    mean = o.mean(x, [2, 3], true);
+    centred = o.sub(x, mean);
+    vari = o.mean(o.square(centred), [2, 3], true);
+  } else if (state.training) {
     const n = x.size / c;
-    if (n < 2) throw new Error(`${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)})`);
+    if (n < 2) throw new UserError(`${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)}); use a larger batch`);
     mean = o.mean(x, [0, 2, 3], true);
     centred = o.sub(x, mean);
     vari = o.mean(o.square(centred), [0, 2, 3], true);

@@ -12,7 +12,7 @@ import type { DType } from '../engine/dtype.js';
 import { Scratch } from '../engine/scratch.js';
 import { cast } from '../engine/ops.js';
 import { concrete } from '../engine/transforms.js';
-import { evalState, trainState } from '../nn/layers.js';
+import { evalState, perExampleState } from '../nn/layers.js';
 import { openRun, type Run } from './run.js';
 
 /** What a unit's computation depends on besides (step, x, y). */
@@ -75,7 +75,7 @@ export class UnitComputer {
       loss: this.run.loss,
       dtype: this.opts.dtype,
       params: modelOrder(ck.params, Object.keys(this.run.model.paramShapes), this.opts.dtype),
-      forward: () => (this.opts.bn === 'train' ? trainState(buffers) : evalState(buffers)),
+      forward: () => (this.opts.bn === 'train' ? perExampleState(buffers) : evalState(buffers)),
       data: this.run.test,
       probes: this.run.test,
     };
