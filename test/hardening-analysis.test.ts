@@ -81,3 +81,99 @@ describe('--bn train: each example is normalised by its own statistics', () => {
     }
   });
 });
+
+/** One line on stderr, nothing on stdout, exit 2. */
+function expectUserError(code: number, pattern: RegExp): void {
+  expect(code).toBe(2);
+  expect(io.err.trim().split('\n')).toHaveLength(1);
+  expect(io.err).toMatch(pattern);
+  expect(io.out).toBe('');
+}
+
+describe('identical examples', () => {
+  test('bracket of (x, x) is exactly 0, with zero logit effects and a cosine of 1', async () => {
+    const r = await json('bracket', '--model', 'smoothconvnet', '--pairs', '3,3', '--probe', '1');
+    const p = r.pairs[0];
+    expect(p.bracketNorm).toBe(0);
+    expect(p.logitEffect.every((v: number) => v === 0)).toBe(true);
+    expect(p.gradCosine).toBeCloseTo(1, 12);
+    expect(p.gradCosine).toBeLessThanOrEqual(1);
+  });
+
+  test('verify of (x, x) says there is nothing to verify (exit 2) instead of printing NaN', async () => {
+    expectUserError(await run('verify', '--model', 'smoothconvnet', '--pairs', '3,3'), /identical examples: nothing to verify/);
+  });
+
+  test('verify with an identical pair among others reports it as such, without NaN, and takes the figures from a real pair', async () => {
+    const r = await json('verify', '--model', 'smoothconvnet', '--pairs', '3,3;0,1', '--eps', '1e-2,1e-3');
+    expect(r.pairs[0]).toMatchObject({ x: 3, y: 3, verdict: 'identical examples: nothing to verify', lawHolds: false, relErrors: [] });
+    expect(r.pair).toEqual([0, 1]);
+    expect(r.relErrors.every((v: unknown) => typeof v === 'number' && Number.isFinite(v))).toBe(true);
+    io.out = '';
+    expect(await run('verify', '--model', 'smoothconvnet', '--pairs', '3,3;0,1', '--eps', '1e-2,1e-3')).toBe(0);
+    expect(io.out).toMatch(/pair 3,3: ‖B‖ = 0\.000e\+0.*\n\s+→ identical examples: nothing to verify/);
+    expect(io.out).not.toMatch(/NaN/);
+  });
+
+  test('--first together with --pairs is an error, not a silent override', async () => {
+    expectUserError(await run('bracket', '--first', '3', '--pairs', '0,1'), /either --pairs or --first/);
+  });
+});
+
+describe('file-system errors and shape errors: one line, exit 2, no stack', () => {
+  const aFile = join(tmp, 'a-file');
+  writeFileSync(aFile, 'x');
+  const aDir = mkdtempSync(join(tmp, 'a-dir-'));
+
+  test('train --out under a file (ENOTDIR)', async () => {
+    expectUserError(await run('train', '--model', 'mlp', '--steps', '1', '--out', join(aFile, 'run')), /a-file\/run.*not a directory|a-file.*a part of the path is a file/);
+  });
+  test('bracket --save-vectors under a file (ENOTDIR), and onto a directory (EISDIR)', async () => {
+    expectUserError(await run('bracket', '--save-vectors', join(aFile, 'v.safetensors')), /v\.safetensors|a-file/);
+    io.err = '';
+    expectUserError(await run('bracket', '--save-vectors', aDir, '--json'), new RegExp(`${aDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*is a directory`));
+  });
+  test('sweep --out onto a file (EEXIST / ENOTDIR)', async () => {
+    const runDir = join(tmp, 'bn-run'); // trained above
+    expectUserError(await run('sweep', runDir, '--steps', '2', '--pairs', '0,1', '--probes', '0', '--workers', '1', '--out', aFile), /a-file/);
+  });
+  test('stats --out onto a directory (EISDIR)', async () => {
+    expectUserError(await run('stats', join(tmp, 'bn-run', 'sweep'), '--bootstrap', '10', '--out', aDir), /is a directory/);
+  });
+  test('report --png under a file (ENOTDIR)', async () => {
+    expectUserError(await run('report', join(tmp, 'bn-run'), '--out', join(tmp, 'r.html'), '--png', join(aFile, 'png')), /a-file/);
+  });
+  test('an unknown flag is bad input: exit 2', async () => {
+    expect(await run('bracket', '--no-such-flag')).toBe(2);
+  });
+  test('a model whose input has another image shape of the same size is refused (it would scramble the data)', async () => {
+    const spec = join(tmp, 'wrong-shape.json');
+    writeFileSync(spec, JSON.stringify({ input: [4, 14, 14], layers: [{ type: 'conv2d', out: 2, kernel: 3 }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
+    expectUserError(await run('bracket', '--model', spec), /takes input \[4,14,14\] but fashion-mnist has \[1,28,28\]/);
+  });
+});
+
+describe('resource guards', () => {
+  const specFile = (name: string, spec: unknown) => {
+    const f = join(tmp, name);
+    writeFileSync(f, JSON.stringify(spec));
+    return f;
+  };
+  test('a layer too large for any array is refused up front, with its size', async () => {
+    const f = specFile('huge.json', { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 1e7 }, { type: 'tanh' }, { type: 'linear', out: 10 }] });
+    expectUserError(await run('bracket', '--model', f), /parameter 1\.weight of shape \[10000000,784\] has 7\.84e\+9 values/);
+  });
+  test('a model that would not fit in memory is refused with the estimate', async () => {
+    const { checkFitsInMemory } = await import('../src/study/resolve.js');
+    const m = modelFromSpec({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 100000 }, { type: 'tanh' }, { type: 'linear', out: 10 }] });
+    expect(() => checkFitsInMemory(m, { batch: 32, dtype: 'float64' }, 4e9)).toThrow(/needs about 5\.5 GB of memory at batch 32 in float64, more than the 4\.0 GB available/);
+    expect(() => checkFitsInMemory(m, { batch: 32, dtype: 'float64' }, 8e9)).not.toThrow();
+  });
+  test('5,000 nested residual blocks give a one-line error', async () => {
+    let layer = '{"type":"tanh"}'; // built as text: JSON.stringify itself overflows at this depth
+    for (let i = 0; i < 5000; i++) layer = `{"type":"residual","body":[${layer}]}`;
+    const f = join(tmp, 'deep.json');
+    writeFileSync(f, `{"input":[1,28,28],"layers":[${layer},{"type":"flatten"},{"type":"linear","out":10}]}`);
+    expectUserError(await run('bracket', '--model', f), /nested more than 64 levels deep/);
+  });
+});

@@ -51,7 +51,7 @@ export function pairStats(x: number, y: number, r: BracketResult, logitEffect?: 
     gradNormX: gnx,
     gradNormY: gny,
     bracketNorm: norm(r.bracket),
-    gradCosine: gnx > 0 && gny > 0 ? dotXY / (gnx * gny) : 0,
+    gradCosine: gnx > 0 && gny > 0 ? Math.max(-1, Math.min(1, dotXY / (gnx * gny))) : 0, // rounding can leave |cos| a little above 1
     tensors,
   };
   if (logitEffect) out.logitEffect = [...logitEffect];

@@ -67,6 +67,7 @@ export interface VerifyResult {
   paramNorm: number;
   /** ReLU units plus max-pool windows in the forward passes of x and y (0: a smooth net). */
   kinkUnits: number;
+  /** One per ε; empty when B = 0 exactly (nothing to compare against). */
   checks: SwapCheck[];
 }
 
@@ -100,6 +101,8 @@ export function verifySwap(model: Model, loss: Loss, params: Vec, x: Example, y:
   const base: [ActivationPattern, ActivationPattern] = [activationPattern(model, params, x.x, state), activationPattern(model, params, y.x, state)];
   const kinkUnits = base[0].units + base[1].units;
   const checks: SwapCheck[] = [];
+  // B = 0 exactly (identical examples, or a vanishing gradient): the relative error is undefined
+  if (bn === 0) return { model: used.name, dtype, frozen: opts.frozen === true, bracketNorm: 0, paramNorm: pn, kinkUnits, checks };
   for (const e of eps) {
     const px = sgdStep(lossFn, params, x, e);
     const pxy = sgdStep(lossFn, px, y, e);

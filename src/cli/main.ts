@@ -11,6 +11,7 @@ import { statsCommand } from './stats.js';
 import { studyCommand } from './study.js';
 import { reportCommand } from './report.js';
 import { UserError } from '../errors.js';
+import { fsUserError, isFsError } from '../fs-errors.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -25,6 +26,9 @@ export function program(): Command {
     .addCommand(statsCommand())
     .addCommand(studyCommand())
     .addCommand(reportCommand());
+  // --quiet, before or after the command name: no progress bars, progress or stage lines (errors still print)
+  prog.option('--quiet', 'no progress on stderr: no bars, no progress or stage lines (errors still print)');
+  for (const c of prog.commands) c.configureHelp({ showGlobalOptions: true });
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
   return prog;
@@ -35,12 +39,18 @@ export async function main(argv: string[]): Promise<number> {
     await program().parseAsync(argv);
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode; // commander printed its message already
-    if (e instanceof UserError) {
-      process.stderr.write(`lie-bracket: error: ${e.message}\n`);
+    // commander printed its message already: --help and --version exit 0, a bad flag is bad input
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const err = isFsError(e) ? fsUserError(e) : e;
+    if (err instanceof UserError) {
+      process.stderr.write(`lie-bracket: error: ${err.message}\n`);
+      if (process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
       return 2;
     }
-    throw e;
+    // a bug, not the user's fault: one line, the stack with DEBUG=1
+    if (process.env.DEBUG) throw err;
+    process.stderr.write(`lie-bracket: internal error: ${(err as Error).message?.split('\n')[0] ?? String(err)} (a bug: please report it; DEBUG=1 shows the stack trace)\n`);
+    return 1;
   }
 }
 

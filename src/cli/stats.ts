@@ -1,8 +1,9 @@
 /** `lie-bracket stats`: summary statistics of a sweep (summary.json), or the comparison of two sweeps' rankings. */
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { writeFileAtomic } from '../data/atomic.js';
 import { compareSweeps, readSweep, summarize, type Comparison, type RankComparison, type Summary } from '../study/stats.js';
+import { UserError } from '../errors.js';
 import { parseIntArg, sci, table } from './util.js';
 
 interface StatsFlags {
@@ -126,7 +127,7 @@ Examples:
   lie-bracket stats runs/bce/sweep runs/grouped/sweep     # compare two runs' rankings`,
     )
     .action((sweep: string, other: string | undefined, f: StatsFlags) => {
-      if (other !== undefined && other === sweep) throw new InvalidArgumentError('give two different sweeps to compare');
+      if (other !== undefined && other === sweep) throw new UserError('give two different sweeps to compare');
       const r = runStats(other !== undefined ? [sweep, other] : [sweep], f);
       const obj = r.kind === 'summary' ? r.summary : r.comparison;
       if (f.json) process.stdout.write(`${JSON.stringify(obj)}\n`);

@@ -21,6 +21,8 @@ export interface Model {
   readonly paramShapes: Readonly<Record<string, readonly number[]>>;
   /** Buffers (BatchNorm running statistics) and their shapes; empty for buffer-free models. */
   readonly bufferShapes: Readonly<Record<string, readonly number[]>>;
+  /** Values one example's forward pass produces (all layers' outputs), where known: the memory estimate's input. */
+  readonly activationsPerExample?: number;
   /**
    * Logits [N, numOutputs] for inputs [N, ...inputShape]. `state` chooses training or eval mode
    * and carries the buffers (default: eval mode without buffers, enough for buffer-free models).
@@ -38,6 +40,18 @@ export function initModel(model: Model, seed: number, dtype: DType): Record<stri
     out[k] = init[k] ?? full(shape, k.endsWith('.weight') ? 1 : 0, dtype);
   }
   return out;
+}
+
+/**
+ * A rough upper estimate of the memory (bytes) a training step or a bracket needs at `batch`
+ * examples: the parameters about 8 times (values, gradients, optimizer moments, Hessian-vector
+ * products and their tangents) and the activations about 8 times per example (forward values,
+ * tangents, and the reverse pass over both).
+ */
+export function memoryEstimate(model: Model, batch: number, dtype: DType): number {
+  const params = Object.values(model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+  const activations = model.activationsPerExample ?? 0;
+  return (dtype === 'float64' ? 8 : 4) * 8 * (params + batch * activations);
 }
 
 /** Initial buffers: running_mean 0, running_var 1, num_batches_tracked 0 (float64). */

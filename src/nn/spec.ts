@@ -75,6 +75,8 @@ interface Built {
   params: Record<string, number[]>;
   buffers: Record<string, number[]>;
   outShape: number[];
+  /** Values one example's forward pass produces, summed over the layers (for the memory estimate). */
+  activations: number;
   run: (p: Params, x: Val, s: ForwardState) => Val;
 }
 
@@ -84,6 +86,7 @@ function buildLayers(layers: readonly LayerSpec[], inShape: number[], prefix: st
   const buffers: Record<string, number[]> = {};
   const steps: ((p: Params, x: Val, s: ForwardState) => Val)[] = [];
   let shape = inShape;
+  let activations = 0;
   const fail = (i: number, msg: string): never => {
     throw new UserError(`model spec: layer ${prefix}${i} (${layers[i]!.type}): ${msg}, input shape [${shape.join(',')}]`);
   };
@@ -160,6 +163,7 @@ function buildLayers(layers: readonly LayerSpec[], inShape: number[], prefix: st
         if (scShape.join(',') !== body.outShape.join(',')) {
           fail(i, `body output [${body.outShape.join(',')}] and shortcut output [${scShape.join(',')}] differ; add a shortcut that matches`);
         }
+        activations += body.activations + (sc?.activations ?? 0);
         Object.assign(params, body.params, sc?.params ?? {});
         Object.assign(buffers, body.buffers, sc?.buffers ?? {});
         const act = l.activation ? ACT[l.activation] : (v: Val) => v;
@@ -171,12 +175,14 @@ function buildLayers(layers: readonly LayerSpec[], inShape: number[], prefix: st
         steps.push((_p, x) => ACT[l.type](x));
       }
     }
+    activations += shape.reduce((a, b) => a * b, 1);
   });
-  return { params, buffers, outShape: shape, run: (p, x, s) => steps.reduce((h, f) => f(p, h, s), x) };
+  return { params, buffers, outShape: shape, activations, run: (p, x, s) => steps.reduce((h, f) => f(p, h, s), x) };
 }
 
 /** A Model from a spec (already parsed, or raw JSON to validate). */
 export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
+  checkNesting(raw);
   const parsed = modelSpecSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -187,8 +193,14 @@ export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
   if (built.outShape.length !== 1) {
     throw new UserError(`model spec: the last layer must produce a flat output (logits), got [${built.outShape.join(',')}]; end with flatten + linear`);
   }
+  for (const [name, shape] of Object.entries(built.params)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > MAX_TENSOR_ELEMENTS) throw new UserError(`model spec: parameter ${name} of shape [${shape.join(',')}] has ${n.toExponential(2)} values, more than one array can hold (${MAX_TENSOR_ELEMENTS.toExponential(2)}); use smaller layers`);
+  }
+  if (built.activations > MAX_TENSOR_ELEMENTS) throw new UserError(`model spec: one example's activations hold ${built.activations.toExponential(2)} values, more than one array can hold; use smaller layers or inputs`);
   return {
     name: spec.name ?? fallbackName,
+    activationsPerExample: built.activations,
     description: spec.description ?? `${spec.layers.length} layers from a spec`,
     inputShape: spec.input,
     numOutputs: built.outShape[0]!,
@@ -199,6 +211,27 @@ export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
       return built.run(p, batched, state ?? evalState());
     },
   };
+}
+
+/** The most values one typed array may hold here (V8's limit is 2^32 − 1 elements; kept below it). */
+const MAX_TENSOR_ELEMENTS = 2 ** 31;
+
+/** Residual blocks nested deeper than this are refused (before zod's recursive validation, which would overflow the stack). */
+export const MAX_SPEC_DEPTH = 64;
+
+/** Refuse a spec whose layer lists nest (residual body/shortcut) deeper than MAX_SPEC_DEPTH, without recursion. */
+function checkNesting(raw: unknown): void {
+  const stack: [unknown, number][] = [[raw, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > MAX_SPEC_DEPTH) throw new UserError(`model spec: residual blocks are nested more than ${MAX_SPEC_DEPTH} levels deep; flatten the spec (blocks can follow each other instead of nesting)`);
+    if (typeof node !== 'object' || node === null) continue;
+    const o = node as Record<string, unknown>;
+    for (const key of ['layers', 'body', 'shortcut']) {
+      const list = o[key];
+      if (Array.isArray(list)) for (const child of list) stack.push([child, key === 'layers' ? depth : depth + 1]);
+    }
+  }
 }
 
 export interface XResNetOptions {

@@ -1,11 +1,35 @@
 /** Model resolution for runs: a preset name, a path to a JSON spec, or an inline spec, fitted to the data. */
 import { existsSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import type { Dataset } from '../data/dataset.js';
+import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
-import { MODELS, type Model } from '../nn/models.js';
+import { memoryEstimate, MODELS, type Model } from '../nn/models.js';
 import { modelFromSpec, xresnetSpec } from '../nn/spec.js';
 
-export function resolveModel(model: string | Record<string, unknown>, ds: Pick<Dataset, 'inputShape' | 'labelNames' | 'name'>): Model {
+export interface FitOptions {
+  /** Examples per forward pass (the training batch, or the probe batch of an analysis). */
+  batch: number;
+  dtype: DType;
+}
+
+/**
+ * Refuse a model that would not fit in this machine's memory at `fit` (memoryEstimate, against 80%
+ * of the physical memory), with the estimate, before any long work starts.
+ */
+export function checkFitsInMemory(m: Model, fit: FitOptions, limit = 0.8 * totalmem()): void {
+  const need = memoryEstimate(m, fit.batch, fit.dtype);
+  if (need > limit) {
+    const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
+    throw new UserError(`model ${m.name} needs about ${gb(need)} of memory at batch ${fit.batch} in ${fit.dtype}, more than the ${gb(limit)} available here; use a smaller model, batch or --dtype float32`);
+  }
+}
+
+/**
+ * The model named by `model` (preset, spec file or inline spec), checked against the data set's
+ * input shape and outputs and against the memory it needs at `fit` (default: batch 32, float64).
+ */
+export function resolveModel(model: string | Record<string, unknown>, ds: Pick<Dataset, 'inputShape' | 'labelNames' | 'name'>, fit: FitOptions = { batch: 32, dtype: 'float64' }): Model {
   const k = ds.labelNames.length;
   let m: Model;
   if (typeof model !== 'string') m = modelFromSpec(model);
@@ -26,11 +50,16 @@ export function resolveModel(model: string | Record<string, unknown>, ds: Pick<D
     m = preset;
   }
   const want = m.inputShape.join(',');
-  if (want !== ds.inputShape.join(',') && m.inputShape.reduce((a, b) => a * b, 1) !== ds.inputShape.reduce((a, b) => a * b, 1)) {
+  // the same shape, or a flat model input of the same size (a spec MLP on images); never another
+  // image shape of the same size, which would silently scramble the data
+  const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  const fits = want === ds.inputShape.join(',') || (m.inputShape.length === 1 && size(m.inputShape) === size(ds.inputShape));
+  if (!fits) {
     throw new UserError(`model ${m.name} takes input [${want}] but ${ds.name} has [${ds.inputShape.join(',')}]; use xresnet or a spec with "input": [${ds.inputShape.join(',')}]`);
   }
   if (m.numOutputs !== k) {
     throw new UserError(`model ${m.name} has ${m.numOutputs} outputs but ${ds.name} has ${k} labels; use xresnet or a spec whose last layer has ${k} outputs`);
   }
+  checkFitsInMemory(m, fit);
   return m;
 }

@@ -36,7 +36,7 @@ export function openRun(dir: string): Run {
   const config = parseTrainConfig(raw.config, runJson);
   const train = openDataset(config.data, 'train', { loss: config.loss });
   const test = openDataset(config.data, 'test', { loss: config.loss });
-  const model = resolveModel(config.model, train);
+  const model = resolveModel(config.model, train, { batch: config.batchSize, dtype: config.dtype });
   const steps = listCheckpoints(dir);
   if (steps.length === 0) throw new UserError(`${dir}: the run has no checkpoints yet`);
   return {
