@@ -1,11 +1,12 @@
 /** `lie-bracket bracket`: brackets of example pairs at given weights, per tensor and per prediction. */
+import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { analyzePairs, firstKPairs, type FeatureScore, type PairAnalysis } from '../bracket/analysis.js';
 import { vectorsForSaving } from '../bracket/stats.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import { UserError } from '../errors.js';
 import { addSourceOptions, headerLine, resolveSource, sourceHeader, type SourceFlags, type SourceHeader } from './source.js';
-import { parseIntArg, parsePairs, progress, sci, table } from './util.js';
+import { commandReporter, formatBytes, parseIntArg, parsePairs, sci, table } from './util.js';
 
 export interface BracketFlags extends SourceFlags {
   pairs?: [number, number][];
@@ -25,18 +26,26 @@ export interface BracketReport extends SourceHeader {
   pairs: (PairAnalysis & { logitEffect?: number[] })[];
   features: FeatureScore[];
   seconds: number;
+  /** With --save-vectors: the file written, its number of tensors and pairs, and its size. */
+  savedVectors?: { file: string; tensors: number; pairs: number; bytes: number };
 }
 
 export function runBracket(f: BracketFlags, onPair: () => void = () => {}): BracketReport {
   const t0 = performance.now();
   if (f.saveVectors !== undefined && f.saveVectors.trim() === '') throw new UserError('--save-vectors needs a file name');
+  if (f.first !== undefined && f.pairs !== undefined) throw new UserError('give either --pairs or --first K, not both');
   if (f.probe !== undefined && f.probes !== undefined) throw new UserError('give either --probe K (one probe) or --probes N (the first N test examples), not both');
   const src = resolveSource(f);
   const pairs = f.first !== undefined ? firstKPairs(f.first) : (f.pairs ?? [[0, 1]]);
   if (pairs.length === 0) throw new UserError('--first needs at least 2 examples to form a pair');
   const probeIndices = f.probe !== undefined ? [f.probe] : f.probes !== undefined ? Array.from({ length: Math.min(f.probes, src.probes.length) }, (_, i) => i) : [];
   const a = analyzePairs(src, pairs, { probeIndices, keepVectors: f.saveVectors !== undefined, onPair });
-  if (f.saveVectors && a.vectors) writeSafetensors(f.saveVectors, vectorsForSaving(a.vectors), { model: src.model.name, loss: src.loss.name, weights: src.weights });
+  let savedVectors: BracketReport['savedVectors'];
+  if (f.saveVectors && a.vectors) {
+    const tensors = vectorsForSaving(a.vectors);
+    writeSafetensors(f.saveVectors, tensors, { model: src.model.name, loss: src.loss.name, weights: src.weights });
+    savedVectors = { file: f.saveVectors, tensors: Object.keys(tensors).length, pairs: a.vectors.length, bytes: statSync(f.saveVectors).size };
+  }
   const report: BracketReport = {
     ...sourceHeader(src, f),
     outputs: src.data.labelNames,
@@ -52,6 +61,7 @@ export function runBracket(f: BracketFlags, onPair: () => void = () => {}): Brac
       delete p.probeEffects;
     }
   } else if (probeIndices.length > 0) report.probeIndices = probeIndices;
+  if (savedVectors) report.savedVectors = savedVectors;
   return report;
 }
 
@@ -89,18 +99,23 @@ export function formatReport(r: BracketReport): string {
     out.push(`order sensitivity per output over ${r.pairs.length} pair(s) and ${r.probeIndices?.length ?? 1} probe(s): mean |J_f·B| (± standard error over pairs), and normalised by ‖g_x‖‖g_y‖`);
     out.push(table(['output', 'mean |J_f·B|', '± s.e.', 'normalised'], r.features.map((f) => [f.feature, sci(f.meanAbsEffect), sci(f.stderr, 1), sci(f.normalized)])));
   }
+  if (r.savedVectors) {
+    const v = r.savedVectors;
+    out.push('');
+    out.push(`bracket vectors: ${v.file} (${v.tensors} tensors, ${v.pairs} pair${v.pairs === 1 ? '' : 's'}, ${formatBytes(v.bytes)})`);
+  }
   return out.join('\n');
 }
 
 export function bracketCommand(): Command {
   const cmd = new Command('bracket').description('compute the bracket B = H_y g_x − H_x g_y of example pairs: per parameter tensor and per prediction');
   addSourceOptions(cmd)
-    .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default "0,1")', parsePairs)
+    .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default: "0,1")', parsePairs)
     .option('--first <k>', 'all pairs among the first K examples (the seed study used 6)', parseIntArg('--first', 2))
     .option('--probe <k>', 'a test example whose logits’ change along B (J_f·B) is reported', parseIntArg('--probe'))
-    .option('--probes <n>', 'a probe batch: the first N test examples; ranks outputs by order sensitivity', parseIntArg('--probes', 1))
-    .option('--save-vectors <file>', 'write the full bracket vectors as safetensors, keys <x>_<y>/<param name>')
-    .option('--json', 'print one JSON object instead of tables')
+    .option('--probes <n>', 'a probe batch: the first N test examples; ranks outputs by order sensitivity (default: no probes)', parseIntArg('--probes', 1))
+    .option('--save-vectors <file>', 'write the full bracket vectors as safetensors, keys <x>_<y>/<param name> (and say what was written)')
+    .option('--json', 'print one JSON object instead of tables (progress stays on stderr)')
     .addHelpText(
       'after',
       `
@@ -109,11 +124,16 @@ Examples:
   lie-bracket bracket --run runs/demo --step 100 --first 6 --probes 32 --json
   lie-bracket bracket --model mlp --weights my.safetensors --loss ce --dtype float32 --save-vectors b.safetensors`,
     )
-    .action((f: BracketFlags) => {
+    .action((f: BracketFlags, c: Command) => {
       const n = f.first !== undefined ? (f.first * (f.first - 1)) / 2 : (f.pairs?.length ?? 1);
-      const bar = progress(n, 'brackets', !f.json);
-      const report = runBracket(f, () => bar.tick());
-      bar.stop();
+      const progress = commandReporter(c);
+      const bar = progress.task('bracket', n, { unit: 'pairs' });
+      let report: BracketReport;
+      try {
+        report = runBracket(f, () => bar.tick());
+      } finally {
+        progress.stop();
+      }
       process.stdout.write(f.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
     });
   return cmd;

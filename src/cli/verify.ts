@@ -4,15 +4,16 @@
  * switch state along the steps (where the ε² law cannot hold); optionally with the activation
  * pattern frozen, and the decomposition of a real optimizer's two-step order effect.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { firstKPairs } from '../bracket/analysis.js';
 import { optimizerSwap, type OptSwapResult } from '../bracket/optswap.js';
 import { verifySwap, type SwapCheck } from '../bracket/verify.js';
 import { batch } from '../data/dataset.js';
+import type { Tensor } from '../engine/tensor.js';
 import { UserError } from '../errors.js';
 import { initOptimizerState, parseOptimizerConfig, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
 import { addSourceOptions, headerLine, resolveSource, sourceHeader, type SourceFlags, type SourceHeader } from './source.js';
-import { parseIntArg, parsePairs, progress, sci, table } from './util.js';
+import { commandReporter, parseIntArg, parsePairs, sci, table } from './util.js';
 
 export interface VerifyFlags extends SourceFlags {
   pairs?: [number, number][];
@@ -156,11 +157,21 @@ export function runVerify(f: VerifyFlags, onPair: () => void = () => {}): Verify
   const nProbes = Math.min(f.probes ?? 8, src.probes.length);
   const probes = opt && nProbes > 0 ? batch(src.probes, Array.from({ length: nProbes }, (_, i) => i), src.dtype).x : undefined;
 
-  const reports = pairs.map(([x, y]): VerifyPairReport => {
+  const same = (a: Tensor, b: Tensor) => a.size === b.size && a.data.every((v, i) => v === b.data[i]);
+  const identical = pairs.map(([x, y]) => x === y || (same(ex(x).x, ex(y).x) && same(ex(x).t, ex(y).t)));
+  if (identical.every((v) => v)) {
+    const [x, y] = pairs[0]!;
+    throw new UserError(`pair ${x},${y}: identical examples: nothing to verify (their bracket is exactly 0); choose two different examples`);
+  }
+
+  const reports = pairs.map(([x, y], i): VerifyPairReport => {
     const ax = ex(x);
     const ay = ex(y);
     const r = verifySwap(src.model, src.loss, src.params, ax, ay, { eps: f.eps, frozen: f.frozen === true, state: src.forward() });
-    const v = verdictOf(r.checks, r.frozen, r.kinkUnits);
+    const v =
+      r.checks.length > 0
+        ? verdictOf(r.checks, r.frozen, r.kinkUnits)
+        : { lawHolds: false, verdict: identical[i] ? 'identical examples: nothing to verify' : 'the bracket is exactly 0 (a gradient vanishes): nothing to verify' };
     const p: VerifyPairReport = {
       x,
       y,
@@ -172,7 +183,7 @@ export function runVerify(f: VerifyFlags, onPair: () => void = () => {}): Verify
       checks: r.checks,
       ...v,
     };
-    if (opt) {
+    if (opt && r.checks.length > 0) {
       p.optimizer = summarize(
         optimizerSwap({ model: src.model, loss: src.loss, params: src.params, x: ax, y: ay, optimizer: opt.config, state: opt.state, probes, forward: src.forward() }),
       );
@@ -180,7 +191,8 @@ export function runVerify(f: VerifyFlags, onPair: () => void = () => {}): Verify
     onPair();
     return p;
   });
-  const first = reports[0]!;
+  // the top-level figures are those of the first pair with something to verify
+  const first = reports.find((p) => p.checks.length > 0) ?? reports[0]!;
   return {
     ...sourceHeader(src, f),
     frozen: f.frozen === true,
@@ -204,6 +216,10 @@ export function formatVerify(r: VerifyReport): string {
     out.push('');
     const units = p.kinkUnits > 0 ? `${p.kinkUnits.toLocaleString('en-US')} ReLU/max-pool units in the two forward passes` : 'no ReLU/max-pool units (smooth)';
     out.push(`pair ${p.x},${p.y}: ‖B‖ = ${sci(p.bracketNorm)}, ${units}`);
+    if (p.checks.length === 0) {
+      out.push(`  → ${p.verdict}`);
+      continue;
+    }
     const kinked = p.kinkUnits > 0;
     const header = ['ε', 'error', 'order', 'rounding floor', ...(kinked ? ['switched at θ_x', 'θ_xy', 'θ_y', 'θ_yx', 'where gradients are taken'] : [])];
     out.push(
@@ -257,12 +273,12 @@ export function formatVerify(r: VerifyReport): string {
 export function verifyCommand(): Command {
   const cmd = new Command('verify').description('check the bracket against real swapped SGD steps: error and order of convergence per ε, and ReLU/max-pool units that switch');
   addSourceOptions(cmd)
-    .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default "0,1")', parsePairs)
+    .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default: "0,1")', parsePairs)
     .option('--first <k>', 'all pairs among the first K examples', parseIntArg('--first', 2))
-    .option('--eps <list>', 'step sizes ε, comma-separated', parseEpsList, [1e-2, 1e-3, 1e-4])
+    .addOption(new Option('--eps <list>', 'step sizes ε, comma-separated').argParser(parseEpsList).default([1e-2, 1e-3, 1e-4], '1e-2,1e-3,1e-4'))
     .option('--frozen', 'freeze the activation pattern at θ (ReLU masks and max-pool selections), which makes a ReLU net smooth')
     .option('--optimizer <run|json>', 'also split a real optimizer’s two-step order effect into state, bracket and other parts: "run" (the run’s optimizer and its state at --step) or a config like \'{"name":"momentum","lr":0.01}\' (fresh state)')
-    .option('--probes <n>', 'with --optimizer: the first N test examples as probes for the logit effects (default 8)', parseIntArg('--probes', 0))
+    .option('--probes <n>', 'with --optimizer: the first N test examples as probes for the logit effects (default: 8)', parseIntArg('--probes', 0))
     .option('--json', 'print one JSON object instead of tables (save it as RUN/verify.json for the run report)')
     .addHelpText(
       'after',
@@ -275,11 +291,16 @@ Examples:
   lie-bracket verify --run runs/demo --optimizer run --probes 16     # how much of Adam's order effect is the bracket
   lie-bracket verify --model mlp --optimizer '{"name":"momentum","lr":0.01,"momentum":0.9}'`,
     )
-    .action((f: VerifyFlags) => {
+    .action((f: VerifyFlags, c: Command) => {
       const n = f.first !== undefined ? (f.first * (f.first - 1)) / 2 : (f.pairs?.length ?? 1);
-      const bar = progress(n, 'pairs', !f.json);
-      const report = runVerify(f, () => bar.tick());
-      bar.stop();
+      const progress = commandReporter(c);
+      const bar = progress.task('verify', n, { unit: 'pairs' });
+      let report: VerifyReport;
+      try {
+        report = runVerify(f, () => bar.tick());
+      } finally {
+        progress.stop();
+      }
       process.stdout.write(f.json ? `${JSON.stringify(report)}\n` : `${formatVerify(report)}\n`);
     });
   return cmd;
