@@ -11,6 +11,7 @@ export interface ReportFlags {
   out?: string;
   png?: string;
   title?: string;
+  json?: boolean;
 }
 
 export interface ReportCommandResult {
@@ -45,9 +46,10 @@ export function reportCommand(): Command {
   return new Command('report')
     .description('write report.html for a run directory: one self-contained page (opens from disk, no network) with every figure')
     .argument('<run-dir>', 'run directory (from lie-bracket train, with sweep/ from lie-bracket sweep)')
-    .option('--out <file>', 'where to write the HTML (default RUN_DIR/report.html)')
+    .option('--out <file>', 'where to write the HTML (default: <run-dir>/report.html)')
     .option('--png <dir>', 'also write each figure as SVG and PNG into DIR (Vega\'s Node renderer; PNG rasterised with @resvg/resvg-js, at 2× scale; if that package cannot load on this platform, SVG only)')
     .option('--title <text>', 'page title')
+    .option('--json', 'print one JSON object instead of text: {out, figures, exported, pngUnavailable, notes}')
     .addHelpText(
       'after',
       `
@@ -57,10 +59,15 @@ sweep/summary.json, sweep/allpairs.jsonl, verify.json. Missing inputs become not
 Examples:
   lie-bracket report runs/demo
   lie-bracket report runs/demo --out /tmp/demo.html --png figures/
+  lie-bracket report runs/demo --json
 `,
     )
     .action(async (runDir: string, f: ReportFlags) => {
       const r = await runReport(runDir, f);
+      if (f.json) {
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+        return;
+      }
       const lines = [`report: ${resolve(r.out)} (${r.figures.length} figures: ${r.figures.join(', ') || 'none'})`];
       for (const n of r.notes) lines.push(`  note: ${n}`);
       if (f.png !== undefined) {

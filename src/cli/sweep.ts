@@ -1,13 +1,12 @@
 /** `lie-bracket sweep` (checkpoints × pairs of a run, resumable, shardable, on worker threads) and `lie-bracket merge`. */
 import { readFileSync } from 'node:fs';
-import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
 import type { Summary } from '../study/stats.js';
 import { defaultWorkers, mergeShards, parseShard, runSweep, type Shard, type SweepResult } from '../study/sweep.js';
 import { formatSummary } from './stats.js';
-import { parseIntArg, parsePairs } from './util.js';
+import { commandReporter, parseIntArg, parsePairs, type ProgressTask } from './util.js';
 
 interface SweepFlags {
   steps?: number[];
@@ -37,27 +36,6 @@ function parseShardArg(v: string): Shard {
   }
 }
 
-/** A progress bar with ETA on stderr (a terminal only), starting at the resumed count. */
-function sweepBar(enabled: boolean) {
-  let bar: cliProgress.SingleBar | undefined;
-  return {
-    start(done: number, total: number) {
-      if (!enabled || !process.stderr.isTTY || total - done < 1) return;
-      bar = new cliProgress.SingleBar(
-        { format: 'sweep [{bar}] {value}/{total} units | {eta_formatted} left', stream: process.stderr, hideCursor: true, etaBuffer: 20 },
-        cliProgress.Presets.shades_classic,
-      );
-      bar.start(total, done);
-    },
-    tick(done: number) {
-      bar?.update(done);
-    },
-    stop() {
-      bar?.stop();
-    },
-  };
-}
-
 const readSummary = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Summary;
 
 export function formatSweepResult(r: SweepResult): string {
@@ -75,7 +53,7 @@ export function sweepCommand(): Command {
     .description('brackets of example pairs at every checkpoint of a run, with per-tensor statistics and probe effects; resumable, shardable, on worker threads')
     .argument('<run-dir>', 'a training run directory (lie-bracket train --out)')
     .option('--steps <list>', 'checkpoint steps, e.g. "0,10,100" (default: all)', parseSteps)
-    .option('--first <k>', 'all pairs among the first K test examples (default 6, as the seed study)', parseIntArg('--first', 2))
+    .option('--first <k>', 'all pairs among the first K test examples, as the seed study (default: 6)', parseIntArg('--first', 2))
     .option('--pairs <pairs>', 'example pairs instead, as test-split indices, e.g. "0,1;2,3"', parsePairs)
     .option('--probes <n>', 'probe batch: the first N test examples (0: none)', parseIntArg('--probes', 0), 32)
     .addOption(new Option('--bn <mode>', 'BatchNorm during brackets: eval (running statistics) or train (per-example statistics)').choices(['eval', 'train']).default('eval'))
@@ -84,7 +62,7 @@ export function sweepCommand(): Command {
     .option('--out <dir>', 'output directory (default: <run-dir>/sweep)')
     .option('--shard <i/n>', 'compute only units u with u mod n = i (join the shards with lie-bracket merge)', parseShardArg)
     .option('--workers <w>', `worker threads (default: the number of cores, here ${defaultWorkers()})`, parseIntArg('--workers', 1))
-    .option('--json', 'print one JSON object at the end instead of text (no progress bar)')
+    .option('--json', 'print one JSON object at the end instead of text (progress stays on stderr)')
     .addHelpText(
       'after',
       `
@@ -98,9 +76,10 @@ Examples:
   lie-bracket sweep runs/demo --shard 0/4 --workers 1      # one of 4 scheduler jobs
   lie-bracket merge runs/demo/sweep                         # then join the shards`,
     )
-    .action(async (runDir: string, f: SweepFlags) => {
+    .action(async (runDir: string, f: SweepFlags, c: Command) => {
       if (f.first !== undefined && f.pairs !== undefined) throw new UserError('give either --first K or --pairs, not both');
-      const bar = sweepBar(!f.json);
+      const progress = commandReporter(c);
+      let bar: ProgressTask | undefined;
       let r: SweepResult;
       try {
         r = await runSweep({
@@ -115,11 +94,11 @@ Examples:
           out: f.out,
           shard: f.shard,
           workers: f.workers,
-          onStart: (done, total) => bar.start(done, total),
-          onUnit: (done) => bar.tick(done),
+          onStart: (done, total) => (bar = progress.task('sweep', total, { unit: 'units', start: done })),
+          onUnit: (done) => bar?.update(done),
         });
       } finally {
-        bar.stop();
+        progress.stop();
       }
       if (f.json) {
         process.stdout.write(`${JSON.stringify(r)}\n`);
