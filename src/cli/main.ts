@@ -39,8 +39,9 @@ export async function main(argv: string[]): Promise<number> {
     await program().parseAsync(argv);
     return 0;
   } catch (e) {
-    // commander printed its message already: --help and --version exit 0, a bad flag is bad input
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    // commander printed its message already: --help and --version exit 0, an interrupted training
+    // 130 (as a shell reports Ctrl-C), a bad flag is bad input
+    if (e instanceof CommanderError) return e.exitCode === 0 || e.exitCode === 130 ? e.exitCode : 2;
     const err = isFsError(e) ? fsUserError(e) : e;
     if (err instanceof UserError) {
       process.stderr.write(`lie-bracket: error: ${err.message}\n`);

@@ -1,15 +1,19 @@
 /** `lie-bracket study`: train → sweep → statistics → report in one resumable command. */
-import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { runStudy, type StudyResult } from '../study/study.js';
-import { addTrainOptions, configFromFlags, type TrainFlags } from './train.js';
-import { parseIntArg, sci, table } from './util.js';
+import { UserError } from '../errors.js';
+import { runStudy, STUDY_VERIFY_EPS, type StudyResult } from '../study/study.js';
+import { TrainingInterrupted } from '../study/train.js';
+import { addTrainOptions, configFromFlags, differenceLabel, exitInterrupted, shellQuote, whileSigintStops, type TrainFlags } from './train.js';
+import { parseEpsList } from './verify.js';
+import { commandReporter, parseIntArg, sci, table, type ProgressTask } from './util.js';
 
 interface StudyFlags extends TrainFlags {
   first: number;
   probes: number;
   allPairs: number;
   verify: boolean;
+  /** The swap step sizes of the verify stage. */
+  eps?: number[];
   saveVectors?: boolean;
   workers?: number;
   json?: boolean;
@@ -35,10 +39,11 @@ export function formatStudy(r: StudyResult): string {
 
 export function studyCommand(): Command {
   return addTrainOptions(new Command('study').description('the whole experiment: train → sweep brackets over checkpoints → statistics → interactive report (resumable)'))
-    .option('--first <k>', 'bracket all pairs among the first K test examples (default 6)', parseIntArg('--first', 2), 6)
-    .option('--probes <n>', 'probe batch: the first N test examples (default 32)', parseIntArg('--probes', 1), 32)
+    .option('--first <k>', 'bracket all pairs among the first K test examples', parseIntArg('--first', 2), 6)
+    .option('--probes <n>', 'probe batch: the first N test examples', parseIntArg('--probes', 1), 32)
     .option('--all-pairs <n>', 'also the N×N logit-effect matrices of the first N test examples at the last checkpoint (0: skip)', parseIntArg('--all-pairs'), 0)
     .option('--verify', 'also verify the bracket against real swapped SGD steps (pair 0,1, last checkpoint)', false)
+    .option('--eps <list>', `step sizes ε of --verify, comma-separated (default: ${STUDY_VERIFY_EPS.join(',')}); Adam's ε is --adam-eps`, parseEpsList)
     .option('--save-vectors', 'also save the sweep’s bracket vectors (sweep/vectors/step-<n>.safetensors)')
     .option('--workers <n>', 'worker threads for the sweep (default: the number of cores)', parseIntArg('--workers', 1))
     .option('--json', 'print a JSON summary instead of text')
@@ -50,20 +55,19 @@ Examples:
   lie-bracket study --data synthetic --model xresnet --loss grouped --all-pairs 32 --verify --out runs/synthetic-grouped
 Running the same command again reuses every finished stage.`,
     )
-    .action(async (f: StudyFlags) => {
+    .action(async (f: StudyFlags, c: Command) => {
+      if (f.eps !== undefined && !f.verify) throw new UserError(`--eps sets the step sizes of the verify stage: add --verify (Adam's ε is --adam-eps)`);
       const { config, runDir } = configFromFlags({ ...f, resume: undefined, out: f.out ?? f.resume });
-      const tty = !f.json && process.stderr.isTTY;
-      let bar: cliProgress.SingleBar | undefined;
-      const log = (s: string) => {
-        if (!f.json) process.stderr.write(`${s}\n`);
-      };
-      const newBar = (fmt: string, total: number, start: number) => {
-        bar?.stop();
-        if (!tty) return;
-        bar = new cliProgress.SingleBar({ format: fmt, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-        bar.start(total, start);
+      const progress = commandReporter(c);
+      let bar: ProgressTask | undefined;
+      const rerun = () => {
+        const raw = (c.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
+        return raw && raw.length > 2 ? `lie-bracket ${raw.slice(2).map(shellQuote).join(' ')}` : `lie-bracket study --out ${shellQuote(runDir)} (with the same flags)`;
       };
       const r = await runStudy(config, runDir, {
+        verifyEps: f.eps,
+        interruptible: whileSigintStops,
+        differenceLabel: differenceLabel(f),
         first: f.first,
         probes: f.probes,
         allPairs: f.allPairs,
@@ -71,20 +75,24 @@ Running the same command again reuses every finished stage.`,
         saveVectors: f.saveVectors === true,
         workers: f.workers,
         onStage: (stage, detail) => {
-          bar?.stop();
           bar = undefined;
-          log(`[${stage}]${detail ? ` ${detail}` : ''}`);
+          progress.stage(stage, detail); // stops the previous stage's bar
         },
         onStep: (step, loss) => {
-          if (!bar && tty) newBar('train [{bar}] {value}/{total} | loss {loss} | eta {eta_formatted}', config.steps, step - 1);
-          bar?.update(step, { loss: loss.toFixed(4) });
+          bar ??= progress.task('train', config.steps, { unit: 'steps', start: step - 1 });
+          bar.update(step, `loss ${loss.toFixed(4)}`);
         },
         onUnit: (done, total) => {
-          if (!bar && tty) newBar('sweep [{bar}] {value}/{total} brackets | eta {eta_formatted}', total, done - 1);
-          bar?.update(done);
+          bar ??= progress.task('sweep', total, { unit: 'brackets', start: done - 1 });
+          bar.update(done);
         },
-      });
-      bar?.stop();
+      })
+        .catch((e: unknown) => {
+          if (e instanceof TrainingInterrupted) return e;
+          throw e;
+        })
+        .finally(() => progress.stop());
+      if (r instanceof TrainingInterrupted) return exitInterrupted(r, rerun());
       process.stdout.write(f.json ? `${JSON.stringify({ ...r, sweep: { ...r.sweep } })}\n` : `${formatStudy(r)}\n`);
     });
 }

@@ -1,15 +1,25 @@
 /** `lie-bracket train`: train a model with checkpoints into a run directory (resumable, deterministic). */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import cliProgress from 'cli-progress';
-import { Command, Option } from 'commander';
+import { join, resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { describeDataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { UserError } from '../errors.js';
 import { MODELS } from '../nn/models.js';
 import { resolveModel } from '../study/resolve.js';
-import { lossFor, parseTrainConfig, train, type MetricsLine, type TrainConfig, type TrainSummary } from '../study/train.js';
-import { parseIntArg, table } from './util.js';
+import {
+  configDifferences,
+  formatConfigDifferences,
+  lossFor,
+  parseTrainConfig,
+  trainAsync,
+  trainConfigSchema,
+  TrainingInterrupted,
+  type ConfigDifference,
+  type StopSignal,
+  type MetricsLine, type TrainConfig, type TrainSummary } from '../study/train.js';
+import { resolveOptimizerConfig } from '../nn/optim.js';
+import { commandReporter, parseIntArg, table, type ProgressTask, type Reporter } from './util.js';
 
 export interface TrainFlags {
   config?: string;
@@ -21,7 +31,8 @@ export interface TrainFlags {
   momentum?: number;
   beta1?: number;
   beta2?: number;
-  eps?: number;
+  /** Adam's ε (`--adam-eps`; `--eps` is the swap step sizes of verify). */
+  adamEps?: number;
   weightDecay?: number;
   steps?: number;
   batchSize?: number;
@@ -60,13 +71,8 @@ function readJson(path: string, what: string): Record<string, unknown> {
   }
 }
 
-/** The config: a run's own (on --resume), else the --config file, with flags on top. */
-export function configFromFlags(f: TrainFlags): { config: TrainConfig; runDir: string; resume: boolean } {
-  if (f.resume) {
-    const run = readJson(join(f.resume, 'run.json'), 'run description (is this a run directory?)');
-    return { config: parseTrainConfig(run.config, join(f.resume, 'run.json')), runDir: f.resume, resume: true };
-  }
-  const base: Record<string, unknown> = f.config ? readJson(f.config, 'config file') : {};
+/** `base` (a config object) with the flags on top. */
+function withFlags(base: Record<string, unknown>, f: TrainFlags): Record<string, unknown> {
   const set = (k: string, v: unknown) => {
     if (v !== undefined) base[k] = v;
   };
@@ -89,45 +95,76 @@ export function configFromFlags(f: TrainFlags): { config: TrainConfig; runDir: s
   setOpt('name', f.optimizer);
   setOpt('lr', f.lr);
   setOpt('momentum', f.momentum);
-  setOpt('eps', f.eps);
+  setOpt('eps', f.adamEps);
   setOpt('weightDecay', f.weightDecay);
   if (f.beta1 !== undefined || f.beta2 !== undefined) {
     const betas = (opt.betas as [number, number] | undefined) ?? [0.9, 0.999];
     opt.betas = [f.beta1 ?? betas[0], f.beta2 ?? betas[1]];
   }
   if (Object.keys(opt).length > 0) base.optimizer = opt;
+  return base;
+}
+
+/**
+ * How to name a differing field: its flag when that flag was given, else the config key in the
+ * --config file (when one was given).
+ */
+export function differenceLabel(f: TrainFlags): (d: ConfigDifference) => string {
+  return (d) => {
+    const prop = d.flag.replace(/^--/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()) as keyof TrainFlags;
+    if (d.flag.startsWith('--') && f[prop] !== undefined) return d.flag;
+    return f.config ? `${d.key} (in ${f.config})` : d.flag;
+  };
+}
+
+/** The config: a run's own (on --resume, where flags may only repeat it), else the --config file, with flags on top. */
+export function configFromFlags(f: TrainFlags): { config: TrainConfig; runDir: string; resume: boolean } {
+  if (f.resume) {
+    const runJson = join(f.resume, 'run.json');
+    const run = readJson(runJson, 'run description (is this a run directory?)');
+    const config = parseTrainConfig(run.config, runJson);
+    if (f.out !== undefined && resolve(f.out) !== resolve(f.resume)) {
+      throw new UserError(`--out ${f.out} differs from the run directory ${f.resume}: --resume continues a run in its own directory; drop --out`);
+    }
+    // the run's config with --config and the flags on top must be the run's config
+    const base = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+    if (f.config) {
+      const file = readJson(f.config, 'config file');
+      Object.assign(base, file, { optimizer: { ...(base.optimizer as object), ...((file.optimizer as object | undefined) ?? {}) } });
+    }
+    const diffs = configDifferences(config, parseTrainConfig(withFlags(base, f), f.config ?? 'flags'));
+    if (diffs.length > 0) {
+      const steps = diffs.some((d) => d.key === 'steps') ? ' (a run cannot be extended: its checkpoint and evaluation schedules depend on --steps)' : '';
+      throw new UserError(`${f.resume}: ${formatConfigDifferences(diffs, differenceLabel(f))}; --resume continues the run as configured${steps}: drop these flags, or train a new run with another --out`);
+    }
+    return { config, runDir: f.resume, resume: true };
+  }
+  const base = withFlags(f.config ? readJson(f.config, 'config file') : {}, f);
   const config = parseTrainConfig(base, f.config ?? 'flags');
   const name = typeof config.model === 'string' ? config.model.replace(/^.*\//, '').replace(/\.json$/, '') : 'custom';
   return { config, runDir: f.out ?? join('runs', `${name}-${config.data.replace(/[^a-z0-9]+/gi, '_')}-${config.loss}-seed${config.seed}`), resume: false };
 }
 
-export function runTrain(f: TrainFlags, progress = false): TrainSummary & { config: TrainConfig } {
+/** Trains; `progress` (a bar on a terminal, lines in a log) if given. */
+export async function runTrain(f: TrainFlags, progress?: Reporter, signal?: StopSignal): Promise<TrainSummary & { config: TrainConfig }> {
   const { config, runDir, resume } = configFromFlags(f);
   const trainSet = openDataset(config.data, 'train', { loss: config.loss });
   const testSet = openDataset(config.data, 'test', { loss: config.loss });
   const model = resolveModel(config.model, trainSet);
   const loss = lossFor(config, trainSet);
-  let bar: cliProgress.SingleBar | undefined;
-  let last = 0;
-  if (progress && process.stderr.isTTY) {
-    bar = new cliProgress.SingleBar(
-      { format: 'train [{bar}] {value}/{total} | loss {loss} | {speed} steps/s | eta {eta_formatted}', stream: process.stderr, hideCursor: true },
-      cliProgress.Presets.shades_classic,
-    );
-  }
-  const t0 = performance.now();
-  const summary = train({ model, loss, train: trainSet, test: testSet, config }, runDir, {
+  let bar: ProgressTask | undefined;
+  const summary = await trainAsync({ model, loss, train: trainSet, test: testSet, config }, runDir, {
     resume,
+    signal,
     datasetInfo: { spec: config.data, train: describeDataset(trainSet), test: describeDataset(testSet) },
     onStep: (step, l) => {
-      if (!bar) return;
-      if (last === 0) bar.start(config.steps, step - 1, { loss: l.toFixed(4), speed: '…' });
-      last = step;
-      bar.update(step, { loss: l.toFixed(4), speed: (step / ((performance.now() - t0) / 1000)).toFixed(1) });
+      if (!progress) return;
+      bar ??= progress.task('train', config.steps, { unit: 'steps', start: step - 1 });
+      bar.update(step, `loss ${l.toFixed(4)}`);
     },
     onEval: (line: MetricsLine) => void line,
   });
-  bar?.stop();
+  progress?.stop();
   return { ...summary, config };
 }
 
@@ -146,36 +183,81 @@ function formatSummary(s: TrainSummary & { config: TrainConfig }, labels: readon
   return lines.join('\n');
 }
 
+/** The defaults of the training config, as the help shows them: from the schema and the optimizer, which apply them. */
+export const TRAIN_DEFAULTS = trainConfigSchema.parse({});
+const OPTIMIZER_DEFAULTS = {
+  momentum: resolveOptimizerConfig({ name: 'momentum', lr: 1 }).momentum,
+  betas: resolveOptimizerConfig({ name: 'adam', lr: 1 }).betas,
+  weightDecay: resolveOptimizerConfig({ name: 'sgd', lr: 1 }).weightDecay,
+  weightDecayAdamw: resolveOptimizerConfig({ name: 'adamw', lr: 1 }).weightDecay,
+};
+const dflt = (v: unknown) => `(default: ${typeof v === 'string' ? v : JSON.stringify(v)})`;
+
+/**
+ * Run `fn` with a stop signal that SIGINT (Ctrl-C) aborts, so that training stops at a step
+ * boundary; a second SIGINT exits at once (130). The listener is removed when `fn` settles.
+ */
+export async function whileSigintStops<T>(fn: (signal: StopSignal) => Promise<T>): Promise<T> {
+  const signal = sigintSignal;
+  signal.aborted = false;
+  const onSigint = () => {
+    if (signal.aborted) process.exit(130);
+    signal.aborted = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await fn(signal);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+const sigintSignal = { aborted: false };
+
+/** After an interrupted training: `interrupted at step N; resume with …` on stderr, and exit 130 (main passes it through). */
+export function exitInterrupted(e: TrainingInterrupted, resumeCommand: string): never {
+  const msg = `interrupted at step ${e.step}; resume with ${resumeCommand}`;
+  process.stderr.write(`${msg}\n`);
+  throw new CommanderError(130, 'lie-bracket.interrupted', msg);
+}
+
+/** A word as a POSIX shell reads it back. */
+export function shellQuote(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The training flags, shared by `train` and `study`. */
 export function addTrainOptions(cmd: Command): Command {
+  const d = TRAIN_DEFAULTS;
   return cmd
     .option('--config <file>', 'JSON config (every field is also a flag; flags win)')
-    .option('--model <name|spec.json>', `model: ${Object.keys(MODELS).join(', ')}, or a JSON model spec file`)
-    .option('--data <spec>', 'fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory of IDX files / CelebA')
-    .addOption(new Option('--loss <loss>', 'bce (independent sigmoids), ce (softmax), grouped (softmax per exclusive group)').choices(['bce', 'ce', 'grouped']))
-    .addOption(new Option('--optimizer <name>', 'optimizer (PyTorch conventions)').choices(['sgd', 'momentum', 'adam', 'adamw']))
-    .option('--lr <x>', 'learning rate', parseNum('--lr'))
-    .option('--momentum <x>', 'momentum (optimizer momentum)', parseNum('--momentum'))
-    .option('--beta1 <x>', 'Adam β1', parseNum('--beta1'))
-    .option('--beta2 <x>', 'Adam β2', parseNum('--beta2'))
-    .option('--eps <x>', 'Adam ε', parseNum('--eps'))
-    .option('--weight-decay <x>', 'weight decay (L2; decoupled for adamw)', parseNum('--weight-decay'))
-    .option('--steps <n>', 'optimizer steps (default 300)', parseIntArg('--steps'))
-    .option('--batch-size <n>', 'minibatch size (default 32)', parseIntArg('--batch-size', 1))
-    .option('--seed <n>', 'seed of the init and the minibatch order (default 0)', parseIntArg('--seed'))
-    .addOption(new Option('--dtype <dtype>', 'float type (default float32)').choices(['float32', 'float64']))
+    .option('--model <name|spec.json>', `model: ${Object.keys(MODELS).join(', ')}, or a JSON model spec file ${dflt(d.model)}`)
+    .option('--data <spec>', `fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory of IDX files / CelebA ${dflt(d.data)}`)
+    .addOption(new Option('--loss <loss>', `bce (independent sigmoids), ce (softmax), grouped (softmax per exclusive group) ${dflt(d.loss)}`).choices(['bce', 'ce', 'grouped']))
+    .addOption(new Option('--optimizer <name>', `optimizer (PyTorch conventions) ${dflt(d.optimizer.name)}`).choices(['sgd', 'momentum', 'adam', 'adamw']))
+    .option('--lr <x>', `learning rate ${dflt(d.optimizer.lr)}`, parseNum('--lr'))
+    .option('--momentum <x>', `momentum (optimizer momentum) ${dflt(OPTIMIZER_DEFAULTS.momentum)}`, parseNum('--momentum'))
+    .option('--beta1 <x>', `Adam β1 ${dflt(OPTIMIZER_DEFAULTS.betas[0])}`, parseNum('--beta1'))
+    .option('--beta2 <x>', `Adam β2 ${dflt(OPTIMIZER_DEFAULTS.betas[1])}`, parseNum('--beta2'))
+    .option('--adam-eps <x>', `Adam ε ${dflt(resolveOptimizerConfig({ name: 'adam', lr: 1 }).eps)}`, parseNum('--adam-eps'))
+    .option('--weight-decay <x>', `weight decay (L2; decoupled for adamw) (default: ${OPTIMIZER_DEFAULTS.weightDecay}, adamw ${OPTIMIZER_DEFAULTS.weightDecayAdamw})`, parseNum('--weight-decay'))
+    .option('--steps <n>', `optimizer steps ${dflt(d.steps)}`, parseIntArg('--steps'))
+    .option('--batch-size <n>', `minibatch size ${dflt(d.batchSize)}`, parseIntArg('--batch-size', 1))
+    .option('--seed <n>', `seed of the init and the minibatch order ${dflt(d.seed)}`, parseIntArg('--seed'))
+    .addOption(new Option('--dtype <dtype>', `float type ${dflt(d.dtype)}`).choices(['float32', 'float64']))
     .option('--checkpoint-every <n>', 'checkpoint every N steps (default: log-spaced 0,1,2,5,10,20,50,…)', parseIntArg('--checkpoint-every', 1))
     .option('--checkpoint-steps <list>', 'explicit checkpoint steps, e.g. "0,10,100"', parseList)
-    .option('--eval-every <n>', 'evaluate on held-out data every M steps (default steps/10)', parseIntArg('--eval-every', 1))
-    .option('--eval-size <n>', 'held-out examples to evaluate on (default 500)', parseIntArg('--eval-size', 1))
-    .option('--train-size <n>', 'use only the first N training examples', parseIntArg('--train-size', 1))
-    .option('--out <dir>', 'run directory (default runs/<model>-<data>-<loss>-seed<seed>)')
+    .option('--eval-every <n>', 'evaluate on held-out data every M steps (default: steps/10)', parseIntArg('--eval-every', 1))
+    .option('--eval-size <n>', `held-out examples to evaluate on ${dflt(d.evalSize)}`, parseIntArg('--eval-size', 1))
+    .option('--train-size <n>', 'use only the first N training examples (default: all)', parseIntArg('--train-size', 1))
+    .option('--out <dir>', 'run directory (default: runs/<model>-<data>-<loss>-seed<seed>)')
     .option('--resume <dir>', 'continue a run from its last complete checkpoint');
 }
 
 export function trainCommand(): Command {
   return addTrainOptions(new Command('train').description('train a model with checkpoints into a run directory (deterministic; resumable with --resume)'))
     .option('--json', 'print a JSON summary instead of a table')
+    .addOption(new Option('--eps <x>').hideHelp()) // refused: Adam's ε is --adam-eps
     .addHelpText(
       'after',
       `
@@ -185,8 +267,20 @@ Examples:
   lie-bracket train --model xresnet --data synthetic --loss grouped --checkpoint-every 100 --out runs/syn
   lie-bracket train --resume runs/fm                                   # continue after a crash or Ctrl-C`,
     )
-    .action((f: TrainFlags) => {
-      const s = runTrain(f, !f.json);
+    .action(async (f: TrainFlags & { eps?: string }, c: Command) => {
+      if (f.eps !== undefined) throw new UserError(`--eps is the swap step size of verify; Adam's ε is --adam-eps`);
+      const progress = commandReporter(c);
+      let s: Awaited<ReturnType<typeof runTrain>> | undefined;
+      let stopped: TrainingInterrupted | undefined;
+      try {
+        s = await whileSigintStops((signal) => runTrain(f, progress, signal));
+      } catch (e) {
+        if (!(e instanceof TrainingInterrupted)) throw e;
+        stopped = e;
+      } finally {
+        progress.stop();
+      }
+      if (stopped !== undefined || s === undefined) return exitInterrupted(stopped!, `lie-bracket train --resume ${shellQuote(stopped!.runDir)}`);
       const test = openDataset(s.config.data, 'test', { loss: s.config.loss });
       process.stdout.write(f.json ? `${JSON.stringify(s)}\n` : `${formatSummary(s, test.labelNames)}\n`);
     });

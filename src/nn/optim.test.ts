@@ -485,7 +485,7 @@ describe('optimizer config', () => {
     ['betas on momentum', { name: 'momentum', lr: 1, betas: [0.9, 0.99] }, /betas applies only to adam and adamw, not to momentum/],
     ['nesterov on adam', { name: 'adam', lr: 1, nesterov: true }, /nesterov applies only to momentum, not to adam$/],
     ['amsgrad', { name: 'adam', lr: 1, amsgrad: true }, /amsgrad is not supported/],
-    ['typo', { name: 'adam', lr: 1, weight_decay: 0.1 }, /unknown field "weight_decay" \(known fields: name, lr, momentum, dampening, nesterov, betas, eps, weightDecay, amsgrad\)/],
+    ['typo', { name: 'adam', lr: 1, weight_decay: 0.1 }, /unknown key weight_decay; did you mean weightDecay\? \(valid keys: name, lr, momentum, dampening, nesterov, betas, eps, weightDecay, amsgrad\)/],
     ['two problems', { name: 'adam', lr: -1, eps: -1 }, /lr must be .*; eps must be/],
   ];
   for (const [what, input, re] of bad) {

@@ -30,6 +30,7 @@ import { allocBuf, type Buf } from '../engine/dtype.js';
 import { fmtShape, shapesEqual } from '../engine/shape.js';
 import { Tensor, zeros } from '../engine/tensor.js';
 import { UserError } from '../errors.js';
+import { zodUserError } from '../zod-message.js';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam' | 'adamw';
 
@@ -89,8 +90,6 @@ export const BUFFER_KINDS: Readonly<Record<OptimizerName, readonly string[]>> = 
 // ---------------------------------------------------------------------------------------------
 // Config validation
 
-const FIELDS = ['name', 'lr', 'momentum', 'dampening', 'nesterov', 'betas', 'eps', 'weightDecay', 'amsgrad'];
-
 const got = (x: unknown): string => {
   if (typeof x === 'number' || typeof x === 'boolean' || x === null || x === undefined) return String(x);
   if (typeof x === 'string') return JSON.stringify(x);
@@ -142,10 +141,9 @@ export const optimizerConfigSchema = z
         .optional(),
     },
     {
+      // unknown keys are reported by zodUserError (src/zod-message.ts), with the closest valid key
       error: (iss) =>
-        iss.code === 'unrecognized_keys'
-          ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => JSON.stringify(k)).join(', ')} (known fields: ${FIELDS.join(', ')})`
-          : `optimizer config must be an object like {"name": "adam", "lr": 0.001} (got ${got(iss.input)})`,
+        iss.code === 'unrecognized_keys' ? undefined : `optimizer config must be an object like {"name": "adam", "lr": 0.001} (got ${got(iss.input)})`,
     },
   )
   .superRefine((c, ctx) => {
@@ -173,10 +171,7 @@ export const optimizerConfigSchema = z
 /** Validate a config (e.g. from JSON or flags); throws a one-line `UserError` naming every problem. */
 export function parseOptimizerConfig(input: unknown, source = 'optimizer config'): OptimizerConfig {
   const r = optimizerConfigSchema.safeParse(input);
-  if (!r.success) {
-    const msgs = [...new Set(r.error.issues.map((i) => i.message.replace(/\s+/g, ' ').trim()))];
-    throw new UserError(`${source}: ${msgs.join('; ')}`);
-  }
+  if (!r.success) throw zodUserError(r.error, source, optimizerConfigSchema);
   return r.data as OptimizerConfig;
 }
 

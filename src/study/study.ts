@@ -13,7 +13,7 @@ import { writeReport } from '../report/report.js';
 import { runVerify, type VerifyFlags } from '../cli/verify.js';
 import { openRun } from './run.js';
 import { runSweep, type SweepResult } from './sweep.js';
-import { lossFor, train, type TrainConfig, type TrainSummary } from './train.js';
+import { configDifferences, formatConfigDifferences, lossFor, parseTrainConfig, trainAsync, type ConfigDifference, type StopSignal, type TrainConfig, type TrainSummary } from './train.js';
 import { resolveModel } from './resolve.js';
 import { openDataset } from '../data/registry.js';
 import { describeDataset } from '../data/dataset.js';
@@ -30,7 +30,16 @@ export interface StudyOptions {
   verify?: boolean;
   /** Save the sweep's bracket vectors (sweep/vectors/step-<n>.safetensors). */
   saveVectors?: boolean;
+  /** Step sizes ε of the swap verification (default 1e-1, 1e-2, 1e-3, 1e-4). */
+  verifyEps?: number[];
   workers?: number;
+  /**
+   * Runs the training stage with a stop signal (the CLI's aborts on SIGINT); an aborted training
+   * stops at a step boundary with `TrainingInterrupted`.
+   */
+  interruptible?: <T>(fn: (signal: StopSignal) => Promise<T>) => Promise<T>;
+  /** How to name a field where the flags differ from an existing run (default: its flag). */
+  differenceLabel?: (d: ConfigDifference) => string;
   onStage?: (stage: string, detail?: string) => void;
   onStep?: (step: number, loss: number) => void;
   onUnit?: (done: number, total: number) => void;
@@ -47,29 +56,38 @@ export interface StudyResult {
   seconds: number;
 }
 
-function sameConfig(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
+/** The swap verification's default step sizes. */
+export const STUDY_VERIFY_EPS: readonly number[] = [1e-1, 1e-2, 1e-3, 1e-4];
 
-export async function runStudy(config: TrainConfig, runDir: string, o: StudyOptions = {}): Promise<StudyResult> {
+export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOptions = {}): Promise<StudyResult> {
   const t0 = performance.now();
+  let config = wanted;
   const stage = o.onStage ?? (() => {});
   // 1. train (or reuse / resume)
   const runJson = join(runDir, 'run.json');
   let trained: TrainSummary | 'reused' = 'reused';
   const prior = existsSync(runJson) ? (JSON.parse(readFileSync(runJson, 'utf8')) as { status?: string; config?: unknown }) : null;
-  if (prior && !sameConfig(prior.config, config)) {
-    throw new UserError(`${runDir} holds a run with a different configuration; choose another --out or delete it`);
+  if (prior) {
+    const own = parseTrainConfig(prior.config, runJson);
+    const diffs = configDifferences(own, config);
+    if (diffs.length > 0) {
+      throw new UserError(`${runDir} holds a run with a different configuration: ${formatConfigDifferences(diffs, o.differenceLabel)}; rerun with the run's settings, choose another --out, or delete it`);
+    }
+    config = own; // the same training, as the run wrote it
   }
   if (prior?.status !== 'complete') {
     stage('train', prior ? 'resuming' : undefined);
     const trainSet = openDataset(config.data, 'train', { loss: config.loss });
     const testSet = openDataset(config.data, 'test', { loss: config.loss });
-    trained = train({ config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) }, runDir, {
-      resume: prior !== null,
-      datasetInfo: { spec: config.data, train: describeDataset(trainSet), test: describeDataset(testSet) },
-      onStep: o.onStep,
-    });
+    const ctx = { config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) };
+    const run = (signal?: StopSignal) =>
+      trainAsync(ctx, runDir, {
+        resume: prior !== null,
+        datasetInfo: { spec: config.data, train: describeDataset(trainSet), test: describeDataset(testSet) },
+        onStep: o.onStep,
+        signal,
+      });
+    trained = o.interruptible ? await o.interruptible(run) : await run();
   } else stage('train', 'reused');
 
   // 2. sweep + statistics (the sweep resumes by itself and writes summary.json when complete)
@@ -113,10 +131,11 @@ export async function runStudy(config: TrainConfig, runDir: string, o: StudyOpti
   // 4. swap verification at the last checkpoint
   if (o.verify) {
     const file = join(runDir, 'verify.json');
-    const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { weights?: string }) : null;
-    if (!existing || existing.weights !== `${runDir} step ${last}`) {
+    const eps = [...(o.verifyEps ?? STUDY_VERIFY_EPS)];
+    const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { weights?: string; eps?: number[] }) : null;
+    if (!existing || existing.weights !== `${runDir} step ${last}` || JSON.stringify(existing.eps) !== JSON.stringify(eps)) {
       stage('verify', `pair 0,1 at step ${last}`);
-      const flags: VerifyFlags = { run: runDir, step: last, pairs: [[0, 1]], eps: [1e-1, 1e-2, 1e-3, 1e-4], dtype: 'float64', seed: 0, split: 'test', bn: 'eval' };
+      const flags: VerifyFlags = { run: runDir, step: last, pairs: [[0, 1]], eps, dtype: 'float64', seed: 0, split: 'test', bn: 'eval' };
       const r = runVerify(flags);
       writeFileAtomic(file, `${JSON.stringify(r)}\n`);
     }

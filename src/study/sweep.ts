@@ -12,7 +12,7 @@
  * interruptions, worker scheduling or sharding.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { writeFileAtomic } from '../data/atomic.js';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
+import { acquireLock } from './lock.js';
 import { openRun, type Run } from './run.js';
 import { summarize, type Summary } from './stats.js';
 import { UnitComputer, vectorFilePath, vectorPartPath, type UnitOptions, type UnitRecord } from './sweep-unit.js';
@@ -264,33 +265,6 @@ export function mapLines(
   return seen;
 }
 
-/** An exclusive lock on a results file: a file holding our pid; a dead holder's lock is taken over. */
-function acquireLock(path: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      let alive = pid === process.pid; // another sweep of this process (each call releases its lock when it ends)
-      if (!alive && Number.isInteger(pid) && pid > 0) {
-        try {
-          process.kill(pid, 0);
-          alive = true;
-        } catch (err) {
-          alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-        }
-      }
-      if (alive) throw new UserError(`${dirname(path)}: another sweep (pid ${pid}) is writing here; wait for it, or delete ${basename(path)} if it is gone`);
-      rmSync(path, { force: true }); // stale: its process is gone
-    }
-  }
-  throw new UserError(`${path}: cannot take the sweep lock`);
-}
-
 /**
  * Join the vector parts of one checkpoint into vectors/step-<n>.safetensors (keys `<x>_<y>/<param>`),
  * looking for parts under each of `roots`; parts under `out` are removed afterwards.
@@ -340,7 +314,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   mkdirSync(out, { recursive: true });
   const paramsFile = join(out, paramsFileName(shard));
   const resultsFile = join(out, resultsFileName(shard));
-  const release = acquireLock(join(out, `.${resultsFileName(shard)}.lock`));
+  const release = acquireLock(join(out, `.${resultsFileName(shard)}.lock`), 'sweep');
   try {
     if (existsSync(paramsFile)) {
       const diff = paramsDiffer(readParams(paramsFile), params, ['runDir']);

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../data/atomic.js';
+import { acquireLock } from './lock.js';
 import { batch, type Dataset } from '../data/dataset.js';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
@@ -21,10 +22,11 @@ import { UserError } from '../errors.js';
 import { evalState, trainState } from '../nn/layers.js';
 import { getLoss, type Loss, type OutputGroup } from '../nn/losses.js';
 import { initBuffers, initModel, type Model } from '../nn/models.js';
-import { initOptimizerState, optimizerStep, stateFromTensors, stateToTensors, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
+import { initOptimizerState, optimizerConfigSchema, optimizerStep, stateFromTensors, stateToTensors, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
 import type { Vec } from '../bracket/vec.js';
 import { outputMetrics, type OutputMetrics } from './metrics.js';
 import { VERSION } from '../version.js';
+import { zodUserError } from '../zod-message.js';
 
 export const trainConfigSchema = z
   .object({
@@ -34,15 +36,22 @@ export const trainConfigSchema = z
     data: z.string().min(1).default('fashion-mnist'),
     loss: z.enum(['bce', 'ce', 'grouped']).default('bce'),
     /** Output groups for `grouped` (default: the data set's declared groups). */
-    groups: z.array(z.object({ name: z.string(), members: z.array(z.string()).min(1), allowNone: z.boolean().default(false) })).optional(),
+    groups: z.array(z.strictObject({ name: z.string(), members: z.array(z.string()).min(1), allowNone: z.boolean().default(false) })).optional(),
     optimizer: z
-      .object({
+      .strictObject({
         name: z.enum(['sgd', 'momentum', 'adam', 'adamw']).default('adam'),
-        lr: z.number().positive().default(1e-3),
+        lr: z.number().default(1e-3),
         momentum: z.number().optional(),
+        dampening: z.number().optional(),
+        nesterov: z.boolean().optional(),
         betas: z.tuple([z.number(), z.number()]).optional(),
         eps: z.number().optional(),
         weightDecay: z.number().optional(),
+      })
+      // the optimizer's own rules (ranges, fields that do not apply to the chosen optimizer)
+      .superRefine((o, ctx) => {
+        const r = optimizerConfigSchema.safeParse(o);
+        if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
       })
       .default({ name: 'adam', lr: 1e-3 }),
     batchSize: z.number().int().positive().default(32),
@@ -66,11 +75,57 @@ export type TrainConfig = z.infer<typeof trainConfigSchema>;
 
 export function parseTrainConfig(raw: unknown, source: string): TrainConfig {
   const r = trainConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new UserError(`${source}: ${i.path.join('.') || '(root)'}: ${i.message}`);
-  }
+  if (!r.success) throw zodUserError(r.error, source, trainConfigSchema);
   return r.data;
+}
+
+/** One field where two configs differ: its config key, the flag that sets it, and both values. */
+export interface ConfigDifference {
+  key: string;
+  flag: string;
+  wanted: unknown;
+  run: unknown;
+}
+
+const OPTIMIZER_FLAGS: Record<string, string> = { name: '--optimizer', lr: '--lr', momentum: '--momentum', dampening: 'dampening', nesterov: 'nesterov', eps: '--adam-eps', weightDecay: '--weight-decay' };
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const defaultBetas: [number, number] = [0.9, 0.999];
+
+/**
+ * Where `wanted` differs from a run's `run` config, field by field (optimizer betas as --beta1 and
+ * --beta2; Adam's default betas count as given). Empty: the same training.
+ */
+export function configDifferences(run: TrainConfig, wanted: TrainConfig): ConfigDifference[] {
+  const out: ConfigDifference[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const keys = [...new Set([...Object.keys(run), ...Object.keys(wanted)])] as (keyof TrainConfig)[];
+  for (const k of keys) {
+    if (k === 'optimizer') continue;
+    if (!same(run[k], wanted[k])) out.push({ key: k, flag: k === 'groups' ? 'groups' : `--${kebab(k)}`, wanted: wanted[k], run: run[k] });
+  }
+  const ro = run.optimizer as Record<string, unknown>;
+  const wo = wanted.optimizer as Record<string, unknown>;
+  for (const k of [...new Set([...Object.keys(ro), ...Object.keys(wo)])]) {
+    if (k === 'betas') {
+      const rb = (ro.betas as number[] | undefined) ?? defaultBetas;
+      const wb = (wo.betas as number[] | undefined) ?? defaultBetas;
+      for (const i of [0, 1]) if (rb[i] !== wb[i]) out.push({ key: `optimizer.betas[${i}]`, flag: `--beta${i + 1}`, wanted: wb[i], run: rb[i] });
+    } else if (!same(ro[k], wo[k])) out.push({ key: `optimizer.${k}`, flag: OPTIMIZER_FLAGS[k] ?? `optimizer.${k}`, wanted: wo[k], run: ro[k] });
+  }
+  return out;
+}
+
+const showValue = (v: unknown): string => {
+  if (v === undefined) return 'unset';
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v.join(',');
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  const j = JSON.stringify(v);
+  return j.length > 60 ? `${j.slice(0, 57)}...` : j;
+};
+
+/** "--lr 0.5 differs from the run's 0.001; --model mlp differs from the run's smoothconvnet" (`label`: how to name a field). */
+export function formatConfigDifferences(diffs: readonly ConfigDifference[], label: (d: ConfigDifference) => string = (d) => d.flag): string {
+  return diffs.map((d) => `${label(d)} ${showValue(d.wanted)} differs from the run's ${showValue(d.run)}`).join('; ');
 }
 
 /** Log-spaced (1-2-5) checkpoint steps up to `steps`, always with 0 and `steps`. */
@@ -237,7 +292,9 @@ export function trainStep(ctx: RunContext, ck: Checkpoint, opt: OptimizerConfig)
   for (const [k, v] of Object.entries(grads)) g[k] = concrete(v);
   const { params, state } = optimizerStep(opt, ck.params, g, ck.optimizer);
   const loss = concrete(value).item();
-  if (!Number.isFinite(loss)) throw new UserError(`training diverged at step ${ck.step}: the loss is ${loss}; lower the learning rate`);
+  if (!Number.isFinite(loss)) throw new TrainingDiverged(ck.step, `the loss is ${loss}`);
+  const bad = firstNonFinite(params);
+  if (bad !== undefined) throw new TrainingDiverged(ck.step, `its update made ${bad} non-finite`);
   return { next: { step: ck.step + 1, params, buffers: { ...ck.buffers, ...updates }, optimizer: state }, loss };
 }
 
@@ -279,74 +336,196 @@ function readMetrics(runDir: string, upTo: number): MetricsLine[] {
     .filter((m) => m.step <= upTo);
 }
 
+/** A non-finite loss or parameter at `step` (the state before that step is the last good one). */
+export class TrainingDiverged extends UserError {
+  constructor(
+    readonly step: number,
+    readonly reason: string,
+  ) {
+    super(`training diverged at step ${step}: ${reason}; lower the learning rate`);
+  }
+}
+
+/** The first tensor of `tensors` with a non-finite entry, or undefined. */
+function firstNonFinite(tensors: Record<string, Tensor>): string | undefined {
+  for (const [k, t] of Object.entries(tensors)) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return k;
+  }
+  return undefined;
+}
+
+/** A stop request that `train` checks between steps (an `AbortSignal` will do). */
+export interface StopSignal {
+  readonly aborted: boolean;
+}
+
+/** `train` stopped at a step boundary because its signal was aborted; run.json says 'interrupted'. */
+export class TrainingInterrupted extends Error {
+  override readonly name = 'TrainingInterrupted';
+  constructor(
+    readonly runDir: string,
+    /** The step reached (every step before it was taken). */
+    readonly step: number,
+    /** The last checkpoint on disk: where a resumed run continues. */
+    readonly lastCheckpoint: number,
+  ) {
+    super(`interrupted at step ${step} (last checkpoint: step ${lastCheckpoint})`);
+  }
+}
+
+export interface TrainOptions extends TrainCallbacks {
+  resume?: boolean;
+  datasetInfo?: unknown;
+  /** Checked between steps: when aborted, training stops there with `TrainingInterrupted`. */
+  signal?: StopSignal;
+}
+
+/** The lock file of a run directory, held while a training writes to it. */
+export const TRAIN_LOCK = '.train.lock';
+
 /**
- * Train from scratch into `runDir`, or continue a run from its last complete checkpoint
- * (`resume`). Evaluations happen at every checkpoint step and every `evalEvery` steps.
+ * The training as a generator that yields after each step (with the step reached), so that a
+ * driver can hand control to the event loop between steps (`trainAsync`) or not (`train`).
  */
-export function train(ctx: RunContext, runDir: string, opts: { resume?: boolean; datasetInfo?: unknown } & TrainCallbacks = {}): TrainSummary {
+function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Generator<number, TrainSummary, void> {
   const cfg = ctx.config;
   const opt = cfg.optimizer as OptimizerConfig;
   const schedule = checkpointSchedule(cfg);
   const evalEvery = cfg.evalEvery ?? Math.max(1, Math.round(cfg.steps / 10));
   const evalAt = new Set([...schedule, ...Array.from({ length: Math.floor(cfg.steps / evalEvery) }, (_, i) => (i + 1) * evalEvery)]);
-  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  const t0 = performance.now();
+  mkdirSync(runDir, { recursive: true });
+  // one training per directory: taken before the first write, released on every way out
+  const release = acquireLock(join(runDir, TRAIN_LOCK), 'training');
+  try {
+    mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+    const t0 = performance.now();
 
-  let ck: Checkpoint;
-  let resumedFrom: number | null = null;
-  let metrics: MetricsLine[] = [];
-  const existing = listCheckpoints(runDir);
-  if (opts.resume && existing.length > 0) {
-    const last = existing[existing.length - 1]!;
-    ck = loadCheckpoint(runDir, last, ctx.model, opt, cfg.dtype);
-    resumedFrom = last;
-    metrics = readMetrics(runDir, last);
-  } else {
-    if (existing.length > 0) throw new UserError(`${runDir} already holds a run; use --resume ${runDir} to continue it, or choose another --out`);
-    ck = freshCheckpoint(ctx, opt);
-  }
-  const writeRun = (status: string, extra: Record<string, unknown> = {}) =>
-    writeFileAtomic(
-      join(runDir, 'run.json'),
-      `${JSON.stringify({ format: 'lie-bracket run v1', status, config: cfg, versions: { lieBracket: VERSION, node: process.version }, model: { name: ctx.model.name, description: ctx.model.description, paramCount: Object.values(ctx.model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) }, data: opts.datasetInfo, train: { fingerprint: ctx.train.fingerprint(), length: ctx.train.length }, test: { fingerprint: ctx.test.fingerprint(), length: ctx.test.length }, checkpoints: schedule, ...extra }, null, 2)}\n`,
-    );
-  const writeMetrics = () => writeFileAtomic(join(runDir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
-  writeRun('running');
-
-  let lossAcc = 0;
-  let lossCount = 0;
-  const doEval = () => {
-    const line: MetricsLine = { step: ck.step, trainLoss: lossCount ? lossAcc / lossCount : null, eval: evaluate(ctx, ck), seconds: (performance.now() - t0) / 1000 };
-    lossAcc = 0;
-    lossCount = 0;
-    metrics.push(line);
-    opts.onEval?.(line);
-    return line;
-  };
-  if (resumedFrom === null) {
-    doEval();
-    saveCheckpoint(runDir, ctx.model, ck);
-    writeMetrics();
-  }
-  const tLoop = performance.now();
-  const startStep = ck.step;
-  while (ck.step < cfg.steps) {
-    const r = trainStep(ctx, ck, opt);
-    ck = r.next;
-    lossAcc += r.loss;
-    lossCount++;
-    opts.onStep?.(ck.step, r.loss);
-    if (evalAt.has(ck.step)) doEval();
-    if (schedule.includes(ck.step)) {
-      // metrics first, then the checkpoint: a checkpoint's presence means its metrics are written
+    let ck: Checkpoint;
+    let resumedFrom: number | null = null;
+    let metrics: MetricsLine[] = [];
+    const existing = listCheckpoints(runDir);
+    if (opts.resume && existing.length > 0) {
+      const prior = readRunStatus(runDir);
+      if (prior?.status === 'failed') {
+        const f = prior.failure;
+        throw new UserError(
+          `${runDir} failed${f ? ` at step ${f.step} (${f.reason})` : ''}; resuming it would fail the same way and other settings would not match its checkpoints: start a new run (another --out) with a lower --lr`,
+        );
+      }
+      const last = existing[existing.length - 1]!;
+      ck = loadCheckpoint(runDir, last, ctx.model, opt, cfg.dtype);
+      resumedFrom = last;
+      metrics = readMetrics(runDir, last);
+    } else {
+      if (existing.length > 0) throw new UserError(`${runDir} already holds a run; use --resume ${runDir} to continue it, or choose another --out`);
+      ck = freshCheckpoint(ctx, opt);
+    }
+    const writeRun = (status: string, extra: Record<string, unknown> = {}) =>
+      writeFileAtomic(
+        join(runDir, 'run.json'),
+        `${JSON.stringify({ format: 'lie-bracket run v1', status, config: cfg, versions: { lieBracket: VERSION, node: process.version }, model: { name: ctx.model.name, description: ctx.model.description, paramCount: Object.values(ctx.model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) }, data: opts.datasetInfo, train: { fingerprint: ctx.train.fingerprint(), length: ctx.train.length }, test: { fingerprint: ctx.test.fingerprint(), length: ctx.test.length }, checkpoints: schedule, ...extra }, null, 2)}\n`,
+      );
+    const writeMetrics = () => writeFileAtomic(join(runDir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
+    let lastSaved = resumedFrom ?? -1;
+    /** Metrics first, then the checkpoint: a checkpoint's presence means its metrics are written. Nothing non-finite is saved. */
+    const save = () => {
+      const tensors: Record<string, Tensor> = { ...ck.params, ...ck.buffers, ...stateToTensors(ck.optimizer) };
+      const bad = firstNonFinite(tensors);
+      if (bad !== undefined) throw new TrainingDiverged(ck.step, `${bad} is not finite`);
       writeMetrics();
       saveCheckpoint(runDir, ctx.model, ck);
+      lastSaved = ck.step;
+    };
+    writeRun('running');
+
+    let lossAcc = 0;
+    let lossCount = 0;
+    const doEval = () => {
+      const line: MetricsLine = { step: ck.step, trainLoss: lossCount ? lossAcc / lossCount : null, eval: evaluate(ctx, ck), seconds: (performance.now() - t0) / 1000 };
+      lossAcc = 0;
+      lossCount = 0;
+      metrics.push(line);
+      opts.onEval?.(line);
+      return line;
+    };
+    const tLoop = performance.now();
+    const startStep = ck.step;
+    try {
+      if (resumedFrom === null) {
+        doEval();
+        save();
+      }
+      while (ck.step < cfg.steps) {
+        if (opts.signal?.aborted) {
+          // at a step boundary: the last checkpoint (and the metrics up to it) stay the resume point
+          writeRun('interrupted', { interrupted: { step: ck.step, lastCheckpoint: lastSaved } });
+          throw new TrainingInterrupted(runDir, ck.step, lastSaved);
+        }
+        const r = trainStep(ctx, ck, opt);
+        ck = r.next;
+        lossAcc += r.loss;
+        lossCount++;
+        opts.onStep?.(ck.step, r.loss);
+        if (evalAt.has(ck.step)) doEval();
+        if (schedule.includes(ck.step)) save();
+        yield ck.step;
+      }
+    } catch (e) {
+      if (e instanceof TrainingDiverged) {
+        writeRun('failed', { failure: { step: e.step, reason: e.reason, lastCheckpoint: lastSaved } });
+        throw new UserError(`${e.message}; the run is marked failed, its checkpoints up to step ${lastSaved} are kept`);
+      }
+      throw e;
     }
+    const stepsDone = ck.step - startStep;
+    const msPerStep = stepsDone > 0 ? (performance.now() - tLoop) / stepsDone : 0;
+    const final = metrics[metrics.length - 1]?.eval ?? evaluate(ctx, ck);
+    const seconds = (performance.now() - t0) / 1000;
+    writeRun('complete', { timings: { seconds, msPerStep, resumedFrom } });
+    return { runDir, steps: ck.step, resumedFrom, seconds, msPerStep, final, checkpoints: schedule };
+  } finally {
+    release();
   }
-  const stepsDone = ck.step - startStep;
-  const msPerStep = stepsDone > 0 ? (performance.now() - tLoop) / stepsDone : 0;
-  const final = metrics[metrics.length - 1]?.eval ?? evaluate(ctx, ck);
-  const seconds = (performance.now() - t0) / 1000;
-  writeRun('complete', { timings: { seconds, msPerStep, resumedFrom } });
-  return { runDir, steps: ck.step, resumedFrom, seconds, msPerStep, final, checkpoints: schedule };
+}
+
+/** status and failure of a run directory's run.json, or null when it has none (or it is unreadable). */
+function readRunStatus(runDir: string): { status?: string; failure?: { step: number; reason: string } } | null {
+  try {
+    return JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { status?: string; failure?: { step: number; reason: string } };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Train from scratch into `runDir`, or continue a run from its last complete checkpoint
+ * (`resume`). Evaluations happen at every checkpoint step and every `evalEvery` steps. The run
+ * directory is locked while training (a second training into it is refused). A non-finite loss or
+ * parameter stops the run ('failed' in run.json; the checkpoints before stay); an aborted
+ * `signal` stops it at a step boundary with `TrainingInterrupted`.
+ */
+export function train(ctx: RunContext, runDir: string, opts: TrainOptions = {}): TrainSummary {
+  const g = trainSteps(ctx, runDir, opts);
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `train`, handing control to the event loop after every step, so that a signal handler (SIGINT)
+ * can abort `opts.signal` while it runs.
+ */
+export async function trainAsync(ctx: RunContext, runDir: string, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const g = trainSteps(ctx, runDir, opts);
+  try {
+    for (;;) {
+      const r = g.next();
+      if (r.done) return r.value;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    g.return(undefined as never); // releases the lock if we were left early
+  }
 }
