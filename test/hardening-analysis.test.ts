@@ -177,3 +177,9 @@ describe('resource guards', () => {
     expectUserError(await run('bracket', '--model', f), /nested more than 64 levels deep/);
   });
 });
+
+test('a model spec with an unknown key at any depth names it and the closest valid key of that layer type', async () => {
+  const f = join(tmp, 'typo.json');
+  writeFileSync(f, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 1, kernal: 3, padding: 1 }] }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
+  expectUserError(await run('bracket', '--model', f), /unknown key layers\[0\]\.body\[0\]\.kernal; did you mean layers\[0\]\.body\[0\]\.kernel\? \(valid keys at layers\[0\]\.body\[0\]: type, out, bias, kernel, stride, padding, dilation, groups\)/);
+});

@@ -12,6 +12,7 @@ import { windowOut } from '../engine/prims.js';
 import type { Val } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
 import { UserError } from '../errors.js';
+import { knownKeysAt, zodUserError } from '../zod-message.js';
 import { batchNorm2d, conv2d, evalState, globalAvgPool, linear, type ForwardState } from './layers.js';
 import type { Model } from './models.js';
 
@@ -184,10 +185,7 @@ function buildLayers(layers: readonly LayerSpec[], inShape: number[], prefix: st
 export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
   checkNesting(raw);
   const parsed = modelSpecSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new UserError(`model spec: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw zodUserError(parsed.error, 'model spec', (path) => specKeysAt(raw, path));
   const spec = parsed.data;
   const built = buildLayers(spec.layers, [...spec.input], '');
   if (built.outShape.length !== 1) {
@@ -211,6 +209,22 @@ export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
       return built.run(p, batched, state ?? evalState());
     },
   };
+}
+
+/**
+ * The keys valid for the object at `path` of a raw spec: the top level's, or those of the layer
+ * type written there (each layer type takes its own keys, so the union of all would mislead).
+ */
+function specKeysAt(raw: unknown, path: readonly PropertyKey[]): string[] {
+  let node: unknown = raw;
+  for (const p of path) node = (node as Record<PropertyKey, unknown> | undefined)?.[p];
+  if (path.length === 0) return knownKeysAt(modelSpecSchema, []);
+  const type = (node as { type?: unknown } | undefined)?.type;
+  const all = knownKeysAt(modelSpecSchema, path);
+  // a strict parse of {type, every candidate key} reports exactly the keys this type does not take
+  const probe = layerSpecSchema.safeParse(Object.fromEntries([['type', type], ...all.filter((k) => k !== 'type').map((k) => [k, undefined])]));
+  const refused = new Set(probe.success ? [] : probe.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? i.keys : [])));
+  return all.filter((k) => !refused.has(k));
 }
 
 /** The most values one typed array may hold here (V8's limit is 2^32 − 1 elements; kept below it). */
