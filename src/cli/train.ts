@@ -150,7 +150,7 @@ export async function runTrain(f: TrainFlags, progress?: Reporter, signal?: Stop
   const { config, runDir, resume } = configFromFlags(f);
   const trainSet = openDataset(config.data, 'train', { loss: config.loss });
   const testSet = openDataset(config.data, 'test', { loss: config.loss });
-  const model = resolveModel(config.model, trainSet);
+  const model = resolveModel(config.model, trainSet, { batch: config.batchSize, dtype: config.dtype });
   const loss = lossFor(config, trainSet);
   let bar: ProgressTask | undefined;
   const summary = await trainAsync({ model, loss, train: trainSet, test: testSet, config }, runDir, {

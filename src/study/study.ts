@@ -79,7 +79,7 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
     stage('train', prior ? 'resuming' : undefined);
     const trainSet = openDataset(config.data, 'train', { loss: config.loss });
     const testSet = openDataset(config.data, 'test', { loss: config.loss });
-    const ctx = { config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) };
+    const ctx = { config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet, { batch: config.batchSize, dtype: config.dtype }), loss: lossFor(config, trainSet) };
     const run = (signal?: StopSignal) =>
       trainAsync(ctx, runDir, {
         resume: prior !== null,
