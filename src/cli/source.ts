@@ -7,7 +7,7 @@
 import { Command, Option } from 'commander';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
-import { checkParamShapes, readSafetensors } from '../data/safetensors.js';
+import { loadModelState } from '../data/weights.js';
 import type { DType } from '../engine/dtype.js';
 import { cast } from '../engine/ops.js';
 import { concrete } from '../engine/transforms.js';
@@ -33,6 +33,8 @@ export interface SourceFlags {
   loss?: string;
   dtype?: DType;
   bn: 'eval' | 'train';
+  /** With --weights: fresh BatchNorm statistics (mean 0, variance 1) instead of the file's. */
+  freshBnStats?: boolean;
 }
 
 export interface Source {
@@ -55,19 +57,24 @@ export interface Source {
   readonly optimizer?: { config: OptimizerConfig; state: OptimizerState };
 }
 
+/** What resolveSource uses without --run when a flag is not given; the help shows these. */
+export const SOURCE_DEFAULTS = { model: 'mlp', data: 'fashion-mnist', loss: 'bce', dtype: 'float64' } as const satisfies Partial<SourceFlags>;
+
 export function addSourceOptions(cmd: Command): Command {
+  const d = SOURCE_DEFAULTS;
   return cmd
     .option('--run <dir>', 'a training run directory: model, loss and data come from it')
     .option('--step <n>', 'checkpoint step of --run (default: the last)', parseIntArg('--step'))
-    .option('--model <name|spec.json>', `model without --run: ${Object.keys(MODELS).join(', ')} or a JSON spec (default mlp)`)
+    .option('--model <name|spec.json>', `model without --run: ${Object.keys(MODELS).join(', ')} or a JSON spec (default: ${d.model})`)
     .option('--weights <file>', 'weights as safetensors with PyTorch names (default: a fresh seeded init)')
+    .option('--fresh-bn-stats', 'with --weights: use fresh BatchNorm running statistics (mean 0, variance 1) instead of the file’s, which may then be absent')
     .option('--seed <n>', 'seed of the fresh init when neither --run nor --weights is given', parseIntArg('--seed'), 0)
-    .option('--data <spec>', 'fashion-mnist (shipped subset, default), synthetic, celeba:<dir>, or a directory')
+    .option('--data <spec>', `data without --run: fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory (default: ${d.data})`)
     .addOption(new Option('--split <split>', 'split the example indices refer to').choices(['test', 'train']).default('test'))
-    .addOption(new Option('--loss <loss>', 'per-example loss (default: the run’s, else bce)').choices(['bce', 'ce', 'grouped']))
-    .addOption(new Option('--dtype <dtype>', 'float type (default: float64, or the run’s)').choices(['float64', 'float32']))
+    .addOption(new Option('--loss <loss>', `per-example loss (default: the run’s, else ${d.loss})`).choices(['bce', 'ce', 'grouped']))
+    .addOption(new Option('--dtype <dtype>', `float type (default: the run’s, else ${d.dtype})`).choices(['float64', 'float32']))
     .addOption(
-      new Option('--bn <mode>', 'BatchNorm during brackets: eval (running statistics; default) or train (each example normalised by its own statistics)')
+      new Option('--bn <mode>', 'BatchNorm during brackets: eval (running statistics) or train (each example normalised by its own statistics)')
         .choices(['eval', 'train'])
         .default('eval'),
     );
@@ -79,20 +86,18 @@ function castVec(v: Vec, dtype: DType): Vec {
   return out;
 }
 
-function loadWeights(model: Model, path: string, dtype: DType): { params: Vec; buffers: Vec } {
-  const { tensors } = readSafetensors(path);
-  // buffers are optional in a weights file (fresh running statistics otherwise)
-  const presentBuffers = Object.entries(model.bufferShapes).filter(([k]) => k in tensors);
-  checkParamShapes(tensors, { ...model.paramShapes, ...Object.fromEntries(presentBuffers) }, path, { model: model.name });
-  const params: Vec = {};
-  for (const k of Object.keys(model.paramShapes)) params[k] = tensors[k]!;
-  const buffers = initBuffers(model);
-  for (const k of Object.keys(model.bufferShapes)) if (tensors[k]) buffers[k] = tensors[k]!;
-  return { params: castVec(params, dtype), buffers };
+/** --weights: the checks (BatchNorm statistics included) live in data/weights.ts, shared with the library. */
+function loadWeights(model: Model, path: string, dtype: DType, freshBnStats: boolean): { params: Vec; buffers: Vec; weights: string } {
+  if (freshBnStats && Object.keys(model.bufferShapes).length === 0) {
+    throw new UserError(`--fresh-bn-stats: model ${model.name} has no BatchNorm running statistics; drop the flag`);
+  }
+  const st = loadModelState(model, path, dtype, { freshBnStats });
+  return { params: st.params, buffers: st.buffers, weights: st.freshBnStats ? `${path} (fresh BatchNorm statistics)` : path };
 }
 
 export function resolveSource(f: SourceFlags): Source {
   const forwardFor = (buffers: Vec) => () => (f.bn === 'train' ? perExampleState(buffers) : evalState(buffers));
+  if (f.freshBnStats && f.weights === undefined) throw new UserError('--fresh-bn-stats needs --weights (a seeded init has fresh BatchNorm statistics already)');
   if (f.run) {
     for (const [flag, v] of [['--model', f.model], ['--weights', f.weights], ['--data', f.data]] as const) {
       if (v !== undefined) throw new UserError(`${flag} cannot be combined with --run (the run fixes it)`);
@@ -119,16 +124,18 @@ export function resolveSource(f: SourceFlags): Source {
     };
   }
   if (f.step !== undefined) throw new UserError('--step needs --run');
-  const dtype = f.dtype ?? 'float64';
-  const dataSpec = f.data ?? 'fashion-mnist';
-  const lossName = f.loss ?? 'bce';
+  const dtype = f.dtype ?? SOURCE_DEFAULTS.dtype;
+  const dataSpec = f.data ?? SOURCE_DEFAULTS.data;
+  const lossName = f.loss ?? SOURCE_DEFAULTS.loss;
   const data = openDataset(dataSpec, f.split, { loss: lossName });
   const probes = f.split === 'test' ? data : openDataset(dataSpec, 'test', { loss: lossName });
-  const model = resolveModel(f.model ?? 'mlp', data);
+  const model = resolveModel(f.model ?? SOURCE_DEFAULTS.model, data);
   const groups = resolveGroups({ groups: undefined } as never, data);
   const loss = getLoss(lossName, { groups, numOutputs: data.labelNames.length });
-  const { params, buffers } = f.weights ? loadWeights(model, f.weights, dtype) : { params: initModel(model, f.seed, dtype), buffers: initBuffers(model) };
-  return { model, loss, dtype, data, probes, params, buffers, forward: forwardFor(buffers), weights: f.weights ?? `seed ${f.seed}`, dataSpec };
+  const { params, buffers, weights } = f.weights
+    ? loadWeights(model, f.weights, dtype, f.freshBnStats === true)
+    : { params: initModel(model, f.seed, dtype), buffers: initBuffers(model), weights: `seed ${f.seed}` };
+  return { model, loss, dtype, data, probes, params, buffers, forward: forwardFor(buffers), weights, dataSpec };
 }
 
 /** What every analysis report says about where its numbers come from. */

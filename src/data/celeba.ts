@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { UserError } from '../errors.js';
 import { checkGroups, checkIndex, groupViolation, hashParts, type Dataset, type LabelGroup } from './dataset.js';
-import { readFileOrExplain } from './safetensors.js';
+import { readFileOrExplain } from './read-file.js';
 
 export const CELEBA_IMAGE_DIR = 'img_align_celeba';
 export const CELEBA_ATTR_FILE = 'list_attr_celeba.txt';

@@ -7,13 +7,15 @@
  * All six type codes are read: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
  * 0x0E float64. Files must hold exactly the data their dims announce: a short file is truncated,
  * and trailing bytes are rejected too (they mean a wrong or corrupt file, never a usable one).
- * Every problem is a one-line `UserError` naming the file.
+ * A reader that knows what it wants (MNIST images: 3-d uint8) says so, and a header that declares
+ * something else is reported as that (the type code or the number of dimensions), before any size
+ * check. Every problem is a one-line `UserError` naming the file.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors.js';
-import { readFileOrExplain } from './safetensors.js';
+import { readFileOrExplain } from './read-file.js';
 
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -35,9 +37,23 @@ const TYPES: Record<number, { type: IdxType; size: number }> = {
 
 const TYPE_CODES: Record<IdxType, number> = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e };
 
+/** "0x0C (int32)". */
+function fmtCode(code: number): string {
+  const name = TYPES[code]?.type;
+  return `0x${code.toString(16).toUpperCase().padStart(2, '0')}${name ? ` (${name})` : ''}`;
+}
+
+/** What a reader expects of the header; a header that declares otherwise is refused as such. */
+export interface IdxExpect {
+  type?: IdxType;
+  ndims?: number;
+  /** What the file holds, for messages: "MNIST images". */
+  what?: string;
+}
+
 /** Read an IDX file, gunzipping it first if it starts with the gzip magic. */
-export function readIdx(path: string): IdxFile {
-  return parseIdx(readFileOrExplain(path), path);
+export function readIdx(path: string, expect: IdxExpect = {}): IdxFile {
+  return parseIdx(readFileOrExplain(path), path, expect);
 }
 
 export function isGzip(bytes: Uint8Array): boolean {
@@ -45,7 +61,7 @@ export function isGzip(bytes: Uint8Array): boolean {
 }
 
 /** Parse IDX bytes (gzip or not); `source` names the file in error messages. */
-export function parseIdx(raw: Uint8Array, source: string): IdxFile {
+export function parseIdx(raw: Uint8Array, source: string, expect: IdxExpect = {}): IdxFile {
   function fail(msg: string): never {
     throw new UserError(`${source}: ${msg}`);
   }
@@ -66,8 +82,16 @@ export function parseIdx(raw: Uint8Array, source: string): IdxFile {
     fail(`bad magic number 0x${hex(bytes, 0, 4)} (an IDX file starts with two zero bytes); not an IDX file`);
   }
   const t = TYPES[code];
-  if (t === undefined) fail(`unknown IDX type code 0x${code.toString(16).padStart(2, '0')} (known: 08, 09, 0b, 0c, 0d, 0e)`);
+  const known = Object.keys(TYPES).map((c) => fmtCode(Number(c))).join(', ');
+  if (t === undefined) fail(`unknown IDX type code ${fmtCode(code)} in the header (known: ${known}); not an IDX file or a corrupt header`);
+  const what = expect.what ?? 'this data';
+  if (expect.type !== undefined && t.type !== expect.type) {
+    fail(`IDX header has type code ${fmtCode(code)}, expected ${fmtCode(TYPE_CODES[expect.type])} for ${what}; the file holds other data or its header is wrong`);
+  }
   if (ndims < 1 || ndims > 4) fail(`IDX header declares ${ndims} dimensions; expected 1 to 4`);
+  if (expect.ndims !== undefined && ndims !== expect.ndims) {
+    fail(`IDX header declares ${ndims} dimension${ndims === 1 ? '' : 's'}, expected ${expect.ndims} for ${what}; the file holds other data or its header is wrong`);
+  }
   const dataStart = 4 + 4 * ndims;
   if (bytes.length < dataStart) fail(`file ends inside the header (${bytes.length} bytes, header needs ${dataStart}); the file is truncated`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -76,6 +100,16 @@ export function parseIdx(raw: Uint8Array, source: string): IdxFile {
   const count = dims.reduce((a, d) => a * d, 1);
   const need = count * t.size;
   const have = bytes.length - dataStart;
+  if (have !== need) {
+    // A data size that exactly fits another type code means the header's type code is wrong, not the data.
+    const fits = Object.entries(TYPES).filter(([c, o]) => Number(c) !== code && count * o.size === have && count > 0);
+    if (fits.length > 0) {
+      fail(
+        `IDX header has type code ${fmtCode(code)}, but the ${have} data bytes fit dims [${dims.join(',')}] of ` +
+          `${fits.map(([c]) => fmtCode(Number(c))).join(' or ')}; the header's type code is wrong`,
+      );
+    }
+  }
   if (have < need) {
     fail(`data is truncated: dims [${dims.join(',')}] of ${t.type} need ${need} bytes, the file has ${have}; download the file again`);
   }
@@ -143,6 +177,12 @@ export interface MnistOptions {
 
 const SPLIT_PREFIX = { train: 'train', test: 't10k' } as const;
 
+/** The image and label files of an MNIST-format split in `dir` (throws if either is missing). */
+export function mnistSplitFiles(dir: string, split: 'train' | 'test'): [images: string, labels: string] {
+  const prefix = SPLIT_PREFIX[split];
+  return [findIdxFile(dir, `${prefix}-images-idx3-ubyte`), findIdxFile(dir, `${prefix}-labels-idx1-ubyte`)];
+}
+
 /**
  * Find `<dir>/<base>` or `<dir>/<base>.gz` (the plain file wins when both exist).
  * Throws a `UserError` saying which file was expected where.
@@ -168,11 +208,9 @@ export function loadMnistLike(dir: string, split: 'train' | 'test', opts: MnistO
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
     throw new UserError(`limit must be a non-negative integer, got ${limit}`);
   }
-  const prefix = SPLIT_PREFIX[split];
-  const imgPath = findIdxFile(dir, `${prefix}-images-idx3-ubyte`);
-  const lblPath = findIdxFile(dir, `${prefix}-labels-idx1-ubyte`);
-  const img = readIdx(imgPath);
-  const lbl = readIdx(lblPath);
+  const [imgPath, lblPath] = mnistSplitFiles(dir, split);
+  const img = readIdx(imgPath, { type: 'uint8', ndims: 3, what: 'MNIST-format images' });
+  const lbl = readIdx(lblPath, { type: 'uint8', ndims: 1, what: 'MNIST-format labels' });
   if (img.type !== 'uint8' || img.dims.length !== 3) {
     throw new UserError(`${imgPath}: expected 3-d uint8 images, found ${img.dims.length}-d ${img.type} [${img.dims.join(',')}]`);
   }

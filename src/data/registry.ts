@@ -10,13 +10,15 @@
  *                         files → Fashion-MNIST names (variant option 'digits' for MNIST)
  *
  * Options not meant for the chosen data set are ignored. Unknown specs are a `UserError` listing
- * the choices.
+ * the choices. An empty split (0 examples in the files, or a `limit`/`length` of 0) is a
+ * `UserError` naming the split and its files: nothing can be trained on or analysed with it.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { CELEBA_ATTR_FILE, CelebaDataset, type CelebaOptions } from './celeba.js';
+import { CELEBA_ATTR_FILE, CELEBA_PARTITION_FILE, CelebaDataset, type CelebaOptions } from './celeba.js';
 import type { Dataset } from './dataset.js';
+import { mnistSplitFiles } from './idx.js';
 import { MnistDataset, type MnistDatasetOptions } from './mnist.js';
 import { SyntheticDataset, type SyntheticOptions } from './synthetic.js';
 
@@ -86,8 +88,34 @@ function mnist(dir: string | undefined, variant: 'fashion' | 'digits', split: 't
   return new MnistDataset(split, { dir, variant, labels, limit: o.limit });
 }
 
+/** Refuse an empty split with a one-line error naming the split, its files and why it is empty. */
+function nonEmpty<D extends Dataset>(ds: D, opts: OpenDatasetOptions): D {
+  if (ds.length > 0) return ds;
+  const part = ds.split;
+  if (ds instanceof SyntheticDataset) {
+    throw new UserError(`synthetic: the ${part} split is empty (length 0); give a length of at least 1`);
+  }
+  let files: string;
+  let why: string;
+  if (ds instanceof MnistDataset) {
+    files = mnistSplitFiles(ds.dir, ds.split).join(', ');
+    why = opts.limit === 0 ? 'limit 0 keeps no example' : 'the IDX files hold 0 examples';
+  } else if (ds instanceof CelebaDataset) {
+    files = [join(ds.root, CELEBA_ATTR_FILE), join(ds.root, CELEBA_PARTITION_FILE)].join(', ');
+    why = opts.limit === 0 ? 'limit 0 keeps no example' : `no listed image is in partition ${ds.split === 'train' ? 0 : 2}`;
+  } else {
+    files = ds.name;
+    why = 'it has 0 examples';
+  }
+  throw new UserError(`${files}: the ${part} split of ${ds.name} is empty (${why}); a split needs at least one example`);
+}
+
 /** Open split `split` of the data set named by `spec` (see the file header for the forms). */
 export function openDataset(spec: string, split: 'train' | 'test', opts: OpenDatasetOptions = {}): Dataset {
+  return nonEmpty(openAny(spec, split, opts), opts);
+}
+
+function openAny(spec: string, split: 'train' | 'test', opts: OpenDatasetOptions): Dataset {
   if (split !== 'train' && split !== 'test') throw new UserError(`unknown split '${String(split)}' (choices: train, test)`);
   if (spec === '') throw new UserError(`empty data set name (choices: ${choices()})`);
   const colon = spec.indexOf(':');

@@ -143,7 +143,7 @@ describe('safetensors: round trips', () => {
   it('no metadata → no __metadata__ key; empty tree is valid', () => {
     const bytes = serializeSafetensors({});
     expect(new TextDecoder().decode(bytes.subarray(8)).trimEnd()).toBe('{}');
-    expect(parseSafetensors(bytes, 'e')).toEqual({ tensors: {}, metadata: {} });
+    expect(parseSafetensors(bytes, 'e')).toEqual({ tensors: {}, metadata: {}, dtypes: {} });
     const withEmptyMeta = serializeSafetensors({ a: tensor([1], [1]) }, {});
     expect(new TextDecoder().decode(withEmptyMeta)).not.toContain('__metadata__');
   });
@@ -244,10 +244,10 @@ describe('safetensors: rejections', () => {
   });
 
   it('unsupported dtypes name the tensor and the dtype', () => {
-    for (const dt of ['F16', 'BF16', 'I64', 'U8', 'BOOL']) {
+    for (const dt of ['F16', 'BF16', 'I16', 'U32', 'F8_E4M3']) {
       const msg = userError(() => parseSafetensors(fileOf({ 'fc1.weight': { dtype: dt, shape: [2], data_offsets: [0, 2] } }, [0, 0]), 'w.st'));
       expect(msg).toBe(
-        `w.st: tensor "fc1.weight" has dtype ${dt}, which is not supported (only F32 and F64); convert it to float32 or float64 first`,
+        `w.st: tensor "fc1.weight" has dtype ${dt}, which is not supported (supported: F32, F64, and the integer dtypes I64, I32, U8 and BOOL); convert it to float32 or float64 first`,
       );
     }
   });
@@ -284,7 +284,8 @@ describe('safetensors: rejections', () => {
     const t = tensor([0, 1, 2, 3, NaN, Infinity], [2, 3], 'float32');
     const bytes = serializeSafetensors({ 'fc1.weight': t, ok: tensor([1], [1]) });
     expect(userError(() => parseSafetensors(bytes, 'w.st'))).toBe(
-      'w.st: tensor "fc1.weight" has a non-finite value (NaN) at index [1,1] (flat 4); pass allowNonFinite to load it anyway',
+      'w.st: tensor "fc1.weight" has a non-finite value (NaN) at index [1,1] (flat 4); non-finite weights cannot be analysed' +
+        ' and no lie-bracket flag loads them (library: readSafetensors(path, {allowNonFinite: true}))',
     );
     const inf = serializeSafetensors({ s: tensor([-Infinity], [], 'float64') });
     expect(userError(() => parseSafetensors(inf, 'w.st'))).toContain('tensor "s" has a non-finite value (-Infinity) at index [] (flat 0)');

@@ -6,7 +6,11 @@
  *
  * The header maps each tensor name to {dtype, shape, data_offsets: [begin, end]} (offsets relative
  * to the start of the byte buffer) plus an optional "__metadata__": {string: string}. Data is
- * little-endian, row-major. Only F32 and F64 are read and written; any other dtype is rejected.
+ * little-endian, row-major. F32 and F64 are read and written. The integer dtypes of PyTorch
+ * state_dicts (I64, e.g. BatchNorm's `num_batches_tracked`; I32, U8 and BOOL) are read too, as
+ * float64 tensors of the integer values (I64 values beyond ±2^53 are refused: float64 cannot hold
+ * them exactly); `dtypes` keeps each tensor's dtype as stored, so a caller can tell integer
+ * buffers from float parameters. Any other dtype (F16, BF16, …) is rejected.
  *
  * Writing mirrors the reference (Rust) serializer byte for byte: tensors ordered by dtype, wider
  * first (F64 before F32, so every tensor is aligned to its item size), then by name (byte order);
@@ -17,12 +21,14 @@
  * Reading is as strict as the reference: the tensors must tile the byte buffer exactly (no gaps,
  * no overlaps, no trailing bytes). Every problem is a one-line `UserError` naming the file.
  */
-import { readFileSync } from 'node:fs';
 import { type Buf, type DType } from '../engine/dtype.js';
 import { fmtShape, sizeOf } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { readFileOrExplain } from './read-file.js';
+
+export { readFileOrExplain } from './read-file.js';
 
 /** The reference implementation refuses headers above this many bytes. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -32,11 +38,23 @@ const METADATA_KEY = '__metadata__';
 const ST_DTYPE: Record<DType, 'F32' | 'F64'> = { float32: 'F32', float64: 'F64' };
 const ITEMSIZE: Record<DType, number> = { float32: 4, float64: 8 };
 
+/** The dtypes read, with their item sizes in bytes. Integer dtypes load as float64 tensors. */
+const READ_ITEMSIZE = { F64: 8, F32: 4, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
+type StDType = keyof typeof READ_ITEMSIZE;
+/** The safetensors dtypes that hold integers (loaded as float64 tensors of the values). */
+export const INTEGER_DTYPES: readonly string[] = ['I64', 'I32', 'U8', 'BOOL'];
+const SUPPORTED_TEXT = 'F32, F64, and the integer dtypes I64, I32, U8 and BOOL';
+
 const IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export interface SafetensorsFile {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
+  /**
+   * Each tensor's dtype as stored in the file: F32, F64, or an integer dtype (I64, I32, U8, BOOL)
+   * whose values were loaded as a float64 tensor.
+   */
+  dtypes: Record<string, string>;
 }
 
 export interface ReadOptions {
@@ -47,19 +65,6 @@ export interface ReadOptions {
 /** Read a .safetensors file. */
 export function readSafetensors(path: string, opts: ReadOptions = {}): SafetensorsFile {
   return parseSafetensors(readFileOrExplain(path), path, opts);
-}
-
-/** Read a whole file, turning the usual I/O failures into one-line `UserError`s. */
-export function readFileOrExplain(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${path}: file not found; check the path`);
-    if (code === 'EISDIR') throw new UserError(`${path}: is a directory, expected a file`);
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${path}: permission denied`);
-    throw new UserError(`${path}: cannot read file (${code ?? (e as Error).message})`);
-  }
 }
 
 /** Parse the bytes of a safetensors file; `source` names it in error messages. */
@@ -108,7 +113,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
 
   interface Entry {
     name: string;
-    dtype: DType;
+    dtype: StDType;
     shape: number[];
     begin: number;
     end: number;
@@ -121,12 +126,10 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
     const e = raw as Record<string, unknown>;
     const dt = e['dtype'];
     if (typeof dt !== 'string') fail(`${what}: header entry has no valid "dtype"`);
-    let dtype: DType;
-    if (dt === 'F32') dtype = 'float32';
-    else if (dt === 'F64') dtype = 'float64';
-    else {
-      return fail(`${what} has dtype ${String(dt)}, which is not supported (only F32 and F64); convert it to float32 or float64 first`);
+    if (!Object.prototype.hasOwnProperty.call(READ_ITEMSIZE, dt as string)) {
+      return fail(`${what} has dtype ${String(dt)}, which is not supported (supported: ${SUPPORTED_TEXT}); convert it to float32 or float64 first`);
     }
+    const dtype = dt as StDType;
     const shape = e['shape'];
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
       fail(`${what}: header entry has no valid "shape" (expected an array of non-negative integers)`);
@@ -161,9 +164,9 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
     if (e.begin > pos) {
       fail(`${what} has data_offsets [${e.begin},${e.end}], leaving a gap of ${e.begin - pos} unused bytes at offset ${pos}; the file is corrupt`);
     }
-    const want = sizeOf(e.shape) * ITEMSIZE[e.dtype];
+    const want = sizeOf(e.shape) * READ_ITEMSIZE[e.dtype];
     if (e.end - e.begin !== want) {
-      fail(`${what} has ${e.end - e.begin} bytes of data but shape ${fmtShape(e.shape)} of ${ST_DTYPE[e.dtype]} needs ${want}`);
+      fail(`${what} has ${e.end - e.begin} bytes of data but shape ${fmtShape(e.shape)} of ${e.dtype} needs ${want}`);
     }
     pos = e.end;
     prev = e;
@@ -173,22 +176,29 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
   }
 
   const tensors: Record<string, Tensor> = {};
+  const dtypes: Record<string, string> = {};
   for (const e of entries) {
+    setOwn(dtypes, e.name, e.dtype);
+    if (e.dtype !== 'F32' && e.dtype !== 'F64') {
+      setOwn(tensors, e.name, new Tensor(decodeIntLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype, e.name, e.shape, fail), e.shape));
+      continue;
+    }
     // Always copy: the offset in the file need not be aligned, and the result must not alias `bytes`.
-    const data = decodeLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype);
+    const data = decodeLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype === 'F32' ? 'float32' : 'float64');
     if (!opts.allowNonFinite) {
       for (let i = 0; i < data.length; i++) {
         if (!Number.isFinite(data[i]!)) {
           fail(
             `tensor ${JSON.stringify(e.name)} has a non-finite value (${data[i]}) at index ${fmtIndex(i, e.shape)}` +
-              ` (flat ${i}); pass allowNonFinite to load it anyway`,
+              ` (flat ${i}); non-finite weights cannot be analysed and no lie-bracket flag loads them` +
+              ' (library: readSafetensors(path, {allowNonFinite: true}))',
           );
         }
       }
     }
     setOwn(tensors, e.name, new Tensor(data, e.shape));
   }
-  return { tensors, metadata };
+  return { tensors, metadata, dtypes };
 }
 
 /** Serialize a parameter tree (and optional string metadata) to safetensors bytes. */
@@ -311,6 +321,53 @@ function decodeLE(bytes: Uint8Array, start: number, byteLen: number, dtype: DTyp
   }
   const out = new Float64Array(size);
   for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);
+  return out;
+}
+
+/** 2^53: the largest magnitude up to which every integer is exact in float64. */
+const MAX_EXACT = 2n ** 53n;
+
+/** Integer tensor data as float64 values; an I64 beyond ±2^53 or a BOOL byte other than 0/1 fails. */
+function decodeIntLE(
+  bytes: Uint8Array,
+  start: number,
+  byteLen: number,
+  dtype: 'I64' | 'I32' | 'U8' | 'BOOL',
+  name: string,
+  shape: readonly number[],
+  fail: (msg: string) => never,
+): Float64Array {
+  const size = byteLen / READ_ITEMSIZE[dtype];
+  const out = new Float64Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, byteLen);
+  const what = `tensor ${JSON.stringify(name)} (${dtype}) has`;
+  switch (dtype) {
+    case 'I64':
+      for (let i = 0; i < size; i++) {
+        const v = view.getBigInt64(8 * i, true);
+        if (v > MAX_EXACT || v < -MAX_EXACT) {
+          fail(
+            `${what} the value ${v} at index ${fmtIndex(i, shape)} (flat ${i}), outside ±2^53 where float64 holds every integer exactly;` +
+              ' I64 tensors are read only within ±2^53',
+          );
+        }
+        out[i] = Number(v);
+      }
+      break;
+    case 'I32':
+      for (let i = 0; i < size; i++) out[i] = view.getInt32(4 * i, true);
+      break;
+    case 'U8':
+      for (let i = 0; i < size; i++) out[i] = view.getUint8(i);
+      break;
+    case 'BOOL':
+      for (let i = 0; i < size; i++) {
+        const v = view.getUint8(i);
+        if (v > 1) fail(`${what} byte ${v} at index ${fmtIndex(i, shape)} (flat ${i}), not 0 or 1; the file is corrupt`);
+        out[i] = v;
+      }
+      break;
+  }
   return out;
 }
 
