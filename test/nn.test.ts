@@ -88,7 +88,7 @@ describe('model specs', () => {
   test('bad specs give one-line errors naming the layer', () => {
     expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'linear', out: 3 }] })).toThrow(/layer 0 \(linear\): needs a flat input/);
     expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'conv2d', out: 3, kernel: 9 }] })).toThrow(/kernel does not fit/);
-    expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'softmaxx' }] })).toThrow(/model spec: layers\.0/);
+    expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'softmaxx' }] })).toThrow(/model spec: layers\[0\]\.type: Invalid discriminator value/);
     expect(() => modelFromSpec({ input: [3], layers: [{ type: 'residual', body: [{ type: 'linear', out: 4 }] }] })).toThrow(/shortcut/);
   });
   test('xresnet has 0.5–2 M parameters and is configurable', () => {
