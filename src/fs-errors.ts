@@ -4,21 +4,22 @@
  */
 import { UserError } from './errors.js';
 
-const REASONS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'a part of the path is a file, not a directory',
-  EISDIR: 'is a directory, expected a file',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EEXIST: 'already exists and is in the way',
-  EROFS: 'the file system is read-only',
-  ENAMETOOLONG: 'the name is too long',
-  EMFILE: 'too many open files',
-  ELOOP: 'too many symbolic links',
-  ENOTEMPTY: 'the directory is not empty',
-  EBUSY: 'the file is busy',
+/** What went wrong, and what to do about it. */
+const REASONS: Record<string, [string, string]> = {
+  EACCES: ['permission denied', 'check its permissions or choose another path'],
+  EPERM: ['operation not permitted', 'check its permissions or choose another path'],
+  EROFS: ['the file system is read-only', 'choose another path'],
+  ENOENT: ['no such file or directory', 'check the path'],
+  ENOTDIR: ['a part of the path is a file, not a directory', 'check the path'],
+  EISDIR: ['is a directory, expected a file', 'give a file name'],
+  EEXIST: ['already exists and is in the way', 'remove it or choose another path'],
+  ENAMETOOLONG: ['the name is too long', 'choose a shorter path'],
+  ELOOP: ['too many symbolic links', 'check the path'],
+  ENOTEMPTY: ['the directory is not empty', 'choose another path'],
+  ENOSPC: ['no space left on the device', 'free some space or choose another path'],
+  EDQUOT: ['disk quota exceeded', 'free some space or choose another path'],
+  EMFILE: ['too many open files', 'close other programs or raise the limit (ulimit -n)'],
+  EBUSY: ['the file is busy', 'try again when it is free'],
 };
 
 const VERBS: Record<string, string> = {
@@ -41,7 +42,7 @@ export function isFsError(e: unknown): e is NodeJS.ErrnoException {
 /** The one-line UserError for an fs error; `what` says what was being done ("cannot write", …), `path` overrides e.path. */
 export function fsUserError(e: NodeJS.ErrnoException, what?: string, path?: string): UserError {
   const where = path ?? e.path ?? '(unknown path)';
-  const reason = REASONS[e.code!] ?? e.code!;
+  const [reason, todo] = REASONS[e.code!] ?? [e.code!, 'check the path'];
   const doing = what ?? VERBS[e.syscall ?? ''] ?? 'cannot write';
-  return new UserError(`${where}: ${doing}: ${reason}; check the path and its permissions`);
+  return new UserError(`${where}: ${doing}: ${reason}; ${todo}`);
 }

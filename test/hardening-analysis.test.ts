@@ -183,3 +183,14 @@ test('a model spec with an unknown key at any depth names it and the closest val
   writeFileSync(f, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 1, kernal: 3, padding: 1 }] }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
   expectUserError(await run('bracket', '--model', f), /unknown key layers\[0\]\.body\[0\]\.kernal; did you mean layers\[0\]\.body\[0\]\.kernel\? \(valid keys at layers\[0\]\.body\[0\]: type, out, bias, kernel, stride, padding, dilation, groups\)/);
 });
+
+test('every file-system failure is one line naming the path, the reason and what to do', async () => {
+  const { fsUserError, isFsError } = await import('../src/fs-errors.js');
+  const errno = (code: string, syscall: string, path: string) => Object.assign(new Error(`${code}: x, ${syscall} '${path}'`), { code, syscall, path });
+  expect(isFsError(errno('ENOSPC', 'write', '/x'))).toBe(true);
+  expect(isFsError(new Error('plain'))).toBe(false);
+  expect(fsUserError(errno('ENOSPC', 'write', '/d/f')).message).toBe('/d/f: cannot write: no space left on the device; free some space or choose another path');
+  expect(fsUserError(errno('EACCES', 'open', '/d/f')).message).toBe('/d/f: cannot open: permission denied; check its permissions or choose another path');
+  expect(fsUserError(errno('EEXIST', 'mkdir', '/d')).message).toBe('/d: cannot create the directory: already exists and is in the way; remove it or choose another path');
+  expect(fsUserError(errno('EISDIR', 'rename', '/tmp/.f.tmp'), 'cannot write', '/d/f').message).toBe('/d/f: cannot write: is a directory, expected a file; give a file name');
+});
