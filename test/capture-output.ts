@@ -3,7 +3,7 @@
  * before each test the captured text is cleared and process.stdout/stderr writes go to `io.out`
  * and `io.err` instead of the terminal (restored after each test).
  */
-import { afterEach, beforeEach, vi } from 'vitest';
+import { afterEach, beforeEach, expect, vi } from 'vitest';
 
 export function captureOutput(): { out: string; err: string } {
   const io = { out: '', err: '' };
@@ -15,4 +15,12 @@ export function captureOutput(): { out: string; err: string } {
   });
   afterEach(() => vi.restoreAllMocks());
   return io;
+}
+
+/** Bad input: exit code `code` (2 unless said), one line on stderr matching `pattern`, nothing on stdout. */
+export function expectOneLineError(io: { out: string; err: string }, code: number, pattern: RegExp, want = 2): void {
+  expect(code).toBe(want);
+  expect(io.err.trim().split('\n')).toHaveLength(1);
+  expect(io.err).toMatch(pattern);
+  expect(io.out).toBe('');
 }

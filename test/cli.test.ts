@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { captureOutput } from './capture-output.js';
+import { captureOutput, expectOneLineError } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { DEFAULT_DATA_DIR } from '../src/data/fashion.js';
 import { readSafetensors, serializeSafetensors, writeSafetensors } from '../src/data/safetensors.js';
@@ -57,12 +57,6 @@ describe('lie-bracket bracket', () => {
 });
 
 describe('bad input: one line on stderr, non-zero exit, no output file', () => {
-  const expectOneLineError = (code: number, pattern: RegExp) => {
-    expect(code).not.toBe(0);
-    expect(io.err.trim().split('\n')).toHaveLength(1);
-    expect(io.err).toMatch(pattern);
-    expect(io.out).toBe('');
-  };
   const weightsWith = (mutate: (t: Record<string, Tensor>) => void, name: string) => {
     const t = initModel(mlp, 1, 'float32');
     mutate(t);
@@ -72,32 +66,32 @@ describe('bad input: one line on stderr, non-zero exit, no output file', () => {
   };
 
   test('missing weights file', async () => {
-    expectOneLineError(await run('bracket', '--weights', join(tmp, 'nope.safetensors')), /nope\.safetensors.*not found/i);
+    expectOneLineError(io, await run('bracket', '--weights', join(tmp, 'nope.safetensors')), /nope\.safetensors.*not found/i);
   });
   test('weights of the wrong shape', async () => {
     const f = weightsWith((t) => (t['fc1.weight'] = new Tensor(new Float32Array(10 * 784), [10, 784])), 'shape.safetensors');
-    expectOneLineError(await run('bracket', '--weights', f), /fc1\.weight has shape \[10,784\], model mlp expects \[128,784\]/);
+    expectOneLineError(io, await run('bracket', '--weights', f), /fc1\.weight has shape \[10,784\], model mlp expects \[128,784\]/);
   });
   test('NaN weights', async () => {
     const f = weightsWith((t) => (t['fc2.bias']!.data[3] = NaN), 'nan.safetensors');
-    expectOneLineError(await run('bracket', '--weights', f), /fc2\.bias.*NaN/);
+    expectOneLineError(io, await run('bracket', '--weights', f), /fc2\.bias.*NaN/);
   });
   test('Inf weights', async () => {
     const f = weightsWith((t) => (t['fc1.bias']!.data[0] = -Infinity), 'inf.safetensors');
-    expectOneLineError(await run('bracket', '--weights', f), /fc1\.bias.*Inf/);
+    expectOneLineError(io, await run('bracket', '--weights', f), /fc1\.bias.*Inf/);
   });
   test('a header over 100 MB', async () => {
     const f = join(tmp, 'huge.safetensors');
     const b = new Uint8Array(16);
     new DataView(b.buffer).setBigUint64(0, 200_000_000n, true);
     writeFileSync(f, b);
-    expectOneLineError(await run('bracket', '--weights', f), /100 MB/);
+    expectOneLineError(io, await run('bracket', '--weights', f), /100 MB/);
   });
   test('offsets outside the file', async () => {
     const good = serializeSafetensors(initModel(mlp, 1, 'float32'));
     const f = join(tmp, 'truncated.safetensors');
     writeFileSync(f, good.subarray(0, good.length - 100));
-    expectOneLineError(await run('bracket', '--weights', f), /truncated\.safetensors/);
+    expectOneLineError(io, await run('bracket', '--weights', f), /truncated\.safetensors/);
   });
   test('an unknown dtype', async () => {
     const header = JSON.stringify({ 'fc2.bias': { dtype: 'I8', shape: [10], data_offsets: [0, 10] } });
@@ -107,41 +101,41 @@ describe('bad input: one line on stderr, non-zero exit, no output file', () => {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(h.length));
     writeFileSync(f, Buffer.concat([len, h, Buffer.alloc(10)]));
-    expectOneLineError(await run('bracket', '--weights', f), /I8/);
+    expectOneLineError(io, await run('bracket', '--weights', f), /I8/);
   });
   test('IDX with a wrong magic number', async () => {
     const dir = mkdtempSync(join(tmp, 'idx-'));
     for (const f of ['t10k-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz']) copyFileSync(join(DEFAULT_DATA_DIR, f), join(dir, f));
     writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(Buffer.from([0, 0, 0x99, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28])));
-    expectOneLineError(await run('bracket', '--data', dir), /t10k-images-idx3-ubyte\.gz/);
+    expectOneLineError(io, await run('bracket', '--data', dir), /t10k-images-idx3-ubyte\.gz/);
   });
   test('a truncated IDX file', async () => {
     const dir = mkdtempSync(join(tmp, 'idx-'));
     copyFileSync(join(DEFAULT_DATA_DIR, 't10k-labels-idx1-ubyte.gz'), join(dir, 't10k-labels-idx1-ubyte.gz'));
     const header = Buffer.from([0, 0, 8, 3, 0, 0, 0x03, 0xe8, 0, 0, 0, 28, 0, 0, 0, 28]);
     writeFileSync(join(dir, 't10k-images-idx3-ubyte'), Buffer.concat([header, Buffer.alloc(784 * 10)]));
-    expectOneLineError(await run('bracket', '--data', dir), /truncated|short|expected/i);
+    expectOneLineError(io, await run('bracket', '--data', dir), /truncated|short|expected/i);
   });
   test('a missing data directory', async () => {
-    expectOneLineError(await run('bracket', '--data', join(tmp, 'no-such-dir')), /not found/);
+    expectOneLineError(io, await run('bracket', '--data', join(tmp, 'no-such-dir')), /not found/);
   });
   test('an example index out of range', async () => {
-    expectOneLineError(await run('bracket', '--pairs', '0,5000'), /5000 is out of range/);
+    expectOneLineError(io, await run('bracket', '--pairs', '0,5000'), /5000 is out of range/);
   });
   test('a probe index out of range', async () => {
-    expectOneLineError(await run('bracket', '--probe', '1000'), /1000 is out of range/);
+    expectOneLineError(io, await run('bracket', '--probe', '1000'), /1000 is out of range/);
   });
   test('malformed pairs', async () => {
-    expectOneLineError(await run('bracket', '--pairs', '0-1'), /pairs must look like/);
+    expectOneLineError(io, await run('bracket', '--pairs', '0-1'), /pairs must look like/);
   });
   test('unknown model, dtype, loss and flag', async () => {
-    expectOneLineError(await run('bracket', '--model', 'resnet'), /unknown model "resnet"/);
+    expectOneLineError(io, await run('bracket', '--model', 'resnet'), /unknown model "resnet"/);
     io.err = '';
-    expectOneLineError(await run('bracket', '--dtype', 'float16'), /float16.*invalid/);
+    expectOneLineError(io, await run('bracket', '--dtype', 'float16'), /float16.*invalid/);
     io.err = '';
-    expectOneLineError(await run('bracket', '--loss', 'mse'), /mse.*invalid/);
+    expectOneLineError(io, await run('bracket', '--loss', 'mse'), /mse.*invalid/);
     io.err = '';
-    expectOneLineError(await run('bracket', '--frobnicate'), /unknown option/);
+    expectOneLineError(io, await run('bracket', '--frobnicate'), /unknown option/);
   });
   test('a failed run leaves no vectors file behind', async () => {
     const f = join(tmp, 'never.safetensors');

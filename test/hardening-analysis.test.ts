@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { captureOutput } from './capture-output.js';
+import { captureOutput, expectOneLineError } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { concatenate as concat } from '../src/engine/ops.js';
 import { Rng } from '../src/engine/random.js';
@@ -82,14 +82,6 @@ describe('--bn train: each example is normalised by its own statistics', () => {
   });
 });
 
-/** One line on stderr, nothing on stdout, exit 2. */
-function expectUserError(code: number, pattern: RegExp): void {
-  expect(code).toBe(2);
-  expect(io.err.trim().split('\n')).toHaveLength(1);
-  expect(io.err).toMatch(pattern);
-  expect(io.out).toBe('');
-}
-
 describe('identical examples', () => {
   test('bracket of (x, x) is exactly 0, with zero logit effects and a cosine of 1', async () => {
     const r = await json('bracket', '--model', 'smoothconvnet', '--pairs', '3,3', '--probe', '1');
@@ -101,7 +93,7 @@ describe('identical examples', () => {
   });
 
   test('verify of (x, x) says there is nothing to verify (exit 2) instead of printing NaN', async () => {
-    expectUserError(await run('verify', '--model', 'smoothconvnet', '--pairs', '3,3'), /identical examples: nothing to verify/);
+    expectOneLineError(io, await run('verify', '--model', 'smoothconvnet', '--pairs', '3,3'), /identical examples: nothing to verify/);
   });
 
   test('verify with an identical pair among others reports it as such, without NaN, and takes the figures from a real pair', async () => {
@@ -116,7 +108,7 @@ describe('identical examples', () => {
   });
 
   test('--first together with --pairs is an error, not a silent override', async () => {
-    expectUserError(await run('bracket', '--first', '3', '--pairs', '0,1'), /either --pairs or --first/);
+    expectOneLineError(io, await run('bracket', '--first', '3', '--pairs', '0,1'), /either --pairs or --first/);
   });
 });
 
@@ -126,22 +118,22 @@ describe('file-system errors and shape errors: one line, exit 2, no stack', () =
   const aDir = mkdtempSync(join(tmp, 'a-dir-'));
 
   test('train --out under a file (ENOTDIR)', async () => {
-    expectUserError(await run('train', '--model', 'mlp', '--steps', '1', '--out', join(aFile, 'run')), /a-file\/run.*not a directory|a-file.*a part of the path is a file/);
+    expectOneLineError(io, await run('train', '--model', 'mlp', '--steps', '1', '--out', join(aFile, 'run')), /a-file\/run.*not a directory|a-file.*a part of the path is a file/);
   });
   test('bracket --save-vectors under a file (ENOTDIR), and onto a directory (EISDIR)', async () => {
-    expectUserError(await run('bracket', '--save-vectors', join(aFile, 'v.safetensors')), /v\.safetensors|a-file/);
+    expectOneLineError(io, await run('bracket', '--save-vectors', join(aFile, 'v.safetensors')), /v\.safetensors|a-file/);
     io.err = '';
-    expectUserError(await run('bracket', '--save-vectors', aDir, '--json'), new RegExp(`${aDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*is a directory`));
+    expectOneLineError(io, await run('bracket', '--save-vectors', aDir, '--json'), new RegExp(`${aDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*is a directory`));
   });
   test('sweep --out onto a file (EEXIST / ENOTDIR)', async () => {
     const runDir = join(tmp, 'bn-run'); // trained above
-    expectUserError(await run('sweep', runDir, '--steps', '2', '--pairs', '0,1', '--probes', '0', '--workers', '1', '--out', aFile), /a-file/);
+    expectOneLineError(io, await run('sweep', runDir, '--steps', '2', '--pairs', '0,1', '--probes', '0', '--workers', '1', '--out', aFile), /a-file/);
   });
   test('stats --out onto a directory (EISDIR)', async () => {
-    expectUserError(await run('stats', join(tmp, 'bn-run', 'sweep'), '--bootstrap', '10', '--out', aDir), /is a directory/);
+    expectOneLineError(io, await run('stats', join(tmp, 'bn-run', 'sweep'), '--bootstrap', '10', '--out', aDir), /is a directory/);
   });
   test('report --png under a file (ENOTDIR)', async () => {
-    expectUserError(await run('report', join(tmp, 'bn-run'), '--out', join(tmp, 'r.html'), '--png', join(aFile, 'png')), /a-file/);
+    expectOneLineError(io, await run('report', join(tmp, 'bn-run'), '--out', join(tmp, 'r.html'), '--png', join(aFile, 'png')), /a-file/);
   });
   test('an unknown flag is bad input: exit 2', async () => {
     expect(await run('bracket', '--no-such-flag')).toBe(2);
@@ -149,7 +141,7 @@ describe('file-system errors and shape errors: one line, exit 2, no stack', () =
   test('a model whose input has another image shape of the same size is refused (it would scramble the data)', async () => {
     const spec = join(tmp, 'wrong-shape.json');
     writeFileSync(spec, JSON.stringify({ input: [4, 14, 14], layers: [{ type: 'conv2d', out: 2, kernel: 3 }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
-    expectUserError(await run('bracket', '--model', spec), /takes input \[4,14,14\] but fashion-mnist has \[1,28,28\]/);
+    expectOneLineError(io, await run('bracket', '--model', spec), /takes input \[4,14,14\] but fashion-mnist has \[1,28,28\]/);
   });
 });
 
@@ -161,7 +153,7 @@ describe('resource guards', () => {
   };
   test('a layer too large for any array is refused up front, with its size', async () => {
     const f = specFile('huge.json', { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 1e7 }, { type: 'tanh' }, { type: 'linear', out: 10 }] });
-    expectUserError(await run('bracket', '--model', f), /parameter 1\.weight of shape \[10000000,784\] has 7\.84e\+9 values/);
+    expectOneLineError(io, await run('bracket', '--model', f), /parameter 1\.weight of shape \[10000000,784\] has 7\.84e\+9 values/);
   });
   test('a model that would not fit in memory is refused with the estimate', async () => {
     const { checkFitsInMemory } = await import('../src/study/resolve.js');
@@ -174,14 +166,14 @@ describe('resource guards', () => {
     for (let i = 0; i < 5000; i++) layer = `{"type":"residual","body":[${layer}]}`;
     const f = join(tmp, 'deep.json');
     writeFileSync(f, `{"input":[1,28,28],"layers":[${layer},{"type":"flatten"},{"type":"linear","out":10}]}`);
-    expectUserError(await run('bracket', '--model', f), /nested more than 64 levels deep/);
+    expectOneLineError(io, await run('bracket', '--model', f), /nested more than 64 levels deep/);
   });
 });
 
 test('a model spec with an unknown key at any depth names it and the closest valid key of that layer type', async () => {
   const f = join(tmp, 'typo.json');
   writeFileSync(f, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 1, kernal: 3, padding: 1 }] }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
-  expectUserError(await run('bracket', '--model', f), /unknown key layers\[0\]\.body\[0\]\.kernal; did you mean layers\[0\]\.body\[0\]\.kernel\? \(valid keys at layers\[0\]\.body\[0\]: type, out, bias, kernel, stride, padding, dilation, groups\)/);
+  expectOneLineError(io, await run('bracket', '--model', f), /unknown key layers\[0\]\.body\[0\]\.kernal; did you mean layers\[0\]\.body\[0\]\.kernel\? \(valid keys at layers\[0\]\.body\[0\]: type, out, bias, kernel, stride, padding, dilation, groups\)/);
 });
 
 test('every file-system failure is one line naming the path, the reason and what to do', async () => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { captureOutput } from './capture-output.js';
+import { captureOutput, expectOneLineError } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { writeSafetensors } from '../src/data/safetensors.js';
 import { initModel } from '../src/nn/models.js';
@@ -60,13 +60,6 @@ async function bracketJson(...args: string[]): Promise<{ weights: string; pairs:
   return JSON.parse(io.out) as { weights: string; pairs: { bracketNorm: number }[] };
 }
 
-function expectOneLineError(code: number, pattern: RegExp): void {
-  expect(code).toBe(2);
-  expect(io.err.trim().split('\n')).toHaveLength(1);
-  expect(io.err).toMatch(pattern);
-  expect(io.out).toBe('');
-}
-
 describe('PyTorch state_dicts with BatchNorm (points 2 and 3)', () => {
   test('a state_dict with I64 num_batches_tracked loads, and its running statistics are used', async () => {
     const w = stateDictFile('sd.safetensors');
@@ -79,7 +72,7 @@ describe('PyTorch state_dicts with BatchNorm (points 2 and 3)', () => {
 
   test('missing running statistics are an error naming them and the flag', async () => {
     const w = stateDictFile('nostats.safetensors', { drop: ['1.running_mean', '1.running_var', '1.num_batches_tracked'] });
-    expectOneLineError(
+    expectOneLineError(io, 
       await run('bracket', '--model', specFile, '--weights', w, '--pairs', '0,1'),
       /nostats\.safetensors: BatchNorm running statistics missing: 1\.running_mean, 1\.running_var; .*--fresh-bn-stats/,
     );
@@ -97,19 +90,19 @@ describe('PyTorch state_dicts with BatchNorm (points 2 and 3)', () => {
   });
 
   test('--fresh-bn-stats without --weights, or on a model without BatchNorm, is an error', async () => {
-    expectOneLineError(await run('bracket', '--model', specFile, '--fresh-bn-stats', '--pairs', '0,1'), /--fresh-bn-stats needs --weights/);
+    expectOneLineError(io, await run('bracket', '--model', specFile, '--fresh-bn-stats', '--pairs', '0,1'), /--fresh-bn-stats needs --weights/);
     io.err = '';
     const w = join(tmp, 'mlp.safetensors');
     writeSafetensors(w, initModel(modelFromSpec({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 10 }] }), 1, 'float32'));
     const lin = join(tmp, 'lin.json');
     writeFileSync(lin, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 10 }] }));
-    expectOneLineError(await run('bracket', '--model', lin, '--weights', w, '--fresh-bn-stats', '--pairs', '0,1'), /has no BatchNorm running statistics/);
+    expectOneLineError(io, await run('bracket', '--model', lin, '--weights', w, '--fresh-bn-stats', '--pairs', '0,1'), /has no BatchNorm running statistics/);
   });
 });
 
 describe('weights files (points 10b and 13d)', () => {
   test('--weights /dev/zero is refused at once', async () => {
-    expectOneLineError(await run('bracket', '--weights', '/dev/zero', '--pairs', '0,1'), /\/dev\/zero: is a character device, not a regular file/);
+    expectOneLineError(io, await run('bracket', '--weights', '/dev/zero', '--pairs', '0,1'), /\/dev\/zero: is a character device, not a regular file/);
   });
 
   test('the NaN-weights message names no library option as if it were a flag', async () => {
@@ -119,7 +112,7 @@ describe('weights files (points 10b and 13d)', () => {
     writeSafetensors(w, t);
     const lin = join(tmp, 'lin2.json');
     writeFileSync(lin, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 10 }] }));
-    expectOneLineError(await run('bracket', '--model', lin, '--weights', w, '--pairs', '0,1'), /no lie-bracket flag loads them/);
+    expectOneLineError(io, await run('bracket', '--model', lin, '--weights', w, '--pairs', '0,1'), /no lie-bracket flag loads them/);
     expect(io.err).not.toMatch(/pass allowNonFinite/);
   });
 });
