@@ -6,7 +6,7 @@ import { vectorsForSaving } from '../bracket/stats.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import { UserError } from '../errors.js';
 import { addSourceOptions, headerLine, resolveSource, sourceHeader, type SourceFlags, type SourceHeader } from './source.js';
-import { commandReporter, formatBytes, parseIntArg, parsePairs, sci, table } from './util.js';
+import { formatBytes, parseIntArg, parsePairs, sci, table, withPairProgress } from './util.js';
 
 export interface BracketFlags extends SourceFlags {
   pairs?: [number, number][];
@@ -125,15 +125,7 @@ Examples:
   lie-bracket bracket --model mlp --weights my.safetensors --loss ce --dtype float32 --save-vectors b.safetensors`,
     )
     .action((f: BracketFlags, c: Command) => {
-      const n = f.first !== undefined ? (f.first * (f.first - 1)) / 2 : (f.pairs?.length ?? 1);
-      const progress = commandReporter(c);
-      const bar = progress.task('bracket', n, { unit: 'pairs' });
-      let report: BracketReport;
-      try {
-        report = runBracket(f, () => bar.tick());
-      } finally {
-        progress.stop();
-      }
+      const report = withPairProgress(c, 'bracket', f, (tick) => runBracket(f, tick));
       process.stdout.write(f.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
     });
   return cmd;

@@ -208,3 +208,18 @@ export function reporter(o: ReporterOptions = {}): Reporter {
 export function commandReporter(cmd: Command, o: Omit<ReporterOptions, 'quiet'> = {}): Reporter {
   return reporter({ ...o, quiet: cmd.optsWithGlobals<{ quiet?: boolean }>().quiet === true });
 }
+
+/**
+ * Run a per-pair job (bracket, verify) with progress over its pairs: `--first K` gives K(K−1)/2,
+ * `--pairs` their count, neither one pair. `fn` gets the tick to call after each pair.
+ */
+export function withPairProgress<T>(cmd: Command, label: string, f: { first?: number; pairs?: readonly unknown[] }, fn: (tick: () => void) => T): T {
+  const n = f.first !== undefined ? (f.first * (f.first - 1)) / 2 : (f.pairs?.length ?? 1);
+  const progress = commandReporter(cmd);
+  const bar = progress.task(label, n, { unit: 'pairs' });
+  try {
+    return fn(() => bar.tick());
+  } finally {
+    progress.stop();
+  }
+}

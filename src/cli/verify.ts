@@ -13,7 +13,7 @@ import type { Tensor } from '../engine/tensor.js';
 import { UserError } from '../errors.js';
 import { initOptimizerState, parseOptimizerConfig, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
 import { addSourceOptions, headerLine, resolveSource, sourceHeader, type SourceFlags, type SourceHeader } from './source.js';
-import { commandReporter, parseIntArg, parsePairs, sci, table } from './util.js';
+import { parseIntArg, parsePairs, sci, table, withPairProgress } from './util.js';
 
 export interface VerifyFlags extends SourceFlags {
   pairs?: [number, number][];
@@ -292,15 +292,7 @@ Examples:
   lie-bracket verify --model mlp --optimizer '{"name":"momentum","lr":0.01,"momentum":0.9}'`,
     )
     .action((f: VerifyFlags, c: Command) => {
-      const n = f.first !== undefined ? (f.first * (f.first - 1)) / 2 : (f.pairs?.length ?? 1);
-      const progress = commandReporter(c);
-      const bar = progress.task('verify', n, { unit: 'pairs' });
-      let report: VerifyReport;
-      try {
-        report = runVerify(f, () => bar.tick());
-      } finally {
-        progress.stop();
-      }
+      const report = withPairProgress(c, 'verify', f, (tick) => runVerify(f, tick));
       process.stdout.write(f.json ? `${JSON.stringify(report)}\n` : `${formatVerify(report)}\n`);
     });
   return cmd;
