@@ -186,3 +186,14 @@ test('every file-system failure is one line naming the path, the reason and what
   expect(fsUserError(errno('EEXIST', 'mkdir', '/d')).message).toBe('/d: cannot create the directory: already exists and is in the way; remove it or choose another path');
   expect(fsUserError(errno('EISDIR', 'rename', '/tmp/.f.tmp'), 'cannot write', '/d/f').message).toBe('/d/f: cannot write: is a directory, expected a file; give a file name');
 });
+
+test('a model spec or config that is not a regular file is refused at once (no hang on /dev/zero)', async () => {
+  expectOneLineError(io, await run('bracket', '--model', '/dev/zero.json'), /zero\.json/); // not found
+  const fifo = join(tmp, 'spec.json');
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('mkfifo', [fifo]);
+  io.err = '';
+  expectOneLineError(io, await run('bracket', '--model', fifo), /named pipe \(FIFO\), not a regular file/);
+  io.err = '';
+  expectOneLineError(io, await run('train', '--config', '/dev/zero', '--steps', '1'), /\/dev\/zero: is a character device, not a regular file/);
+});

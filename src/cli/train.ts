@@ -1,9 +1,10 @@
 /** `lie-bracket train`: train a model with checkpoints into a run directory (resumable, deterministic). */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { describeDataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
+import { readFileOrExplain } from '../data/read-file.js';
 import { UserError } from '../errors.js';
 import { MODELS } from '../nn/models.js';
 import { resolveModel } from '../study/resolve.js';
@@ -62,8 +63,9 @@ const parseList = (v: string) =>
 
 function readJson(path: string, what: string): Record<string, unknown> {
   if (!existsSync(path)) throw new UserError(`${path}: ${what} not found`);
+  const text = new TextDecoder().decode(readFileOrExplain(path)); // a regular file (not a FIFO or device)
   try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    const v = JSON.parse(text) as unknown;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
     return v as Record<string, unknown>;
   } catch (e) {

@@ -1,7 +1,8 @@
 /** Model resolution for runs: a preset name, a path to a JSON spec, or an inline spec, fitted to the data. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { Dataset } from '../data/dataset.js';
+import { readFileOrExplain } from '../data/read-file.js';
 import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
 import { memoryEstimate, MODELS, type Model } from '../nn/models.js';
@@ -35,9 +36,10 @@ export function resolveModel(model: string | Record<string, unknown>, ds: Pick<D
   if (typeof model !== 'string') m = modelFromSpec(model);
   else if (model.endsWith('.json')) {
     if (!existsSync(model)) throw new UserError(`${model}: model spec file not found`);
+    const text = new TextDecoder().decode(readFileOrExplain(model)); // a regular file (not a FIFO or device)
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(model, 'utf8'));
+      raw = JSON.parse(text);
     } catch (e) {
       throw new UserError(`${model}: not valid JSON (${(e as Error).message})`);
     }
