@@ -1,151 +1,142 @@
 /**
- * Kinks of a network: the on/off state of every ReLU unit and the selected element of every
- * max-pool window, and a "frozen pattern" version of any model.
+ * Kinks of a network: the state of every kinked operation of its forward pass (the on/off state
+ * of every ReLU unit, the selected element of every max-pool window, the winner of every
+ * elementwise max/min, the sign under every abs), and a "frozen pattern" version of any model.
  *
  * The ε² swap law θ_xy − θ_yx = ε²[v_x, v_y] + O(ε³) needs the losses to be smooth along the
  * steps. A ReLU net is smooth only inside one activation region: when a step moves a unit across
  * its kink (a pre-activation changes sign, or another element of a max-pool window becomes the
  * maximum), the gradient jumps and the expansion fails at that ε.
  *
- * Both tools work for every model, without instrumenting it: the model's forward pass is run once
- * under a reverse-mode trace, whose tape lists every primitive that depends on the parameters with
- * its concrete inputs. ReLU is x·[x > 0] (`mul` by a mask that is a constant of the tape, since
- * `compare` has zero derivative; older engines wrote select(x > 0, x, 0)), max-pool is
- * `maxpool2d(key, val)` with key = val; so
- *  - the activation pattern is read off the tape: the mask of every ReLU — a `mul` of a traced
- *    value by a constant equal to [value > 0], or the condition of a `select` — and the argmax
- *    (PyTorch's rule: first maximal element) of every `maxpool2d` key. Which tape nodes are ReLUs
- *    is decided at the reference point and reused at the others (`like`), so a constant 0/1 factor
- *    that only happens to equal [x > 0] never "switches";
- *  - the frozen-pattern model replays the tape with new parameters, keeping every constant (so
- *    every ReLU mask) and every max-pool key at their values at θ₀: ReLU becomes multiplication by
- *    the mask at θ₀, max-pool a gather at the argmax positions at θ₀. It is smooth in the
- *    parameters and agrees with the model at θ₀ in value, gradient and Hessian (no second
- *    derivative comes from a kink).
- * Other kinked primitives (max/min in softplus, abs) sit inside smooth composites and are not
- * counted. Values computed under zero-derivative primitives (stop_gradient, compare) are constants
- * of the tape, hence frozen too.
+ * Both tools work for every model, without instrumenting it: the model's forward pass is recorded
+ * once (the engine's recordTape), listing every primitive that depends on the parameters with its
+ * concrete inputs. The kinks are the entries of the primitives that have them:
+ *  - ReLU, x·[x > 0]: the `mul` whose mask input the relu composite declared (markKink). Other
+ *    0/1 factors and conditions (softplus's branch, a constant target) are no kinks;
+ *  - `maxpool2d(key, val)`: the element of key each window selects (PyTorch's rule: first maximal);
+ *  - `max(a, b)` and `min(a, b)`: which operand wins, or a tie;
+ *  - `abs(x)`: the sign of x (−, 0 or +).
+ * The frozen-pattern model replays the tape with new parameters, keeping every constant (so every
+ * ReLU mask) at its value at θ₀: ReLU becomes multiplication by the mask at θ₀, max-pool a gather at
+ * the argmax positions at θ₀, max/min a blend of the operands with the winner weights (1, ½ at a
+ * tie, 0) at θ₀, abs multiplication by the sign at θ₀. It is smooth in the parameters and agrees
+ * with the model at θ₀ in value, gradient and Hessian (the engine's derivative rules use the same
+ * weights; no second derivative comes from a kink). Values computed under zero-derivative
+ * primitives (stop_gradient, compare) are constants of the tape, hence frozen too.
  */
-import { poolArgmax } from '../engine/kernels/linalg_ref.js';
-import type { PoolParams, Prim, PrimParams } from '../engine/prims.js';
-import type { Shape } from '../engine/shape.js';
-import { Tensor, type Val } from '../engine/tensor.js';
-import { bind, popMain, primalValue, pushMain, VJPTracer, type MainTrace } from '../engine/trace.js';
-import type { Params } from '../engine/tree.js';
+import {
+  add,
+  bindMaxPool,
+  compare,
+  eq,
+  gt,
+  lt,
+  mul,
+  primalValue,
+  recordTape,
+  replayTape,
+  sub,
+  Tensor,
+  type Params,
+  type PoolParams,
+  type Shape,
+  type Tape,
+  type TapeEntry,
+  type Val,
+} from '../engine/index.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
 import type { Model } from '../nn/models.js';
 import type { Vec } from './vec.js';
 
-export type KinkKind = 'relu' | 'maxpool';
+export type KinkKind = 'relu' | 'maxpool' | 'max' | 'min' | 'abs';
 
 export interface PatternLayer {
   kind: KinkKind;
   /** Position among the model's kinked operations, in forward order. */
   index: number;
-  /** The operation's position on the forward tape (the same for every θ and input of this shape). */
+  /** The operation's id on the forward tape (the same for every θ and input of this shape). */
   node: number;
-  /** ReLU: the pre-activation's shape; max-pool: the output's shape (one unit per window). */
+  /** ReLU, max, min, abs: the operand's shape; max-pool: the output's shape (one unit per window). */
   shape: Shape;
-  /** ReLU: 1 where the unit is on (x > 0); max-pool: the offset of the selected element in its H×W plane. */
+  /**
+   * ReLU: 1 where the unit is on (x > 0); max-pool: the offset of the selected element in its H×W
+   * plane (−1 for a window with no element); max, min: 2 where a > b, 0 where a < b, else 1 (tie);
+   * abs: 2 where x > 0, 0 where x < 0, else 1.
+   */
   state: Uint8Array | Int32Array;
 }
 
 export interface ActivationPattern {
   layers: PatternLayer[];
-  /** Number of units: ReLU elements plus max-pool windows. */
+  /** Number of units: elements of the ReLU, max, min and abs operands, plus max-pool windows. */
   units: number;
 }
 
-interface TapeNode {
-  readonly prim: Prim;
-  readonly params: unknown;
-  readonly primals: readonly Val[];
-  readonly out: Val;
-  readonly inputIds: readonly number[];
-}
-
-/** The model's forward pass at `params` on input x as a tape of primitives (leaves: the parameters, in key order). */
-function record(model: Model, params: Params, x: Val, state: ForwardState): { main: MainTrace; keys: string[]; outId: number | null; out: Val } {
+/** The model's forward pass at `params` on input x, recorded (leaves: the parameters, in key order). */
+function record(model: Model, params: Params, x: Val, state: ForwardState): { keys: string[]; tape: Tape; out: Val } {
   const keys = Object.keys(params);
-  const main = pushMain('vjp');
-  let out: Val;
-  try {
-    keys.forEach(() => main.tape.push(null));
-    const tracers: Params = {};
-    keys.forEach((k, i) => (tracers[k] = new VJPTracer(main, params[k]!, i)));
-    out = model.apply(tracers, x, state);
-  } finally {
-    popMain(main);
-  }
-  const outId = out instanceof VJPTracer && out.main === main ? out.id : null;
-  return { main, keys, outId, out };
+  const f = (ps: Val[]): Val => model.apply(Object.fromEntries(keys.map((k, i) => [k, ps[i]!])), x, state);
+  const { out, tape } = recordTape(f, keys.map((k) => params[k]!));
+  return { keys, tape, out };
 }
 
-function tapeNodes(main: MainTrace): (TapeNode | null)[] {
-  return main.tape as unknown as (TapeNode | null)[];
+function kindOf(e: TapeEntry): KinkKind | null {
+  if (e.kinkMask !== null) return 'relu';
+  if (e.prim === 'maxpool2d') return 'maxpool';
+  return e.prim === 'max' || e.prim === 'min' || e.prim === 'abs' ? e.prim : null;
 }
 
-/** The mask of a ReLU written x·[x > 0]: the constant factor, when it equals [traced factor > 0]. */
-function reluMask(node: TapeNode): Tensor | null {
-  if (node.prim !== 'mul' || node.inputIds.length !== 2) return null;
-  const k = node.inputIds[0]! < 0 && node.inputIds[1]! >= 0 ? 0 : node.inputIds[1]! < 0 && node.inputIds[0]! >= 0 ? 1 : -1;
-  if (k < 0) return null;
-  const mask = primalValue(node.primals[k]!);
-  const x = primalValue(node.primals[1 - k]!);
-  if (mask.size !== x.size) return null;
-  for (let i = 0; i < x.size; i++) if (mask.data[i] !== (x.data[i]! > 0 ? 1 : 0)) return null;
-  return mask;
+/** 2 where a > b, 0 where a < b, else 1. */
+function order(a: Tensor, b: Tensor): Uint8Array {
+  const s = new Uint8Array(a.size);
+  for (let i = 0; i < s.length; i++) s[i] = a.data[i]! > b.data[i]! ? 2 : a.data[i]! < b.data[i]! ? 0 : 1;
+  return s;
 }
 
-function layerAt(node: TapeNode, id: number, kind: KinkKind, index: number): PatternLayer {
-  if (kind === 'maxpool') {
-    const key = primalValue(node.primals[0]!);
-    const p = node.params as PoolParams;
-    const outShape = primalValue(node.out).shape;
-    const [n, c, h, w] = key.shape as [number, number, number, number];
-    const [oh, ow] = [outShape[2]!, outShape[3]!];
-    const s = new Int32Array(n * c * oh * ow);
-    for (let q = 0; q < n * c; q++) {
-      for (let i = 0; i < oh; i++) {
-        for (let j = 0; j < ow; j++) s[(q * oh + i) * ow + j] = poolArgmax(key.data, q * h * w, h, w, i, j, p.kernel, p.stride, p.padding);
-      }
+function layerAt(e: TapeEntry, kind: KinkKind, node: number, index: number): PatternLayer {
+  const input = (k: number) => primalValue(e.inputs[k]!);
+  switch (kind) {
+    case 'relu': {
+      const m = input(e.kinkMask!);
+      const s = new Uint8Array(m.size);
+      for (let i = 0; i < s.length; i++) s[i] = m.data[i] !== 0 ? 1 : 0;
+      return { kind, index, node, shape: m.shape, state: s };
     }
-    return { kind, index, node: id, shape: outShape, state: s };
+    case 'maxpool': {
+      // the selected offsets, as the kernel selects them: pool the (offset + 1) of every element by the key
+      const key = input(0);
+      const [n, c, h, w] = key.shape as [number, number, number, number];
+      const iota = new (key.dtype === 'float32' ? Float32Array : Float64Array)(key.size);
+      for (let i = 0; i < iota.length; i++) iota[i] = (i % (h * w)) + 1;
+      const sel = primalValue(bindMaxPool(key, new Tensor(iota, [n, c, h, w]), e.params as PoolParams));
+      return { kind, index, node, shape: sel.shape, state: Int32Array.from(sel.data, (v) => v - 1) };
+    }
+    case 'abs':
+      return { kind, index, node, shape: input(0).shape, state: order(input(0), new Tensor(new Float64Array(input(0).size), input(0).shape)) };
+    default:
+      return { kind, index, node, shape: input(0).shape, state: order(input(0), input(1)) };
   }
-  // ReLU: the select's condition, or the constant factor of the mul
-  const k = node.prim === 'select' ? 0 : node.inputIds[0]! < 0 ? 0 : 1;
-  const m = primalValue(node.primals[k]!);
-  const s = new Uint8Array(m.size);
-  for (let i = 0; i < s.length; i++) s[i] = m.data[i] !== 0 ? 1 : 0;
-  return { kind, index, node: id, shape: m.shape, state: s };
 }
 
-function patternOf(nodes: readonly (TapeNode | null)[], like?: ActivationPattern): ActivationPattern {
+function patternOf(tape: Tape, like?: ActivationPattern): ActivationPattern {
   const layers: PatternLayer[] = [];
-  if (like) {
-    for (const l of like.layers) {
-      const node = nodes[l.node];
-      const ok = node && (l.kind === 'maxpool' ? node.prim === 'maxpool2d' : node.prim === 'select' || node.prim === 'mul');
-      if (!node || !ok) throw new Error('activationPattern: the forward pass differs from the reference one (another model or input shape?)');
-      layers.push(layerAt(node, l.node, l.kind, l.index));
-    }
-  } else {
-    nodes.forEach((node, id) => {
-      if (!node) return;
-      if (node.prim === 'maxpool2d') layers.push(layerAt(node, id, 'maxpool', layers.length));
-      else if (node.prim === 'select' || reluMask(node)) layers.push(layerAt(node, id, 'relu', layers.length));
-    });
+  tape.entries.forEach((e, i) => {
+    const kind = kindOf(e);
+    if (kind) layers.push(layerAt(e, kind, tape.leaves + i, layers.length));
+  });
+  if (like && (like.layers.length !== layers.length || like.layers.some((l, i) => l.node !== layers[i]!.node || l.kind !== layers[i]!.kind))) {
+    throw new Error('activationPattern: the forward pass differs from the reference one (another model or input shape?)');
   }
   return { layers, units: layers.reduce((n, l) => n + l.state.length, 0) };
 }
 
 /**
- * The ReLU on/off states and max-pool selections of the model's forward pass at `params` on inputs
- * x. With `like` (a pattern of the same model and input shape, e.g. at a reference point), the
- * same operations are read, in the same order.
+ * The states of the kinked operations of the model's forward pass at `params` on inputs x. With
+ * `like` (a pattern of the same model and input shape, e.g. at a reference point), the same
+ * operations must be found, in the same order.
  */
 export function activationPattern(model: Model, params: Vec, x: Tensor, state: ForwardState = evalState(), like?: ActivationPattern): ActivationPattern {
-  return patternOf(tapeNodes(record(model, params as Params, x, state).main), like);
+  return patternOf(record(model, params as Params, x, state).tape, like);
 }
 
 export interface PatternDiff {
@@ -153,6 +144,8 @@ export interface PatternDiff {
   relu: number;
   /** Max-pool windows whose selected element differs. */
   maxpool: number;
+  /** Elements of max and min whose winner (or tie) differs, and elements under abs whose sign differs. */
+  other?: number;
   total: number;
   /** Units compared. */
   units: number;
@@ -161,44 +154,55 @@ export interface PatternDiff {
 /** How many units are in a different state in `b` than in `a` (patterns of the same model and input shape). */
 export function patternDiff(a: ActivationPattern, b: ActivationPattern): PatternDiff {
   if (a.layers.length !== b.layers.length) throw new Error(`patternDiff: ${a.layers.length} and ${b.layers.length} kinked layers`);
-  const d: PatternDiff = { relu: 0, maxpool: 0, total: 0, units: a.units };
+  const d: Required<PatternDiff> = { relu: 0, maxpool: 0, other: 0, total: 0, units: a.units };
   a.layers.forEach((la, i) => {
     const lb = b.layers[i]!;
     if (la.kind !== lb.kind || la.state.length !== lb.state.length) throw new Error(`patternDiff: layer ${i} differs in kind or size`);
     let n = 0;
     for (let k = 0; k < la.state.length; k++) if (la.state[k] !== lb.state[k]) n++;
-    d[la.kind] += n;
+    d[la.kind === 'relu' || la.kind === 'maxpool' ? la.kind : 'other'] += n;
     d.total += n;
   });
   return d;
 }
 
-/** Whether the model has ReLU or max-pool units (on input shape of x; at θ = params). */
+/** Whether the model has kinked units (on input shape of x; at θ = params). */
 export function hasKinks(model: Model, params: Vec, x: Tensor, state: ForwardState = evalState()): boolean {
   return activationPattern(model, params, x, state).units > 0;
 }
 
-interface Replay {
-  keys: string[];
-  nodes: (TapeNode | null)[];
-  outId: number | null;
-  out: Val;
+/** An entry of the tape computed with its kink frozen at its recorded state; undefined: as recorded. */
+function frozenEntry(e: TapeEntry, args: readonly Val[]): Val | undefined {
+  const at0 = (k: number) => primalValue(e.inputs[k]!);
+  switch (e.prim) {
+    case 'maxpool2d': // keep the key (which window element is selected) at its value at θ₀
+      return bindMaxPool(at0(0), args[1]!, e.params as PoolParams);
+    case 'max':
+    case 'min': {
+      // the operands' weights at θ₀, those of the derivative rule: 1 for the winner, ½ each at a tie
+      const wa = add(compare(at0(0), e.prim === 'max' ? 'gt' : 'lt', at0(1)), mul(eq(at0(0), at0(1)), 0.5));
+      return add(mul(args[0]!, wa), mul(args[1]!, sub(1, wa)));
+    }
+    case 'abs': // x · sign(x) at θ₀ (0 at 0, abs's derivative there)
+      return mul(args[0]!, sub(gt(at0(0), 0), lt(at0(0), 0)));
+    default: // ReLU: its mask is a constant of the tape already
+      return undefined;
+  }
 }
 
 /**
  * The model with its activation pattern frozen at θ₀ = `params0`: for each input (recorded once
- * per input tensor, by identity), ReLU multiplies by the on/off mask at θ₀ and max-pool gathers at
- * the argmax positions at θ₀. A `Model` like any other (differentiable to any order); at θ₀ its
- * logits, gradients and Hessians equal the model's.
+ * per input tensor, by identity), every kinked operation keeps its state at θ₀ (see the file
+ * comment). A `Model` like any other (differentiable to any order); at θ₀ its logits, gradients
+ * and Hessians equal the model's.
  */
 export function frozenModel(model: Model, params0: Vec, state: ForwardState = evalState()): Model {
-  const cache = new WeakMap<object, Replay>();
-  const replayFor = (x: Val): Replay => {
+  const cache = new WeakMap<object, { keys: string[]; tape: Tape }>();
+  const recorded = (x: Val) => {
     const key = primalValue(x);
     let r = cache.get(key);
     if (!r) {
-      const rec = record(model, params0 as Params, key, state);
-      r = { keys: rec.keys, nodes: tapeNodes(rec.main), outId: rec.outId, out: rec.out };
+      r = record(model, params0 as Params, key, state);
       cache.set(key, r);
     }
     return r;
@@ -206,25 +210,15 @@ export function frozenModel(model: Model, params0: Vec, state: ForwardState = ev
   return {
     ...model,
     name: `${model.name} (frozen pattern)`,
-    description: `${model.description}; ReLU masks and max-pool selections frozen at θ₀`,
+    description: `${model.description}; ReLU masks, max-pool selections, max/min winners and abs signs frozen at θ₀`,
     apply: (p: Params, x: Val): Val => {
-      const r = replayFor(x);
-      if (r.outId === null) return r.out; // the output does not depend on the parameters
-      const values: Val[] = new Array<Val>(r.nodes.length);
-      r.keys.forEach((k, i) => {
+      const { keys, tape } = recorded(x);
+      const leaves = keys.map((k) => {
         const v = p[k];
         if (!v) throw new Error(`frozen model: missing parameter ${k}`);
-        values[i] = v;
+        return v;
       });
-      for (let id = r.keys.length; id < r.nodes.length; id++) {
-        const node = r.nodes[id]!;
-        const args = node.inputIds.map((src, k) => (src >= 0 ? values[src]! : node.primals[k]!));
-        // max-pool: keep the key (which window element is selected) at its value at θ₀
-        if (node.prim === 'maxpool2d') args[0] = node.primals[0]!;
-        // select: its condition is never a tracer of the tape, so it is the recorded mask already
-        values[id] = bind(node.prim, args, node.params as PrimParams[Prim]);
-      }
-      return values[r.outId]!;
+      return replayTape(tape, leaves, frozenEntry)[0]!;
     },
   };
 }

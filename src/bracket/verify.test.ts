@@ -13,6 +13,7 @@ import { evalState } from '../nn/layers.js';
 import { convnet, initBuffers, initModel, mlp, smoothconvnet } from '../nn/models.js';
 import { modelFromSpec } from '../nn/spec.js';
 import * as o from '../engine/ops.js';
+import { markKink } from '../engine/trace.js';
 import { linear } from '../nn/layers.js';
 import type { Model } from '../nn/models.js';
 import { modelLoss, type Example } from './bracket.js';
@@ -125,7 +126,7 @@ describe('kinks of any model (read from the forward pass, no instrumentation)', 
     expectOrderOne(frozen.checks);
   });
 
-  test('ReLU written as select(x > 0, x, 0) is recognised too; a constant 0/1 factor is not a unit', () => {
+  test('ReLU written as select(x > 0, x, 0) is recognised once its mask is declared (markKink); a constant 0/1 factor is not a unit', () => {
     const base = mlp;
     const tiny: Model = {
       ...base,
@@ -133,7 +134,7 @@ describe('kinks of any model (read from the forward pass, no instrumentation)', 
       apply: (p, x) => {
         const h = linear(p, 'fc1', o.flatten(x));
         const ones = o.onesLike(h);
-        return linear(p, 'fc2', o.mul(o.where(o.gt(h, 0), h, 0), ones));
+        return linear(p, 'fc2', o.mul(o.where(markKink(o.gt(h, 0)), h, 0), ones));
       },
     };
     const params = initModel(tiny, 3, 'float64');

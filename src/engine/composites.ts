@@ -5,6 +5,7 @@
  */
 import type { Val } from './tensor.js';
 import * as o from './ops.js';
+import { markKink } from './trace.js';
 
 /** σ(x) = ½(1 + tanh(x/2)): stable for every x. */
 export function sigmoid(x: Val): Val {
@@ -26,9 +27,12 @@ export function softplus(x: Val): Val {
   return o.add(o.where(nonneg, x, 0), o.log1p(o.exp(o.neg(absRight(x, nonneg)))));
 }
 
-/** max(x, 0) = x · [x > 0], with derivative 0 at 0 as PyTorch (the mask has zero derivative). */
+/**
+ * max(x, 0) = x · [x > 0], with derivative 0 at 0 as PyTorch (the mask has zero derivative). The
+ * mask is declared a kink (markKink), so a recorded tape tells it from smooth branches.
+ */
 export function relu(x: Val): Val {
-  return o.mul(x, o.gt(x, 0));
+  return o.mul(x, markKink(o.gt(x, 0)));
 }
 
 /** x σ(x). */

@@ -29,6 +29,8 @@ export class MainTrace {
   active = true;
   /** Reverse mode only: index = tracer id; null for the inputs (leaves). */
   readonly tape: (TapeNode | null)[] = [];
+  /** Under recordTape only: the values declared with markKink while this trace was on the stack. */
+  kinkMasks: Set<Val> | null = null;
   constructor(
     readonly level: number,
     readonly kind: 'jvp' | 'vjp',
@@ -121,6 +123,18 @@ function processVjp<P extends Prim>(main: MainTrace, prim: P, args: readonly Val
   const id = main.tape.length;
   main.tape.push({ prim, params, primals, out, inputIds });
   return new VJPTracer(main, out, id);
+}
+
+/**
+ * Declares that the 0/1 value `mask` switches a kink of the function being computed: the function
+ * is smooth in its inputs only while `mask` keeps its value (relu(x) = x·[x > 0] declares
+ * [x > 0]; softplus's branch condition is no kink, its branches joining smoothly, and is not
+ * declared). Pass `mask` as is (the same object) to the primitive it switches. Returns `mask`; does
+ * nothing unless recordTape is running, whose tape then names that input of that entry.
+ */
+export function markKink(mask: Val): Val {
+  for (const m of stack) m.kinkMasks?.add(mask);
+  return mask;
 }
 
 /**

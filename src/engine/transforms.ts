@@ -1,12 +1,14 @@
 /**
  * Transformations over trees of values: jvp (forward mode), vjp (reverse mode), grad,
  * valueAndGrad, hvp (forward-over-reverse) and linearize-free helpers built on them. They nest to
- * any order: each pushes its own level on the interpreter stack.
+ * any order: each pushes its own level on the interpreter stack. recordTape and replayTape expose
+ * a reverse-mode tape for reading (which primitives ran, on what) and for evaluating it again.
  */
 import { fmtShape, shapesEqual } from './shape.js';
 import { Tensor, full, type Val } from './tensor.js';
 import { add, zerosLike } from './ops.js';
-import { backward, JVPTracer, popMain, pushMain, VJPTracer } from './trace.js';
+import type { Prim, PrimParams } from './prims.js';
+import { backward, bind, JVPTracer, popMain, pushMain, VJPTracer } from './trace.js';
 import { treeLeaves, treeUnflatten, type Tree } from './tree.js';
 
 function checkLike(what: string, a: readonly Val[], b: readonly Val[]): void {
@@ -93,6 +95,87 @@ export function hvp<T extends Tree>(f: (p: T) => Val, p: T, v: T): { value: Val;
   const vg = valueAndGrad(f);
   const [[value, g], [, hv]] = jvp((q: T) => vg(q) as unknown as [Val, T], p, v) as unknown as [[Val, T], [Val, T]];
   return { value, grad: g, hvp: hv };
+}
+
+/** One primitive application of a recorded tape. */
+export interface TapeEntry {
+  readonly prim: Prim;
+  readonly params: PrimParams[Prim];
+  /** Per input: the id of the recorded value it is (see `Tape`), or −1 for a constant of the tape. */
+  readonly inputIds: readonly number[];
+  /** Per input: its value when recorded (a recorded value's primal, or the constant itself). */
+  readonly inputs: readonly Val[];
+  readonly out: Val;
+  /** The position of the input declared with markKink (relu's [x > 0]), or null. */
+  readonly kinkMask: number | null;
+}
+
+/**
+ * A recorded evaluation of f. Ids 0 … leaves − 1 are the input leaves (in treeLeaves order);
+ * id leaves + i is the output of entries[i].
+ */
+export interface Tape {
+  readonly leaves: number;
+  /**
+   * Every primitive applied to a value that depends on the inputs, in the order f applied them
+   * (an entry's inputs are recorded before it). Primitives whose derivative is zero (compare,
+   * stop_gradient) are not recorded: their outputs, like every value that does not depend on the
+   * inputs, are constants of the tape. The same f on inputs of the same shapes records the same
+   * primitives, in the same order, as long as f's control flow does not depend on values.
+   */
+  readonly entries: readonly TapeEntry[];
+  /** Per output leaf of f (treeLeaves order): its id, or the value itself when it does not depend on the inputs. */
+  readonly outputs: readonly (number | Val)[];
+}
+
+/**
+ * f(primals), and the tape of primitives it applied (a reverse-mode trace kept for reading and
+ * replaying, as jax.make_jaxpr). Values are those of this evaluation; under outer transformations
+ * they may be their tracers.
+ */
+export function recordTape<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T): { out: U; tape: Tape } {
+  const ps = treeLeaves(primals);
+  const main = pushMain('vjp');
+  const masks = new Set<Val>();
+  main.kinkMasks = masks;
+  let outTree: U;
+  try {
+    ps.forEach(() => main.tape.push(null));
+    outTree = f(treeUnflatten(primals, ps.map((p, i) => new VJPTracer(main, p, i))) as T);
+  } finally {
+    popMain(main);
+    main.kinkMasks = null;
+  }
+  const own = (v: Val): v is VJPTracer => v instanceof VJPTracer && v.main === main;
+  const outs = treeLeaves(outTree);
+  const entries = main.tape.slice(ps.length).map((n): TapeEntry => {
+    const { prim, params, inputIds, primals: inputs, out } = n!;
+    const k = inputs.findIndex((v, i) => inputIds[i]! < 0 && masks.has(v));
+    return { prim, params: params as PrimParams[Prim], inputIds, inputs, out, kinkMask: k < 0 ? null : k };
+  });
+  const tape: Tape = { leaves: ps.length, entries, outputs: outs.map((v) => (own(v) ? v.id : v)) };
+  return { out: treeUnflatten(outTree, outs.map((v) => (own(v) ? v.primal : v))) as U, tape };
+}
+
+/**
+ * The outputs of a recorded f (treeLeaves order) at new input leaves: each entry's primitive
+ * applied to the new values of its recorded inputs and to its constants as recorded (so every
+ * value computed under compare or stop_gradient keeps its recorded value). `rewrite` may compute an
+ * entry otherwise, from the new values of its inputs (constants: as recorded); returning undefined
+ * applies the primitive. Outputs that do not depend on the inputs are returned as recorded.
+ */
+export function replayTape(
+  tape: Tape,
+  leaves: readonly Val[],
+  rewrite?: (entry: TapeEntry, args: readonly Val[]) => Val | undefined,
+): Val[] {
+  if (leaves.length !== tape.leaves) throw new Error(`replayTape: the tape has ${tape.leaves} leaves, got ${leaves.length}`);
+  const values: Val[] = [...leaves];
+  for (const e of tape.entries) {
+    const args = e.inputIds.map((id, k) => (id >= 0 ? values[id]! : e.inputs[k]!));
+    values.push(rewrite?.(e, args) ?? bind(e.prim, args, e.params));
+  }
+  return tape.outputs.map((o) => (typeof o === 'number' ? values[o]! : o));
 }
 
 /** Concrete value of a transformation output (outside every transformation, outputs are Tensors). */
