@@ -10,7 +10,7 @@
  *    pair factor × tensor factor (and by each factor alone).
  * Models: Fashion-MNIST smoothconvnet and the synthetic attributes with a narrow xresnet.
  */
-import { readSweep } from '../dist/study/stats.js';
+import { readSweep } from '../dist/study/sweep-stats.js';
 import { fmt, mainIfDirect, mdTable, readSummary, study, writeFigure, writeResults } from './lib.mjs';
 
 export const ID = 'a-magnitude';

@@ -12,10 +12,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { batch, engine, logitEffect, openRun, probabilityEffect, readSafetensors, runStudy } from '../dist/index.js';
+import { batch, engine, logitEffect, openRun, probabilityEffect, readSafetensors, runStudy, writeReport } from '../dist/index.js';
 import { evalState } from '../dist/nn/layers.js';
 import { renderSvg } from '../dist/report/export.js';
-import { mean, sd, spearman } from '../dist/study/stats.js';
+import { mean, sd, spearman } from '../dist/study/sweep-stats.js';
 
 export { mean, sd, spearman };
 
@@ -23,7 +23,7 @@ export { mean, sd, spearman };
 /** @typedef {import('../dist/study/run.js').Run} Run */
 /** @typedef {import('../dist/bracket/vec.js').Vec} Vec */
 /** @typedef {import('../dist/engine/tensor.js').Tensor} Tensor */
-/** @typedef {import('../dist/study/stats.js').Summary} Summary */
+/** @typedef {import('../dist/study/sweep-stats.js').Summary} Summary */
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CONFIG_DIR = join(ROOT, 'experiments', 'configs');
@@ -159,6 +159,7 @@ export async function study(ctx, name, overrides = {}) {
   let lastStep = 0;
   await runStudy(parsed, runDir, {
     ...s,
+    report: writeReport,
     saveVectors: true,
     workers: ctx.workers,
     onStage: (stage, detail) => ctx.log(`  ${name}${seed}: ${stage}${detail ? ` (${detail})` : ''}`),

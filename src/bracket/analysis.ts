@@ -12,7 +12,7 @@ import type { ForwardState } from '../nn/layers.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import { bracket, logitEffect, modelLoss, type Example } from './bracket.js';
-import { pairStats, type PairStats } from './stats.js';
+import { pairStats, type PairStats } from './pair-stats.js';
 import type { Vec } from './vec.js';
 
 export interface AnalysisInput {

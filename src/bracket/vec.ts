@@ -1,8 +1,10 @@
 /** Arithmetic on concrete parameter trees (Record<string, Tensor>) as one long vector. */
 import { allocBuf } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
+import type { Params } from '../engine/tree.js';
 
-export type Vec = Record<string, Tensor>;
+/** A concrete parameter tree: the engine's Params<Tensor>, named for the vector arithmetic below. */
+export type Vec = Params<Tensor>;
 
 export function sumSq(t: Tensor): number {
   let s = 0;

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { writeFileAtomic } from '../data/atomic.js';
-import { compareSweeps, readSweep, summarize, type Comparison, type RankComparison, type Summary } from '../study/stats.js';
+import { compareSweeps, readSweep, summarizeSweep, type Comparison, type RankComparison, type Summary } from '../study/sweep-stats.js';
 import { UserError } from '../errors.js';
 import { parseIntArg, sci, table } from './util.js';
 
@@ -96,7 +96,7 @@ export function runStats(dirs: readonly string[], f: StatsFlags): { kind: 'summa
   const boot = { samples: f.bootstrap, seed: f.seed, level: 0.9 };
   if (dirs.length === 1) {
     const d = readSweep(dirs[0]!);
-    const summary = summarize(d, boot);
+    const summary = summarizeSweep(d, boot);
     const file = f.out ?? join(d.dir, 'summary.json');
     writeFileAtomic(file, `${JSON.stringify(summary, null, 2)}\n`);
     return { kind: 'summary', dir: d.dir, file, summary };

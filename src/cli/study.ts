@@ -1,6 +1,7 @@
 /** `lie-bracket study`: train → sweep → statistics → report in one resumable command. */
 import { Command } from 'commander';
 import { UserError } from '../errors.js';
+import { writeReport } from '../report/report.js';
 import { runStudy, STUDY_VERIFY_EPS, type StudyResult } from '../study/study.js';
 import { TrainingInterrupted } from '../study/train.js';
 import { addTrainOptions, configFromFlags, differenceLabel, exitInterrupted, shellQuote, whileSigintStops, type TrainFlags } from './train.js';
@@ -33,7 +34,7 @@ export function formatStudy(r: StudyResult): string {
     out.push(table(['output', 'mean |J_f·B|', '90% interval'], [...o.features].sort((a, b) => a.rank - b.rank).slice(0, 5).map((f) => [f.feature, sci(f.meanAbsEffect), `${sci(f.ci90[0], 2)} … ${sci(f.ci90[1], 2)}`])));
   }
   out.push('');
-  out.push(`report: ${r.report}`);
+  if (r.report) out.push(`report: ${r.report}`);
   return out.join('\n');
 }
 
@@ -65,6 +66,7 @@ Running the same command again reuses every finished stage.`,
         return raw && raw.length > 2 ? `lie-bracket ${raw.slice(2).map(shellQuote).join(' ')}` : `lie-bracket study --out ${shellQuote(runDir)} (with the same flags)`;
       };
       const r = await runStudy(config, runDir, {
+        report: writeReport,
         verifyEps: f.eps,
         interruptible: whileSigintStops,
         differenceLabel: differenceLabel(f),

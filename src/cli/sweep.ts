@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
-import type { Summary } from '../study/stats.js';
+import type { Summary } from '../study/sweep-stats.js';
 import { defaultWorkers, mergeShards, parseShard, runSweep, type Shard, type SweepResult } from '../study/sweep.js';
 import { formatSummary } from './stats.js';
 import { commandReporter, parseIntArg, parsePairs, type ProgressTask } from './util.js';

@@ -6,6 +6,7 @@ import { describeDataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { readFileOrExplain } from '../data/read-file.js';
 import { UserError } from '../errors.js';
+import { parseWith } from '../file-schema.js';
 import { MODELS } from '../nn/models.js';
 import { resolveModel } from '../study/resolve.js';
 import {
@@ -13,6 +14,7 @@ import {
   formatConfigDifferences,
   lossFor,
   parseTrainConfig,
+  runFileSchema,
   trainAsync,
   trainConfigSchema,
   TrainingInterrupted,
@@ -124,7 +126,7 @@ export function configFromFlags(f: TrainFlags): { config: TrainConfig; runDir: s
   if (f.resume) {
     const runJson = join(f.resume, 'run.json');
     const run = readJson(runJson, 'run description (is this a run directory?)');
-    const config = parseTrainConfig(run.config, runJson);
+    const { config } = parseWith(runFileSchema, run, runJson);
     if (f.out !== undefined && resolve(f.out) !== resolve(f.resume)) {
       throw new UserError(`--out ${f.out} differs from the run directory ${f.resume}: --resume continues a run in its own directory; drop --out`);
     }

@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'vitest';
 import { captureOutput } from '../../test/capture-output.js';
 import { UserError } from '../errors.js';
-import { verifyCommand, type VerifyReport } from './verify.js';
+import type { VerifyReport } from '../study/verify-report.js';
+import { verifyCommand } from './verify.js';
 
 const io = captureOutput();
 

@@ -4,9 +4,8 @@
  * examples; see its README.md and scripts/make-fashion-subset.mjs); point `dir` at a full copy
  * (same standard file names, gzipped or not) to use all of it.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 import { loadMnistLike, type MnistLike } from './idx.js';
 
 export const FASHION_CLASSES = [
@@ -21,32 +20,6 @@ export const FASHION_CLASSES = [
   'Bag',
   'Ankle boot',
 ] as const;
-
-export const PACKAGE_NAME = 'lie-bracket';
-
-/**
- * The package root: the nearest ancestor of this module holding this package's package.json.
- * Works from src/data under vitest/tsx and from dist/data after a build (both two levels down).
- */
-function findPackageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  let dir = here;
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
-      } catch {
-        // not ours (or unreadable): keep walking up
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return resolve(here, '..', '..');
-    dir = up;
-  }
-}
-
-export const PACKAGE_ROOT = findPackageRoot();
 
 /** The shipped Fashion-MNIST subset. */
 export const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, 'data', 'fashion-mnist');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Vec } from '../bracket/vec.js';
+import type { Params } from '../engine/tree.js';
 import type { DType } from '../engine/dtype.js';
 import { Tensor, tensor } from '../engine/tensor.js';
 import { parseSafetensors, serializeSafetensors } from '../data/safetensors.js';
@@ -16,6 +16,8 @@ import {
   type OptimizerConfig,
   type OptimizerState,
 } from './optim.js';
+
+type Vec = Params<Tensor>;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

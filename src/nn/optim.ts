@@ -25,12 +25,15 @@
  * the first (decayed) gradient.
  */
 import { z } from 'zod';
-import type { Vec } from '../bracket/vec.js';
+import type { Params } from '../engine/tree.js';
 import { allocBuf, type Buf } from '../engine/dtype.js';
 import { fmtShape, shapesEqual } from '../engine/shape.js';
 import { Tensor, zeros } from '../engine/tensor.js';
 import { UserError } from '../errors.js';
 import { zodUserError } from '../zod-message.js';
+
+/** Concrete parameters (or gradients, or a state buffer) by name. */
+type Vec = Params<Tensor>;
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam' | 'adamw';
 

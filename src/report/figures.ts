@@ -5,7 +5,7 @@
  * spliced into Vega expressions — and Vega sets them as text, never as markup.
  */
 import type { AllPairsSet, RunFiles } from './load.js';
-import { factorModelR2, groupedFit, rankFeatures, tensorPoints, type FeatureStepScore, type GroupedFit } from './stats.js';
+import { factorModelR2, groupedFit, rankFeaturesAtLastStep, tensorPoints, type FeatureStepScore, type GroupedFit } from './figure-data.js';
 import type { ThumbCache } from './thumbs.js';
 
 export type Spec = Record<string, unknown>;
@@ -422,7 +422,7 @@ export function featureFigure(ctx: FigureContext, scores: readonly FeatureStepSc
     `The ${topN} features with the highest score at the last checkpoint are coloured and labelled at the right; the rest are grey. "Normalised" divides each pair's score by ‖g<sub>x</sub>‖‖g<sub>y</sub>‖, removing the overall gradient scale so that checkpoints compare.`;
   const base: Figure = { id: 'features', title: 'Which predictions are order-sensitive, over training', explain, spec: null };
   if (scores.length === 0) return { ...base, note: files.results.length ? 'The sweep has no probe effects, so features cannot be scored.' : missingSweep };
-  const ranked = rankFeatures(scores);
+  const ranked = rankFeaturesAtLastStep(scores);
   const topSet = ranked.slice(0, topN).map((s) => files.labels[s.feature] ?? `output ${s.feature}`);
   const lastStep = Math.max(...scores.map((s) => s.step));
   const steps = [...new Set(scores.map((s) => s.step))].sort((a, b) => a - b);

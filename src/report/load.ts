@@ -1,14 +1,25 @@
 /**
  * Reading a run directory for the report, defensively: run.json, metrics.jsonl, sweep/sweep.json,
  * sweep/results.jsonl, sweep/summary.json, sweep/allpairs.jsonl and verify.json are each optional;
- * a missing or malformed file (or line) becomes a note in the report instead of an error. Images
+ * a missing or malformed file (or line) becomes a note in the report instead of an error. Each is
+ * checked against its format's schema (next to its writer in src/study and src/bracket): a file or
+ * line that does not match is still shown as far as it can be read, with a note naming the field. Images
  * of the bracketed and probe examples come from the run's data set when it can be opened.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
+import { z } from 'zod';
+import { tensorStatsSchema, type TensorStats } from '../bracket/pair-stats.js';
+import { allPairsLineSchema } from '../study/allpairs-file.js';
 import { openRun } from '../study/run.js';
+import { summarySchema } from '../study/sweep-stats.js';
+import { sweepParamsSchema } from '../study/sweep.js';
+import { unitRecordSchema, type UnitRecord } from '../study/sweep-unit.js';
+import { metricsLineSchema, runFileSchema } from '../study/train.js';
+import { verifyFileSchema } from '../study/verify-file.js';
+import { formatIssue } from '../zod-message.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -23,29 +34,19 @@ export interface MetricsRow {
   seconds: number | null;
 }
 
-export interface TensorRow {
-  bracketNorm: number | null;
-  bracketRms: number | null;
-  gradNormX: number | null;
-  gradNormY: number | null;
-  gradRmsX: number | null;
-  gradRmsY: number | null;
-}
+type Nullable<T> = { [K in keyof T]: T[K] | null };
 
-export interface ResultRow {
-  step: number;
-  x: number;
-  y: number;
-  lossX: number | null;
-  lossY: number | null;
-  gradNormX: number | null;
-  gradNormY: number | null;
-  bracketNorm: number | null;
-  gradCosine: number | null;
-  tensors: Record<string, TensorRow>;
-  /** [probes][outputs]; null entries where the file held a non-number. */
-  probeEffects: (number | null)[][] | null;
-}
+/**
+ * A results.jsonl line (src/study/sweep-unit.ts's schema) as the report reads it: a number that is
+ * missing, non-finite or not a number becomes null.
+ */
+export type TensorRow = Nullable<TensorStats>;
+export type ResultRow = Pick<UnitRecord, 'step' | 'x' | 'y'> &
+  Nullable<Omit<UnitRecord, 'step' | 'x' | 'y' | 'tensors' | 'probeEffects'>> & {
+    tensors: Record<string, TensorRow>;
+    /** [probes][outputs]; null entries where the file held a non-number. */
+    probeEffects: (number | null)[][] | null;
+  };
 
 export interface AllPairsSet {
   step: number;
@@ -117,7 +118,16 @@ function readJson(path: string, what: string, notes: string[]): Json | null {
   }
 }
 
-function readJsonl<T>(path: string, what: string, notes: string[], parse: (v: Json) => T | null): T[] | null {
+/**
+ * Whether a value read (and shown as far as it goes) is what its format's schema says; the first
+ * problem, naming the field, as a note otherwise.
+ */
+function schemaNote(schema: z.ZodType, v: unknown, what: string): string | null {
+  const r = schema.safeParse(v);
+  return r.success ? null : `${what} does not match its format (${formatIssue(r.error.issues[0]!)}); what can be read is shown`;
+}
+
+function readJsonl<T>(path: string, what: string, notes: string[], parse: (v: Json) => T | null, schema?: z.ZodType): T[] | null {
   if (!existsSync(path)) return null;
   let text: string;
   try {
@@ -129,6 +139,8 @@ function readJsonl<T>(path: string, what: string, notes: string[], parse: (v: Js
   const out: T[] = [];
   let bad = 0;
   let partial = false;
+  let offSchema = 0;
+  let firstOff: string | null = null;
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -143,8 +155,16 @@ function readJsonl<T>(path: string, what: string, notes: string[], parse: (v: Js
     }
     const r = parse(v);
     if (r === null) bad++;
-    else out.push(r);
+    else {
+      out.push(r);
+      const note = schema ? schemaNote(schema, v, `${what}:${i + 1}`) : null;
+      if (note !== null) {
+        offSchema++;
+        firstOff ??= note;
+      }
+    }
   });
+  if (firstOff !== null) notes.push(offSchema > 1 ? `${firstOff} (and ${offSchema - 1} more line(s))` : firstOff);
   if (bad > 0) notes.push(`${what}: ${bad} line(s) malformed or not in the expected schema, skipped`);
   if (partial) notes.push(`${what} ends with an incomplete line (is it still being written?); skipped`);
   return out;
@@ -164,20 +184,18 @@ function parseMetrics(v: Json): MetricsRow | null {
   };
 }
 
+const numbersOf = <K extends string>(o: JsonObject, keys: readonly K[]): Record<K, number | null> => Object.fromEntries(keys.map((k) => [k, num(o[k])])) as Record<K, number | null>;
+/** The number fields of a sweep line and of its tensors, from the line's schema. */
+const TENSOR_FIELDS = Object.keys(tensorStatsSchema.shape) as (keyof TensorStats)[];
+const LINE_NUMBER_FIELDS = Object.keys(unitRecordSchema.shape).filter((k) => !['step', 'x', 'y', 'tensors', 'probeEffects'].includes(k)) as Exclude<keyof UnitRecord, 'step' | 'x' | 'y' | 'tensors' | 'probeEffects'>[];
+
 function parseResult(v: Json): ResultRow | null {
   if (!isObj(v) || int(v.step) === null || int(v.x) === null || int(v.y) === null) return null;
   const tensors: Record<string, TensorRow> = {};
   if (isObj(v.tensors)) {
     for (const [name, t] of Object.entries(v.tensors)) {
       if (!isObj(t)) continue;
-      tensors[name] = {
-        bracketNorm: num(t.bracketNorm),
-        bracketRms: num(t.bracketRms),
-        gradNormX: num(t.gradNormX),
-        gradNormY: num(t.gradNormY),
-        gradRmsX: num(t.gradRmsX),
-        gradRmsY: num(t.gradRmsY),
-      };
+      tensors[name] = numbersOf(t, TENSOR_FIELDS);
     }
   }
   let probeEffects: (number | null)[][] | null = null;
@@ -186,12 +204,7 @@ function parseResult(v: Json): ResultRow | null {
     step: v.step as number,
     x: v.x as number,
     y: v.y as number,
-    lossX: num(v.lossX),
-    lossY: num(v.lossY),
-    gradNormX: num(v.gradNormX),
-    gradNormY: num(v.gradNormY),
-    bracketNorm: num(v.bracketNorm),
-    gradCosine: num(v.gradCosine),
+    ...numbersOf(v, LINE_NUMBER_FIELDS),
     tensors,
     probeEffects,
   };
@@ -276,16 +289,25 @@ export function loadRun(runDir: string): RunFiles {
   const runRaw = readJson(join(runDir, 'run.json'), 'run.json', notes);
   const run = isObj(runRaw) ? runRaw : null;
   if (!run) notes.push(`${runDir} has no readable run.json; the run's configuration is not shown`);
+  const note = (schema: z.ZodType, v: unknown, what: string) => {
+    const n = schemaNote(schema, v, what);
+    if (n !== null) notes.push(n);
+  };
+  if (run) note(runFileSchema, run, 'run.json');
   const config = run && isObj(run.config) ? run.config : null;
 
-  const metrics = readJsonl(join(runDir, 'metrics.jsonl'), 'metrics.jsonl', notes, parseMetrics);
+  const metrics = readJsonl(join(runDir, 'metrics.jsonl'), 'metrics.jsonl', notes, parseMetrics, metricsLineSchema);
   const sweepDir = join(runDir, 'sweep');
   const sweepRaw = readJson(join(sweepDir, 'sweep.json'), 'sweep/sweep.json', notes);
   const sweepMeta = isObj(sweepRaw) ? sweepRaw : null;
-  const resultsRaw = readJsonl(join(sweepDir, 'results.jsonl'), 'sweep/results.jsonl', notes, parseResult);
+  if (sweepMeta) note(sweepParamsSchema, sweepMeta, 'sweep/sweep.json');
+  const resultsRaw = readJsonl(join(sweepDir, 'results.jsonl'), 'sweep/results.jsonl', notes, parseResult, unitRecordSchema);
   const summary = readJson(join(sweepDir, 'summary.json'), 'sweep/summary.json', notes);
-  const allPairs = readJsonl(join(sweepDir, 'allpairs.jsonl'), 'sweep/allpairs.jsonl', notes, parseAllPairs);
-  const verify = parseVerify(readJson(join(runDir, 'verify.json'), 'verify.json', notes), notes);
+  if (summary !== null) note(summarySchema, summary, 'sweep/summary.json');
+  const allPairs = readJsonl(join(sweepDir, 'allpairs.jsonl'), 'sweep/allpairs.jsonl', notes, parseAllPairs, allPairsLineSchema);
+  const verifyRaw = readJson(join(runDir, 'verify.json'), 'verify.json', notes);
+  const verify = parseVerify(verifyRaw, notes);
+  if (verify !== null) note(verifyFileSchema, verifyRaw, 'verify.json');
 
   // results: the last line for each (step, x, y) wins (a resumed sweep may repeat one)
   const byKey = new Map<string, ResultRow>();

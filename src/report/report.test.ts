@@ -11,7 +11,7 @@ import { spreadLogLabels } from './figures.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { crc32, encodePng, imageFromCHW, sideBySide, upscale } from './png.js';
 import { buildReport, collectReport, readSweepSummary, writeReport } from './report.js';
-import { factorModelR2, groupedFit, type TensorPoint } from './stats.js';
+import { factorModelR2, groupedFit, type TensorPoint } from './figure-data.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lb-report-'));
 
@@ -225,6 +225,7 @@ describe('the report', () => {
     has(html, 'run.json is not valid JSON');
     has(html, 'sweep/results.jsonl: 2 line(s) malformed');
     has(html, 'sweep/results.jsonl ends with an incomplete line');
+    has(html, 'sweep/results.jsonl:1 does not match its format (lossX: expected a number (null for NaN), got nothing); what can be read is shown (and 1 more line(s))');
     has(html, 'sweep/allpairs.jsonl: 1 line(s) malformed');
     has(html, 'the swap verification is not shown');
     has(html, 'id="fig-logits"'); // two good lines are enough for the logit figure

@@ -4,15 +4,16 @@
  * PNG data URIs, and a Content-Security-Policy that forbids fetching anything. Every string that
  * comes from a file or the user is HTML-escaped, and embedded JSON has `<` written as \u003c.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../data/atomic.js';
 import { VERSION } from '../version.js';
+import { packageRootFrom } from '../paths.js';
 import { allPairsFigure, featureFigure, fitFigure, fitSummary, logitFigure, pairHeatmap, trainingFigure, verifyFigure, exampleName, sweepSteps, type Figure, type FigureContext, type FitSummary } from './figures.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { isObj, loadRun, type Json, type JsonObject, type RunFiles } from './load.js';
-import { featureScoresByStep, rankFeatures, type FeatureStepScore } from './stats.js';
+import { featureScoresByStep, rankFeaturesAtLastStep, type FeatureStepScore } from './figure-data.js';
 import { ThumbCache } from './thumbs.js';
 
 export { escapeHtml, jsonForScript };
@@ -42,21 +43,9 @@ let libCache: Library[] | undefined;
 
 /** The package root of an installed package (its exports may hide package.json and build/). */
 function packageRoot(name: string): string {
-  const req = createRequire(import.meta.url);
-  let dir = dirname(req.resolve(name));
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === name) return dir;
-      } catch {
-        // not the package's own package.json: keep going up
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the package root of ${name}`);
-    dir = up;
-  }
+  const root = packageRootFrom(dirname(createRequire(import.meta.url).resolve(name)), name);
+  if (root === undefined) throw new Error(`cannot find the package root of ${name}`);
+  return root;
 }
 
 /** The UMD builds of Vega, Vega-Lite and vega-embed, read from node_modules once. */
@@ -163,7 +152,7 @@ function describeLoss(loss: string | undefined): string {
   return loss ?? '–';
 }
 
-function summarize(files: RunFiles, ranked: readonly FeatureStepScore[], topN: number, sweepSummary: SweepSummaryView | null): Summary {
+function headerSummary(files: RunFiles, ranked: readonly FeatureStepScore[], topN: number, sweepSummary: SweepSummaryView | null): Summary {
   const run = files.run;
   const cfg = files.config;
   const model = get(run ?? undefined, 'model');
@@ -373,7 +362,7 @@ export function collectReport(runDir: string, opts: ReportOptions = {}): BuiltRe
   const ctx: FigureContext = { files, pairThumbs, probeThumbs };
   const topN = opts.topFeatures ?? 5;
   const scores = featureScoresByStep(files.results, files.labels.length);
-  const ranked = rankFeatures(scores);
+  const ranked = rankFeaturesAtLastStep(scores);
   const fits = fitSummary(files);
   const figures = [logitFigure(ctx), featureFigure(ctx, scores, topN), pairHeatmap(ctx), fitFigure(ctx, fits), trainingFigure(ctx), verifyFigure(ctx), allPairsFigure(ctx)];
   const html = renderHtml(runDir, files, figures, ranked, fits, pairThumbs, probeThumbs, opts);
@@ -396,7 +385,7 @@ function renderHtml(
   const title = opts.title ?? `lie-bracket report — ${name}`;
   const topN = opts.topFeatures ?? 5;
   const sweepSummary = readSweepSummary(files.summary);
-  const s = summarize(files, ranked, topN, sweepSummary);
+  const s = headerSummary(files, ranked, topN, sweepSummary);
   const specs: Record<string, unknown> = {};
   for (const f of figures) if (f.spec) specs[f.id] = f.spec;
   const topHtml = s.top.length

@@ -1,4 +1,6 @@
-/** Evaluation metrics on held-out predictions: per-output accuracy and ROC AUC. */
+/** Evaluation metrics on held-out predictions: per-output accuracy and ROC AUC (the `eval` of a metrics.jsonl line, src/study/train.ts). */
+import { z } from 'zod';
+import { jsonNumber } from '../file-schema.js';
 
 /** Area under the ROC curve by the rank-sum (Mann–Whitney) statistic, ties counted half; NaN if one class is absent. */
 export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
@@ -23,14 +25,15 @@ export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): numbe
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
-export interface OutputMetrics {
+export const outputMetricsSchema = z.object({
   /** Per output: fraction of examples where (p > 0.5) matches the target. */
-  accuracy: number[];
-  /** Per output: ROC AUC of p against the target. */
-  auc: number[];
+  accuracy: z.array(jsonNumber),
+  /** Per output: ROC AUC of p against the target (NaN, written null, when one class is absent). */
+  auc: z.array(jsonNumber),
   /** For class labels: fraction where the most probable output is the true class. */
-  classAccuracy?: number;
-}
+  classAccuracy: jsonNumber.optional(),
+});
+export type OutputMetrics = z.infer<typeof outputMetricsSchema>;
 
 /** Metrics from probabilities and targets, both [N, K] row-major. */
 export function outputMetrics(probs: ArrayLike<number>, targets: ArrayLike<number>, n: number, k: number, classLabels: boolean): OutputMetrics {

@@ -1,5 +1,5 @@
 /** Opening a finished (or running) training run for analysis: its config, model, data and checkpoints. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
@@ -9,7 +9,7 @@ import type { Model } from '../nn/models.js';
 import type { OptimizerConfig } from '../nn/optim.js';
 import type { Vec } from '../bracket/vec.js';
 import { resolveModel } from './resolve.js';
-import { listCheckpoints, loadCheckpoint, lossFor, parseTrainConfig, type Checkpoint, type TrainConfig } from './train.js';
+import { listCheckpoints, loadCheckpoint, lossFor, readRunFile, type Checkpoint, type TrainConfig } from './train.js';
 
 export interface Run {
   readonly dir: string;
@@ -27,13 +27,7 @@ export interface Run {
 export function openRun(dir: string): Run {
   const runJson = join(dir, 'run.json');
   if (!existsSync(runJson)) throw new UserError(`${dir}: not a run directory (no run.json); create one with lie-bracket train --out ${dir}`);
-  let raw: { config?: unknown };
-  try {
-    raw = JSON.parse(readFileSync(runJson, 'utf8')) as { config?: unknown };
-  } catch (e) {
-    throw new UserError(`${runJson}: not valid JSON (${(e as Error).message})`);
-  }
-  const config = parseTrainConfig(raw.config, runJson);
+  const { config } = readRunFile(dir);
   const train = openDataset(config.data, 'train', { loss: config.loss });
   const test = openDataset(config.data, 'test', { loss: config.loss });
   const model = resolveModel(config.model, train, { batch: config.batchSize, dtype: config.dtype });

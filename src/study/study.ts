@@ -3,21 +3,21 @@
  * verification) → report. Every stage is resumable and reused when already finished, so running
  * the same study again continues where it stopped.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../data/atomic.js';
 import { batch } from '../data/dataset.js';
 import { allPairsLogitEffects } from '../bracket/projected.js';
 import { UserError } from '../errors.js';
-import { writeReport } from '../report/report.js';
-import { runVerify, type VerifyFlags } from '../cli/verify.js';
+import { runVerify, type VerifyOptions } from './verify-report.js';
 import { openRun } from './run.js';
 import { runSweep, type SweepResult } from './sweep.js';
-import { configDifferences, formatConfigDifferences, lossFor, parseTrainConfig, trainAsync, type ConfigDifference, type StopSignal, type TrainConfig, type TrainSummary } from './train.js';
+import { configDifferences, formatConfigDifferences, lossFor, parseTrainConfig, readRunFile, trainAsync, type ConfigDifference, type StopSignal, type TrainConfig, type TrainSummary } from './train.js';
 import { resolveModel } from './resolve.js';
 import { openDataset } from '../data/registry.js';
 import { describeDataset } from '../data/dataset.js';
-import type { Summary } from './stats.js';
+import { readSummary, type Summary } from './sweep-stats.js';
+import { readAllPairsFile, writeAllPairsFile, type AllPairsLine } from './allpairs-file.js';
+import { readVerifyFile, writeVerifyFile } from './verify-file.js';
 
 export interface StudyOptions {
   /** All pairs among the first K test examples (default 6, as the seed study). */
@@ -40,6 +40,11 @@ export interface StudyOptions {
   interruptible?: <T>(fn: (signal: StopSignal) => Promise<T>) => Promise<T>;
   /** How to name a field where the flags differ from an existing run (default: its flag). */
   differenceLabel?: (d: ConfigDifference) => string;
+  /**
+   * The report stage: writes the run's report and returns its path (report/report.ts's
+   * writeReport; passed in, so that the pipeline does not depend on the report). Skipped when absent.
+   */
+  report?: (runDir: string) => string;
   onStage?: (stage: string, detail?: string) => void;
   onStep?: (step: number, loss: number) => void;
   onUnit?: (done: number, total: number) => void;
@@ -52,7 +57,8 @@ export interface StudyResult {
   summary: Summary | null;
   allPairs?: string;
   verify?: string;
-  report: string;
+  /** The report's path; null when no report stage was given. */
+  report: string | null;
   seconds: number;
 }
 
@@ -66,7 +72,7 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
   // 1. train (or reuse / resume)
   const runJson = join(runDir, 'run.json');
   let trained: TrainSummary | 'reused' = 'reused';
-  const prior = existsSync(runJson) ? (JSON.parse(readFileSync(runJson, 'utf8')) as { status?: string; config?: unknown }) : null;
+  const prior = existsSync(runJson) ? readRunFile(runDir) : null;
   if (prior) {
     const own = parseTrainConfig(prior.config, runJson);
     const diffs = configDifferences(own, config);
@@ -94,18 +100,18 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
   stage('sweep');
   const sweep = await runSweep({ runDir, first: o.first ?? 6, probes: o.probes ?? 32, saveVectors: o.saveVectors, workers: o.workers, onUnit: o.onUnit });
   const summaryFile = join(sweep.out, 'summary.json');
-  const summary = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary) : null;
+  const summary = existsSync(summaryFile) ? readSummary(summaryFile) : null;
 
   const run = openRun(runDir);
   const last = run.steps[run.steps.length - 1]!;
-  const result: StudyResult = { runDir, train: trained, sweep, summary, report: '', seconds: 0 };
+  const result: StudyResult = { runDir, train: trained, sweep, summary, report: null, seconds: 0 };
 
   // 3. the all-pairs matrix at the last checkpoint
   if (o.allPairs && o.allPairs >= 2) {
     const file = join(sweep.out, 'allpairs.jsonl');
     const n = Math.min(o.allPairs, run.test.length);
-    const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as { step?: number; indices?: number[] }) : null;
-    if (!existing || existing.step !== last || existing.indices?.length !== n) {
+    const existing = readAllPairsFile(file);
+    if (!existing || existing.step !== last || existing.indices.length !== n) {
       stage('all-pairs', `N = ${n} at step ${last}`);
       const ck = run.checkpoint(last);
       const indices = Array.from({ length: n }, (_, i) => i);
@@ -114,16 +120,16 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
       const m = allPairsLogitEffects(run.model, run.loss, ck.params, examples, batch(run.test, [probe], run.config.dtype).x, {
         state: { training: false, buffers: ck.buffers, updates: {} },
       });
-      const line = {
+      const line: AllPairsLine = {
         step: last,
         method: m.method,
-        outputs: run.test.labelNames,
+        outputs: [...run.test.labelNames],
         probe,
         indices,
         seconds: m.seconds,
         matrices: m.matrices.map((mat) => Array.from({ length: n }, (_, i) => Array.from(mat.subarray(i * n, (i + 1) * n)))),
       };
-      writeFileAtomic(file, `${JSON.stringify(line)}\n`);
+      writeAllPairsFile(file, line);
     }
     result.allPairs = file;
   }
@@ -132,19 +138,21 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
   if (o.verify) {
     const file = join(runDir, 'verify.json');
     const eps = [...(o.verifyEps ?? STUDY_VERIFY_EPS)];
-    const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { weights?: string; eps?: number[] }) : null;
+    const existing = readVerifyFile(file);
     if (!existing || existing.weights !== `${runDir} step ${last}` || JSON.stringify(existing.eps) !== JSON.stringify(eps)) {
       stage('verify', `pair 0,1 at step ${last}`);
-      const flags: VerifyFlags = { run: runDir, step: last, pairs: [[0, 1]], eps, dtype: 'float64', seed: 0, split: 'test', bn: 'eval' };
+      const flags: VerifyOptions = { run: runDir, step: last, pairs: [[0, 1]], eps, dtype: 'float64', seed: 0, split: 'test', bn: 'eval' };
       const r = runVerify(flags);
-      writeFileAtomic(file, `${JSON.stringify(r)}\n`);
+      writeVerifyFile(file, r);
     }
     result.verify = file;
   }
 
   // 5. the report
-  stage('report');
-  result.report = writeReport(runDir);
+  if (o.report) {
+    stage('report');
+    result.report = o.report(runDir);
+  }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
 }

@@ -4,13 +4,15 @@
  * produce byte-identical lines.
  */
 import { join } from 'node:path';
+import { z } from 'zod';
 import { analyzePairs, type AnalysisInput } from '../bracket/analysis.js';
-import type { PairStats } from '../bracket/stats.js';
+import { pairStatsSchema } from '../bracket/pair-stats.js';
 import type { Vec } from '../bracket/vec.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
 import { Scratch } from '../engine/scratch.js';
 import { cast } from '../engine/ops.js';
+import { index, jsonNumber, parseJsonText } from '../file-schema.js';
 import { concrete } from '../engine/transforms.js';
 import { evalState, perExampleState } from '../nn/layers.js';
 import { openRun, type Run } from './run.js';
@@ -23,11 +25,21 @@ export interface UnitOptions {
   saveVectors: boolean;
 }
 
-/** One line of results.jsonl: a pair's statistics (keys written in the order of docs/sweep-format.md). */
-export interface UnitRecord extends Omit<PairStats, 'logitEffect'> {
-  step: number;
+/**
+ * One line of results.jsonl (docs/sweep-format.md): a pair's statistics at a checkpoint. The
+ * writer below puts the keys in this order; every reader parses lines with this schema.
+ */
+export const unitRecordSchema = z.strictObject({
+  step: index,
+  ...pairStatsSchema.omit({ logitEffect: true }).shape,
   /** J_f(z)·B for each probe z of the sweep's probe batch: [P][K] ([] without probes). */
-  probeEffects: number[][];
+  probeEffects: z.array(z.array(jsonNumber)),
+});
+export type UnitRecord = z.infer<typeof unitRecordSchema>;
+
+/** A results.jsonl line under its schema (`where`: the file and line, for the one-line error). */
+export function parseUnitRecord(line: string, where: string): UnitRecord {
+  return parseJsonText(unitRecordSchema, line, where);
 }
 
 /** Where a unit's bracket vector waits until its checkpoint's file is assembled. */

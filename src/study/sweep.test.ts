@@ -209,7 +209,7 @@ describe('commands (sweep, merge, stats)', () => {
 /** dist/ built from the current sources (npm run build), so the worker threads run this code. */
 function distFresh(): boolean {
   const dist = resolve('dist/study');
-  const pairs = ['sweep', 'sweep-worker', 'sweep-unit', 'stats'].map((n) => [join(dist, `${n}.js`), resolve(`src/study/${n}.ts`)] as const);
+  const pairs = ['sweep', 'sweep-worker', 'sweep-unit', 'sweep-stats'].map((n) => [join(dist, `${n}.js`), resolve(`src/study/${n}.ts`)] as const);
   return pairs.every(([js, ts]) => existsSync(js) && statSync(js).mtimeMs >= statSync(ts).mtimeMs);
 }
 

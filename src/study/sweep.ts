@@ -20,45 +20,46 @@ import { firstKPairs } from '../bracket/analysis.js';
 import type { Vec } from '../bracket/vec.js';
 import { writeFileAtomic } from '../data/atomic.js';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
+import { z } from 'zod';
 import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
+import { index, parseWith } from '../file-schema.js';
 import { acquireLock } from './lock.js';
 import { openRun, type Run } from './run.js';
-import { summarize, type Summary } from './stats.js';
-import { UnitComputer, vectorFilePath, vectorPartPath, type UnitOptions, type UnitRecord } from './sweep-unit.js';
+import { summarizeSweep, type Summary } from './sweep-stats.js';
+import { parseUnitRecord, unitRecordSchema, UnitComputer, vectorFilePath, vectorPartPath, type UnitOptions } from './sweep-unit.js';
 import type { UnitReply, UnitTask } from './sweep-worker.js';
 import { checkpointPath } from './train.js';
 
 export const SWEEP_FORMAT = 'lie-bracket sweep v1';
 
-export interface Shard {
-  index: number;
-  count: number;
-}
+export const shardSchema = z.strictObject({ index, count: z.number().int().positive() });
+export type Shard = z.infer<typeof shardSchema>;
 
-/** sweep.json: everything that determines the results. */
-export interface SweepParams {
-  format: string;
+/** sweep.json (docs/sweep-format.md): everything that determines the results. */
+export const sweepParamsSchema = z.strictObject({
+  format: z.literal(SWEEP_FORMAT),
   /** Absolute path of the run directory (informational: runs are identified by `checkpoints`). */
-  runDir: string;
-  model: string;
-  paramCount: number;
+  runDir: z.string(),
+  model: z.string(),
+  paramCount: index,
   /** Parameter tensor names, in the model's order (the keys of each line's `tensors`). */
-  tensors: string[];
+  tensors: z.array(z.string()),
   /** Output (feature) names, the columns of `probeEffects`. */
-  outputs: string[];
-  steps: number[];
+  outputs: z.array(z.string()),
+  steps: z.array(index),
   /** Pairs of test-split indices. */
-  pairs: [number, number][];
+  pairs: z.array(z.tuple([index, index])),
   /** Test-split indices of the probe batch (the rows of `probeEffects`). */
-  probeIndices: number[];
-  options: { bn: 'eval' | 'train'; dtype: DType; saveVectors: boolean };
+  probeIndices: z.array(index),
+  options: z.strictObject({ bn: z.enum(['eval', 'train']), dtype: z.enum(['float32', 'float64']), saveVectors: z.boolean() }),
   /** step → first 16 hex digits of the SHA-256 of the checkpoint file: which weights these are. */
-  checkpoints: Record<string, string>;
+  checkpoints: z.record(z.string(), z.string()),
   /** steps.length × pairs.length. */
-  units: number;
-  shard: Shard | null;
-}
+  units: index,
+  shard: shardSchema.nullable(),
+});
+export type SweepParams = z.infer<typeof sweepParamsSchema>;
 
 export interface SweepOptions {
   runDir: string;
@@ -224,11 +225,10 @@ export function readParams(path: string): SweepParams {
   } catch (e) {
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  const p = v as Partial<SweepParams>;
-  if (typeof v !== 'object' || v === null || p.format !== SWEEP_FORMAT || !Array.isArray(p.steps) || !Array.isArray(p.pairs)) {
+  if (typeof v !== 'object' || v === null || (v as { format?: unknown }).format !== SWEEP_FORMAT) {
     throw new UserError(`${path}: not a sweep description (format "${SWEEP_FORMAT}" expected)`);
   }
-  return p as SweepParams;
+  return parseWith(sweepParamsSchema, v, path);
 }
 
 function writeParams(path: string, p: SweepParams): void {
@@ -250,13 +250,14 @@ export function mapLines(
   seen: Map<number, { line: string; where: string }> = new Map(),
 ): Map<number, { line: string; where: string }> {
   for (const l of lines) {
-    let rec: Partial<UnitRecord>;
+    let raw: unknown;
     try {
-      rec = JSON.parse(l.line) as Partial<UnitRecord>;
+      raw = JSON.parse(l.line);
     } catch {
       throw new UserError(`${l.where}: not a JSON line; the file is corrupt`);
     }
-    const u = unitOf.get(unitKey(rec.step ?? NaN, rec.x ?? NaN, rec.y ?? NaN));
+    const rec = parseWith(unitRecordSchema, raw, l.where);
+    const u = unitOf.get(unitKey(rec.step, rec.x, rec.y));
     if (!u) throw new UserError(`${l.where}: step ${rec.step} pair ${rec.x},${rec.y} is not a unit of this sweep`);
     const prev = seen.get(u.index);
     if (prev) throw new UserError(`unit step ${u.step} pair ${u.x},${u.y} appears twice (${prev.where} and ${l.where})`);
@@ -298,7 +299,7 @@ export function defaultWorkers(): number {
 
 /** Write the summary of a complete, unsharded sweep directory. */
 export function writeSummary(out: string, p: SweepParams, lines: readonly string[]): { file: string; summary: Summary } {
-  const summary = summarize({ dir: out, params: p, records: lines.map((l) => JSON.parse(l) as UnitRecord) });
+  const summary = summarizeSweep({ dir: out, params: p, records: lines.map((l, i) => parseUnitRecord(l, `${join(out, 'results.jsonl')}:${i + 1}`)) });
   const file = join(out, 'summary.json');
   writeFileAtomic(file, `${JSON.stringify(summary, null, 2)}\n`);
   return { file, summary };

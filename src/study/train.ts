@@ -24,9 +24,10 @@ import { getLoss, type Loss, type OutputGroup } from '../nn/losses.js';
 import { initBuffers, initModel, type Model } from '../nn/models.js';
 import { initOptimizerState, optimizerConfigSchema, optimizerStep, stateFromTensors, stateToTensors, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
 import type { Vec } from '../bracket/vec.js';
-import { outputMetrics, type OutputMetrics } from './metrics.js';
+import { outputMetrics, outputMetricsSchema } from './metrics.js';
 import { VERSION } from '../version.js';
 import { zodUserError } from '../zod-message.js';
+import { index, jsonNumber, parseJsonText, readJsonFile } from '../file-schema.js';
 
 export const trainConfigSchema = z
   .object({
@@ -241,9 +242,8 @@ export function loadCheckpoint(runDir: string, step: number, model: Model, opt: 
   return { step, params, buffers, optimizer: stateFromTensors(optim, opt, params, path) };
 }
 
-export interface EvalResult extends OutputMetrics {
-  loss: number;
-}
+export const evalResultSchema = z.strictObject({ loss: jsonNumber, ...outputMetricsSchema.shape });
+export type EvalResult = z.infer<typeof evalResultSchema>;
 
 /** Loss and per-output metrics on the first `evalSize` test examples, BatchNorm in eval mode. */
 export function evaluate(ctx: RunContext, state: ModelState, chunk = 100): EvalResult {
@@ -303,12 +303,42 @@ export function freshCheckpoint(ctx: RunContext, opt: OptimizerConfig): Checkpoi
   return { step: 0, params, buffers: initBuffers(ctx.model), optimizer: initOptimizerState(opt, params) };
 }
 
-export interface MetricsLine {
-  step: number;
-  /** Mean training loss over the steps since the previous line. */
-  trainLoss: number | null;
-  eval?: EvalResult;
-  seconds: number;
+/** One line of metrics.jsonl: an evaluation (and the training loss since the previous line). */
+export const metricsLineSchema = z.strictObject({
+  step: index,
+  /** Mean training loss over the steps since the previous line (null: no step since). */
+  trainLoss: z.number().nullable(),
+  eval: evalResultSchema.optional(),
+  seconds: jsonNumber,
+});
+export type MetricsLine = z.infer<typeof metricsLineSchema>;
+
+export const RUN_FORMAT = 'lie-bracket run v1' as const;
+
+/** run.json: the run's configuration, status and provenance, rewritten at each change of status. */
+export const runFileSchema = z.strictObject({
+  format: z.literal(RUN_FORMAT),
+  status: z.enum(['running', 'interrupted', 'failed', 'complete']),
+  config: trainConfigSchema,
+  versions: z.strictObject({ lieBracket: z.string(), node: z.string() }),
+  model: z.strictObject({ name: z.string(), description: z.string(), paramCount: index }),
+  /** The data set's description (src/data/dataset.ts describeDataset), as given by the caller. */
+  data: z.unknown().optional(),
+  train: z.strictObject({ fingerprint: z.string(), length: index }),
+  test: z.strictObject({ fingerprint: z.string(), length: index }),
+  checkpoints: z.array(index),
+  /** status 'interrupted': where it stopped. */
+  interrupted: z.strictObject({ step: index, lastCheckpoint: z.number().int() }).optional(),
+  /** status 'failed': where and why. */
+  failure: z.strictObject({ step: index, reason: z.string(), lastCheckpoint: z.number().int() }).optional(),
+  /** status 'complete'. */
+  timings: z.strictObject({ seconds: jsonNumber, msPerStep: jsonNumber, resumedFrom: index.nullable() }).optional(),
+});
+export type RunFile = z.infer<typeof runFileSchema>;
+
+/** A run directory's run.json under its schema; a file that fails it is a one-line error naming the field. */
+export function readRunFile(runDir: string): RunFile {
+  return readJsonFile(runFileSchema, join(runDir, 'run.json'));
 }
 
 export interface TrainCallbacks {
@@ -329,11 +359,13 @@ export interface TrainSummary {
 function readMetrics(runDir: string, upTo: number): MetricsLine[] {
   const p = join(runDir, 'metrics.jsonl');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8')
+  const out: MetricsLine[] = [];
+  readFileSync(p, 'utf8')
     .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as MetricsLine)
-    .filter((m) => m.step <= upTo);
+    .forEach((l, i) => {
+      if (l.trim() !== '') out.push(parseJsonText(metricsLineSchema, l, `${p}:${i + 1}`));
+    });
+  return out.filter((m) => m.step <= upTo);
 }
 
 /** A non-finite loss or parameter at `step` (the state before that step is the last good one). */
@@ -421,10 +453,10 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
       if (existing.length > 0) throw new UserError(`${runDir} already holds a run; use --resume ${runDir} to continue it, or choose another --out`);
       ck = freshCheckpoint(ctx, opt);
     }
-    const writeRun = (status: string, extra: Record<string, unknown> = {}) =>
+    const writeRun = (status: RunFile['status'], extra: Pick<RunFile, 'interrupted' | 'failure' | 'timings'> = {}) =>
       writeFileAtomic(
         join(runDir, 'run.json'),
-        `${JSON.stringify({ format: 'lie-bracket run v1', status, config: cfg, versions: { lieBracket: VERSION, node: process.version }, model: { name: ctx.model.name, description: ctx.model.description, paramCount: Object.values(ctx.model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) }, data: opts.datasetInfo, train: { fingerprint: ctx.train.fingerprint(), length: ctx.train.length }, test: { fingerprint: ctx.test.fingerprint(), length: ctx.test.length }, checkpoints: schedule, ...extra }, null, 2)}\n`,
+        `${JSON.stringify({ format: RUN_FORMAT, status, config: cfg, versions: { lieBracket: VERSION, node: process.version }, model: { name: ctx.model.name, description: ctx.model.description, paramCount: Object.values(ctx.model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) }, data: opts.datasetInfo, train: { fingerprint: ctx.train.fingerprint(), length: ctx.train.length }, test: { fingerprint: ctx.test.fingerprint(), length: ctx.test.length }, checkpoints: schedule, ...extra } satisfies RunFile, null, 2)}\n`,
       );
     const writeMetrics = () => writeFileAtomic(join(runDir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
     let lastSaved = resumedFrom ?? -1;
@@ -490,9 +522,9 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
 }
 
 /** status and failure of a run directory's run.json, or null when it has none (or it is unreadable). */
-function readRunStatus(runDir: string): { status?: string; failure?: { step: number; reason: string } } | null {
+function readRunStatus(runDir: string): Pick<RunFile, 'status' | 'failure'> | null {
   try {
-    return JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { status?: string; failure?: { step: number; reason: string } };
+    return readRunFile(runDir);
   } catch {
     return null;
   }

@@ -1,32 +1,38 @@
-/** Per-pair, per-tensor summaries of a bracket — the numbers the CLI prints and writes as JSON. */
+/** Per-pair, per-tensor summaries of a bracket — the numbers the CLI prints and writes as JSON, and a sweep line's (src/study/sweep-unit.ts). */
+import { z } from 'zod';
+import { index, jsonNumber } from '../file-schema.js';
 import { norm, sumSq, type Vec } from './vec.js';
 import type { BracketResult } from './bracket.js';
 
-export interface TensorStats {
-  bracketNorm: number;
+/** A parameter tensor's share of a pair's bracket and gradients (the `tensors` of a results.jsonl line). */
+export const tensorStatsSchema = z.strictObject({
+  bracketNorm: jsonNumber,
   /** ‖B‖ / √(number of elements). */
-  bracketRms: number;
-  gradNormX: number;
-  gradNormY: number;
+  bracketRms: jsonNumber,
+  gradNormX: jsonNumber,
+  gradNormY: jsonNumber,
   /** ‖g_x‖ / √(number of elements) for this tensor. */
-  gradRmsX: number;
-  gradRmsY: number;
-}
+  gradRmsX: jsonNumber,
+  gradRmsY: jsonNumber,
+});
+export type TensorStats = z.infer<typeof tensorStatsSchema>;
 
-export interface PairStats {
-  x: number;
-  y: number;
-  lossX: number;
-  lossY: number;
-  gradNormX: number;
-  gradNormY: number;
-  bracketNorm: number;
+/** A pair's statistics (`lie-bracket bracket --json`'s pairs; a sweep line adds its step and probe effects). */
+export const pairStatsSchema = z.strictObject({
+  x: index,
+  y: index,
+  lossX: jsonNumber,
+  lossY: jsonNumber,
+  gradNormX: jsonNumber,
+  gradNormY: jsonNumber,
+  bracketNorm: jsonNumber,
   /** cos(g_x, g_y). */
-  gradCosine: number;
-  tensors: Record<string, TensorStats>;
+  gradCosine: jsonNumber,
+  tensors: z.record(z.string(), tensorStatsSchema),
   /** J_f(probe)·B, one number per output (when a probe is given). */
-  logitEffect?: number[];
-}
+  logitEffect: z.array(jsonNumber).optional(),
+});
+export type PairStats = z.infer<typeof pairStatsSchema>;
 
 export function pairStats(x: number, y: number, r: BracketResult, logitEffect?: readonly number[]): PairStats {
   const tensors: Record<string, TensorStats> = {};

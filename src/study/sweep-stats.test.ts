@@ -1,6 +1,6 @@
 /** Sweep statistics on constructed inputs with known answers. */
 import { describe, expect, test } from 'vitest';
-import { compareRankings, compareSweeps, gradientFit, groupedSlopeFit, rankFeatures, ranks, spearman, summarize, tensorModel, twoWayFit, type SweepData } from './stats.js';
+import { compareRankings, compareSweeps, gradientFit, groupedSlopeFit, rankFeaturesOverPairs, ranks, spearman, summarizeSweep, tensorModel, twoWayFit, type SweepData } from './sweep-stats.js';
 import type { SweepParams } from './sweep.js';
 import type { UnitRecord } from './sweep-unit.js';
 
@@ -135,7 +135,7 @@ describe('(c) feature ranking and (d) comparison', () => {
   test('a known ranking, with bootstrap intervals that are reproducible and contain the mean', () => {
     // pair i's score for feature f: (f + 1) · (1 + 0.1 i): feature 4 first
     const raw = Array.from({ length: 8 }, (_, i) => OUTPUTS.map((_, f) => (f + 1) * (1 + 0.1 * i)));
-    const r = rankFeatures(OUTPUTS, raw, raw);
+    const r = rankFeaturesOverPairs(OUTPUTS, raw, raw);
     expect(r.map((f) => f.feature)).toEqual(['f4', 'f3', 'f2', 'f1', 'f0']);
     expect(r.map((f) => f.rank)).toEqual([1, 2, 3, 4, 5]);
     const f0 = r.find((f) => f.feature === 'f0')!;
@@ -143,8 +143,8 @@ describe('(c) feature ranking and (d) comparison', () => {
     expect(f0.stderr).toBeCloseTo(Math.sqrt(0.06) / Math.sqrt(8), 12); // sd of 1, 1.1, … 1.7 is √0.06
     expect(f0.ci90[0]).toBeLessThan(1.35);
     expect(f0.ci90[1]).toBeGreaterThan(1.35);
-    expect(rankFeatures(OUTPUTS, raw, raw)).toEqual(r);
-    const constant = rankFeatures(OUTPUTS, [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
+    expect(rankFeaturesOverPairs(OUTPUTS, raw, raw)).toEqual(r);
+    const constant = rankFeaturesOverPairs(OUTPUTS, [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
     expect(constant[0]!.ci90).toEqual([5, 5]);
   });
 
@@ -178,7 +178,7 @@ describe('(c) feature ranking and (d) comparison', () => {
       ),
     });
     const a = data((f) => f + 1);
-    const s = summarize(a);
+    const s = summarizeSweep(a);
     expect(s.sweep).toMatchObject({ units: 12, unitsPresent: 12, complete: true, pairs: 6, probes: 2 });
     expect(s.checkpoints.map((c) => c.step)).toEqual([0, 10]);
     for (const c of s.checkpoints) {
@@ -195,7 +195,7 @@ describe('(c) feature ranking and (d) comparison', () => {
     const perPair = A.map((ap) => (5 * Math.exp(ap) + 5 * Math.exp(ap - 1)) / 2);
     expect(f4.meanAbsEffect).toBeCloseTo(perPair.reduce((x, y) => x + y) / 6, 10);
     expect(f4.normalized).toBeCloseTo(f4.meanAbsEffect / 4, 10);
-    expect(summarize(a)).toEqual(s); // deterministic bootstrap
+    expect(summarizeSweep(a)).toEqual(s); // deterministic bootstrap
 
     const same = compareSweeps(a, data((f) => 3 * (f + 1)));
     expect(same.paired).toBe(true);

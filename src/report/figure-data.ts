@@ -6,7 +6,7 @@
  * non-commutativity scores over pairs and probes.
  */
 import type { ResultRow, TensorRow } from './load.js';
-import { groupedSlopeFit, twoWayFit } from '../study/stats.js';
+import { groupedSlopeFit, twoWayFit } from '../study/sweep-stats.js';
 
 /** A tensor's gradient RMS for one example: given, else ‖g‖/√size with size = (‖B‖/RMS(B))². */
 function gradRms(t: TensorRow, which: 'X' | 'Y'): number | null {
@@ -154,7 +154,7 @@ export function featureScoresByStep(results: readonly ResultRow[], k: number): F
 }
 
 /** Features ranked by score at the last checkpoint that has scores, highest first. */
-export function rankFeatures(scores: readonly FeatureStepScore[]): FeatureStepScore[] {
+export function rankFeaturesAtLastStep(scores: readonly FeatureStepScore[]): FeatureStepScore[] {
   if (scores.length === 0) return [];
   const last = Math.max(...scores.map((s) => s.step));
   return scores.filter((s) => s.step === last).sort((a, b) => b.mean - a.mean);

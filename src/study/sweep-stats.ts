@@ -21,10 +21,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../engine/random.js';
 import { UserError } from '../errors.js';
-import type { SweepParams } from './sweep.js';
-import type { UnitRecord } from './sweep-unit.js';
+import { z } from 'zod';
+import { index, jsonNumber, readJsonFile } from '../file-schema.js';
+import { readParams, type SweepParams } from './sweep.js';
+import { parseUnitRecord, type UnitRecord } from './sweep-unit.js';
 
-export const SUMMARY_FORMAT = 'lie-bracket sweep summary v1';
+export const SUMMARY_FORMAT = 'lie-bracket sweep summary v1' as const;
 export const COMPARISON_FORMAT = 'lie-bracket sweep comparison v1';
 
 // ------------------------------------------------------------------------------------------------
@@ -109,24 +111,25 @@ export function bootstrapIndices(n: number, samples: number, seed: number): Int3
 // ------------------------------------------------------------------------------------------------
 // (a) Gradient fit with one intercept per group
 
-export interface GradFit {
+export const gradFitSchema = z.strictObject({
   /** Points (tensor × group) used. */
-  n: number;
+  n: index,
   /** Groups (pairs, or (step, pair) units) with at least one point. */
-  groups: number;
-  slope: number;
-  slopeStderr: number;
+  groups: index,
+  slope: jsonNumber,
+  slopeStderr: jsonNumber,
   /** 1 − SSE / Σ(y − ȳ)²: variance of log RMS(B) explained by the intercepts and the slope. */
-  r2: number;
+  r2: jsonNumber,
   /** 1 − SSE / Σ(y − ȳ_group)²: what the slope explains within groups. */
-  withinR2: number;
+  withinR2: jsonNumber,
   /** √(SSE / (n − groups − 1)), in natural-log units. */
-  residualSd: number;
+  residualSd: jsonNumber,
   /** Per group, α_g (the log of the group's factor), in group order (null for an empty group). */
-  intercepts: (number | null)[];
+  intercepts: z.array(z.number().nullable()),
   /** Points left out: a zero or non-finite RMS. */
-  dropped: number;
-}
+  dropped: index,
+});
+export type GradFit = z.infer<typeof gradFitSchema>;
 
 /** Fit y = α_g + β x pooled over groups (per-group intercepts, common slope). */
 export function groupedSlopeFit(groups: readonly { x: readonly number[]; y: readonly number[] }[], dropped = 0): GradFit {
@@ -281,11 +284,23 @@ export function twoWayFit(table: readonly (readonly (number | null)[])[]): TwoWa
   };
 }
 
-export interface TensorModel extends Omit<TwoWayFit, 'rowEffects' | 'colEffects'> {
+/** summary.json's `tensorModel`: a TwoWayFit without its row and column effects, with the tensor factors. */
+export const tensorModelSchema = z.strictObject({
+  rows: index,
+  cols: index,
+  /** Cells used. */
+  n: index,
+  r2: jsonNumber,
+  r2Rows: jsonNumber,
+  r2Cols: jsonNumber,
+  residualSd: jsonNumber,
+  mean: jsonNumber,
+  iterations: index,
   /** c_t: each tensor's log factor (centred), natural log. */
-  tensorFactors: Record<string, number | null>;
-  dropped: number;
-}
+  tensorFactors: z.record(z.string(), z.number().nullable()),
+  dropped: index,
+});
+export type TensorModel = z.infer<typeof tensorModelSchema>;
 
 /** (b) on unit records: rows = records, columns = tensors, cells = log RMS(B). */
 export function tensorModel(records: readonly UnitRecord[], tensors: readonly string[]): TensorModel {
@@ -305,19 +320,22 @@ export function tensorModel(records: readonly UnitRecord[], tensors: readonly st
 // ------------------------------------------------------------------------------------------------
 // (c) Feature ranking
 
-export interface FeatureRank {
-  feature: string;
+const interval90 = z.tuple([jsonNumber, jsonNumber]);
+
+export const featureRankSchema = z.strictObject({
+  feature: z.string(),
   /** 1 = most order-sensitive by meanAbsEffect. */
-  rank: number;
-  meanAbsEffect: number;
-  stderr: number;
-  ci90: [number, number];
+  rank: index,
+  meanAbsEffect: jsonNumber,
+  stderr: jsonNumber,
+  ci90: interval90,
   /** Rank by the normalised score. */
-  rankNormalized: number;
-  normalized: number;
-  normalizedStderr: number;
-  normalizedCi90: [number, number];
-}
+  rankNormalized: index,
+  normalized: jsonNumber,
+  normalizedStderr: jsonNumber,
+  normalizedCi90: interval90,
+});
+export type FeatureRank = z.infer<typeof featureRankSchema>;
 
 /** Per unit, per feature: mean over probes of |J_f(z)·B|, raw and divided by ‖g_x‖‖g_y‖. */
 export function unitFeatureValues(r: UnitRecord, k: number): { raw: number[]; normalized: number[] } {
@@ -328,16 +346,13 @@ export function unitFeatureValues(r: UnitRecord, k: number): { raw: number[]; no
   return { raw, normalized: raw.map((v) => v / scale) };
 }
 
-export interface BootstrapOptions {
-  samples: number;
-  seed: number;
-  level: number;
-}
+export const bootstrapSchema = z.strictObject({ samples: index, seed: index, level: z.number() });
+export type BootstrapOptions = z.infer<typeof bootstrapSchema>;
 
 export const DEFAULT_BOOTSTRAP: BootstrapOptions = { samples: 2000, seed: 0, level: 0.9 };
 
 /** Rank features over a set of pairs; values[i][f] is pair i's score of feature f. */
-export function rankFeatures(labels: readonly string[], raw: readonly (readonly number[])[], normalized: readonly (readonly number[])[], boot: BootstrapOptions = DEFAULT_BOOTSTRAP): FeatureRank[] {
+export function rankFeaturesOverPairs(labels: readonly string[], raw: readonly (readonly number[])[], normalized: readonly (readonly number[])[], boot: BootstrapOptions = DEFAULT_BOOTSTRAP): FeatureRank[] {
   const n = raw.length;
   if (n === 0) return [];
   const draws = bootstrapIndices(n, boot.samples, boot.seed);
@@ -373,32 +388,50 @@ export interface SweepData {
   records: UnitRecord[];
 }
 
-export interface CheckpointSummary {
-  step: number;
-  pairs: number;
-  gradientFit: GradFit;
-  tensorModel: TensorModel;
-  features: FeatureRank[];
-}
+export const checkpointSummarySchema = z.strictObject({
+  step: index,
+  pairs: index,
+  gradientFit: gradFitSchema,
+  tensorModel: tensorModelSchema,
+  features: z.array(featureRankSchema),
+});
+export type CheckpointSummary = z.infer<typeof checkpointSummarySchema>;
 
-export interface Summary {
-  format: string;
-  sweep: { runDir: string; model: string; steps: number[]; pairs: number; probes: number; outputs: string[]; units: number; unitsPresent: number; complete: boolean };
-  definitions: Record<string, string>;
-  bootstrap: BootstrapOptions;
-  checkpoints: CheckpointSummary[];
-  overall: {
-    units: number;
-    pairs: number;
+/** summary.json (docs/sweep-format.md), written by the sweep, merge and `lie-bracket stats`; read by the study and the report. */
+export const summarySchema = z.strictObject({
+  format: z.literal(SUMMARY_FORMAT),
+  sweep: z.strictObject({
+    runDir: z.string(),
+    model: z.string(),
+    steps: z.array(index),
+    pairs: index,
+    probes: index,
+    outputs: z.array(z.string()),
+    units: index,
+    unitsPresent: index,
+    complete: z.boolean(),
+  }),
+  definitions: z.record(z.string(), z.string()),
+  bootstrap: bootstrapSchema,
+  checkpoints: z.array(checkpointSummarySchema),
+  overall: z.strictObject({
+    units: index,
+    pairs: index,
     /** One intercept per (step, pair) unit. */
-    gradientFit: Omit<GradFit, 'intercepts'>;
+    gradientFit: gradFitSchema.omit({ intercepts: true }),
     /** The units' log factors α (intercepts of the overall fit) by checkpoint: how the factor moves over training. */
-    factorByStep: { step: number; mean: number; sd: number }[];
+    factorByStep: z.array(z.strictObject({ step: index, mean: jsonNumber, sd: jsonNumber })),
     /** Rows = (step, pair) units. */
-    tensorModel: TensorModel;
+    tensorModel: tensorModelSchema,
     /** Each pair's values averaged over checkpoints; statistics over pairs. */
-    features: FeatureRank[];
-  };
+    features: z.array(featureRankSchema),
+  }),
+});
+export type Summary = z.infer<typeof summarySchema>;
+
+/** A summary.json under its schema, or a one-line error naming the file and the field. */
+export function readSummary(path: string): Summary {
+  return readJsonFile(summarySchema, path);
 }
 
 export const DEFINITIONS: Record<string, string> = {
@@ -436,7 +469,7 @@ function indexRecords(records: readonly UnitRecord[]): Map<string, UnitRecord> {
   return new Map(records.map((r) => [`${r.step}:${r.x},${r.y}`, r]));
 }
 
-export function summarize(d: SweepData, boot: BootstrapOptions = DEFAULT_BOOTSTRAP): Summary {
+export function summarizeSweep(d: SweepData, boot: BootstrapOptions = DEFAULT_BOOTSTRAP): Summary {
   const p = d.params;
   const k = p.outputs.length;
   const byUnit = indexRecords(d.records);
@@ -446,7 +479,7 @@ export function summarize(d: SweepData, boot: BootstrapOptions = DEFAULT_BOOTSTR
     const recs = at(step);
     if (recs.length === 0) continue;
     const fm = featureMatrices(recs, k);
-    checkpoints.push({ step, pairs: recs.length, gradientFit: gradientFit(recs, p.tensors), tensorModel: tensorModel(recs, p.tensors), features: rankFeatures(p.outputs, fm.raw, fm.normalized, boot) });
+    checkpoints.push({ step, pairs: recs.length, gradientFit: gradientFit(recs, p.tensors), tensorModel: tensorModel(recs, p.tensors), features: rankFeaturesOverPairs(p.outputs, fm.raw, fm.normalized, boot) });
   }
   const ordered = checkpoints.flatMap((c) => at(c.step));
   const { intercepts, ...overallFit } = gradientFit(ordered, p.tensors);
@@ -461,7 +494,7 @@ export function summarize(d: SweepData, boot: BootstrapOptions = DEFAULT_BOOTSTR
     definitions: DEFINITIONS,
     bootstrap: boot,
     checkpoints,
-    overall: { units: ordered.length, pairs: pa.pairs.length, gradientFit: overallFit, factorByStep, tensorModel: tensorModel(ordered, p.tensors), features: rankFeatures(p.outputs, pa.raw, pa.normalized, boot) },
+    overall: { units: ordered.length, pairs: pa.pairs.length, gradientFit: overallFit, factorByStep, tensorModel: tensorModel(ordered, p.tensors), features: rankFeaturesOverPairs(p.outputs, pa.raw, pa.normalized, boot) },
   };
 }
 
@@ -472,31 +505,15 @@ export function summarize(d: SweepData, boot: BootstrapOptions = DEFAULT_BOOTSTR
 export function readSweep(dirOrRun: string): SweepData {
   const dir = existsSync(join(dirOrRun, 'sweep.json')) ? dirOrRun : existsSync(join(dirOrRun, 'sweep', 'sweep.json')) ? join(dirOrRun, 'sweep') : undefined;
   if (!dir) throw new UserError(`${dirOrRun}: not a sweep directory (no sweep.json here or in ${join(dirOrRun, 'sweep')}); run lie-bracket sweep first, or lie-bracket merge for shards`);
-  const pf = join(dir, 'sweep.json');
-  let params: SweepParams;
-  try {
-    params = JSON.parse(readFileSync(pf, 'utf8')) as SweepParams;
-  } catch (e) {
-    throw new UserError(`${pf}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!Array.isArray(params.steps) || !Array.isArray(params.pairs) || !Array.isArray(params.tensors)) throw new UserError(`${pf}: not a sweep description`);
+  const params = readParams(join(dir, 'sweep.json'));
   const rf = join(dir, 'results.jsonl');
   if (!existsSync(rf)) throw new UserError(`${rf}: missing; run the sweep (or merge its shards) first`);
   const text = readFileSync(rf, 'utf8');
   const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  const records = complete
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l, i) => {
-      try {
-        return JSON.parse(l) as UnitRecord;
-      } catch {
-        throw new UserError(`${rf}:${i + 1}: not a JSON line`);
-      }
-    });
-  for (const r of records) {
-    if (!r.tensors || !Array.isArray(r.probeEffects)) throw new UserError(`${rf}: a line lacks tensors or probeEffects (step ${r.step} pair ${r.x},${r.y})`);
-  }
+  const records: UnitRecord[] = [];
+  complete.split('\n').forEach((l, i) => {
+    if (l !== '') records.push(parseUnitRecord(l, `${rf}:${i + 1}`));
+  });
   return { dir, params, records };
 }
 
