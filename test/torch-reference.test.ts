@@ -50,7 +50,7 @@ function sampledError(ours: Tensor, theirs: number[], stride: number): number {
 
 const cases = ['mlp', 'convnet', 'smoothconvnet'].flatMap((m) => ['bce', 'ce'].map((l) => [m, l] as const));
 
-describe.each(['fast', 'js', 'reference'] as KernelSet[])('agreement with PyTorch (%s kernels)', (kernels) => {
+describe.each(['wasm', 'js', 'reference'] as KernelSet[])('agreement with PyTorch (%s kernels)', (kernels) => {
   test.each(cases)('%s / %s, float64', (modelName, lossName) => {
     const fixture = JSON.parse(readFileSync(`${DIR}/${modelName}-${lossName}.json`, 'utf8')) as { pairs: TorchPair[] };
     const model = getModel(modelName);

@@ -8,7 +8,7 @@
  * (allpairs.ts, run as a child process: N×N logit-effect matrices on the convnet).
  *   options: --quick (fewer repeats, all-pairs at N = 32), --json (one object for everything),
  *            --no-torch, --models mlp,convnet, --memory N,
- *            --kernels fast|js|reference (default fast: WebAssembly SIMD where available),
+ *            --kernels wasm|js|reference (default wasm: WebAssembly SIMD where available),
  *            --train-models convnet,xresnet | --no-train, --allpairs-n N | --no-allpairs
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,10 +18,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bracket, modelLoss, type Example } from '../bracket/bracket.js';
 import { batchOf } from '../data/examples.js';
-import { loadFashion, PACKAGE_ROOT } from '../data/fashion.js';
+import { loadFashion } from '../data/fashion.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
-import { activeKernels, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { activeKernels, KERNEL_SETS, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
 import { wasmAvailable } from '../engine/kernels/wasm.js';
 import { concrete, hvp, valueAndGrad } from '../engine/transforms.js';
 import { Tensor } from '../engine/tensor.js';
@@ -40,7 +41,7 @@ const value = (f: string) => {
 const QUICK = flag('--quick');
 const KERNELS = value('--kernels');
 if (KERNELS !== undefined) {
-  if (!['fast', 'js', 'reference'].includes(KERNELS)) throw new Error(`--kernels: expected fast, js or reference, got "${KERNELS}"`);
+  if (!(KERNEL_SETS as readonly string[]).includes(KERNELS)) throw new Error(`--kernels: expected ${KERNEL_SETS.join(', ')}, got "${KERNELS}"`);
   setKernels(KERNELS as KernelSet);
 }
 const REPEATS = QUICK ? 10 : 40;
@@ -167,7 +168,7 @@ if (memN > 0) {
   memory = { brackets: memN, rssStartMB: start, rssEndMB: rss() };
 }
 
-const kernelsLabel = activeKernels() === 'fast' ? (wasmAvailable ? 'fast (WebAssembly SIMD)' : 'fast (plain JS: no WebAssembly SIMD)') : activeKernels();
+const kernelsLabel = activeKernels() === 'wasm' ? (wasmAvailable ? 'wasm (WebAssembly SIMD)' : 'wasm (plain JS: no WebAssembly SIMD)') : activeKernels();
 
 if (flag('--json')) {
   process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, cores: availableParallelism(), loadAverage: loadavg()[0], rows, training, allPairs, memory })}\n`);

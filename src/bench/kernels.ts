@@ -1,6 +1,6 @@
 /**
- * Micro-benchmark of the linear-algebra kernels: reference (linalg_ref.ts), plain-JS fast
- * (fast.ts) and WebAssembly SIMD (wasm.ts) on the shapes of the reference convnet and MLP, in
+ * Micro-benchmark of the linear-algebra kernels of the three kernel sets: reference
+ * (linalg_ref.ts), js (js.ts, plain JS) and wasm (wasm.ts, WebAssembly SIMD) on the shapes of the reference convnet and MLP, in
  * float32 and float64.
  *
  *   npm run build && node dist/bench/kernels.js [--batch 1,8] [--quick]
@@ -11,15 +11,14 @@
  * includes zero-filling the output buffer, which the kernel contract guarantees.
  */
 import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
-import { linalgFast } from '../engine/kernels/fast.js';
+import { jsKernels } from '../engine/kernels/js.js';
 import { linalgReference } from '../engine/kernels/linalg_ref.js';
 import type { KIn } from '../engine/kernels/types.js';
-import { linalgWasm, wasmAvailable } from '../engine/kernels/wasm.js';
+import { wasmAvailable, wasmKernels } from '../engine/kernels/wasm.js';
 import { windowOut, type ConvParams, type PoolParams } from '../engine/prims.js';
 import { sizeOf, type Shape } from '../engine/shape.js';
 
 type Table = typeof linalgReference;
-const linalgWasmSet: Table = { ...linalgFast, ...linalgWasm };
 
 interface Case {
   readonly name: string;
@@ -167,7 +166,7 @@ function main(): void {
   const samples = quick ? 3 : 7;
   const minMs = quick ? 10 : 40;
   console.log(`node ${process.version}; median of ${samples} samples; GFLOP/s = 2·MACs / time`);
-  console.log(`js = fast.ts (plain JS); wasm = wasm.ts (WebAssembly SIMD${wasmAvailable ? '' : ': NOT AVAILABLE, these are the js kernels'})`);
+  console.log(`js = js.ts (plain JS); wasm = wasm.ts (WebAssembly SIMD${wasmAvailable ? '' : ': NOT AVAILABLE, these are the js kernels'})`);
   console.log(
     `${'case'.padEnd(38)} ${'dtype'.padEnd(7)} ${'ref ms'.padStart(9)} ${'js ms'.padStart(9)} ${'wasm ms'.padStart(9)} ${'ref GF/s'.padStart(9)} ${'js GF/s'.padStart(9)} ${'wasm GF/s'.padStart(9)} ${'wasm/js'.padStart(8)}`,
   );
@@ -181,8 +180,8 @@ function main(): void {
     for (const c of cases(B)) {
       for (const dt of ['float32', 'float64'] as const) {
         warm(c.prepare(linalgReference, dt));
-        warm(c.prepare(linalgFast, dt));
-        warm(c.prepare(linalgWasmSet, dt));
+        warm(c.prepare(jsKernels, dt));
+        warm(c.prepare(wasmKernels, dt));
       }
     }
   }
@@ -190,8 +189,8 @@ function main(): void {
     for (const c of cases(B)) {
       for (const dt of ['float32', 'float64'] as const) {
         const tr = time(c.prepare(linalgReference, dt), samples, minMs);
-        const tf = time(c.prepare(linalgFast, dt), samples, minMs);
-        const tw = time(c.prepare(linalgWasmSet, dt), samples, minMs);
+        const tf = time(c.prepare(jsKernels, dt), samples, minMs);
+        const tw = time(c.prepare(wasmKernels, dt), samples, minMs);
         const gf = (t: number): string => (c.flops ? fmt(c.flops / t / 1e6, 9, 2) : '-'.padStart(9));
         console.log(
           `${c.name.padEnd(38)} ${dt.padEnd(7)} ${fmt(tr, 9)} ${fmt(tf, 9)} ${fmt(tw, 9)} ${gf(tr)} ${gf(tf)} ${gf(tw)} ${fmt(tf / tw, 7, 1)}×`,

@@ -12,7 +12,7 @@
  * for convnet, the JSON spec for xresnet — from the same initial weights and BatchNorm buffers, on
  * the first step's batch (lie-bracket draws a fresh minibatch each step, which costs it a little).
  *
- *   node dist/bench/train-bench.js [--quick] [--json] [--no-torch] [--models convnet,xresnet] [--kernels fast|js|reference] [--profile]
+ *   node dist/bench/train-bench.js [--quick] [--json] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile]
  *
  * `--profile` also times the kernel calls of the steps (profileKernels) and prints the costliest
  * primitives and shapes per step — where a step's time goes, for whoever optimises next.
@@ -28,9 +28,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batch, type Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
-import { PACKAGE_ROOT } from '../data/fashion.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { writeSafetensors } from '../data/safetensors.js';
-import { profileKernels, setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { KERNEL_SETS, profileKernels, setKernels, type KernelSet } from '../engine/kernels/index.js';
 import { Rng } from '../engine/random.js';
 import { bce } from '../nn/losses.js';
 import { getModel, type Model } from '../nn/models.js';
@@ -235,7 +235,7 @@ function main(): void {
   };
   const kernels = value('--kernels');
   if (kernels !== undefined) {
-    if (!['fast', 'js', 'reference'].includes(kernels)) throw new Error(`--kernels: expected fast, js or reference, got "${kernels}"`);
+    if (!(KERNEL_SETS as readonly string[]).includes(kernels)) throw new Error(`--kernels: expected ${KERNEL_SETS.join(', ')}, got "${kernels}"`);
     setKernels(kernels as KernelSet);
   }
   const torch = !flag('--no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;

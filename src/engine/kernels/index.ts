@@ -1,28 +1,45 @@
 /**
- * The active kernel table. `fast` is the reference table with fast paths for matmul and the conv
- * family (WebAssembly SIMD where available, else plain JS), max-pooling, reduce_sum and (in
- * WebAssembly, bit-identical to the reference) the simple elementwise primitives on large arrays;
- * `js` is the same without WebAssembly; `reference` is the executable specification that tests compare them against.
+ * The active kernel table, one of three kernel sets, each one table of every primitive
+ * (a `KernelTable`: a missing kernel is a compile error):
+ * - `wasm` (the default, wasm.ts): WebAssembly SIMD for matmul, the conv family, max-pooling and
+ *   (bit-identical to the reference) the simple elementwise primitives on large arrays, with the
+ *   js kernels where WebAssembly SIMD is unavailable;
+ * - `js` (js.ts): the same fast paths for matmul, the conv family, max-pooling and reduce_sum in
+ *   plain JS, without WebAssembly;
+ * - `reference` (reference.ts, linalg_ref.ts): the executable specification that tests compare
+ *   the others against.
  */
-import { elementwiseFast, linalgFast } from './fast.js';
+import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import type { KernelTable } from './types.js';
-import { elementwiseWasm, linalgWasm } from './wasm.js';
+import { wasmKernels } from './wasm.js';
 
-export type KernelSet = 'fast' | 'js' | 'reference';
+export type KernelSet = 'wasm' | 'js' | 'reference';
 
-const TABLES: Record<KernelSet, KernelTable> = {
-  reference,
-  js: { ...reference, ...elementwiseFast, ...linalgFast },
-  fast: { ...reference, ...elementwiseFast, ...linalgFast, ...linalgWasm, ...elementwiseWasm },
-};
+/** The kernel sets, in the order of their speed. */
+export const KERNEL_SETS: readonly KernelSet[] = ['wasm', 'js', 'reference'];
 
-let active: KernelSet = 'fast';
-export let kernels: KernelTable = TABLES.fast;
+/**
+ * The former name of the 'wasm' set: `setKernels('fast')` and `withKernels('fast', …)` still select
+ * it, since the engine entry point (package export './engine') exports both.
+ * @deprecated Use 'wasm'.
+ */
+export type LegacyKernelSet = 'fast';
 
-export function setKernels(set: KernelSet): void {
-  active = set;
-  kernels = TABLES[set];
+const TABLES: Record<KernelSet, KernelTable> = { wasm: wasmKernels, js: jsKernels, reference };
+
+function canonical(set: KernelSet | LegacyKernelSet): KernelSet {
+  const s = set === 'fast' ? 'wasm' : set;
+  if (!Object.hasOwn(TABLES, s)) throw new Error(`unknown kernel set "${String(set)}": expected ${KERNEL_SETS.join(', ')}`);
+  return s;
+}
+
+let active: KernelSet = 'wasm';
+export let kernels: KernelTable = TABLES.wasm;
+
+export function setKernels(set: KernelSet | LegacyKernelSet): void {
+  active = canonical(set);
+  kernels = TABLES[active];
 }
 
 export function activeKernels(): KernelSet {
@@ -30,7 +47,7 @@ export function activeKernels(): KernelSet {
 }
 
 /** Run `f` with a kernel set, restoring the previous one afterwards. */
-export function withKernels<T>(set: KernelSet, f: () => T): T {
+export function withKernels<T>(set: KernelSet | LegacyKernelSet, f: () => T): T {
   const prev = active;
   setKernels(set);
   try {

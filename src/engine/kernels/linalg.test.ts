@@ -3,26 +3,24 @@ import { randn, rng } from '../../../test/kernel-inputs.js';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
-import { linalgFast, tuning } from './fast.js';
+import { jsKernels, jsTuning } from './js.js';
 import { linalgReference } from './linalg_ref.js';
 import type { KIn } from './types.js';
-import { linalgWasm, wasmTuning } from './wasm.js';
+import { wasmKernels, wasmTuning } from './wasm.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
 type Table = typeof linalgReference;
-/** The WebAssembly kernels (matmul, the conv family, max-pool). */
-const linalgWasmSet: Table = { ...linalgFast, ...linalgWasm };
 const SETS: [string, Table][] = [
   ['reference', linalgReference],
-  ['fast', linalgFast],
-  ['wasm', linalgWasmSet],
+  ['js', jsKernels],
+  ['wasm', wasmKernels],
 ];
 /** The optimised sets, each with the setter of its filter-gradient chunk size (in elements). */
 const OPTIMISED: [string, Table, { filterGradChunk: number }][] = [
-  ['fast', linalgFast, tuning],
-  ['wasm', linalgWasmSet, wasmTuning],
+  ['js', jsKernels, jsTuning],
+  ['wasm', wasmKernels, wasmTuning],
 ];
 
 function arr(values: number[], shape: Shape, dtype: DType = 'float64'): KIn {
@@ -212,7 +210,7 @@ describe.each(SETS)('%s kernels: hand-computed cases', (_name, K) => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// (b) adjoint identities and matmul against a naive triple loop; (c) fast == reference
+// (b) adjoint identities and matmul against a naive triple loop; (c) js, wasm == reference
 
 interface ConvCase {
   name: string;
@@ -392,7 +390,7 @@ const MATMUL_CASES: [string, number[], number, number, number][] = [
   ['K = 0', [], 3, 4, 0],
 ];
 
-/** Each optimised set (fast.ts, wasm.ts) against the reference, in both dtypes. */
+/** Each optimised set (js.ts, wasm.ts) against the reference, in both dtypes. */
 const OPTIMISED_BY_DTYPE = OPTIMISED.flatMap(([name, K, knobs]) =>
   (['float64', 'float32'] as const).map((dtype) => [name, dtype, K, knobs] as const),
 );

@@ -1,8 +1,8 @@
 /**
  * Reference kernels for the linear-algebra and pooling primitives: nested loops over the
- * definitions, written to be read and checked, not to be fast (see fast.ts for that).
+ * definitions, written to be read and checked, not to be fast (see js.ts and wasm.ts for that).
  *
- * Conventions (shared with fast.ts; the tests in linalg.test.ts pin them down):
+ * Conventions (shared with js.ts and wasm.ts; the tests in linalg.test.ts pin them down):
  *
  * - matmul: a[..., m, k] @ b[..., k, n] → [..., m, n] with equal batch shapes. `transA` means a is
  *   stored as [..., k, m], `transB` means b is stored as [..., n, k].
@@ -11,7 +11,7 @@
  *   where Cg = C / groups, Og = O / groups, g = ⌊o / Og⌋, and x is zero outside its bounds.
  * - conv2d_input_grad / conv2d_filter_grad: the exact transposes (adjoints) of conv2d in x and in
  *   w. They are written here in gather form (each output element sums its own contributions),
- *   which is a different formulation from the scatter that the fast kernels use.
+ *   which is a different formulation from the scatter that the js and wasm kernels use.
  * - maxpool2d(key, val): per window, val at the element that PyTorch's CPU max_pool2d selects in
  *   key: scanning the in-bounds window elements in row-major order, the candidate is replaced
  *   when `k > best || isNaN(k)`, starting from best = −∞ and the first in-bounds element.
@@ -241,26 +241,27 @@ export function poolDims(inShape: Shape, outShape: Shape, what: string): [number
 
 /**
  * Offset within an H×W plane of the element that maxpool selects in the window at (oh, ow),
- * or −1 when the window has no in-bounds element. See the file comment for the rule.
+ * or −1 when the window has no in-bounds element. See the file comment for the rule. The one JS
+ * copy of it: the js kernels (js.ts) and bracket/kinks.ts call this too (wasm/pool.as.ts has its own).
  */
 export function poolArgmax(
   K: ArrayLike<number>, base: number, H: number, W: number, oh: number, ow: number,
   kernel: readonly [number, number], stride: readonly [number, number], padding: readonly [number, number],
 ): number {
+  // the in-bounds part of the window: rows [ih0, ih1), columns [iw0, iw1)
+  const ih0 = Math.max(0, oh * stride[0] - padding[0]);
+  const ih1 = Math.min(H, oh * stride[0] - padding[0] + kernel[0]);
+  const iw0 = Math.max(0, ow * stride[1] - padding[1]);
+  const iw1 = Math.min(W, ow * stride[1] - padding[1] + kernel[1]);
+  if (ih0 >= ih1 || iw0 >= iw1) return -1;
   let best = -Infinity;
-  let arg = -1;
-  for (let kh = 0; kh < kernel[0]; kh++) {
-    const ih = oh * stride[0] - padding[0] + kh;
-    if (ih < 0 || ih >= H) continue;
-    for (let kw = 0; kw < kernel[1]; kw++) {
-      const iw = ow * stride[1] - padding[1] + kw;
-      if (iw < 0 || iw >= W) continue;
-      const off = ih * W + iw;
-      const v = K[base + off]!;
-      if (arg < 0) arg = off; // PyTorch's initial candidate: the first in-bounds element
+  let arg = ih0 * W + iw0; // PyTorch's initial candidate: the first in-bounds element
+  for (let ih = ih0; ih < ih1; ih++) {
+    for (let iw = iw0; iw < iw1; iw++) {
+      const v = K[base + ih * W + iw]!;
       if (v > best || v !== v) {
         best = v;
-        arg = off;
+        arg = ih * W + iw;
       }
     }
   }

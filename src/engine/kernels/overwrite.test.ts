@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { allocBuf, type DType } from '../dtype.js';
 import type { Prim, PrimParams } from '../prims.js';
 import { Rng } from '../random.js';
-import { kernels, withKernels, type KIn, type KernelSet } from './index.js';
+import { KERNEL_SETS, kernels, withKernels, type KIn } from './index.js';
 import { WRITES_EVERY_ELEMENT } from './types.js';
 
 const rng = new Rng(7);
@@ -48,7 +48,7 @@ describe('kernels that write every output element', () => {
       expect(make, `no test case for ${prim}`).toBeDefined();
       for (const dtype of ['float32', 'float64'] as const) {
         for (const c of make!(dtype)) {
-          for (const set of ['reference', 'js', 'fast'] as KernelSet[]) {
+          for (const set of KERNEL_SETS) {
             const n = c.out.reduce((a, b) => a * b, 1);
             const od = c.outDtype ?? dtype;
             const clean = allocBuf(od, n);

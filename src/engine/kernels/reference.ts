@@ -28,7 +28,7 @@ const COMPARE: Record<CompareOp, Kernel<'compare'>> = {
 /**
  * Reduce `a` over `axes` into `out` (its strides seen from an output that keeps the other axes;
  * reduced axes have stride 0 in dst). Mode 'sum' is 'add' with float64 accumulation along the
- * innermost axis (see strided.ts), for the fast kernel sets.
+ * innermost axis (see strided.ts), for the js and wasm kernel sets.
  */
 export function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add' | 'sum' | 'max'): void {
   const outStrides = stridesOf(a.shape.filter((_, i) => !axes.includes(i)));
@@ -40,7 +40,7 @@ export function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add
 }
 
 /**
- * Mish and its derivative in float64 with one exponential (as the wasm kernels, gemm.as.ts):
+ * Mish and its derivative in float64 with one exponential (as the wasm kernels, wasm/elementwise.as.ts):
  * T = tanh(softplus(x)) = n / (n + 2) with n = u(u + 2), u = eˣ, for x ≤ 0; for x > 0, with
  * w = e^−x, T = (1 + 2w) / (1 + 2w + 2w²). 1 − T² and σ(x) come from the same u or w without
  * cancellation. mish = xT; mish' = T + x(1 − T²)σ.

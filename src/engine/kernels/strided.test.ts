@@ -1,14 +1,14 @@
 /**
  * The strided loop (axis merging, register accumulation) against a plain odometer over the full
  * index space, bit for bit, for the structural kernels' patterns: copies through transposes,
- * broadcasts and slices, reductions (add/max) over every subset of axes — and the fast
+ * broadcasts and slices, reductions (add/max) over every subset of axes — and the js set's
  * reduce_sum (float64 accumulation) against the reference one.
  */
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../../test/kernel-inputs.js';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { sizeOf, stridesOf, type Shape } from '../shape.js';
-import { reduce_sum as fastReduceSum } from './fast.js';
+import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import { stridedLoop, type Combine } from './strided.js';
 
@@ -101,7 +101,7 @@ describe.each(['float32', 'float64'] as const)('stridedLoop (%s) equals the elem
   });
 });
 
-describe('fast reduce_sum (float64 accumulation) equals the reference up to rounding', () => {
+describe('js reduce_sum (float64 accumulation) equals the reference up to rounding', () => {
   const r = rng(3);
   it.each([
     [[32, 16, 28, 28], [0, 2, 3]],
@@ -116,7 +116,7 @@ describe('fast reduce_sum (float64 accumulation) equals the reference up to roun
       const ref = allocBuf(dtype, sizeOf(outShape));
       const fast = allocBuf(dtype, sizeOf(outShape));
       reference.reduce_sum(ref, outShape, [a], { axes });
-      fastReduceSum(fast, outShape, [a], { axes });
+      jsKernels.reduce_sum(fast, outShape, [a], { axes });
       // float64 sums of x and |x| bound the error: ≤ n·u·Σ|x| for each output
       const dStr = stridesOf(shape.map((d, i) => (axes.includes(i) ? 1 : d))).map((s, i) => (axes.includes(i) ? 0 : s));
       const exact = new Float64Array(sizeOf(outShape));

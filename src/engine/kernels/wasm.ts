@@ -1,8 +1,9 @@
 /**
- * WebAssembly SIMD kernels for matmul, the conv family and max-pooling (source:
- * wasm/gemm.as.ts, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
- * interchangeable with fast.ts and linalg_ref.ts up to floating-point summation order (max-pool
- * selects exactly the same elements; its scatter with overlapping windows stays in fast.ts,
+ * The wasm kernel tier (kernel set 'wasm', the default): WebAssembly SIMD kernels for matmul, the
+ * conv family and max-pooling (sources: wasm/kernels.as.ts and the gemm, conv, pool and
+ * elementwise files it exports from, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
+ * interchangeable with js.ts and linalg_ref.ts up to floating-point summation order (max-pool
+ * selects exactly the same elements; its scatter with overlapping windows stays in js.ts,
  * which sums in float64) — and for the simple elementwise primitives (add, sub, mul, div, max,
  * min, compare, select, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
@@ -12,7 +13,7 @@
  *
  * The module is compiled and instantiated synchronously when this file is loaded. Where
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
- * here is the plain-JS one from fast.ts.
+ * here is the plain-JS one from js.ts (or the reference's, for the elementwise ones).
  *
  * Precision: float32 in f32x4 lanes with float32 accumulation (as PyTorch's CPU kernels do),
  * float64 in f64x2 lanes with float64 accumulation.
@@ -26,10 +27,10 @@
  */
 import type { Buf } from '../dtype.js';
 import type { ConvParams, PoolParams } from '../prims.js';
-import { linalgFast } from './fast.js';
+import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
-import type { Kernel } from './types.js';
+import type { Kernel, KernelTable } from './types.js';
 import { WASM_BASE64 } from './wasm/kernels.wasm.js';
 
 type Ptr = number;
@@ -71,7 +72,7 @@ interface Exports {
   ew_unary_f64(op: number, A: Ptr, O: Ptr, n: number): void;
 }
 
-/** The compiled module (synchronous compilation: the binary is 16 kB), or null without SIMD. */
+/** The compiled module (synchronous compilation: the binary is about 35 kB), or null without SIMD. */
 let compiled: object | null = null;
 try {
   if (WA !== undefined) compiled = new WA.Module(Buffer.from(WASM_BASE64, 'base64'));
@@ -90,7 +91,7 @@ function instantiate(): Exports | null {
 
 let wasm: Exports | null = instantiate();
 
-/** Whether the kernels of this file run in WebAssembly (else they are fast.ts's). */
+/** Whether the kernels of this file run in WebAssembly (else they are js.ts's and the reference's). */
 export const wasmAvailable: boolean = wasm !== null;
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ export const matmul: Kernel<'matmul'> = (out, outShape, inputs, params) => {
   const a = input(inputs, 0, 'matmul');
   const b = input(inputs, 1, 'matmul');
   const [batch, M, N, K] = matmulDims(a.shape, b.shape, outShape, params.transA, params.transB);
-  if (wasm === null || !uniform(out, a.data, b.data)) return linalgFast.matmul(out, outShape, inputs, params);
+  if (wasm === null || !uniform(out, a.data, b.data)) return jsKernels.matmul(out, outShape, inputs, params);
   if (out.length === 0) return;
   if (K === 0) {
     out.fill(0);
@@ -226,7 +227,7 @@ export const matmul: Kernel<'matmul'> = (out, outShape, inputs, params) => {
   const ok = viaWasm(out, [a.data, b.data], [{ elems: params.transB ? K * N : 0 }], ([pA, pB], pC, [pS], isF32) =>
     (isF32 ? wasm!.matmul_f32 : wasm!.matmul_f64)(batch, M, N, K, params.transA ? 1 : 0, params.transB ? 1 : 0, pA!, pB!, pC, pS!),
   );
-  if (!ok) linalgFast.matmul(out, outShape, inputs, params);
+  if (!ok) jsKernels.matmul(out, outShape, inputs, params);
 };
 
 function setGeom(d: ConvDims, p: ConvParams): void {
@@ -241,28 +242,28 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d');
   const w = input(inputs, 1, 'conv2d');
   const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
-  if (wasm === null || !uniform(out, x.data, w.data)) return linalgFast.conv2d(out, outShape, inputs, p);
+  if (wasm === null || !uniform(out, x.data, w.data)) return jsKernels.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
   const col = isPointwise(d, p) ? 0 : d.Cg * d.KH * d.KW * d.OH * d.OW;
   const ok = viaWasm(out, [x.data, w.data], [{ elems: col }], ([pX, pW], pY, [pCol], isF32) => {
     setGeom(d, p);
     (isF32 ? wasm!.conv2d_f32 : wasm!.conv2d_f64)(pX!, pW!, pY, pCol!, d.N, d.C, d.O, d.G);
   });
-  if (!ok) linalgFast.conv2d(out, outShape, inputs, p);
+  if (!ok) jsKernels.conv2d(out, outShape, inputs, p);
 };
 
 export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, inputs, p) => {
   const dy = input(inputs, 0, 'conv2d_input_grad');
   const w = input(inputs, 1, 'conv2d_input_grad');
   const d = convDims(outShape, w.shape, dy.shape, p, 'conv2d_input_grad');
-  if (wasm === null || !uniform(out, dy.data, w.data)) return linalgFast.conv2d_input_grad(out, outShape, inputs, p);
+  if (wasm === null || !uniform(out, dy.data, w.data)) return jsKernels.conv2d_input_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
   const col = isPointwise(d, p) ? 0 : d.Cg * d.KH * d.KW * d.OH * d.OW;
   const ok = viaWasm(out, [dy.data, w.data], [{ elems: col }], ([pDY, pW], pDX, [pCol], isF32) => {
     setGeom(d, p);
     (isF32 ? wasm!.conv2d_input_grad_f32 : wasm!.conv2d_input_grad_f64)(pDY!, pW!, pDX, pCol!, d.N, d.C, d.O, d.G);
   });
-  if (!ok) linalgFast.conv2d_input_grad(out, outShape, inputs, p);
+  if (!ok) jsKernels.conv2d_input_grad(out, outShape, inputs, p);
 };
 
 /**
@@ -279,7 +280,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   const x = input(inputs, 0, 'conv2d_filter_grad');
   const dy = input(inputs, 1, 'conv2d_filter_grad');
   const d = convDims(x.shape, outShape, dy.shape, p, 'conv2d_filter_grad');
-  if (wasm === null || !uniform(out, x.data, dy.data)) return linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
+  if (wasm === null || !uniform(out, x.data, dy.data)) return jsKernels.conv2d_filter_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
   const OHW = d.OH * d.OW;
   const CKK = d.Cg * d.KH * d.KW;
@@ -291,7 +292,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
     setGeom(d, p);
     (isF32 ? wasm!.conv2d_filter_grad_f32 : wasm!.conv2d_filter_grad_f64)(pX!, pDY!, pDW, pCol!, pDyg!, d.N, d.C, d.O, d.G, per);
   });
-  if (!ok) linalgFast.conv2d_filter_grad(out, outShape, inputs, p);
+  if (!ok) jsKernels.conv2d_filter_grad(out, outShape, inputs, p);
 };
 
 function setPool(p: PoolParams): void {
@@ -302,43 +303,33 @@ export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
   const key = input(inputs, 0, 'maxpool2d');
   const val = input(inputs, 1, 'maxpool2d');
   const [NC, H, W, OH, OW] = poolDims(key.shape, outShape, 'maxpool2d');
-  if (wasm === null || !uniform(out, key.data, val.data)) return linalgFast.maxpool2d(out, outShape, inputs, p);
+  if (wasm === null || !uniform(out, key.data, val.data)) return jsKernels.maxpool2d(out, outShape, inputs, p);
   if (out.length === 0) return;
   // max_pool2d(x) = maxpool2d(x, x): the same array is copied once
   const ok = viaWasm(out, [key.data, val.data], [{ elems: out.length, int: true }], ([pK, pV], pOut, [pIdx], isF32) => {
     setPool(p);
     (isF32 ? wasm!.maxpool_f32 : wasm!.maxpool_f64)(pK!, pV!, pOut, pIdx!, NC, H, W, OH, OW);
   });
-  if (!ok) linalgFast.maxpool2d(out, outShape, inputs, p);
+  if (!ok) jsKernels.maxpool2d(out, outShape, inputs, p);
 };
 
 export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, inputs, p) => {
   const key = input(inputs, 0, 'maxpool2d_scatter');
   const dy = input(inputs, 1, 'maxpool2d_scatter');
   const [NC, H, W, OH, OW] = poolDims(outShape, dy.shape, 'maxpool2d_scatter');
-  // Overlapping windows add several contributions to an element: fast.ts sums those in float64.
+  // Overlapping windows add several contributions to an element: js.ts sums those in float64.
   const overlap = p.stride[0] < p.kernel[0] || p.stride[1] < p.kernel[1];
-  if (wasm === null || overlap || !uniform(out, key.data, dy.data)) return linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
+  if (wasm === null || overlap || !uniform(out, key.data, dy.data)) return jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
   if (out.length === 0) return;
   const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }], ([pK, pDY], pDX, [pIdx], isF32) => {
     setPool(p);
     (isF32 ? wasm!.maxpool_scatter_f32 : wasm!.maxpool_scatter_f64)(pK!, pDY!, pDX, pIdx!, NC, H, W, OH, OW);
   });
-  if (!ok) linalgFast.maxpool2d_scatter(out, outShape, inputs, p);
+  if (!ok) jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
 };
 
-/** The wasm kernels (each one fast.ts's own where WebAssembly SIMD is unavailable). */
-export const linalgWasm = {
-  matmul,
-  conv2d,
-  conv2d_input_grad,
-  conv2d_filter_grad,
-  maxpool2d,
-  maxpool2d_scatter,
-} as const;
-
 // ---------------------------------------------------------------------------------------------
-// elementwise (op codes of gemm.as.ts)
+// elementwise (op codes of wasm/elementwise.as.ts)
 
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, gt: 6, ge: 7, lt: 8, le: 9, eq: 10, ne: 11 } as const;
 const UNARY = { neg: 0, abs: 1, sqrt: 2, square: 3 } as const;
@@ -409,24 +400,45 @@ export const pow: Kernel<'pow'> = (out, outShape, inputs, params) => {
   if (params.exponent !== 2 || !unaryWasm(UNARY.square, out, inputs[0]!.data)) reference.pow(out, outShape, inputs, params);
 };
 
-/** The elementwise kernels in wasm (each falls back to reference.ts's: small, mixed or no SIMD). */
-export const elementwiseWasm = {
+/**
+ * The 'wasm' kernel set: every primitive. matmul, the conv family and max-pooling in wasm (each
+ * falls back to js.ts's: no SIMD, mixed dtypes, too large, or an overlapping pool scatter); the
+ * elementwise kernels in wasm (each falls back to reference.ts's: small, mixed or no SIMD);
+ * reduce_sum from js.ts; the rest from reference.ts.
+ */
+export const wasmKernels: KernelTable = {
   add: binaryKernel('add'),
   sub: binaryKernel('sub'),
   mul: binaryKernel('mul'),
   div: binaryKernel('div'),
   max: binaryKernel('max'),
   min: binaryKernel('min'),
-  compare,
-  select,
+  neg: unaryKernel('neg'),
   exp: mathKernel('exp'),
   log: mathKernel('log'),
   log1p: mathKernel('log1p'),
   tanh: mathKernel('tanh'),
+  sqrt: unaryKernel('sqrt'),
+  abs: unaryKernel('abs'),
   mish: mathKernel('mish'),
   mish_grad: mathKernel('mish_grad'),
-  neg: unaryKernel('neg'),
-  abs: unaryKernel('abs'),
-  sqrt: unaryKernel('sqrt'),
   pow,
-} as const;
+  compare,
+  select,
+  cast: reference.cast,
+  stop_gradient: reference.stop_gradient,
+  reduce_sum: jsKernels.reduce_sum,
+  reduce_max: reference.reduce_max,
+  reshape: reference.reshape,
+  broadcast: reference.broadcast,
+  transpose: reference.transpose,
+  slice: reference.slice,
+  pad: reference.pad,
+  concatenate: reference.concatenate,
+  matmul,
+  conv2d,
+  conv2d_input_grad,
+  conv2d_filter_grad,
+  maxpool2d,
+  maxpool2d_scatter,
+};

@@ -1,6 +1,20 @@
 /**
- * Fast kernels for matmul, the conv family and max pooling, interchangeable with linalg_ref.ts up
- * to floating-point summation order (linalg.test.ts holds them to 1e-12 relative in float64).
+ * The JS kernel tier (kernel set 'js'): the reference table (reference.ts) with plain-JS fast
+ * paths for matmul, the conv family and max pooling, interchangeable with linalg_ref.ts up to
+ * floating-point summation order (linalg.test.ts holds them to 1e-12 relative in float64), and
+ * reduce_sum with float64 accumulation.
+ *
+ * Why it is kept now that the wasm tier (wasm.ts) does this work on Node ≥ 20: it is the wasm
+ * tier's fallback, and the only one that is not ~10× slower (the reference is). wasm.ts calls
+ * these kernels
+ *  - for every overlapping max-pool scatter (stride < kernel, e.g. the 3×3 stride-2 stem pool of
+ *    xresnet, every training step): overlapping windows sum in float64 here;
+ *  - where WebAssembly or its SIMD extension is unavailable (wasmAvailable false: runtimes or
+ *    flags without it, e.g. node --jitless), for every linear-algebra call;
+ *  - for operands of mixed dtypes, and for calls too large for a wasm32 memory (4 GiB).
+ * The ReLU convnet and the MLP never reach it under the wasm set (2×2 stride-2 pools). The 'js'
+ * set also keeps the WebAssembly speed-up measurable (src/bench/kernels.ts, --kernels js).
+ * linalg.test.ts tests these kernels directly, and torch-reference.test.ts runs the 'js' set.
  *
  * - GEMM: one register-tiled kernel for all four storage orders, reading the operands through
  *   strides (no transposed copies): 4×4 tiles of C in 16 float64 locals, 1×8 tiles for rows
@@ -10,18 +24,19 @@
  * - conv2d_input_grad: GEMM wᵀ · dy into a column buffer, then col2im (float64 accumulation).
  * - conv2d_filter_grad: one GEMM dy · colᵀ per group with the images' columns side by side,
  *   so that every filter element is a single dot product over the batch.
- * - maxpool2d / maxpool2d_scatter: the reference selection rule, window argmaxes computed in one
- *   pass (with a branch-light path for the common 2×2 stride-2 pool), then a gather or scatter.
+ * - maxpool2d / maxpool2d_scatter: the window argmaxes by linalg_ref.ts's poolArgmax (the one
+ *   JS copy of the selection rule; unrolled for the 2×2 stride-2 pool) into an index table, then
+ *   a gather or scatter.
  *
  * All arithmetic is in float64 (JS numbers); each output element is rounded to the output dtype
  * once. Scratch memory is a few grow-only module-level Float64Arrays (float64 whatever the
  * dtype, so the inner loops see one array type), never handed out: results go to `out` only.
  */
 import type { Buf } from '../dtype.js';
-import type { Kernel } from './types.js';
 import type { ConvParams, PoolParams } from '../prims.js';
-import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
-import { reduceInto } from './reference.js';
+import { convDims, input, matmulDims, poolArgmax, poolDims, type ConvDims } from './linalg_ref.js';
+import { reduceInto, reference } from './reference.js';
+import type { Kernel, KernelTable } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // scratch
@@ -409,7 +424,7 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
  * Tuning knobs, exported so that tests can force the rarely taken paths.
  * filterGradChunk: most doubles that the filter gradient gathers at once (32 MiB).
  */
-export const tuning = { filterGradChunk: 1 << 22 };
+export const jsTuning = { filterGradChunk: 1 << 22 };
 
 /**
  * dw_g [Og, CKK] = Σ_n dy_g[n] [Og, OHW] · col(x_g[n])ᵀ, as one NT GEMM over K = images · OHW:
@@ -425,7 +440,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   const CKK = d.Cg * d.KH * d.KW;
   const HW = d.H * d.W;
   // Images per chunk; several chunks (huge batches only) accumulate in float64.
-  const per = Math.max(1, Math.min(d.N, Math.floor(tuning.filterGradChunk / Math.max(1, (CKK + d.Og) * OHW))));
+  const per = Math.max(1, Math.min(d.N, Math.floor(jsTuning.filterGradChunk / Math.max(1, (CKK + d.Og) * OHW))));
   const DW = f64Out(out, false); // the first chunk writes every element
   for (let n0 = 0; n0 < d.N; n0 += per) {
     const nb = Math.min(per, d.N - n0);
@@ -456,25 +471,26 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
 };
 
 // ---------------------------------------------------------------------------------------------
-// max pooling (same selection rule as linalg_ref.ts: strict >, NaN replaces, first in-bounds
-// element as the initial candidate)
+// max pooling (the selection rule is linalg_ref.ts's poolArgmax)
 
 let argBuf = new Int32Array(0);
 
 /**
  * For every pooling window, the flat index into key of the element it selects (−1 when the window
  * has no in-bounds element), in output order. The returned array is scratch: read it at once.
+ * The selection rule is linalg_ref.ts's poolArgmax; only the common 2×2 stride-2 unpadded pool,
+ * where every window is in bounds, is unrolled here (3–5× faster than a call per window).
  */
-function poolArgmax(K: Buf, NC: number, H: number, W: number, OH: number, OW: number, p: PoolParams): Int32Array {
+function windowArgmaxes(K: Buf, NC: number, H: number, W: number, OH: number, OW: number, p: PoolParams): Int32Array {
   const n = NC * OH * OW;
   if (argBuf.length < n) argBuf = new Int32Array(Math.max(n, Math.ceil(argBuf.length * 1.5)));
   const idx = argBuf;
   const [KH, KW] = p.kernel;
   const [sh, sw] = p.stride;
   const [ph, pw] = p.padding;
+  let o = 0;
   if (KH === 2 && KW === 2 && sh === 2 && sw === 2 && ph === 0 && pw === 0) {
-    // The common 2×2/2 pool: every window is in bounds; candidates in row-major order.
-    let o = 0;
+    // poolArgmax unrolled: the four candidates in row-major order, the first as the initial one
     for (let q = 0; q < NC; q++) {
       for (let oh = 0; oh < OH; oh++) {
         const r0 = q * H * W + 2 * oh * W;
@@ -495,32 +511,12 @@ function poolArgmax(K: Buf, NC: number, H: number, W: number, OH: number, OW: nu
     }
     return idx;
   }
-  let o = 0;
   for (let q = 0; q < NC; q++) {
     const base = q * H * W;
     for (let oh = 0; oh < OH; oh++) {
-      const ih0 = Math.max(0, oh * sh - ph);
-      const ih1 = Math.min(H, oh * sh - ph + KH);
       for (let ow = 0; ow < OW; ow++, o++) {
-        const iw0 = Math.max(0, ow * sw - pw);
-        const iw1 = Math.min(W, ow * sw - pw + KW);
-        if (ih0 >= ih1 || iw0 >= iw1) {
-          idx[o] = -1;
-          continue;
-        }
-        let arg = base + ih0 * W + iw0;
-        let best = -Infinity;
-        for (let ih = ih0; ih < ih1; ih++) {
-          const r = base + ih * W;
-          for (let iw = iw0; iw < iw1; iw++) {
-            const v = K[r + iw]!;
-            if (v > best || v !== v) {
-              best = v;
-              arg = r + iw;
-            }
-          }
-        }
-        idx[o] = arg;
+        const arg = poolArgmax(K, base, H, W, oh, ow, p.kernel, p.stride, p.padding);
+        idx[o] = arg < 0 ? -1 : base + arg;
       }
     }
   }
@@ -531,7 +527,7 @@ export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
   const key = input(inputs, 0, 'maxpool2d');
   const val = input(inputs, 1, 'maxpool2d');
   const [NC, H, W, OH, OW] = poolDims(key.shape, outShape, 'maxpool2d');
-  const idx = poolArgmax(key.data, NC, H, W, OH, OW, p);
+  const idx = windowArgmaxes(key.data, NC, H, W, OH, OW, p);
   const V = val.data;
   const n = NC * OH * OW;
   for (let o = 0; o < n; o++) {
@@ -544,7 +540,7 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   const key = input(inputs, 0, 'maxpool2d_scatter');
   const dy = input(inputs, 1, 'maxpool2d_scatter');
   const [NC, H, W, OH, OW] = poolDims(outShape, dy.shape, 'maxpool2d_scatter');
-  const idx = poolArgmax(key.data, NC, H, W, OH, OW, p);
+  const idx = windowArgmaxes(key.data, NC, H, W, OH, OW, p);
   const DY = dy.data;
   const n = NC * OH * OW;
   // Windows that do not overlap write each input element at most once: no float64 detour.
@@ -557,15 +553,6 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   if (DX !== out) storeBack(out, DX as Float64Array);
 };
 
-export const linalgFast = {
-  matmul,
-  conv2d,
-  conv2d_input_grad,
-  conv2d_filter_grad,
-  maxpool2d,
-  maxpool2d_scatter,
-} as const;
-
 /**
  * reduce_sum with float64 accumulation along each innermost run (strided.ts, mode 'sum'): for
  * float32, one rounding per run instead of one per element, which also takes the rounding out of
@@ -573,5 +560,40 @@ export const linalgFast = {
  */
 export const reduce_sum: Kernel<'reduce_sum'> = (out, _s, [a], { axes }) => reduceInto(out, a!, axes, 'sum');
 
-/** Fast versions of non-linear-algebra kernels (the rest come from reference.ts). */
-export const elementwiseFast = { reduce_sum } as const;
+/** The 'js' kernel set: every primitive, the fast paths of this file or else the reference's. */
+export const jsKernels: KernelTable = {
+  add: reference.add,
+  sub: reference.sub,
+  mul: reference.mul,
+  div: reference.div,
+  max: reference.max,
+  min: reference.min,
+  neg: reference.neg,
+  exp: reference.exp,
+  log: reference.log,
+  log1p: reference.log1p,
+  tanh: reference.tanh,
+  sqrt: reference.sqrt,
+  abs: reference.abs,
+  mish: reference.mish,
+  mish_grad: reference.mish_grad,
+  pow: reference.pow,
+  compare: reference.compare,
+  select: reference.select,
+  cast: reference.cast,
+  stop_gradient: reference.stop_gradient,
+  reduce_sum,
+  reduce_max: reference.reduce_max,
+  reshape: reference.reshape,
+  broadcast: reference.broadcast,
+  transpose: reference.transpose,
+  slice: reference.slice,
+  pad: reference.pad,
+  concatenate: reference.concatenate,
+  matmul,
+  conv2d,
+  conv2d_input_grad,
+  conv2d_filter_grad,
+  maxpool2d,
+  maxpool2d_scatter,
+};

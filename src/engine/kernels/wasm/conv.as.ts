@@ -1,0 +1,283 @@
+/**
+ * The conv family in WebAssembly SIMD: im2col / col2im around the GEMMs of gemm.as.ts, as in
+ * the JS tier (js.ts). The geometry of a call is set first by setGeom (module globals).
+ */
+import { ceilDiv, floorDiv, max32, min32 } from './common.as';
+import { gemmAxpy, gemmDot } from './gemm.as';
+
+// ---------------------------------------------------------------------------------------------
+// conv geometry (set once per call by setGeom, read by the conv kernels)
+
+let gH: i32 = 0, gW: i32 = 0, gKH: i32 = 0, gKW: i32 = 0, gOH: i32 = 0, gOW: i32 = 0;
+let gSH: i32 = 1, gSW: i32 = 1, gPH: i32 = 0, gPW: i32 = 0, gDH: i32 = 1, gDW: i32 = 1;
+
+export function setGeom(H: i32, W: i32, KH: i32, KW: i32, OH: i32, OW: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32): void {
+  gH = H; gW = W; gKH = KH; gKW = KW; gOH = OH; gOW = OW;
+  gSH = sh; gSW = sw; gPH = ph; gPW = pw; gDH = dh; gDW = dw;
+}
+
+/** A 1×1 kernel with unit stride and no padding: the im2col matrix of an image is x itself. */
+@inline function pointwise(): bool {
+  return gKH == 1 && gKW == 1 && gSH == 1 && gSW == 1 && gPH == 0 && gPW == 0;
+}
+
+/** The output positions [lo, hi) ⊆ [0, OUT) whose input o·s − pad + kOff lies in [0, IN) (lo ≤ hi). */
+@inline function validLo(OUT: i32, s: i32, pad: i32, kOff: i32): i32 {
+  return min32(OUT, max32(0, ceilDiv(pad - kOff, s)));
+}
+
+@inline function validHi(IN: i32, OUT: i32, s: i32, pad: i32, kOff: i32, lo: i32): i32 {
+  return max32(lo, min32(OUT, floorDiv(IN - 1 + pad - kOff, s) + 1));
+}
+
+/** Copies n elements (n ≥ 0) from src to dst, vectors first. */
+@inline function copyRow<T>(dst: usize, src: usize, n: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  let k = 0;
+  for (; k + L <= n; k += L) v128.store(dst + <usize>k * sz, v128.load(src + <usize>k * sz));
+  for (; k < n; k++) store<T>(dst + <usize>k * sz, load<T>(src + <usize>k * sz));
+}
+
+/**
+ * col[((c·KH + kh)·KW + kw)·ld + oh·OW + ow] = x[c, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]
+ * (0 outside x) for the Cg channel planes at X; ld ≥ OH·OW is the row length of col.
+ */
+function im2col<T>(X: usize, Cg: i32, col: usize, ld: i32): void {
+  const sz: usize = sizeof<T>();
+  const H = gH, W = gW, KH = gKH, KW = gKW, OH = gOH, OW = gOW;
+  const sh = gSH, sw = gSW, ph = gPH, pw = gPW, dh = gDH, dw = gDW;
+  const OHW = OH * OW;
+  let row = col;
+  const ldB: usize = <usize>ld * sz;
+  for (let c = 0; c < Cg; c++) {
+    const plane = X + <usize>(c * H * W) * sz;
+    for (let kh = 0; kh < KH; kh++) {
+      const ohLo = validLo(OH, sh, ph, kh * dh);
+      const ohHi = validHi(H, OH, sh, ph, kh * dh, ohLo);
+      for (let kw = 0; kw < KW; kw++) {
+        const owLo = validLo(OW, sw, pw, kw * dw);
+        const owHi = validHi(W, OW, sw, pw, kw * dw, owLo);
+        if (ohLo > 0) memory.fill(row, 0, <usize>(ohLo * OW) * sz);
+        if (ohHi < OH) memory.fill(row + <usize>(ohHi * OW) * sz, 0, <usize>((OH - ohHi) * OW) * sz);
+        if (sh == 1 && sw == 1 && OW == W) {
+          // "same" geometry: the rows ohLo…ohHi−1 are one shifted run of the plane; copy it from
+          // its first to its last in-bounds element, then zero the edge columns (which took
+          // wrapped-around neighbours or were not written)
+          if (ohLo < ohHi && owLo < owHi) {
+            const shift = (kh * dh - ph) * W + kw * dw - pw;
+            const t0 = ohLo * W + owLo, t1 = (ohHi - 1) * W + owHi;
+            copyRow<T>(row + <usize>t0 * sz, plane + <usize>(t0 + shift) * sz, t1 - t0);
+            for (let oh = ohLo; oh < ohHi; oh++) {
+              const dst = row + <usize>(oh * OW) * sz;
+              for (let ow = 0; ow < owLo; ow++) store<T>(dst + <usize>ow * sz, <T>0);
+              for (let ow = owHi; ow < OW; ow++) store<T>(dst + <usize>ow * sz, <T>0);
+            }
+          } else if (ohLo < ohHi) {
+            memory.fill(row + <usize>(ohLo * OW) * sz, 0, <usize>((ohHi - ohLo) * OW) * sz);
+          }
+          row += ldB;
+          continue;
+        }
+        for (let oh = ohLo; oh < ohHi; oh++) {
+          const dst = row + <usize>(oh * OW) * sz;
+          for (let ow = 0; ow < owLo; ow++) store<T>(dst + <usize>ow * sz, <T>0);
+          // the input element of ow = 0 (possibly outside the row: only in-range ow are read)
+          const src = plane + <usize>((oh * sh - ph + kh * dh) * W - pw + kw * dw) * sz;
+          if (sw == 1) {
+            copyRow<T>(dst + <usize>owLo * sz, src + <usize>owLo * sz, owHi - owLo);
+          } else {
+            for (let ow = owLo; ow < owHi; ow++) store<T>(dst + <usize>ow * sz, load<T>(src + <usize>(ow * sw) * sz));
+          }
+          for (let ow = owHi; ow < OW; ow++) store<T>(dst + <usize>ow * sz, <T>0);
+        }
+        row += ldB;
+      }
+    }
+  }
+}
+
+/**
+ * The transpose of im2col for one image (ld = OH·OW): DX[…] += col[…] at the in-bounds positions.
+ * col is scratch: in the "same" geometry its out-of-bounds entries are overwritten with 0.
+ */
+function col2im<T>(col: usize, Cg: i32, DX: usize): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const H = gH, W = gW, KH = gKH, KW = gKW, OH = gOH, OW = gOW;
+  const sh = gSH, sw = gSW, ph = gPH, pw = gPW, dh = gDH, dw = gDW;
+  const OHW = OH * OW;
+  let row = col;
+  for (let c = 0; c < Cg; c++) {
+    const plane = DX + <usize>(c * H * W) * sz;
+    for (let kh = 0; kh < KH; kh++) {
+      const ohLo = validLo(OH, sh, ph, kh * dh);
+      const ohHi = validHi(H, OH, sh, ph, kh * dh, ohLo);
+      for (let kw = 0; kw < KW; kw++) {
+        const owLo = validLo(OW, sw, pw, kw * dw);
+        const owHi = validHi(W, OW, sw, pw, kw * dw, owLo);
+        if (sh == 1 && sw == 1 && OW == W) {
+          // "same" geometry (as in im2col): zero the edge columns of col (they would land on
+          // wrapped-around neighbours), then add one shifted run; dx starts at +0, so it is
+          // never −0 and adding +0 changes nothing
+          if (ohLo < ohHi && owLo < owHi) {
+            for (let oh = ohLo; oh < ohHi; oh++) {
+              const r = row + <usize>(oh * OW) * sz;
+              for (let ow = 0; ow < owLo; ow++) store<T>(r + <usize>ow * sz, <T>0);
+              for (let ow = owHi; ow < OW; ow++) store<T>(r + <usize>ow * sz, <T>0);
+            }
+            const shift = (kh * dh - ph) * W + kw * dw - pw;
+            const t0 = ohLo * W + owLo, t1 = (ohHi - 1) * W + owHi;
+            const s = row + <usize>t0 * sz;
+            const d0 = plane + <usize>(t0 + shift) * sz;
+            const n = t1 - t0;
+            let k = 0;
+            for (; k + L <= n; k += L) {
+              const d = d0 + <usize>k * sz;
+              v128.store(d, v128.add<T>(v128.load(d), v128.load(s + <usize>k * sz)));
+            }
+            for (; k < n; k++) {
+              const d = d0 + <usize>k * sz;
+              store<T>(d, load<T>(d) + load<T>(s + <usize>k * sz));
+            }
+          }
+          row += <usize>OHW * sz;
+          continue;
+        }
+        for (let oh = ohLo; oh < ohHi; oh++) {
+          const s = row + <usize>(oh * OW) * sz;
+          const dst = plane + <usize>((oh * sh - ph + kh * dh) * W - pw + kw * dw) * sz;
+          if (sw == 1) {
+            let ow = owLo;
+            for (; ow + L <= owHi; ow += L) {
+              const d = dst + <usize>ow * sz;
+              v128.store(d, v128.add<T>(v128.load(d), v128.load(s + <usize>ow * sz)));
+            }
+            for (; ow < owHi; ow++) {
+              const d = dst + <usize>ow * sz;
+              store<T>(d, load<T>(d) + load<T>(s + <usize>ow * sz));
+            }
+          } else {
+            for (let ow = owLo; ow < owHi; ow++) {
+              const d = dst + <usize>(ow * sw) * sz;
+              store<T>(d, load<T>(d) + load<T>(s + <usize>ow * sz));
+            }
+          }
+        }
+        row += <usize>OHW * sz;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv family (geometry from setGeom; x [N, C, H, W], w [O, C/G, KH, KW], y [N, O, OH, OW])
+
+/** y_g[n] [Og, OHW] = w_g [Og, CKK] · col(x_g[n]) [CKK, OHW]; col holds CKK·OHW elements. */
+function conv2d<T>(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+  const sz: usize = sizeof<T>();
+  const Cg = C / G, Og = O / G;
+  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * gKH * gKW;
+  const pw = pointwise();
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const x = X + <usize>((n * C + g * Cg) * HW) * sz;
+      const y = Y + <usize>((n * O + g * Og) * OHW) * sz;
+      const w = Wt + <usize>(g * Og * CKK) * sz;
+      if (pw) {
+        gemmAxpy<T>(Og, OHW, CKK, w, CKK, 1, x, OHW, y, OHW, false);
+      } else {
+        im2col<T>(x, Cg, col, OHW);
+        gemmAxpy<T>(Og, OHW, CKK, w, CKK, 1, col, OHW, y, OHW, false);
+      }
+    }
+  }
+}
+
+/** col [CKK, OHW] = w_gᵀ · dy_g[n], then col2im onto dx (zeroed first); col holds CKK·OHW elements. */
+function conv2dInputGrad<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+  const sz: usize = sizeof<T>();
+  const Cg = C / G, Og = O / G;
+  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * gKH * gKW;
+  const pw = pointwise();
+  if (!pw) memory.fill(DX, 0, <usize>(N * C * HW) * sz);
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const dy = DY + <usize>((n * O + g * Og) * OHW) * sz;
+      const dx = DX + <usize>((n * C + g * Cg) * HW) * sz;
+      const w = Wt + <usize>(g * Og * CKK) * sz;
+      if (pw) {
+        // dx_g [Cg, HW] = w_gᵀ [Cg, Og] · dy_g [Og, HW]
+        gemmAxpy<T>(Cg, OHW, Og, w, 1, CKK, dy, OHW, dx, OHW, false);
+      } else {
+        gemmAxpy<T>(CKK, OHW, Og, w, 1, CKK, dy, OHW, col, OHW, false);
+        col2im<T>(col, Cg, dx);
+      }
+    }
+  }
+}
+
+/**
+ * dw_g [Og, CKK] = Σ_n dy_g[n] [Og, OHW] · col(x_g[n])ᵀ, as dot-form GEMMs over the images of
+ * a chunk laid side by side (L = nb·OHW): col holds CKK·per·OHW elements, dyg Og·per·OHW
+ * (used when per > 1). Chunks after the first accumulate.
+ */
+function conv2dFilterGrad<T>(X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32): void {
+  const sz: usize = sizeof<T>();
+  const Cg = C / G, Og = O / G;
+  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * gKH * gKW;
+  const pw = pointwise();
+  for (let n0 = 0; n0 < N; n0 += per) {
+    const nb = min32(per, N - n0);
+    const L = nb * OHW;
+    for (let g = 0; g < G; g++) {
+      const dw = DW + <usize>(g * Og * CKK) * sz;
+      let a: usize;
+      let b: usize;
+      if (nb == 1) {
+        a = DY + <usize>((n0 * O + g * Og) * OHW) * sz;
+        const x = X + <usize>((n0 * C + g * Cg) * HW) * sz;
+        if (pw) {
+          b = x;
+        } else {
+          im2col<T>(x, Cg, col, L);
+          b = col;
+        }
+      } else {
+        for (let k = 0; k < nb; k++) {
+          im2col<T>(X + <usize>(((n0 + k) * C + g * Cg) * HW) * sz, Cg, col + <usize>(k * OHW) * sz, L);
+          for (let o = 0; o < Og; o++) {
+            memory.copy(dyg + <usize>(o * L + k * OHW) * sz, DY + <usize>((((n0 + k) * O + g * Og + o) * OHW)) * sz, <usize>OHW * sz);
+          }
+        }
+        a = dyg;
+        b = col;
+      }
+      gemmDot<T>(Og, CKK, L, a, L, b, L, dw, CKK, n0 > 0);
+    }
+  }
+}
+
+export function conv2d_f32(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+  conv2d<f32>(X, Wt, Y, col, N, C, O, G);
+}
+
+export function conv2d_f64(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+  conv2d<f64>(X, Wt, Y, col, N, C, O, G);
+}
+
+export function conv2d_input_grad_f32(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+  conv2dInputGrad<f32>(DY, Wt, DX, col, N, C, O, G);
+}
+
+export function conv2d_input_grad_f64(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+  conv2dInputGrad<f64>(DY, Wt, DX, col, N, C, O, G);
+}
+
+export function conv2d_filter_grad_f32(X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32): void {
+  conv2dFilterGrad<f32>(X, DY, DW, col, dyg, N, C, O, G, per);
+}
+
+export function conv2d_filter_grad_f64(X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32): void {
+  conv2dFilterGrad<f64>(X, DY, DW, col, dyg, N, C, O, G, per);
+}

@@ -1,0 +1,192 @@
+/**
+ * Elementwise kernels in WebAssembly SIMD (add, sub, mul, div, max, min, the comparisons; neg,
+ * abs, sqrt, square; select; exp, log, log1p, tanh, mish, mish_grad of float32 data). The
+ * lane-wise ones work in T: each result is the correctly rounded T of the exact value, as the JS
+ * loops give by computing in float64 and rounding once, so they agree bit for bit; max/min and
+ * the comparisons use the reference kernels' exact rules (NaN, ties).
+ */
+import { vzero } from './common.as';
+
+// ---------------------------------------------------------------------------------------------
+// elementwise (op codes shared with wasm.ts)
+
+// binary: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 gt, 7 ge, 8 lt, 9 le, 10 eq, 11 ne
+@inline function binV<T>(op: i32, a: v128, b: v128): v128 {
+  switch (op) {
+    case 0: return v128.add<T>(a, b);
+    case 1: return v128.sub<T>(a, b);
+    case 2: return v128.mul<T>(a, b);
+    case 3: return v128.div<T>(a, b);
+    // max/min as the reference: a if a > b (a < b) or a is NaN, else b (so ties give b)
+    case 4: return v128.bitselect(a, b, v128.or(v128.gt<T>(a, b), v128.ne<T>(a, a)));
+    case 5: return v128.bitselect(a, b, v128.or(v128.lt<T>(a, b), v128.ne<T>(a, a)));
+    case 6: return v128.and(v128.gt<T>(a, b), v128.splat<T>(<T>1));
+    case 7: return v128.and(v128.ge<T>(a, b), v128.splat<T>(<T>1));
+    case 8: return v128.and(v128.lt<T>(a, b), v128.splat<T>(<T>1));
+    case 9: return v128.and(v128.le<T>(a, b), v128.splat<T>(<T>1));
+    case 10: return v128.and(v128.eq<T>(a, b), v128.splat<T>(<T>1));
+    default: return v128.and(v128.ne<T>(a, b), v128.splat<T>(<T>1));
+  }
+}
+
+@inline function binS<T>(op: i32, a: T, b: T): T {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+    case 4: return a > b || a != a ? a : b;
+    case 5: return a < b || a != a ? a : b;
+    case 6: return a > b ? <T>1 : <T>0;
+    case 7: return a >= b ? <T>1 : <T>0;
+    case 8: return a < b ? <T>1 : <T>0;
+    case 9: return a <= b ? <T>1 : <T>0;
+    case 10: return a == b ? <T>1 : <T>0;
+    default: return a != b ? <T>1 : <T>0;
+  }
+}
+
+/** O[i] = A[i] op B[i] for i < n. */
+function binary<T>(op: i32, A: usize, B: usize, O: usize, n: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  let i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const o: usize = <usize>i * sz;
+    v128.store(O + o, binV<T>(op, v128.load(A + o), v128.load(B + o)));
+    v128.store(O + o, binV<T>(op, v128.load(A + o, 16), v128.load(B + o, 16)), 16);
+    v128.store(O + o, binV<T>(op, v128.load(A + o, 32), v128.load(B + o, 32)), 32);
+    v128.store(O + o, binV<T>(op, v128.load(A + o, 48), v128.load(B + o, 48)), 48);
+  }
+  for (; i < n; i++) {
+    const o: usize = <usize>i * sz;
+    store<T>(O + o, binS<T>(op, load<T>(A + o), load<T>(B + o)));
+  }
+}
+
+// unary: 0 neg, 1 abs, 2 sqrt, 3 square
+@inline function unV<T>(op: i32, a: v128): v128 {
+  switch (op) {
+    case 0: return v128.neg<T>(a);
+    case 1: return v128.abs<T>(a);
+    case 2: return v128.sqrt<T>(a);
+    default: return v128.mul<T>(a, a);
+  }
+}
+
+@inline function unS<T>(op: i32, a: T): T {
+  switch (op) {
+    case 0: return -a;
+    case 1: return <T>abs<T>(a);
+    case 2: return <T>sqrt<T>(a);
+    default: return a * a;
+  }
+}
+
+/** O[i] = op(A[i]) for i < n. */
+function unary<T>(op: i32, A: usize, O: usize, n: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  let i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const o: usize = <usize>i * sz;
+    v128.store(O + o, unV<T>(op, v128.load(A + o)));
+    v128.store(O + o, unV<T>(op, v128.load(A + o, 16)), 16);
+    v128.store(O + o, unV<T>(op, v128.load(A + o, 32)), 32);
+    v128.store(O + o, unV<T>(op, v128.load(A + o, 48)), 48);
+  }
+  for (; i < n; i++) {
+    const o: usize = <usize>i * sz;
+    store<T>(O + o, unS<T>(op, load<T>(A + o)));
+  }
+}
+
+/** O[i] = M[i] != 0 ? A[i] : B[i] for i < n (a NaN mask selects A, −0 selects B, as the reference). */
+function selectMask<T>(M: usize, A: usize, B: usize, O: usize, n: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const zero = vzero<T>();
+  let i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const o: usize = <usize>i * sz;
+    v128.store(O + o, v128.bitselect(v128.load(A + o), v128.load(B + o), v128.ne<T>(v128.load(M + o), zero)));
+    v128.store(O + o, v128.bitselect(v128.load(A + o, 16), v128.load(B + o, 16), v128.ne<T>(v128.load(M + o, 16), zero)), 16);
+  }
+  for (; i < n; i++) {
+    const o: usize = <usize>i * sz;
+    store<T>(O + o, load<T>(M + o) != 0 ? load<T>(A + o) : load<T>(B + o));
+  }
+}
+
+export function ew_select_f32(M: usize, A: usize, B: usize, O: usize, n: i32): void {
+  selectMask<f32>(M, A, B, O, n);
+}
+
+export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): void {
+  selectMask<f64>(M, A, B, O, n);
+}
+
+/** Mish in float64 with one exponential, as reference.ts's mish64. */
+@inline function mish64(x: f64): f64 {
+  if (x <= 0) {
+    const u = NativeMath.exp(x);
+    const n = u * (u + 2);
+    return (x * n) / (n + 2);
+  }
+  const w = NativeMath.exp(-x);
+  const a = 1 + 2 * w;
+  return (x * a) / (a + 2 * w * w);
+}
+
+/** Mish's derivative in float64 with one exponential, as reference.ts's mishGrad64. */
+@inline function mishGrad64(x: f64): f64 {
+  if (x <= 0) {
+    const u = NativeMath.exp(x);
+    const n = u * (u + 2);
+    const d = n + 2;
+    return n / d + (x * 4 * (n + 1) * u) / (d * d * (1 + u));
+  }
+  const w = NativeMath.exp(-x);
+  const a = 1 + 2 * w;
+  const b = a + 2 * w * w;
+  return a / b + (x * 2 * w * w * (a + b)) / (b * b * (1 + w));
+}
+
+// transcendental: 0 exp, 1 log, 2 log1p, 3 tanh, 4 mish, 5 mish_grad — float32 data computed in float64 with the
+// standard library's (musl's) functions, then rounded: the reference computes Math.* in float64
+// and rounds too, so the two agree to the last float32 bit unless a value falls within a
+// float64 ulp of a float32 rounding boundary (not seen in the tests' millions of values)
+@inline function mathS(op: i32, x: f64): f64 {
+  switch (op) {
+    case 0: return NativeMath.exp(x);
+    case 1: return NativeMath.log(x);
+    case 2: return NativeMath.log1p(x);
+    case 3: return NativeMath.tanh(x);
+    case 4: return mish64(x);
+    default: return mishGrad64(x);
+  }
+}
+
+/** O[i] = op(A[i]) for i < n, float32 arrays. */
+export function ew_math_f32(op: i32, A: usize, O: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o: usize = <usize>i << 2;
+    store<f32>(O + o, <f32>mathS(op, <f64>load<f32>(A + o)));
+  }
+}
+
+export function ew_binary_f32(op: i32, A: usize, B: usize, O: usize, n: i32): void {
+  binary<f32>(op, A, B, O, n);
+}
+
+export function ew_binary_f64(op: i32, A: usize, B: usize, O: usize, n: i32): void {
+  binary<f64>(op, A, B, O, n);
+}
+
+export function ew_unary_f32(op: i32, A: usize, O: usize, n: i32): void {
+  unary<f32>(op, A, O, n);
+}
+
+export function ew_unary_f64(op: i32, A: usize, O: usize, n: i32): void {
+  unary<f64>(op, A, O, n);
+}

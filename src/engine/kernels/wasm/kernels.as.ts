@@ -1,0 +1,26 @@
+/**
+ * The WebAssembly SIMD kernels (AssemblyScript): the entry file that scripts/build-wasm.mjs
+ * compiles into kernels.wasm.ts, which wasm.ts instantiates. Its exports are the module's:
+ *
+ *   gemm.as.ts          matmul (GEMM in axpy and dot form; also used by the conv family)
+ *   conv.as.ts          conv2d, conv2d_input_grad, conv2d_filter_grad (im2col / col2im + GEMM)
+ *   pool.as.ts          maxpool2d and its non-overlapping scatter
+ *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts)
+ *   common.as.ts        inlined helpers
+ *
+ * No runtime and no GC objects: every function works on raw linear memory at byte addresses
+ * that the JS side (wasm.ts) allocates and fills. The only static data is gemm.as.ts's 64 KiB
+ * packing buffer, below `heapBase()`. Each kernel is written once, generic over the element type
+ * T (f32 or f64), and exported for both.
+ */
+
+export { matmul_f32, matmul_f64 } from './gemm.as';
+export {
+  setGeom,
+  conv2d_f32, conv2d_f64,
+  conv2d_input_grad_f32, conv2d_input_grad_f64,
+  conv2d_filter_grad_f32, conv2d_filter_grad_f64,
+} from './conv.as';
+export { heapBase } from './common.as';
+export { setPool, maxpool_f32, maxpool_f64, maxpool_scatter_f32, maxpool_scatter_f64 } from './pool.as';
+export { ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
