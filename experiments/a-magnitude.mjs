@@ -78,7 +78,8 @@ export async function run(ctx) {
         const v = r.tensors[t];
         if (!v) continue;
         const g = Math.sqrt(v.gradRmsX * v.gradRmsY);
-        if (v.bracketRms > 0 && g > 0) points.push({ model: m.label, step: r.step, tensor: t, logGrad: round4(Math.log10(g)), logBracket: round4(Math.log10(v.bracketRms)) });
+        if (v.bracketRms > 0 && g > 0)
+          points.push({ model: m.label, step: r.step, tensor: t, logGrad: round4(Math.log10(g)), logBracket: round4(Math.log10(v.bracketRms)) });
       }
     }
     md.push(`### ${m.label}`, '', `Run: \`${h.command}\``, '');
@@ -88,8 +89,26 @@ export async function run(ctx) {
         [
           ...rows
             .filter((r) => r.model === m.label)
-            .map((r) => [String(r.step), String(r.pairs), `${fmt(/** @type {number} */ (r.slope))} ± ${fmt(/** @type {number} */ (r.slopeStderr), 2)}`, fmt(/** @type {number} */ (r.r2)), fmt(/** @type {number} */ (r.withinR2)), fmt(/** @type {number} */ (r.tensorModelR2)), fmt(/** @type {number} */ (r.pairFactorR2)), fmt(/** @type {number} */ (r.tensorFactorR2))]),
-          ['**pooled**', `${o.units} units`, `${fmt(o.gradientFit.slope)} ± ${fmt(o.gradientFit.slopeStderr, 2)}`, fmt(o.gradientFit.r2), fmt(o.gradientFit.withinR2), fmt(o.tensorModel.r2), fmt(o.tensorModel.r2Rows), fmt(o.tensorModel.r2Cols)],
+            .map((r) => [
+              String(r.step),
+              String(r.pairs),
+              `${fmt(/** @type {number} */ (r.slope))} ± ${fmt(/** @type {number} */ (r.slopeStderr), 2)}`,
+              fmt(/** @type {number} */ (r.r2)),
+              fmt(/** @type {number} */ (r.withinR2)),
+              fmt(/** @type {number} */ (r.tensorModelR2)),
+              fmt(/** @type {number} */ (r.pairFactorR2)),
+              fmt(/** @type {number} */ (r.tensorFactorR2)),
+            ]),
+          [
+            '**pooled**',
+            `${o.units} units`,
+            `${fmt(o.gradientFit.slope)} ± ${fmt(o.gradientFit.slopeStderr, 2)}`,
+            fmt(o.gradientFit.r2),
+            fmt(o.gradientFit.withinR2),
+            fmt(o.tensorModel.r2),
+            fmt(o.tensorModel.r2Rows),
+            fmt(o.tensorModel.r2Cols),
+          ],
         ],
       ),
       '',
@@ -109,7 +128,14 @@ export async function run(ctx) {
   writeResults(ctx, ID, { experiment: ID, quick: ctx.quick, seconds, commands, checkpoints: rows, pooled }, [...header, ...md].join('\n'));
 
   const long = rows.flatMap((r) => [
-    { model: r.model, step: r.step, measure: 'slope', value: r.slope, lo: /** @type {number} */ (r.slope) - 2 * /** @type {number} */ (r.slopeStderr), hi: /** @type {number} */ (r.slope) + 2 * /** @type {number} */ (r.slopeStderr) },
+    {
+      model: r.model,
+      step: r.step,
+      measure: 'slope',
+      value: r.slope,
+      lo: Number(r.slope) - 2 * Number(r.slopeStderr),
+      hi: Number(r.slope) + 2 * Number(r.slopeStderr),
+    },
     { model: r.model, step: r.step, measure: 'R² (slope + pair intercepts)', value: r.r2, lo: r.r2, hi: r.r2 },
     { model: r.model, step: r.step, measure: 'R² pair × tensor model', value: r.tensorModelR2, lo: r.tensorModelR2, hi: r.tensorModelR2 },
   ]);
@@ -122,8 +148,23 @@ export async function run(ctx) {
       width: 230,
       height: 200,
       layer: [
-        { mark: { type: 'line', point: true }, encoding: { x: { field: 'step', type: 'ordinal', title: 'step', axis: { labelAngle: 0 } }, y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } }, color: { field: 'model', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } } } },
-        { mark: 'rule', encoding: { x: { field: 'step', type: 'ordinal' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { field: 'model', type: 'nominal' } } },
+        {
+          mark: { type: 'line', point: true },
+          encoding: {
+            x: { field: 'step', type: 'ordinal', title: 'step', axis: { labelAngle: 0 } },
+            y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+            color: { field: 'model', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } },
+          },
+        },
+        {
+          mark: 'rule',
+          encoding: {
+            x: { field: 'step', type: 'ordinal' },
+            y: { field: 'lo', type: 'quantitative' },
+            y2: { field: 'hi' },
+            color: { field: 'model', type: 'nominal' },
+          },
+        },
       ],
     },
   });

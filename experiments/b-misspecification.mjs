@@ -19,7 +19,22 @@
  * attributes in 600 steps). Secondary, one seed: the narrow xresnet of experiment A, whose global
  * average pool learns the hair colours at once but the small fixed-position cues slowly.
  */
-import { columnMeans, finalEval, fmt, fmtCi, lateSteps, mainIfDirect, mdTable, mean, probabilityScores, readSweepParams, study, tInterval, writeFigure, writeResults } from './lib.mjs';
+import {
+  columnMeans,
+  finalEval,
+  fmt,
+  fmtCi,
+  lateSteps,
+  mainIfDirect,
+  mdTable,
+  mean,
+  probabilityScores,
+  readSweepParams,
+  study,
+  tInterval,
+  writeFigure,
+  writeResults,
+} from './lib.mjs';
 
 export const ID = 'b-misspecification';
 
@@ -52,7 +67,18 @@ function measure(runDir) {
   const probScore = columnMeans(prob);
   const logitScore = columnMeans(logit);
   const ev = finalEval(runDir);
-  return { steps, units: prob.length, outputs, probScore, logitScore, excess: excess(probScore), logitExcess: excess(logitScore), bracketNorm: mean(norms), accuracy: ev.accuracy, auc: ev.auc };
+  return {
+    steps,
+    units: prob.length,
+    outputs,
+    probScore,
+    logitScore,
+    excess: excess(probScore),
+    logitExcess: excess(logitScore),
+    bracketNorm: mean(norms),
+    accuracy: ev.accuracy,
+    auc: ev.auc,
+  };
 }
 
 /** @param {import('./lib.mjs').Context} ctx */
@@ -87,14 +113,22 @@ export async function run(ctx) {
         perRun.push({ model: d.key, loss, seed, runDir: h.runPath, ...m });
       }
     }
-    const exc = (/** @type {'bce' | 'grouped'} */ loss, /** @type {'excess' | 'logitExcess'} */ key) => d.seeds.map((s) => res[loss]?.[s]?.[key] ?? NaN);
+    const exc = (/** @type {'bce' | 'grouped'} */ loss, /** @type {'excess' | 'logitExcess'} */ key) =>
+      d.seeds.map((s) => res[loss]?.[s]?.[key] ?? NaN);
     const diff = (/** @type {'excess' | 'logitExcess'} */ key) => d.seeds.map((s) => (res.bce?.[s]?.[key] ?? NaN) - (res.grouped?.[s]?.[key] ?? NaN));
     const summary = {
       model: d.key,
       seeds: d.seeds,
       probability: { bce: tInterval(exc('bce', 'excess')), grouped: tInterval(exc('grouped', 'excess')), bceMinusGrouped: tInterval(diff('excess')) },
-      logit: { bce: tInterval(exc('bce', 'logitExcess')), grouped: tInterval(exc('grouped', 'logitExcess')), bceMinusGrouped: tInterval(diff('logitExcess')) },
-      bracketNorm: { bce: tInterval(d.seeds.map((s) => res.bce?.[s]?.bracketNorm ?? NaN)), grouped: tInterval(d.seeds.map((s) => res.grouped?.[s]?.bracketNorm ?? NaN)) },
+      logit: {
+        bce: tInterval(exc('bce', 'logitExcess')),
+        grouped: tInterval(exc('grouped', 'logitExcess')),
+        bceMinusGrouped: tInterval(diff('logitExcess')),
+      },
+      bracketNorm: {
+        bce: tInterval(d.seeds.map((s) => res.bce?.[s]?.bracketNorm ?? NaN)),
+        grouped: tInterval(d.seeds.map((s) => res.grouped?.[s]?.bracketNorm ?? NaN)),
+      },
       // the hair group against each independent attribute alone: is one attribute driving the excess?
       perAttribute: outputs
         .filter((o) => !HAIR.includes(o))
@@ -121,10 +155,34 @@ export async function run(ctx) {
       'Excess = log(mean |Δp| of black_hair, brown_hair / mean |Δp| of the four independent attributes); > 0: the exclusive group is more order-sensitive.',
       '',
       mdTable(
-        ['space', 'bce: mean excess [95% CI]', 'bce: seeds > 0', 'grouped: mean excess [95% CI]', 'grouped: seeds > 0', 'bce − grouped [95% CI] (paired)', 'bce > grouped'],
         [
-          ['probability', ci(summary.probability.bce), `${summary.probability.bce.positive}/${d.seeds.length}`, ci(summary.probability.grouped), `${summary.probability.grouped.positive}/${d.seeds.length}`, ci(summary.probability.bceMinusGrouped), `${summary.probability.bceMinusGrouped.positive}/${d.seeds.length}`],
-          ['logit (reference)', ci(summary.logit.bce), `${summary.logit.bce.positive}/${d.seeds.length}`, ci(summary.logit.grouped), `${summary.logit.grouped.positive}/${d.seeds.length}`, ci(summary.logit.bceMinusGrouped), `${summary.logit.bceMinusGrouped.positive}/${d.seeds.length}`],
+          'space',
+          'bce: mean excess [95% CI]',
+          'bce: seeds > 0',
+          'grouped: mean excess [95% CI]',
+          'grouped: seeds > 0',
+          'bce − grouped [95% CI] (paired)',
+          'bce > grouped',
+        ],
+        [
+          [
+            'probability',
+            ci(summary.probability.bce),
+            `${summary.probability.bce.positive}/${d.seeds.length}`,
+            ci(summary.probability.grouped),
+            `${summary.probability.grouped.positive}/${d.seeds.length}`,
+            ci(summary.probability.bceMinusGrouped),
+            `${summary.probability.bceMinusGrouped.positive}/${d.seeds.length}`,
+          ],
+          [
+            'logit (reference)',
+            ci(summary.logit.bce),
+            `${summary.logit.bce.positive}/${d.seeds.length}`,
+            ci(summary.logit.grouped),
+            `${summary.logit.grouped.positive}/${d.seeds.length}`,
+            ci(summary.logit.bceMinusGrouped),
+            `${summary.logit.bceMinusGrouped.positive}/${d.seeds.length}`,
+          ],
         ],
       ),
       '',
@@ -134,7 +192,13 @@ export async function run(ctx) {
       '',
       mdTable(
         ['attribute', 'bce [95% CI]', 'grouped [95% CI]', 'bce − grouped [95% CI]', 'bce > grouped'],
-        summary.perAttribute.map((a) => [a.attribute, ci(a.bce), ci(a.grouped), ci(a.bceMinusGrouped), `${a.bceMinusGrouped.positive}/${d.seeds.length}`]),
+        summary.perAttribute.map((a) => [
+          a.attribute,
+          ci(a.bce),
+          ci(a.grouped),
+          ci(a.bceMinusGrouped),
+          `${a.bceMinusGrouped.positive}/${d.seeds.length}`,
+        ]),
       ),
       '',
       'Per seed: probability-space scores (Δp columns: mean |Δp| per output), excess, and held-out AUC per attribute.',
@@ -183,27 +247,64 @@ export async function run(ctx) {
     }),
   );
   await writeFigure(ctx, 'b-excess', {
-    title: { text: 'Excess order sensitivity of the exclusive hair group (probability space)', subtitle: 'log(mean |Δp| hair / mean |Δp| independent); dots: seeds; bar: mean with 95% t-interval' },
+    title: {
+      text: 'Excess order sensitivity of the exclusive hair group (probability space)',
+      subtitle: 'log(mean |Δp| hair / mean |Δp| independent); dots: seeds; bar: mean with 95% t-interval',
+    },
     facet: { column: { field: 'model', type: 'nominal', title: null } },
     data: { values: [...pts.map((p) => ({ ...p, kind: 'seed' })), ...bars.map((b) => ({ ...b, kind: 'mean' }))] },
     spec: {
       width: 200,
       height: 240,
       layer: [
-        { transform: [{ filter: "datum.kind === 'mean'" }], mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'loss', type: 'nominal', title: null, axis: { labelAngle: 0 } }, y: { field: 'lo', type: 'quantitative', title: 'excess (natural log)' }, y2: { field: 'hi' } } },
-        { transform: [{ filter: "datum.kind === 'mean'" }], mark: { type: 'tick', thickness: 3, size: 30 }, encoding: { x: { field: 'loss', type: 'nominal' }, y: { field: 'mean', type: 'quantitative' } } },
-        { transform: [{ filter: "datum.kind === 'seed'" }], mark: { type: 'circle', size: 50, opacity: 0.7 }, encoding: { x: { field: 'loss', type: 'nominal' }, y: { field: 'excess', type: 'quantitative' }, color: { field: 'loss', type: 'nominal', legend: null } } },
-        { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', strokeDash: [4, 4], color: '#888' }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
+        {
+          transform: [{ filter: "datum.kind === 'mean'" }],
+          mark: { type: 'rule', strokeWidth: 2 },
+          encoding: {
+            x: { field: 'loss', type: 'nominal', title: null, axis: { labelAngle: 0 } },
+            y: { field: 'lo', type: 'quantitative', title: 'excess (natural log)' },
+            y2: { field: 'hi' },
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'mean'" }],
+          mark: { type: 'tick', thickness: 3, size: 30 },
+          encoding: { x: { field: 'loss', type: 'nominal' }, y: { field: 'mean', type: 'quantitative' } },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'seed'" }],
+          mark: { type: 'circle', size: 50, opacity: 0.7 },
+          encoding: {
+            x: { field: 'loss', type: 'nominal' },
+            y: { field: 'excess', type: 'quantitative' },
+            color: { field: 'loss', type: 'nominal', legend: null },
+          },
+        },
+        {
+          data: { values: [{ zero: 0 }] },
+          mark: { type: 'rule', strokeDash: [4, 4], color: '#888' },
+          encoding: { y: { field: 'zero', type: 'quantitative' } },
+        },
       ],
     },
   });
   // figure 2: per-output scores, each seed a dot
   const feat = perRun.flatMap((r) => {
     const m = /** @type {ReturnType<typeof measure> & { loss: string, seed: number, model: string }} */ (/** @type {unknown} */ (r));
-    return m.outputs.map((o, i) => ({ model: m.model, loss: m.loss, seed: m.seed, output: o, kind: HAIR.includes(o) ? 'hair group' : 'independent', score: m.probScore[i] }));
+    return m.outputs.map((o, i) => ({
+      model: m.model,
+      loss: m.loss,
+      seed: m.seed,
+      output: o,
+      kind: HAIR.includes(o) ? 'hair group' : 'independent',
+      score: m.probScore[i],
+    }));
   });
   await writeFigure(ctx, 'b-outputs', {
-    title: { text: 'Order sensitivity per output: mean |Δp| along the bracket (late checkpoints)', subtitle: 'one dot per seed; rows: model, columns: loss' },
+    title: {
+      text: 'Order sensitivity per output: mean |Δp| along the bracket (late checkpoints)',
+      subtitle: 'one dot per seed; rows: model, columns: loss',
+    },
     data: { values: feat },
     facet: { row: { field: 'model', type: 'nominal', title: null }, column: { field: 'loss', type: 'nominal', title: null } },
     resolve: { scale: { y: 'independent' } },

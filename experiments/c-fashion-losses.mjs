@@ -13,7 +13,23 @@
  * final model with each class's confusion rate (1 − recall). Spearman correlation between a
  * class's confusion rate and its order sensitivity, per loss.
  */
-import { columnMeans, confusion, fmt, lateSteps, mainIfDirect, mdTable, mean, probabilityScores, readSummary, readSweepParams, spearman, study, tInterval, writeFigure, writeResults } from './lib.mjs';
+import {
+  columnMeans,
+  confusion,
+  fmt,
+  lateSteps,
+  mainIfDirect,
+  mdTable,
+  mean,
+  probabilityScores,
+  readSummary,
+  readSweepParams,
+  spearman,
+  study,
+  tInterval,
+  writeFigure,
+  writeResults,
+} from './lib.mjs';
 
 export const ID = 'c-fashion-losses';
 
@@ -95,7 +111,11 @@ export async function run(ctx) {
           spearmanLogit: tInterval(rs.map((r) => r.spearmanLogit)),
           spearmanProbPooled: spearman(rate, prob),
           upperExcess: tInterval(upperExcess),
-          top: labels.map((l, i) => ({ l, v: prob[i] ?? NaN })).sort((a, b) => b.v - a.v).slice(0, 4).map((x) => x.l),
+          top: labels
+            .map((l, i) => ({ l, v: prob[i] ?? NaN }))
+            .sort((a, b) => b.v - a.v)
+            .slice(0, 4)
+            .map((x) => x.l),
         },
       ];
     }),
@@ -118,47 +138,97 @@ export async function run(ctx) {
           const v = byLoss[loss]?.probScore ?? [];
           return String(1 + v.filter((x) => x > (v[i] ?? NaN)).length);
         };
-        return [l, fmt(byLoss.bce?.probScore[i]), rank('bce'), fmt(byLoss.bce?.confusionRate[i]), fmt(byLoss.ce?.probScore[i]), rank('ce'), fmt(byLoss.ce?.confusionRate[i]), fmt((byLoss.bce?.probScore[i] ?? NaN) / (byLoss.ce?.probScore[i] ?? NaN))];
+        return [
+          l,
+          fmt(byLoss.bce?.probScore[i]),
+          rank('bce'),
+          fmt(byLoss.bce?.confusionRate[i]),
+          fmt(byLoss.ce?.probScore[i]),
+          rank('ce'),
+          fmt(byLoss.ce?.confusionRate[i]),
+          fmt((byLoss.bce?.probScore[i] ?? NaN) / (byLoss.ce?.probScore[i] ?? NaN)),
+        ];
       }),
     ),
     '',
     '## Summary per loss',
     '',
     mdTable(
-      ['loss', 'test accuracy', 'top 4 by mean abs Δp', 'Spearman(confusion rate, Δp) per seed', 'pooled over seeds', 'Spearman(confusion rate, logit score)', 'upper-body excess log(Δp upper / Δp other)'],
+      [
+        'loss',
+        'test accuracy',
+        'top 4 by mean abs Δp',
+        'Spearman(confusion rate, Δp) per seed',
+        'pooled over seeds',
+        'Spearman(confusion rate, logit score)',
+        'upper-body excess log(Δp upper / Δp other)',
+      ],
       LOSSES.map((loss) => {
         const b = byLoss[loss];
-        return b ? [loss, ci(b.accuracy), b.top.join(', '), ci(b.spearmanProb), fmt(b.spearmanProbPooled), ci(b.spearmanLogit), ci(b.upperExcess)] : [loss];
+        return b
+          ? [loss, ci(b.accuracy), b.top.join(', '), ci(b.spearmanProb), fmt(b.spearmanProbPooled), ci(b.spearmanLogit), ci(b.upperExcess)]
+          : [loss];
       }),
     ),
     '',
     '## The sweep’s logit-space ranking (seed study’s statistic: mean |J_f·B| over pairs and probes, all checkpoints; 90% bootstrap interval over pairs)',
     '',
     ...runs.flatMap((r) => [
-      `${r.loss}, seed ${r.seed}: ` + r.ranking.slice(0, 5).map((f) => `${f.rank}. ${f.feature} ${fmt(f.meanAbsEffect)} [${fmt(f.ci90[0])}, ${fmt(f.ci90[1])}]`).join('; '),
+      `${r.loss}, seed ${r.seed}: ` +
+        r.ranking
+          .slice(0, 5)
+          .map((f) => `${f.rank}. ${f.feature} ${fmt(f.meanAbsEffect)} [${fmt(f.ci90[0])}, ${fmt(f.ci90[1])}]`)
+          .join('; '),
       '',
     ]),
     '## Confusion matrices (rows: true class, columns: predicted; seed 0, last checkpoint)',
     '',
     ...LOSSES.flatMap((loss) => {
       const r = runs.find((x) => x.loss === loss && x.seed === seeds[0]);
-      return r ? [`### ${loss}`, '', mdTable(['true \\ predicted', ...labels], labels.map((l, i) => [l, ...(r.confusion[i] ?? []).map(String)])), ''] : [];
+      return r
+        ? [
+            `### ${loss}`,
+            '',
+            mdTable(
+              ['true \\ predicted', ...labels],
+              labels.map((l, i) => [l, ...(r.confusion[i] ?? []).map(String)]),
+            ),
+            '',
+          ]
+        : [];
     }),
   ];
   writeResults(ctx, ID, { experiment: ID, quick: ctx.quick, seconds, seeds, labels, commands, byLoss, runs: perRun }, md.join('\n'));
 
   // figure 1: per-class sensitivity under each loss (dots: seeds)
   await writeFigure(ctx, 'c-sensitivity', {
-    title: { text: 'Order sensitivity per class: mean |Δp| along the bracket (late checkpoints)', subtitle: 'one dot per seed; bar: mean over seeds' },
-    data: { values: runs.flatMap((r) => labels.map((l, i) => ({ loss: r.loss, seed: r.seed, class: l, score: r.probScore[i], upper: UPPER.includes(l) ? 'upper body' : 'other' }))) },
+    title: {
+      text: 'Order sensitivity per class: mean |Δp| along the bracket (late checkpoints)',
+      subtitle: 'one dot per seed; bar: mean over seeds',
+    },
+    data: {
+      values: runs.flatMap((r) =>
+        labels.map((l, i) => ({ loss: r.loss, seed: r.seed, class: l, score: r.probScore[i], upper: UPPER.includes(l) ? 'upper body' : 'other' })),
+      ),
+    },
     facet: { column: { field: 'loss', type: 'nominal', title: null } },
     resolve: { scale: { y: 'independent' } },
     spec: {
       width: 260,
       height: 200,
       layer: [
-        { mark: { type: 'bar', opacity: 0.5 }, encoding: { x: { field: 'class', type: 'nominal', sort: labels, title: null }, y: { aggregate: 'mean', field: 'score', type: 'quantitative', title: 'mean |Δp|', stack: null }, color: { field: 'upper', type: 'nominal', title: null } } },
-        { mark: { type: 'circle', size: 30, color: '#333' }, encoding: { x: { field: 'class', type: 'nominal', sort: labels }, y: { field: 'score', type: 'quantitative' } } },
+        {
+          mark: { type: 'bar', opacity: 0.5 },
+          encoding: {
+            x: { field: 'class', type: 'nominal', sort: labels, title: null },
+            y: { aggregate: 'mean', field: 'score', type: 'quantitative', title: 'mean |Δp|', stack: null },
+            color: { field: 'upper', type: 'nominal', title: null },
+          },
+        },
+        {
+          mark: { type: 'circle', size: 30, color: '#333' },
+          encoding: { x: { field: 'class', type: 'nominal', sort: labels }, y: { field: 'score', type: 'quantitative' } },
+        },
       ],
     },
   });
@@ -173,30 +243,64 @@ export async function run(ctx) {
       }),
     );
   await writeFigure(ctx, 'c-confusion', {
-    title: { text: 'Test-set confusion (seed 0, last checkpoint)', subtitle: 'rows: true class, columns: predicted; numbers: counts; colour: share of the true class' },
+    title: {
+      text: 'Test-set confusion (seed 0, last checkpoint)',
+      subtitle: 'rows: true class, columns: predicted; numbers: counts; colour: share of the true class',
+    },
     data: { values: cmData },
     facet: { column: { field: 'loss', type: 'nominal', title: null } },
     spec: {
       width: 240,
       height: 240,
       layer: [
-        { mark: 'rect', encoding: { x: { field: 'predicted', type: 'nominal', sort: labels }, y: { field: 'truth', type: 'nominal', sort: labels, title: 'true' }, color: { field: 'rate', type: 'quantitative', scale: { type: 'sqrt', scheme: 'blues' }, title: 'share' } } },
-        { mark: { type: 'text', fontSize: 8 }, encoding: { x: { field: 'predicted', type: 'nominal', sort: labels }, y: { field: 'truth', type: 'nominal', sort: labels }, text: { field: 'count', type: 'quantitative' }, color: { condition: { test: 'datum.rate > 0.5', value: 'white' }, value: '#333' } } },
+        {
+          mark: 'rect',
+          encoding: {
+            x: { field: 'predicted', type: 'nominal', sort: labels },
+            y: { field: 'truth', type: 'nominal', sort: labels, title: 'true' },
+            color: { field: 'rate', type: 'quantitative', scale: { type: 'sqrt', scheme: 'blues' }, title: 'share' },
+          },
+        },
+        {
+          mark: { type: 'text', fontSize: 8 },
+          encoding: {
+            x: { field: 'predicted', type: 'nominal', sort: labels },
+            y: { field: 'truth', type: 'nominal', sort: labels },
+            text: { field: 'count', type: 'quantitative' },
+            color: { condition: { test: 'datum.rate > 0.5', value: 'white' }, value: '#333' },
+          },
+        },
       ],
     },
   });
   // figure 3: hard vs sensitive
   await writeFigure(ctx, 'c-hard-vs-sensitive', {
-    title: { text: 'Confusion rate against order sensitivity, per class (means over seeds)', subtitle: 'hard classes sensitive under both losses → difficulty; under bce only → misspecification' },
-    data: { values: LOSSES.flatMap((loss) => labels.map((l, i) => ({ loss, class: l, rate: byLoss[loss]?.confusionRate[i], score: byLoss[loss]?.probScore[i] }))) },
+    title: {
+      text: 'Confusion rate against order sensitivity, per class (means over seeds)',
+      subtitle: 'hard classes sensitive under both losses → difficulty; under bce only → misspecification',
+    },
+    data: {
+      values: LOSSES.flatMap((loss) =>
+        labels.map((l, i) => ({ loss, class: l, rate: byLoss[loss]?.confusionRate[i], score: byLoss[loss]?.probScore[i] })),
+      ),
+    },
     facet: { column: { field: 'loss', type: 'nominal', title: null } },
     resolve: { scale: { y: 'independent' } },
     spec: {
       width: 260,
       height: 220,
       layer: [
-        { mark: { type: 'circle', size: 60 }, encoding: { x: { field: 'rate', type: 'quantitative', title: 'confusion rate (1 − recall)' }, y: { field: 'score', type: 'quantitative', title: 'mean |Δp|', scale: { zero: false } } } },
-        { mark: { type: 'text', dx: 6, align: 'left', fontSize: 10 }, encoding: { x: { field: 'rate', type: 'quantitative' }, y: { field: 'score', type: 'quantitative' }, text: { field: 'class' } } },
+        {
+          mark: { type: 'circle', size: 60 },
+          encoding: {
+            x: { field: 'rate', type: 'quantitative', title: 'confusion rate (1 − recall)' },
+            y: { field: 'score', type: 'quantitative', title: 'mean |Δp|', scale: { zero: false } },
+          },
+        },
+        {
+          mark: { type: 'text', dx: 6, align: 'left', fontSize: 10 },
+          encoding: { x: { field: 'rate', type: 'quantitative' }, y: { field: 'score', type: 'quantitative' }, text: { field: 'class' } },
+        },
       ],
     },
   });

@@ -75,7 +75,11 @@ export async function run(ctx) {
     commands.push(h.command);
     const r = openRun(h.runDir);
     const steps = r.steps.slice(-nLate);
-    const probes = batch(r.test, Array.from({ length: nProbes }, (_, i) => i), 'float64').x;
+    const probes = batch(
+      r.test,
+      Array.from({ length: nProbes }, (_, i) => i),
+      'float64',
+    ).x;
     ctx.log(`  optimizer decomposition (${o.key}) at steps ${steps.join(', ')}, pairs among the first ${nFirst}`);
     for (const step of steps) {
       const ck = r.checkpoint(step);
@@ -143,13 +147,30 @@ export async function run(ctx) {
       finalLoss: ev.loss,
       meanAccuracy: ev.accuracy.reduce((a, b) => a + b, 0) / ev.accuracy.length,
       ...Object.fromEntries(
-        ['share', 'cosine', 'explained', 'logitShare', 'logitCosine', 'logitExplained', 'stateShare', 'curvatureShare', 'curvatureCosine', 'curvatureExplained', 'curvatureLogitExplained', 'remainderRelative', 'drainedShare', 'drainedCosine', 'drainedLogitShare'].map((k) => [k, stat(k)]),
+        [
+          'share',
+          'cosine',
+          'explained',
+          'logitShare',
+          'logitCosine',
+          'logitExplained',
+          'stateShare',
+          'curvatureShare',
+          'curvatureCosine',
+          'curvatureExplained',
+          'curvatureLogitExplained',
+          'remainderRelative',
+          'drainedShare',
+          'drainedCosine',
+          'drainedLogitShare',
+        ].map((k) => [k, stat(k)]),
       ),
     });
   }
   const seconds = (performance.now() - t0) / 1000;
   const S = /** @type {Record<string, any>[]} */ (summaries);
-  const mr = (/** @type {{ median: number, min: number, max: number, n: number }} */ s) => (s.n > 0 ? `${fmt(s.median)} (${fmt(s.min)} … ${fmt(s.max)})` : '–');
+  const mr = (/** @type {{ median: number, min: number, max: number, n: number }} */ s) =>
+    s.n > 0 ? `${fmt(s.median)} (${fmt(s.min)} … ${fmt(s.max)})` : '–';
   const md = [
     '# Experiment D — optimizers: how much of the real two-step order effect is the bracket?',
     '',
@@ -161,8 +182,30 @@ export async function run(ctx) {
     '## In parameters',
     '',
     mdTable(
-      ['optimizer', 'held-out loss', 'state share', 'bracket share', 'cosine(bracket, D)', 'explained', 'curvature: share', 'curvature: cosine', 'curvature: explained', 'remainder/‖D‖'],
-      S.map((s) => [s.label, fmt(s.finalLoss), mr(s.stateShare), mr(s.share), mr(s.cosine), mr(s.explained), mr(s.curvatureShare), mr(s.curvatureCosine), mr(s.curvatureExplained), mr(s.remainderRelative)]),
+      [
+        'optimizer',
+        'held-out loss',
+        'state share',
+        'bracket share',
+        'cosine(bracket, D)',
+        'explained',
+        'curvature: share',
+        'curvature: cosine',
+        'curvature: explained',
+        'remainder/‖D‖',
+      ],
+      S.map((s) => [
+        s.label,
+        fmt(s.finalLoss),
+        mr(s.stateShare),
+        mr(s.share),
+        mr(s.cosine),
+        mr(s.explained),
+        mr(s.curvatureShare),
+        mr(s.curvatureCosine),
+        mr(s.curvatureExplained),
+        mr(s.remainderRelative),
+      ]),
     ),
     '',
     '## In the probes’ logits',
@@ -172,7 +215,10 @@ export async function run(ctx) {
       S.map((s) => [s.label, mr(s.logitShare), mr(s.logitCosine), mr(s.logitExplained), mr(s.curvatureLogitExplained)]),
     ),
     '',
-    ...S.filter((s) => s.drainedShare.n > 0).map((s) => `${s.label}: after the momentum buffer drains, bracket share ${mr(s.drainedShare)}, cosine ${mr(s.drainedCosine)}, in logits ${mr(s.drainedLogitShare)}.`),
+    ...S.filter((s) => s.drainedShare.n > 0).map(
+      (s) =>
+        `${s.label}: after the momentum buffer drains, bracket share ${mr(s.drainedShare)}, cosine ${mr(s.drainedCosine)}, in logits ${mr(s.drainedLogitShare)}.`,
+    ),
   ];
   writeResults(ctx, ID, { experiment: ID, quick: ctx.quick, seconds, commands, summaries, pairs }, md.join('\n'));
 
@@ -184,7 +230,10 @@ export async function run(ctx) {
     { optimizer: labelOf[String(p.optimizer)] ?? '', space: 'logits', measure: 'cosine(bracket, D)', value: p.logitCosine },
   ]);
   await writeFigure(ctx, 'd-shares', {
-    title: { text: 'The bracket term against the real two-step order effect D = θ_xy − θ_yx', subtitle: 'one dot per pair × late checkpoint; tick: median' },
+    title: {
+      text: 'The bracket term against the real two-step order effect D = θ_xy − θ_yx',
+      subtitle: 'one dot per pair × late checkpoint; tick: median',
+    },
     data: { values: long.filter((d) => typeof d.value === 'number' && Number.isFinite(d.value)) },
     facet: { column: { field: 'measure', type: 'nominal', title: null } },
     resolve: { scale: { x: 'independent' } },
@@ -192,8 +241,24 @@ export async function run(ctx) {
       width: 280,
       height: 200,
       layer: [
-        { mark: { type: 'circle', size: 25, opacity: 0.6 }, encoding: { y: { field: 'optimizer', type: 'nominal', title: null, sort: OPTIMIZERS.map((o) => o.label), axis: { labelLimit: 400 } }, yOffset: { field: 'space', type: 'nominal' }, x: { field: 'value', type: 'quantitative', title: null }, color: { field: 'space', type: 'nominal', title: null } } },
-        { mark: { type: 'tick', thickness: 2, size: 14 }, encoding: { y: { field: 'optimizer', type: 'nominal', sort: OPTIMIZERS.map((o) => o.label) }, yOffset: { field: 'space', type: 'nominal' }, x: { aggregate: 'median', field: 'value', type: 'quantitative' }, color: { field: 'space', type: 'nominal' } } },
+        {
+          mark: { type: 'circle', size: 25, opacity: 0.6 },
+          encoding: {
+            y: { field: 'optimizer', type: 'nominal', title: null, sort: OPTIMIZERS.map((o) => o.label), axis: { labelLimit: 400 } },
+            yOffset: { field: 'space', type: 'nominal' },
+            x: { field: 'value', type: 'quantitative', title: null },
+            color: { field: 'space', type: 'nominal', title: null },
+          },
+        },
+        {
+          mark: { type: 'tick', thickness: 2, size: 14 },
+          encoding: {
+            y: { field: 'optimizer', type: 'nominal', sort: OPTIMIZERS.map((o) => o.label) },
+            yOffset: { field: 'space', type: 'nominal' },
+            x: { aggregate: 'median', field: 'value', type: 'quantitative' },
+            color: { field: 'space', type: 'nominal' },
+          },
+        },
       ],
     },
   });

@@ -144,7 +144,7 @@ export async function study(ctx, name, overrides = {}) {
   if (ctx.quick) Object.assign(o, QUICK_SIZES);
   const config = { ...file, ...o };
   const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 8);
-  const seed = `-seed${String(config.seed ?? 0)}`;
+  const seed = `-seed${Number(config.seed ?? 0)}`;
   const runDir = join(ctx.runs, `${name}${seed}-${hash}`);
   const s = sweepSettings(ctx);
   const flags = Object.entries(o)
@@ -152,7 +152,8 @@ export async function study(ctx, name, overrides = {}) {
     .join(' ');
   const command = `lie-bracket study --config experiments/configs/${name}.json${flags ? ` ${flags}` : ''} --first ${s.first} --probes ${s.probes} --save-vectors --out ${relative(ROOT, runDir)}`;
   const t0 = performance.now();
-  const reused = existsSync(join(runDir, 'sweep', 'summary.json')) && JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')).status === 'complete';
+  const reused =
+    existsSync(join(runDir, 'sweep', 'summary.json')) && JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')).status === 'complete';
   ctx.log(`study ${name}${seed} → ${relative(ROOT, runDir)}${reused ? ' (reused)' : ''}`);
   const { parseTrainConfig } = await import('../dist/study/train.js');
   const parsed = parseTrainConfig(config, `experiments/configs/${name}.json`);
@@ -260,7 +261,13 @@ export function probabilityScores(runDir, step) {
       for (const a of t.data) sq += a * a;
     }
     const dp = probabilityEffect(run.model, run.loss, ck.params, z, v, fwd).data;
-    const dz = logitEffect(run.model, ck.params, z, Object.fromEntries(Object.keys(ck.params).map((name) => [name, /** @type {Tensor} */ (v[name])])), fwd).data;
+    const dz = logitEffect(
+      run.model,
+      ck.params,
+      z,
+      Object.fromEntries(Object.keys(ck.params).map((name) => [name, /** @type {Tensor} */ (v[name])])),
+      fwd,
+    ).data;
     prob.push(meanAbsColumns(dp, np, k));
     logit.push(meanAbsColumns(dz, np, k));
     bracketNorm.push(Math.sqrt(sq));
@@ -326,7 +333,10 @@ export function confusion(runDir, step, limit) {
 // Statistics
 
 /** Two-sided 95% quantiles of Student's t, df = 1…30. */
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08,
+  2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 /**
  * Mean with a 95% t-interval over independent values (NaN interval below 2 values).
@@ -384,7 +394,9 @@ export const fmtCi = (ci) => `[${fmt(ci[0])}, ${fmt(ci[1])}]`;
  */
 export function mdTable(head, rows) {
   const esc = (/** @type {string | number} */ c) => String(c).replace(/\|/g, '\\|');
-  return [`| ${head.map(esc).join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+  return [`| ${head.map(esc).join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join(
+    '\n',
+  );
 }
 
 /**
@@ -437,7 +449,13 @@ export async function writeFigure(ctx, id, spec) {
   const svg = await renderSvg(full, warnings, id);
   for (const w of warnings) ctx.log(`  figure warning: ${w}`);
   const { Resvg } = await import('@resvg/resvg-js');
-  const png = new Resvg(svg, { background: 'white', fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  const png = new Resvg(svg, {
+    background: 'white',
+    fitTo: { mode: 'zoom', value: 2 },
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+  })
+    .render()
+    .asPng();
   const path = join(ctx.figures, `${id}.png`);
   writeAtomic(path, png);
   ctx.log(`wrote ${relative(ROOT, path)}`);

@@ -24,7 +24,9 @@ async function main() {
   for (const n of chosen) {
     if (!EXPERIMENTS[n]) throw new Error(`unknown experiment "${n}"; choose from ${Object.keys(EXPERIMENTS).join(', ')}`);
   }
-  ctx.log(`experiments ${chosen.join(', ')} (${ctx.quick ? 'quick' : 'full'}): tables → ${relative(ROOT, ctx.tables) || '.'}, figures → ${relative(ROOT, ctx.figures)}, runs → ${relative(ROOT, ctx.runs)}`);
+  ctx.log(
+    `experiments ${chosen.join(', ')} (${ctx.quick ? 'quick' : 'full'}): tables → ${relative(ROOT, ctx.tables) || '.'}, figures → ${relative(ROOT, ctx.figures)}, runs → ${relative(ROOT, ctx.runs)}`,
+  );
   const t0 = performance.now();
   /** @type {Record<string, number>} */
   const seconds = {};

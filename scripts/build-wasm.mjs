@@ -24,7 +24,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = join(ROOT, 'src', 'engine', 'kernels', 'wasm');
 const ENTRY = join(DIR, 'kernels.as.ts');
 /** Every AssemblyScript source of the module (*.as.ts in wasm/, sorted): all of them are inputs of the digest. */
-const SOURCES = readdirSync(DIR).filter((f) => f.endsWith('.as.ts')).sort();
+const SOURCES = readdirSync(DIR)
+  .filter((f) => f.endsWith('.as.ts'))
+  .sort();
 const TARGET = join(DIR, 'kernels.wasm.ts');
 
 /** Compiler flags: SIMD, fully optimised, no runtime, no abort import, no assertions. */
@@ -38,7 +40,10 @@ function ascVersion() {
 /** A digest of everything the binary depends on: every source (name and text), the flags, the compiler version. */
 function inputsDigest(version) {
   const h = createHash('sha256');
-  for (const f of SOURCES) h.update(`${f}\0`).update(readFileSync(join(DIR, f))).update('\0');
+  for (const f of SOURCES)
+    h.update(`${f}\0`)
+      .update(readFileSync(join(DIR, f)))
+      .update('\0');
   return h.update(JSON.stringify(FLAGS)).update(version).digest('hex');
 }
 
@@ -51,7 +56,12 @@ async function compile() {
   }
   let binary = null;
   const out = [];
-  const stream = { write: (s) => { out.push(String(s)); return true; } };
+  const stream = {
+    write: (s) => {
+      out.push(String(s));
+      return true;
+    },
+  };
   const { error } = await asc.main([ENTRY, ...FLAGS, '--outFile', 'kernels.wasm'], {
     stdout: stream,
     stderr: stream,

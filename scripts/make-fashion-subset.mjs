@@ -38,7 +38,7 @@ function readIdxU8(base) {
   for (let i = 0; i < nd; i++) dims.push(b.readUInt32BE(4 + 4 * i));
   const start = 4 + 4 * nd;
   const count = dims.reduce((a, d) => a * d, 1);
-  if (b.length !== start + count) die(`${path}: ${b.length - start} data bytes, dims [${dims}] need ${count}`);
+  if (b.length !== start + count) die(`${path}: ${b.length - start} data bytes, dims [${dims.join(',')}] need ${count}`);
   return { path, dims, data: b.subarray(start) };
 }
 
@@ -91,7 +91,7 @@ Files are IDX (the MNIST format), gzip-compressed, with the standard names:
 
 | file | bytes (gz) | sha256 of the uncompressed IDX |
 |---|---:|---|
-${files.map((f) => `| \`${f.name}\` | ${f.bytes} | \`${f.sha256}\` |`).join('\n')}
+${files.map((f) => `| \`${String(f.name)}\` | ${f.bytes} | \`${String(f.sha256)}\` |`).join('\n')}
 
 Examples per class (label 0..9):
 

@@ -21,20 +21,46 @@ const tmp = join(tmpdir(), `lb-fixtures-${process.pid}`);
 mkdirSync(tmp, { recursive: true });
 
 const data = loadFashion(undefined, 'test');
-const b = batchOf(data, Array.from({ length: N }, (_, i) => i), 'float32');
+const b = batchOf(
+  data,
+  Array.from({ length: N }, (_, i) => i),
+  'float32',
+);
 writeSafetensors(join(OUT, 'inputs.safetensors'), { x: b.x, labels: new Tensor(Float32Array.from(b.labels), [N]) });
 
 const sample = (v) => Object.fromEntries(Object.entries(v).map(([k, xs]) => [k, xs.filter((_, i) => i % SAMPLE_STRIDE === 0)]));
 
-for (const [name, seed] of [['mlp', 11], ['convnet', 12], ['smoothconvnet', 13]]) {
+for (const [name, seed] of [
+  ['mlp', 11],
+  ['convnet', 12],
+  ['smoothconvnet', 13],
+]) {
   const model = getModel(name);
   const params = initModel(model, seed, 'float32');
   const wpath = join(OUT, `${name}-weights.safetensors`);
   writeSafetensors(wpath, params, { seed: String(seed), note: 'float32 init by lie-bracket; PyTorch runs in float64' });
   for (const loss of ['bce', 'ce']) {
     const out = join(tmp, `${name}-${loss}.json`);
-    execFileSync('/usr/bin/python3', ['scripts/torch_peer.py', '--inputs', join(OUT, 'inputs.safetensors'), '--weights', wpath,
-      '--model', name, '--loss', loss, '--dtype', 'float64', '--pairs', '0,1;2,3', '--probe', '4', '--full', '--out', out]);
+    execFileSync('/usr/bin/python3', [
+      'scripts/torch_peer.py',
+      '--inputs',
+      join(OUT, 'inputs.safetensors'),
+      '--weights',
+      wpath,
+      '--model',
+      name,
+      '--loss',
+      loss,
+      '--dtype',
+      'float64',
+      '--pairs',
+      '0,1;2,3',
+      '--probe',
+      '4',
+      '--full',
+      '--out',
+      out,
+    ]);
     const res = JSON.parse(readFileSync(out, 'utf8'));
     for (const p of res.pairs) {
       p.sampleStride = SAMPLE_STRIDE;

@@ -13,7 +13,9 @@ import { zodUserError } from './zod-message.js';
  * A number as `JSON.stringify` writes it: NaN and ±Infinity appear as `null`, which reads back as
  * NaN. (Where `null` means "absent", a schema uses `z.number().nullable()` instead.)
  */
-export const jsonNumber = z.union([z.number(), z.null().transform(() => NaN)], { error: (iss) => `expected a number (null for NaN), got ${iss.input === undefined ? 'nothing' : String(JSON.stringify(iss.input)).slice(0, 40)}` });
+export const jsonNumber = z.union([z.number(), z.null().transform(() => NaN)], {
+  error: (iss) => `expected a number (null for NaN), got ${iss.input === undefined ? 'nothing' : String(JSON.stringify(iss.input)).slice(0, 40)}`,
+});
 
 /** A non-negative integer (steps, example indices, counts). */
 export const index = z.number().int().nonnegative();

@@ -16,11 +16,10 @@ const ex = (i: number, dtype: DType): Example => {
   const b = batchOf(data, [i], dtype);
   return { x: b.x, t: b.t };
 };
-const castVec = (v: Vec, dtype: DType): Vec =>
-  Object.fromEntries(Object.entries(v).map(([k, t]) => [k, concrete(cast(t, dtype))]));
+const castVec = (v: Vec, dtype: DType): Vec => Object.fromEntries(Object.entries(v).map(([k, t]) => [k, concrete(cast(t, dtype))]));
 
 function sgdStep(f: (p: Params) => ReturnType<typeof cast>, p: Vec, eps: number): Vec {
-  const g = grad(f)(p as Params) as Record<string, ReturnType<typeof cast>>;
+  const g = grad(f)(p) as Record<string, ReturnType<typeof cast>>;
   return axpy(p, -eps, castVec(g as Vec, p[Object.keys(p)[0]!]!.dtype));
 }
 
@@ -95,12 +94,30 @@ describe('analyzePairs recycles each pair’s intermediates', () => {
     // 32 × 28 × 28 activations (25,088 elements) and the 10 × 6,272 read-out come from the scratch pool
     const model = modelFromSpec({
       input: [1, 28, 28],
-      layers: [{ type: 'conv2d', out: 32, kernel: 3, padding: 1 }, { type: 'silu' }, { type: 'avgpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 10 }],
+      layers: [
+        { type: 'conv2d', out: 32, kernel: 3, padding: 1 },
+        { type: 'silu' },
+        { type: 'avgpool2d', kernel: 2 },
+        { type: 'flatten' },
+        { type: 'linear', out: 10 },
+      ],
     });
     const params = initModel(model, 5, 'float64');
     const loss = LOSSES.bce;
-    const pairs: [number, number][] = [[0, 1], [2, 3], [1, 2]];
-    const input = { model, loss, dtype: 'float64' as const, params, forward: () => ({ training: false, buffers: {}, updates: {} }), data: ds, probes: ds };
+    const pairs: [number, number][] = [
+      [0, 1],
+      [2, 3],
+      [1, 2],
+    ];
+    const input = {
+      model,
+      loss,
+      dtype: 'float64' as const,
+      params,
+      forward: () => ({ training: false, buffers: {}, updates: {} }),
+      data: ds,
+      probes: ds,
+    };
     const scratch = new Scratch({ poison: true });
     const got = analyzePairs(input, pairs, { probeIndices: [4, 5], keepVectors: true, scratch });
     expect(scratch.stats.buffers).toBeGreaterThan(0); // the pool was used

@@ -165,7 +165,11 @@ describe('bracket on a run, with a probe batch', () => {
     const r = JSON.parse(io.out);
     expect(r.weights).toBe(`${dir} step 2`);
     expect(r.dtype).toBe('float32');
-    expect(r.pairs.map((p: { x: number; y: number }) => [p.x, p.y])).toEqual([[0, 1], [0, 2], [1, 2]]);
+    expect(r.pairs.map((p: { x: number; y: number }) => [p.x, p.y])).toEqual([
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ]);
     expect(r.pairs[0].probeEffects).toHaveLength(4);
     expect(r.features).toHaveLength(10);
     expect(r.features[0].meanAbsEffect).toBeGreaterThanOrEqual(r.features[9].meanAbsEffect);

@@ -31,9 +31,16 @@ let status: number | null = null;
 beforeAll(() => {
   const built = join(ROOT, 'dist', 'index.js');
   if (!existsSync(built) || statSync(built).mtimeMs < newestSource(join(ROOT, 'src'))) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
   }
-  const r = spawnSync(process.execPath, [join(ROOT, 'experiments', 'run.mjs'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 280_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'experiments', 'run.mjs'), '--quick', '--out', out], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 280_000,
+  });
   stderr = r.stderr;
   status = r.status;
 }, 400_000);
@@ -117,7 +124,16 @@ describe('experiments --quick', () => {
   });
 
   test('figures: PNG files and their Vega-Lite specs', () => {
-    for (const id of ['a-fit-by-checkpoint', 'a-scatter', 'b-excess', 'b-outputs', 'c-sensitivity', 'c-confusion', 'c-hard-vs-sensitive', 'd-shares']) {
+    for (const id of [
+      'a-fit-by-checkpoint',
+      'a-scatter',
+      'b-excess',
+      'b-outputs',
+      'c-sensitivity',
+      'c-confusion',
+      'c-hard-vs-sensitive',
+      'd-shares',
+    ]) {
       const png = readFileSync(join(out, 'img', `${id}.png`));
       expect(png.subarray(0, 8).equals(PNG), id).toBe(true);
       expect(png.length).toBeGreaterThan(2000);
@@ -128,7 +144,10 @@ describe('experiments --quick', () => {
 
   test('bad arguments: a one-line error and exit 1, nothing run', () => {
     for (const args of [['--bogus'], ['zz'], ['--workers', '0']]) {
-      const r = spawnSync(process.execPath, [join(ROOT, 'experiments', 'run.mjs'), ...args, '--out', join(out, 'bad')], { cwd: ROOT, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [join(ROOT, 'experiments', 'run.mjs'), ...args, '--out', join(out, 'bad')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       expect(r.status, args.join(' ')).toBe(1);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr).toMatch(/^experiments: error: /);

@@ -23,7 +23,10 @@ const away = (...s: number[]) => {
 const distinct = (...s: number[]) => {
   const n = s.reduce((a, b) => a * b, 1);
   const p = rng.permutation(n);
-  return e.tensor(p.map((v) => v * 0.05 - n * 0.025 + rng.uniform(0, 1e-3)), s);
+  return e.tensor(
+    p.map((v) => v * 0.05 - n * 0.025 + rng.uniform(0, 1e-3)),
+    s,
+  );
 };
 const fixed = (t: e.Tensor) => t; // inputs captured as constants (no derivative)
 
@@ -83,7 +86,11 @@ const CASES: Case[] = [
   { name: 'matmul', f: ([a, b]) => o.tanh(o.matmul(a!, b!)), xs: () => [N(3, 4), N(4, 5)] },
   { name: 'matmul transA', f: ([a, b]) => o.tanh(o.matmul(a!, b!, { transA: true })), xs: () => [N(4, 3), N(4, 5)] },
   { name: 'matmul transB', f: ([a, b]) => o.tanh(o.matmul(a!, b!, { transB: true })), xs: () => [N(3, 4), N(5, 4)] },
-  { name: 'matmul transA transB batched', f: ([a, b]) => o.tanh(o.matmul(a!, b!, { transA: true, transB: true })), xs: () => [N(2, 4, 3), N(2, 5, 4)] },
+  {
+    name: 'matmul transA transB batched',
+    f: ([a, b]) => o.tanh(o.matmul(a!, b!, { transA: true, transB: true })),
+    xs: () => [N(2, 4, 3), N(2, 5, 4)],
+  },
   { name: 'matmul broadcast batch', f: ([a, b]) => o.tanh(o.matmul(a!, b!)), xs: () => [N(2, 1, 3, 4), N(3, 4, 2)] },
   // conv family
   conv({ padding: 1 }, [1, 2, 5, 5], [3, 2, 3, 3]),
@@ -149,7 +156,11 @@ const CHECKED_BELOW = ['stop_gradient', 'cast'] as const;
 describe('the table covers the primitive set', () => {
   test('every primitive runs in some row of the table (or is in CHECKED_BELOW)', () => {
     const seen = new Set<string>(CHECKED_BELOW);
-    for (const c of CASES) withKernelHook((prim, _s, _i, _p, run) => (seen.add(prim), run()), () => c.f(c.xs()));
+    for (const c of CASES)
+      withKernelHook(
+        (prim, _s, _i, _p, run) => (seen.add(prim), run()),
+        () => c.f(c.xs()),
+      );
     expect(e.PRIMS.filter((p) => !seen.has(p))).toEqual([]);
   });
 });
@@ -187,7 +198,7 @@ describe('rules that finite differences cannot see', () => {
 describe('nesting', () => {
   test('fourth derivative of tanh by nested jvp matches the closed form', () => {
     const x0 = 0.37;
-    const d = (f: (x: Val) => Val) => (x: Val) => e.jvp((p: Val) => f(p), x, e.scalar(1))[1] as Val;
+    const d = (f: (x: Val) => Val) => (x: Val) => e.jvp((p: Val) => f(p), x, e.scalar(1))[1];
     const d4 = d(d(d(d((x: Val) => o.tanh(x)))))(e.scalar(x0)) as e.Tensor;
     const t = Math.tanh(x0);
     // d⁴/dx⁴ tanh = −8 t (1 − t²)(2 − 3 t²)... computed as 16t(1−t²)(... ) — use the polynomial in t:
@@ -196,7 +207,7 @@ describe('nesting', () => {
   });
   test('grad of grad mixes forward and reverse without perturbation confusion', () => {
     // f(x) = x · d/dy (x y)|_{y=x} = x², derivative 2x — the classic perturbation-confusion example
-    const f = (x: Val) => o.mul(x, e.jvp((y: Val) => o.mul(x, y), x, e.onesLike(x))[1] as Val);
+    const f = (x: Val) => o.mul(x, e.jvp((y: Val) => o.mul(x, y), x, e.onesLike(x))[1]);
     const g = e.grad((x: Val) => o.sum(f(x)))(e.tensor([3], [1])) as e.Tensor;
     expect(g.item()).toBe(6);
   });
@@ -257,7 +268,8 @@ describe('the mish primitive', () => {
   test('values and derivatives equal the composite x·tanh(softplus(x)) in float64, from −40 to 40', () => {
     const xs = e.tensor(Array.from({ length: 161 }, (_, i) => -40 + i * 0.5 + 0.123));
     const v = (f: (x: Val) => Val) => Array.from((f(xs) as e.Tensor).data);
-    const near = (a: number[], b: number[], tol: number) => a.forEach((x, i) => expect(Math.abs(x - b[i]!), `at ${xs.data[i]}`).toBeLessThanOrEqual(tol * Math.max(1e-300, Math.abs(b[i]!)) + 1e-300));
+    const near = (a: number[], b: number[], tol: number) =>
+      a.forEach((x, i) => expect(Math.abs(x - b[i]!), `at ${xs.data[i]}`).toBeLessThanOrEqual(tol * Math.max(1e-300, Math.abs(b[i]!)) + 1e-300));
     near(v(e.mish), v(e.mishComposite), 1e-14);
     const g = (f: (x: Val) => Val) => (x: Val) => e.grad((t: Val) => o.sum(f(t)))(x);
     near(v(g(e.mish)), v(g(e.mishComposite)), 1e-12);

@@ -52,7 +52,13 @@ describe('--bn train: each example is normalised by its own statistics', () => {
     const params = initModel(m, 3, 'float64') as Params;
     const buffers = initBuffers(m);
     const rng = new Rng(5);
-    const xs = [0, 1, 2].map(() => new Tensor(Float64Array.from({ length: 784 }, () => rng.normal()), [1, 1, 28, 28]));
+    const xs = [0, 1, 2].map(
+      () =>
+        new Tensor(
+          Float64Array.from({ length: 784 }, () => rng.normal()),
+          [1, 1, 28, 28],
+        ),
+    );
     const together = concrete(m.apply(params, concrete(concat(xs, 0)), perExampleState(buffers))).toArray();
     const alone = xs.flatMap((x) => concrete(m.apply(params, x, trainState(buffers))).toArray());
     expect(relDiff(together, alone)).toBeLessThan(1e-13);
@@ -72,9 +78,30 @@ describe('--bn train: each example is normalised by its own statistics', () => {
 
   test('sweep --bn train: the probe effects equal bracket --probe k at the same checkpoint', async () => {
     const runDir = join(tmp, 'bn-run');
-    expect(await run('train', '--model', bnFile, '--steps', '2', '--train-size', '64', '--eval-size', '16', '--dtype', 'float64', '--out', runDir, '--json')).toBe(0);
+    expect(
+      await run(
+        'train',
+        '--model',
+        bnFile,
+        '--steps',
+        '2',
+        '--train-size',
+        '64',
+        '--eval-size',
+        '16',
+        '--dtype',
+        'float64',
+        '--out',
+        runDir,
+        '--json',
+      ),
+    ).toBe(0);
     expect(await run('sweep', runDir, '--steps', '2', '--pairs', '0,1', '--probes', '2', '--bn', 'train', '--workers', '1', '--json')).toBe(0);
-    const line = JSON.parse(readFileSync(join(runDir, 'sweep', 'results.jsonl'), 'utf8').trim().split('\n')[0]!);
+    const line = JSON.parse(
+      readFileSync(join(runDir, 'sweep', 'results.jsonl'), 'utf8')
+        .trim()
+        .split('\n')[0]!,
+    );
     for (let k = 0; k < 2; k++) {
       const one = await json('bracket', '--run', runDir, '--step', '2', '--pairs', '0,1', '--bn', 'train', '--probe', String(k));
       expect(relDiff(line.probeEffects[k], one.pairs[0].logitEffect)).toBeLessThan(1e-12);
@@ -118,12 +145,20 @@ describe('file-system errors and shape errors: one line, exit 2, no stack', () =
   const aDir = mkdtempSync(join(tmp, 'a-dir-'));
 
   test('train --out under a file (ENOTDIR)', async () => {
-    expectOneLineError(io, await run('train', '--model', 'mlp', '--steps', '1', '--out', join(aFile, 'run')), /a-file\/run.*not a directory|a-file.*a part of the path is a file/);
+    expectOneLineError(
+      io,
+      await run('train', '--model', 'mlp', '--steps', '1', '--out', join(aFile, 'run')),
+      /a-file\/run.*not a directory|a-file.*a part of the path is a file/,
+    );
   });
   test('bracket --save-vectors under a file (ENOTDIR), and onto a directory (EISDIR)', async () => {
     expectOneLineError(io, await run('bracket', '--save-vectors', join(aFile, 'v.safetensors')), /v\.safetensors|a-file/);
     io.err = '';
-    expectOneLineError(io, await run('bracket', '--save-vectors', aDir, '--json'), new RegExp(`${aDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*is a directory`));
+    expectOneLineError(
+      io,
+      await run('bracket', '--save-vectors', aDir, '--json'),
+      new RegExp(`${aDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*is a directory`),
+    );
   });
   test('sweep --out onto a file (EEXIST / ENOTDIR)', async () => {
     const runDir = join(tmp, 'bn-run'); // trained above
@@ -140,7 +175,10 @@ describe('file-system errors and shape errors: one line, exit 2, no stack', () =
   });
   test('a model whose input has another image shape of the same size is refused (it would scramble the data)', async () => {
     const spec = join(tmp, 'wrong-shape.json');
-    writeFileSync(spec, JSON.stringify({ input: [4, 14, 14], layers: [{ type: 'conv2d', out: 2, kernel: 3 }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
+    writeFileSync(
+      spec,
+      JSON.stringify({ input: [4, 14, 14], layers: [{ type: 'conv2d', out: 2, kernel: 3 }, { type: 'flatten' }, { type: 'linear', out: 10 }] }),
+    );
     expectOneLineError(io, await run('bracket', '--model', spec), /takes input \[4,14,14\] but fashion-mnist has \[1,28,28\]/);
   });
 });
@@ -152,13 +190,21 @@ describe('resource guards', () => {
     return f;
   };
   test('a layer too large for any array is refused up front, with its size', async () => {
-    const f = specFile('huge.json', { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 1e7 }, { type: 'tanh' }, { type: 'linear', out: 10 }] });
+    const f = specFile('huge.json', {
+      input: [1, 28, 28],
+      layers: [{ type: 'flatten' }, { type: 'linear', out: 1e7 }, { type: 'tanh' }, { type: 'linear', out: 10 }],
+    });
     expectOneLineError(io, await run('bracket', '--model', f), /parameter 1\.weight of shape \[10000000,784\] has 7\.84e\+9 values/);
   });
   test('a model that would not fit in memory is refused with the estimate', async () => {
     const { checkFitsInMemory } = await import('../src/study/resolve.js');
-    const m = modelFromSpec({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 100000 }, { type: 'tanh' }, { type: 'linear', out: 10 }] });
-    expect(() => checkFitsInMemory(m, { batch: 32, dtype: 'float64' }, 4e9)).toThrow(/needs about 5\.5 GB of memory at batch 32 in float64, more than the 4\.0 GB available/);
+    const m = modelFromSpec({
+      input: [1, 28, 28],
+      layers: [{ type: 'flatten' }, { type: 'linear', out: 100000 }, { type: 'tanh' }, { type: 'linear', out: 10 }],
+    });
+    expect(() => checkFitsInMemory(m, { batch: 32, dtype: 'float64' }, 4e9)).toThrow(
+      /needs about 5\.5 GB of memory at batch 32 in float64, more than the 4\.0 GB available/,
+    );
     expect(() => checkFitsInMemory(m, { batch: 32, dtype: 'float64' }, 8e9)).not.toThrow();
   });
   test('5,000 nested residual blocks give a one-line error', async () => {
@@ -172,19 +218,38 @@ describe('resource guards', () => {
 
 test('a model spec with an unknown key at any depth names it and the closest valid key of that layer type', async () => {
   const f = join(tmp, 'typo.json');
-  writeFileSync(f, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 1, kernal: 3, padding: 1 }] }, { type: 'flatten' }, { type: 'linear', out: 10 }] }));
-  expectOneLineError(io, await run('bracket', '--model', f), /unknown key layers\[0\]\.body\[0\]\.kernal; did you mean layers\[0\]\.body\[0\]\.kernel\? \(valid keys at layers\[0\]\.body\[0\]: type, out, bias, kernel, stride, padding, dilation, groups\)/);
+  writeFileSync(
+    f,
+    JSON.stringify({
+      input: [1, 28, 28],
+      layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 1, kernal: 3, padding: 1 }] }, { type: 'flatten' }, { type: 'linear', out: 10 }],
+    }),
+  );
+  expectOneLineError(
+    io,
+    await run('bracket', '--model', f),
+    /unknown key layers\[0\]\.body\[0\]\.kernal; did you mean layers\[0\]\.body\[0\]\.kernel\? \(valid keys at layers\[0\]\.body\[0\]: type, out, bias, kernel, stride, padding, dilation, groups\)/,
+  );
 });
 
 test('every file-system failure is one line naming the path, the reason and what to do', async () => {
   const { fsUserError, isFsError } = await import('../src/fs-errors.js');
-  const errno = (code: string, syscall: string, path: string) => Object.assign(new Error(`${code}: x, ${syscall} '${path}'`), { code, syscall, path });
+  const errno = (code: string, syscall: string, path: string) =>
+    Object.assign(new Error(`${code}: x, ${syscall} '${path}'`), { code, syscall, path });
   expect(isFsError(errno('ENOSPC', 'write', '/x'))).toBe(true);
   expect(isFsError(new Error('plain'))).toBe(false);
-  expect(fsUserError(errno('ENOSPC', 'write', '/d/f')).message).toBe('/d/f: cannot write: no space left on the device; free some space or choose another path');
-  expect(fsUserError(errno('EACCES', 'open', '/d/f')).message).toBe('/d/f: cannot open: permission denied; check its permissions or choose another path');
-  expect(fsUserError(errno('EEXIST', 'mkdir', '/d')).message).toBe('/d: cannot create the directory: already exists and is in the way; remove it or choose another path');
-  expect(fsUserError(errno('EISDIR', 'rename', '/tmp/.f.tmp'), 'cannot write', '/d/f').message).toBe('/d/f: cannot write: is a directory, expected a file; give a file name');
+  expect(fsUserError(errno('ENOSPC', 'write', '/d/f')).message).toBe(
+    '/d/f: cannot write: no space left on the device; free some space or choose another path',
+  );
+  expect(fsUserError(errno('EACCES', 'open', '/d/f')).message).toBe(
+    '/d/f: cannot open: permission denied; check its permissions or choose another path',
+  );
+  expect(fsUserError(errno('EEXIST', 'mkdir', '/d')).message).toBe(
+    '/d: cannot create the directory: already exists and is in the way; remove it or choose another path',
+  );
+  expect(fsUserError(errno('EISDIR', 'rename', '/tmp/.f.tmp'), 'cannot write', '/d/f').message).toBe(
+    '/d/f: cannot write: is a directory, expected a file; give a file name',
+  );
 });
 
 test('a model spec or config that is not a regular file is refused at once (no hang on /dev/zero)', async () => {

@@ -46,6 +46,7 @@ describe('the progress reporter (src/cli/util.ts)', () => {
     expect(l[0]).toBe('train: 1/300 steps (0%), 0.1 s elapsed, ETA 29.9 s, loss 1.0000');
     expect(l).toContain('train: 120/300 steps (40%), 12.0 s elapsed, ETA 18.0 s, loss 0.0083');
     expect(l[10]).toBe('train: 300/300 steps (100%), 30.0 s elapsed, ETA 0.0 s, loss 0.0033');
+    // eslint-disable-next-line no-control-regex -- looking for terminal escape codes is the point
     expect(out.text).not.toMatch(/\x1b/); // no terminal control codes in a log
   });
 
@@ -143,20 +144,61 @@ describe('progress of the commands when stderr is not a terminal', () => {
 
   test('study: stage lines and the train and sweep progress; --quiet silences all of it', async () => {
     const dir = join(tmp, 'study');
-    const args = ['study', '--model', 'mlp', '--steps', '4', '--train-size', '64', '--eval-size', '16', '--first', '3', '--probes', '1', '--workers', '1', '--out', dir];
+    const args = [
+      'study',
+      '--model',
+      'mlp',
+      '--steps',
+      '4',
+      '--train-size',
+      '64',
+      '--eval-size',
+      '16',
+      '--first',
+      '3',
+      '--probes',
+      '1',
+      '--workers',
+      '1',
+      '--out',
+      dir,
+    ];
     expect(await run(...args)).toBe(0);
     const l = lines(io.err);
     expect(l.filter((x) => x.startsWith('['))).toEqual(['[train]', '[sweep]', '[report]']);
     expect(l.some((x) => /^train: 4\/4 steps \(100%\), [\d.]+ s elapsed, ETA 0\.0 s, loss /.test(x))).toBe(true);
     expect(l.some((x) => /^sweep: \d+\/\d+ brackets \(100%\), [\d.]+ s elapsed, ETA 0\.0 s$/.test(x))).toBe(true);
     io.err = '';
-    expect(await run('study', '--model', 'mlp', '--steps', '4', '--train-size', '64', '--eval-size', '16', '--first', '3', '--probes', '1', '--workers', '1', '--out', join(tmp, 'study-quiet'), '--quiet')).toBe(0);
+    expect(
+      await run(
+        'study',
+        '--model',
+        'mlp',
+        '--steps',
+        '4',
+        '--train-size',
+        '64',
+        '--eval-size',
+        '16',
+        '--first',
+        '3',
+        '--probes',
+        '1',
+        '--workers',
+        '1',
+        '--out',
+        join(tmp, 'study-quiet'),
+        '--quiet',
+      ),
+    ).toBe(0);
     expect(io.err).toBe('');
     expect(io.out).toMatch(/study done/);
   });
 
   test('sweep of a run: unit progress with ETA', async () => {
-    expect(await run('train', '--model', 'mlp', '--steps', '2', '--train-size', '64', '--eval-size', '16', '--out', join(tmp, 'small'), '--quiet')).toBe(0);
+    expect(
+      await run('train', '--model', 'mlp', '--steps', '2', '--train-size', '64', '--eval-size', '16', '--out', join(tmp, 'small'), '--quiet'),
+    ).toBe(0);
     expect(await run('sweep', join(tmp, 'small'), '--first', '3', '--probes', '1', '--workers', '1', '--json')).toBe(0);
     const l = lines(io.err);
     expect(l.length).toBeGreaterThanOrEqual(2);
@@ -254,7 +296,10 @@ describe('--help and --json of every command', () => {
   test('every command has --json, and the program a global --quiet shown in each command’s help', () => {
     const p = program();
     for (const c of p.commands) {
-      expect(c.options.map((o) => o.long), c.name()).toContain('--json');
+      expect(
+        c.options.map((o) => o.long),
+        c.name(),
+      ).toContain('--json');
       expect(c.helpInformation(), c.name()).toMatch(/--quiet/);
     }
     expect(p.options.map((o) => o.long)).toContain('--quiet');

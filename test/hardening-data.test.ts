@@ -72,7 +72,8 @@ describe('PyTorch state_dicts with BatchNorm (points 2 and 3)', () => {
 
   test('missing running statistics are an error naming them and the flag', async () => {
     const w = stateDictFile('nostats.safetensors', { drop: ['1.running_mean', '1.running_var', '1.num_batches_tracked'] });
-    expectOneLineError(io, 
+    expectOneLineError(
+      io,
       await run('bracket', '--model', specFile, '--weights', w, '--pairs', '0,1'),
       /nostats\.safetensors: BatchNorm running statistics missing: 1\.running_mean, 1\.running_var; .*--fresh-bn-stats/,
     );
@@ -96,13 +97,21 @@ describe('PyTorch state_dicts with BatchNorm (points 2 and 3)', () => {
     writeSafetensors(w, initModel(modelFromSpec({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 10 }] }), 1, 'float32'));
     const lin = join(tmp, 'lin.json');
     writeFileSync(lin, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', out: 10 }] }));
-    expectOneLineError(io, await run('bracket', '--model', lin, '--weights', w, '--fresh-bn-stats', '--pairs', '0,1'), /has no BatchNorm running statistics/);
+    expectOneLineError(
+      io,
+      await run('bracket', '--model', lin, '--weights', w, '--fresh-bn-stats', '--pairs', '0,1'),
+      /has no BatchNorm running statistics/,
+    );
   });
 });
 
 describe('weights files (points 10b and 13d)', () => {
   test('--weights /dev/zero is refused at once', async () => {
-    expectOneLineError(io, await run('bracket', '--weights', '/dev/zero', '--pairs', '0,1'), /\/dev\/zero: is a character device, not a regular file/);
+    expectOneLineError(
+      io,
+      await run('bracket', '--weights', '/dev/zero', '--pairs', '0,1'),
+      /\/dev\/zero: is a character device, not a regular file/,
+    );
   });
 
   test('the NaN-weights message names no library option as if it were a flag', async () => {

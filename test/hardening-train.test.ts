@@ -24,7 +24,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'lb-hardening-train-'));
 const run = (...args: string[]) => main(['node', 'lie-bracket', ...args]);
 const TINY = ['--model', 'mlp', '--steps', '3', '--train-size', '64', '--eval-size', '32'];
 const readRun = (dir: string) => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, any>;
-const errLines = () => io.err.trim().split('\n').filter((l) => l.startsWith('lie-bracket: error:'));
+const errLines = () =>
+  io.err
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('lie-bracket: error:'));
 const userErrorOf = (f: () => unknown): UserError => {
   try {
     f();
@@ -54,7 +58,9 @@ describe('(4) config files: unknown keys at any depth are errors with the closes
   });
 
   test('groups entries are strict too; several problems in one line', () => {
-    const msg = userErrorOf(() => parseTrainConfig({ groups: [{ name: 'g', members: ['a'], allow_none: true }], stpes: 3, batch_size: 8 }, 'c.json')).message;
+    const msg = userErrorOf(() =>
+      parseTrainConfig({ groups: [{ name: 'g', members: ['a'], allow_none: true }], stpes: 3, batch_size: 8 }, 'c.json'),
+    ).message;
     expect(msg).toMatch(/^c\.json: /);
     expect(msg).toMatch(/unknown key groups\[0\]\.allow_none; did you mean groups\[0\]\.allowNone\?/);
     expect(msg).toMatch(/unknown key stpes; did you mean steps\?/);
@@ -63,8 +69,12 @@ describe('(4) config files: unknown keys at any depth are errors with the closes
   });
 
   test("the optimizer's own rules apply inside a train config", () => {
-    expect(userErrorOf(() => parseTrainConfig({ optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9 } }, 'c.json')).message).toMatch(/optimizer\.momentum: momentum applies only to momentum, not to sgd/);
-    expect(userErrorOf(() => parseTrainConfig({ optimizer: { name: 'adam', lr: -1 } }, 'c.json')).message).toMatch(/optimizer\.lr: lr must be a finite number > 0 \(got -1\)/);
+    expect(userErrorOf(() => parseTrainConfig({ optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9 } }, 'c.json')).message).toMatch(
+      /optimizer\.momentum: momentum applies only to momentum, not to sgd/,
+    );
+    expect(userErrorOf(() => parseTrainConfig({ optimizer: { name: 'adam', lr: -1 } }, 'c.json')).message).toMatch(
+      /optimizer\.lr: lr must be a finite number > 0 \(got -1\)/,
+    );
   });
 
   test('verify --optimizer {json}: the closest key', async () => {
@@ -87,7 +97,9 @@ describe('(4) config files: unknown keys at any depth are errors with the closes
     const r = schema.safeParse({ outer: [{ kernel_size: 3 }], zzz: 1 });
     expect(r.success).toBe(false);
     const msg = zodUserError(r.error!, 'spec.json', schema).message;
-    expect(msg).toMatch(/^spec\.json: unknown key outer\[0\]\.kernel_size; did you mean outer\[0\]\.kernelSize\? \(valid keys at outer\[0\]: kernelSize\); unknown key zzz \(valid keys: outer\)$/);
+    expect(msg).toMatch(
+      /^spec\.json: unknown key outer\[0\]\.kernel_size; did you mean outer\[0\]\.kernelSize\? \(valid keys at outer\[0\]: kernelSize\); unknown key zzz \(valid keys: outer\)$/,
+    );
     expect(closestKey('learning_rate', ['name', 'lr', 'momentum'])).toBe('lr');
     expect(closestKey('momentun', ['name', 'lr', 'momentum'])).toBe('momentum');
     expect(closestKey('banana', ['name', 'lr', 'momentum'])).toBeUndefined();
@@ -109,7 +121,9 @@ describe("(5) --eps is verify's step sizes; Adam's ε is --adam-eps", () => {
     expect(await run('study', ...TINY, '--eps', '1e-3', '--out', out)).toBe(2);
     expect(io.err).toMatch(/--eps sets the step sizes of the verify stage: add --verify/);
     expect(existsSync(out)).toBe(false);
-    expect(await run('study', ...TINY, '--first', '2', '--probes', '2', '--workers', '1', '--verify', '--eps', '1e-2,1e-3', '--out', out, '--json')).toBe(0);
+    expect(
+      await run('study', ...TINY, '--first', '2', '--probes', '2', '--workers', '1', '--verify', '--eps', '1e-2,1e-3', '--out', out, '--json'),
+    ).toBe(0);
     expect(readRun(out).config.optimizer.eps).toBeUndefined();
     expect(JSON.parse(readFileSync(join(out, 'verify.json'), 'utf8')).eps).toEqual([1e-2, 1e-3]);
   }, 60_000);
@@ -149,7 +163,9 @@ describe('(6) --resume with contradicting flags', () => {
     const a = parseTrainConfig({ optimizer: { name: 'adam', lr: 1e-3 } }, 'a');
     const b = parseTrainConfig({ optimizer: { name: 'adam', lr: 1e-3, betas: [0.9, 0.999] } }, 'b');
     expect(configDifferences(a, b)).toEqual([]);
-    expect(configDifferences(a, parseTrainConfig({ optimizer: { name: 'adam', lr: 1e-3, betas: [0.8, 0.999] } }, 'c')).map((d) => d.flag)).toEqual(['--beta1']);
+    expect(configDifferences(a, parseTrainConfig({ optimizer: { name: 'adam', lr: 1e-3, betas: [0.8, 0.999] } }, 'c')).map((d) => d.flag)).toEqual([
+      '--beta1',
+    ]);
   });
 });
 
@@ -157,10 +173,29 @@ describe('(7) a diverging training fails cleanly and keeps its last good checkpo
   // sgd lr 1e6 makes the mlp's loss grow only linearly in lr (ReLUs die, BCE stays finite): lr 1e37 overflows float32 within two steps
   test('sgd lr 1e37 on the mlp: one-line error, run.json failed with step and reason, only finite checkpoints, resume refused', async () => {
     const out = join(tmp, 'diverge');
-    const args = ['--model', 'mlp', '--optimizer', 'sgd', '--lr', '1e37', '--steps', '20', '--checkpoint-every', '1', '--train-size', '64', '--eval-size', '32', '--out', out];
+    const args = [
+      '--model',
+      'mlp',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '1e37',
+      '--steps',
+      '20',
+      '--checkpoint-every',
+      '1',
+      '--train-size',
+      '64',
+      '--eval-size',
+      '32',
+      '--out',
+      out,
+    ];
     expect(await run('train', ...args)).toBe(2);
     expect(errLines()).toHaveLength(1);
-    expect(io.err).toMatch(/training diverged at step \d+: .*lower the learning rate; the run is marked failed, its checkpoints up to step \d+ are kept/);
+    expect(io.err).toMatch(
+      /training diverged at step \d+: .*lower the learning rate; the run is marked failed, its checkpoints up to step \d+ are kept/,
+    );
     const r = readRun(out);
     expect(r.status).toBe('failed');
     expect(r.failure).toMatchObject({ step: expect.any(Number), reason: expect.any(String) });
@@ -172,7 +207,10 @@ describe('(7) a diverging training fails cleanly and keeps its last good checkpo
         expect(t.toArray().every(Number.isFinite)).toBe(true);
       }
     }
-    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step as number);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step as number);
     expect(Math.max(...metrics)).toBeLessThanOrEqual(r.failure.lastCheckpoint);
     expect(existsSync(join(out, TRAIN_LOCK))).toBe(false);
     io.err = '';
@@ -187,7 +225,9 @@ describe('(8) one training per run directory', () => {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, TRAIN_LOCK), String(process.pid));
     expect(await run('train', ...TINY, '--out', out)).toBe(2);
-    expect(errLines()).toEqual([`lie-bracket: error: ${out}: another training (pid ${process.pid}) is writing here; wait for it, or delete ${TRAIN_LOCK} if it is gone`]);
+    expect(errLines()).toEqual([
+      `lie-bracket: error: ${out}: another training (pid ${process.pid}) is writing here; wait for it, or delete ${TRAIN_LOCK} if it is gone`,
+    ]);
     expect(existsSync(join(out, 'checkpoints'))).toBe(false);
   });
 
@@ -237,7 +277,10 @@ describe('(11) stop at a step boundary', () => {
     expect(r.status).toBe('interrupted');
     expect(r.interrupted).toEqual({ step: 3, lastCheckpoint: 1 });
     expect(readdirSync(join(dir, 'checkpoints')).sort()).toEqual(['step-0.safetensors', 'step-1.safetensors']);
-    const metricSteps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step as number);
+    const metricSteps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step as number);
     expect(metricSteps).toEqual([0, 1]);
     expect(existsSync(join(dir, TRAIN_LOCK))).toBe(false);
     train(context(raw), dir, { resume: true });
@@ -260,7 +303,21 @@ describe('(11) stop at a step boundary', () => {
       }
     }, 1);
     try {
-      const code = await run('train', '--model', 'mlp', '--steps', '2000', '--train-size', '64', '--eval-size', '32', '--checkpoint-every', '1000', '--out', out);
+      const code = await run(
+        'train',
+        '--model',
+        'mlp',
+        '--steps',
+        '2000',
+        '--train-size',
+        '64',
+        '--eval-size',
+        '32',
+        '--checkpoint-every',
+        '1000',
+        '--out',
+        out,
+      );
       expect(sent).toBe(true);
       expect(code).toBe(130);
     } finally {

@@ -51,7 +51,8 @@ describe('layering', () => {
       for (const t of importsOf(f)) {
         if (name(t) === 'index.ts') violations.push(`${name(f)} imports the public entry point index.ts`);
         const lt = layerOf(t);
-        if (lf === -1 ? lt !== -1 : lt > lf) violations.push(`${name(f)} (${lf === -1 ? 'top level' : LAYERS[lf]}) imports ${name(t)} (${LAYERS[lt]})`);
+        if (lf === -1 ? lt !== -1 : lt > lf)
+          violations.push(`${name(f)} (${lf === -1 ? 'top level' : LAYERS[lf]}) imports ${name(t)} (${LAYERS[lt]})`);
       }
     }
     expect(violations).toEqual([]);

@@ -30,10 +30,11 @@ describe('layers', () => {
     for (let c = 0; c < 2; c++) {
       const xs: number[] = [];
       const ys: number[] = [];
-      for (let n = 0; n < 4; n++) for (let i = 0; i < 9; i++) {
-        xs.push(x.data[n * 18 + c * 9 + i]!);
-        ys.push(y.data[n * 18 + c * 9 + i]!);
-      }
+      for (let n = 0; n < 4; n++)
+        for (let i = 0; i < 9; i++) {
+          xs.push(x.data[n * 18 + c * 9 + i]!);
+          ys.push(y.data[n * 18 + c * 9 + i]!);
+        }
       const m = xs.reduce((a, b) => a + b) / 36;
       const vb = xs.reduce((a, b) => a + (b - m) ** 2, 0) / 36;
       const ym = ys.reduce((a, b) => a + b) / 36;
@@ -50,13 +51,16 @@ describe('layers', () => {
     const st = evalState({ 'bn.running_mean': T([2], [1]), 'bn.running_var': T([4], [1]), 'bn.num_batches_tracked': e.scalar(7) });
     const y = batchNorm2d(p, 'bn', T([2, 4, 6, 0], [1, 1, 2, 2]), st);
     const s = Math.sqrt(4 + 1e-5);
-    arr(y).forEach((v, i) => expect(v).toBeCloseTo(3 * ([2, 4, 6, 0][i]! - 2) / s + 1, 12));
+    arr(y).forEach((v, i) => expect(v).toBeCloseTo((3 * ([2, 4, 6, 0][i]! - 2)) / s + 1, 12));
     expect(Object.keys(st.updates)).toHaveLength(0);
   });
   test('BatchNorm2d derivatives (train and eval) pass the finite-difference, adjoint and second-order checks', () => {
     const bufs = { 'bn.running_mean': T([0.1, -0.2], [2]), 'bn.running_var': T([1.5, 0.7], [2]), 'bn.num_batches_tracked': e.scalar(0) };
     for (const mode of [trainState, evalState]) {
-      const r = e.checkGrads(([x, w, b]) => e.tanh(batchNorm2d({ 'bn.weight': w!, 'bn.bias': b! }, 'bn', x!, mode(bufs))), [rng.normalTensor([3, 2, 2, 2]), rng.normalTensor([2]), rng.normalTensor([2])]);
+      const r = e.checkGrads(
+        ([x, w, b]) => e.tanh(batchNorm2d({ 'bn.weight': w!, 'bn.bias': b! }, 'bn', x!, mode(bufs))),
+        [rng.normalTensor([3, 2, 2, 2]), rng.normalTensor([2]), rng.normalTensor([2])],
+      );
       expect(r.jvpVsFd).toBeLessThan(1e-6);
       expect(r.adjoint).toBeLessThan(1e-10);
       expect(r.hvpVsFd).toBeLessThan(1e-6);
@@ -78,7 +82,16 @@ describe('model specs', () => {
         { type: 'linear', out: 5 },
       ],
     });
-    expect(Object.keys(m.paramShapes)).toEqual(['0.weight', '0.bias', '1.weight', '1.bias', '2.body.0.weight', '2.body.0.bias', '5.weight', '5.bias']);
+    expect(Object.keys(m.paramShapes)).toEqual([
+      '0.weight',
+      '0.bias',
+      '1.weight',
+      '1.bias',
+      '2.body.0.weight',
+      '2.body.0.bias',
+      '5.weight',
+      '5.bias',
+    ]);
     expect(m.paramShapes['5.weight']).toEqual([5, 12]);
     expect(Object.keys(m.bufferShapes)).toEqual(['1.running_mean', '1.running_var', '1.num_batches_tracked']);
     expect(m.numOutputs).toBe(5);
@@ -88,7 +101,9 @@ describe('model specs', () => {
   test('bad specs give one-line errors naming the layer', () => {
     expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'linear', out: 3 }] })).toThrow(/layer 0 \(linear\): needs a flat input/);
     expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'conv2d', out: 3, kernel: 9 }] })).toThrow(/kernel does not fit/);
-    expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'softmaxx' }] })).toThrow(/model spec: layers\[0\]\.type: Invalid discriminator value/);
+    expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'softmaxx' }] })).toThrow(
+      /model spec: layers\[0\]\.type: Invalid discriminator value/,
+    );
     expect(() => modelFromSpec({ input: [3], layers: [{ type: 'residual', body: [{ type: 'linear', out: 4 }] }] })).toThrow(/shortcut/);
   });
   test('xresnet has 0.5–2 M parameters and is configurable', () => {
@@ -132,7 +147,15 @@ describe('losses', () => {
     expect(r.hvpVsFd).toBeLessThan(1e-6);
   });
   test('grouped rejects overlapping or out-of-range groups', () => {
-    expect(() => groupedLoss([{ name: 'a', members: [0, 1], allowNone: false }, { name: 'b', members: [1, 2], allowNone: false }], 4)).toThrow(/more than one group/);
+    expect(() =>
+      groupedLoss(
+        [
+          { name: 'a', members: [0, 1], allowNone: false },
+          { name: 'b', members: [1, 2], allowNone: false },
+        ],
+        4,
+      ),
+    ).toThrow(/more than one group/);
     expect(() => groupedLoss([{ name: 'a', members: [0, 7], allowNone: false }], 4)).toThrow(/output 7/);
   });
 });

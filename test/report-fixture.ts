@@ -46,7 +46,10 @@ function verifyJson(model: string, pair: [number, number]) {
 export function trainedRun(dir: string, opts: { nExamples?: number; nProbes?: number } = {}): void {
   const nExamples = opts.nExamples ?? 5;
   const nProbes = opts.nProbes ?? 12;
-  const config = parseTrainConfig({ model: 'mlp', loss: 'bce', steps: 4, evalSize: 200, evalEvery: 1, batchSize: 32, optimizer: { name: 'adam', lr: 3e-3 } }, 'fixture');
+  const config = parseTrainConfig(
+    { model: 'mlp', loss: 'bce', steps: 4, evalSize: 200, evalEvery: 1, batchSize: 32, optimizer: { name: 'adam', lr: 3e-3 } },
+    'fixture',
+  );
   const trainSet = openDataset(config.data, 'train', { loss: config.loss });
   const testSet = openDataset(config.data, 'test', { loss: config.loss });
   const model = resolveModel(config.model, trainSet);
@@ -61,15 +64,38 @@ export function trainedRun(dir: string, opts: { nExamples?: number; nProbes?: nu
   for (const step of run.steps) {
     const ck = run.checkpoint(step);
     const a = analyzePairs(
-      { model: run.model, loss: run.loss, dtype: run.config.dtype, params: ck.params, forward: () => evalState(ck.buffers), data: run.test, probes: run.test },
+      {
+        model: run.model,
+        loss: run.loss,
+        dtype: run.config.dtype,
+        params: ck.params,
+        forward: () => evalState(ck.buffers),
+        data: run.test,
+        probes: run.test,
+      },
       pairs,
       { probeIndices },
     );
     for (const p of a.pairs) {
       const tensors = Object.fromEntries(
-        Object.entries(p.tensors).map(([k, t]) => [k, { ...t, gradRmsX: t.gradNormX / Math.sqrt(sizes[k]!), gradRmsY: t.gradNormY / Math.sqrt(sizes[k]!) }]),
+        Object.entries(p.tensors).map(([k, t]) => [
+          k,
+          { ...t, gradRmsX: t.gradNormX / Math.sqrt(sizes[k]!), gradRmsY: t.gradNormY / Math.sqrt(sizes[k]!) },
+        ]),
       );
-      results.push({ step, x: p.x, y: p.y, lossX: p.lossX, lossY: p.lossY, gradNormX: p.gradNormX, gradNormY: p.gradNormY, bracketNorm: p.bracketNorm, gradCosine: p.gradCosine, tensors, probeEffects: p.probeEffects });
+      results.push({
+        step,
+        x: p.x,
+        y: p.y,
+        lossX: p.lossX,
+        lossY: p.lossY,
+        gradNormX: p.gradNormX,
+        gradNormY: p.gradNormY,
+        bracketNorm: p.bracketNorm,
+        gradCosine: p.gradCosine,
+        tensors,
+        probeEffects: p.probeEffects,
+      });
     }
     // the all-pairs matrices for probe 0, from the same pair effects (antisymmetric)
     const k = run.test.labelNames.length;
@@ -88,8 +114,14 @@ export function trainedRun(dir: string, opts: { nExamples?: number; nProbes?: nu
   // over checkpoints, then mean, standard error and a 90% interval over pairs)
   const labels = [...run.test.labelNames];
   const perPair = pairs.map(([x, y]) => {
-    const rows = results.filter((r) => (r as { x: number; y: number }).x === x && (r as { y: number }).y === y) as { probeEffects: number[][]; gradNormX: number; gradNormY: number }[];
-    return labels.map((_, f) => rows.reduce((a, r) => a + r.probeEffects.reduce((b, e) => b + Math.abs(e[f]!), 0) / r.probeEffects.length, 0) / rows.length);
+    const rows = results.filter((r) => (r as { x: number; y: number }).x === x && (r as { y: number }).y === y) as {
+      probeEffects: number[][];
+      gradNormX: number;
+      gradNormY: number;
+    }[];
+    return labels.map(
+      (_, f) => rows.reduce((a, r) => a + r.probeEffects.reduce((b, e) => b + Math.abs(e[f]!), 0) / r.probeEffects.length, 0) / rows.length,
+    );
   });
   const features = labels
     .map((feature, f) => {
@@ -145,7 +177,18 @@ export function syntheticRun(dir: string, o: SyntheticOptions): void {
   const nEx = o.nExamples ?? 4;
   const nProbes = o.nProbes ?? 6;
   mkdirSync(dir, { recursive: true });
-  const config = { model: 'mlp', data: o.data ?? 'not-a-data-set:/nowhere', loss: 'bce', optimizer: { name: 'adam', lr: 0.001 }, batchSize: 32, steps: Math.max(...steps), seed: 0, dtype: 'float32', evalSize: 100, ...o.configExtra };
+  const config = {
+    model: 'mlp',
+    data: o.data ?? 'not-a-data-set:/nowhere',
+    loss: 'bce',
+    optimizer: { name: 'adam', lr: 0.001 },
+    batchSize: 32,
+    steps: Math.max(...steps),
+    seed: 0,
+    dtype: 'float32',
+    evalSize: 100,
+    ...o.configExtra,
+  };
   writeFileSync(
     join(dir, 'run.json'),
     JSON.stringify({
@@ -166,7 +209,12 @@ export function syntheticRun(dir: string, o: SyntheticOptions): void {
       steps.map((s, i) => ({
         step: s,
         trainLoss: i === 0 ? null : 0.7 / (1 + i),
-        eval: { loss: 0.7 / (1 + i * 0.8), accuracy: o.labels.map((_, j) => 0.5 + 0.05 * i + 0.01 * j), auc: o.labels.map(() => 0.5 + 0.1 * i), classAccuracy: 0.1 + 0.2 * i },
+        eval: {
+          loss: 0.7 / (1 + i * 0.8),
+          accuracy: o.labels.map((_, j) => 0.5 + 0.05 * i + 0.01 * j),
+          auc: o.labels.map(() => 0.5 + 0.1 * i),
+          classAccuracy: 0.1 + 0.2 * i,
+        },
         seconds: i,
       })),
     ),
@@ -188,7 +236,14 @@ export function syntheticRun(dir: string, o: SyntheticOptions): void {
         const bRms = pairFactor * Math.sqrt(gRmsX * gRmsY) * 0.1 * Math.exp(0.1 * rng.normal());
         const bNorm = bRms * Math.sqrt(sizes[t]!);
         sq += bNorm ** 2;
-        tensors[name] = { bracketNorm: bNorm, bracketRms: bRms, gradNormX: gRmsX * Math.sqrt(sizes[t]!), gradNormY: gRmsY * Math.sqrt(sizes[t]!), gradRmsX: gRmsX, gradRmsY: gRmsY };
+        tensors[name] = {
+          bracketNorm: bNorm,
+          bracketRms: bRms,
+          gradNormX: gRmsX * Math.sqrt(sizes[t]!),
+          gradNormY: gRmsY * Math.sqrt(sizes[t]!),
+          gradRmsX: gRmsX,
+          gradRmsY: gRmsY,
+        };
       });
       results.push({
         step,
@@ -205,12 +260,26 @@ export function syntheticRun(dir: string, o: SyntheticOptions): void {
       });
     }
   }
-  const fit = (slope: number) => ({ gradientFit: { n: 24, groups: 6, slope, slopeStderr: 0.01, r2: 0.987, withinR2: 0.912, residualSd: 0.1, intercepts: [], dropped: 0 }, tensorModel: { r2: 0.975, r2Rows: 0.5, r2Cols: 0.4 } });
+  const fit = (slope: number) => ({
+    gradientFit: { n: 24, groups: 6, slope, slopeStderr: 0.01, r2: 0.987, withinR2: 0.912, residualSd: 0.1, intercepts: [], dropped: 0 },
+    tensorModel: { r2: 0.975, r2Rows: 0.5, r2Cols: 0.4 },
+  });
   writeSweep(dir, { format: 'lie-bracket sweep v1', run: dir, steps, pairs, probeIndices, options: { split: 'test' } }, results, {
     format: 'lie-bracket sweep summary v1',
     bootstrap: { samples: 100, seed: 0, level: 0.9 },
     checkpoints: steps.map((step, i) => ({ step, pairs: pairs.length, ...fit(1.1 + 0.01 * i), features: [] })),
-    overall: { ...fit(1.234), features: [...o.labels].reverse().map((feature, i) => ({ feature, rank: i + 1, meanAbsEffect: 1 / (i + 1), stderr: 0.01, ci90: [0.9 / (i + 1), 1.1 / (i + 1)], rankNormalized: i + 1, normalized: 0.5 / (i + 1) })) },
+    overall: {
+      ...fit(1.234),
+      features: [...o.labels].reverse().map((feature, i) => ({
+        feature,
+        rank: i + 1,
+        meanAbsEffect: 1 / (i + 1),
+        stderr: 0.01,
+        ci90: [0.9 / (i + 1), 1.1 / (i + 1)],
+        rankNormalized: i + 1,
+        normalized: 0.5 / (i + 1),
+      })),
+    },
   });
   if (o.withAllPairs) {
     const idx = Array.from({ length: nEx }, (_, i) => i);
@@ -222,11 +291,13 @@ export function syntheticRun(dir: string, o: SyntheticOptions): void {
       indices: idx,
       matrices: o.labels.map(() => {
         const m = idx.map(() => idx.map(() => 0));
-        for (const i of idx) for (const j of idx) if (i < j) {
-          const v = rng.normal() * (1 + step);
-          m[i]![j] = v;
-          m[j]![i] = -v;
-        }
+        for (const i of idx)
+          for (const j of idx)
+            if (i < j) {
+              const v = rng.normal() * (1 + step);
+              m[i]![j] = v;
+              m[j]![i] = -v;
+            }
         return m;
       }),
     }));

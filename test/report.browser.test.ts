@@ -99,7 +99,9 @@ describe.skipIf(skip)('report.html in Chromium', () => {
     const { page } = o;
 
     // every figure: an SVG with data marks in it
-    const figs = await page.$$eval('.fig', (els) => els.map((e) => ({ id: e.id, svgs: e.querySelectorAll('svg').length, marks: e.querySelectorAll('svg g.role-mark > *').length })));
+    const figs = await page.$$eval('.fig', (els) =>
+      els.map((e) => ({ id: e.id, svgs: e.querySelectorAll('svg').length, marks: e.querySelectorAll('svg g.role-mark > *').length })),
+    );
     expect(figs.map((f) => f.id)).toEqual(FIGURES.map((id) => `fig-${id}`));
     for (const f of figs) {
       expect(f.svgs, f.id).toBeGreaterThan(0);

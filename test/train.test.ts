@@ -7,7 +7,16 @@ import { captureOutput } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { openDataset } from '../src/data/registry.js';
 import { resolveModel } from '../src/study/resolve.js';
-import { checkpointSchedule, freshCheckpoint, lossFor, parseTrainConfig, stepIndices, train, trainStep, type RunContext } from '../src/study/train.js';
+import {
+  checkpointSchedule,
+  freshCheckpoint,
+  lossFor,
+  parseTrainConfig,
+  stepIndices,
+  train,
+  trainStep,
+  type RunContext,
+} from '../src/study/train.js';
 import { batch } from '../src/data/dataset.js';
 import { mean } from '../src/engine/ops.js';
 import { concrete, valueAndGrad } from '../src/engine/transforms.js';
@@ -45,7 +54,10 @@ describe('training', () => {
     const ctx = context({ model: 'mlp', loss: 'ce', steps: 150, optimizer: { name: 'adam', lr: 2e-3 }, evalSize: 400, checkpointSteps: [0, 150] });
     const s = train(ctx, join(tmp, 'learn'));
     expect(s.final.classAccuracy).toBeGreaterThan(0.65); // chance is 0.1
-    const lines = readFileSync(join(tmp, 'learn', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(tmp, 'learn', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0].step).toBe(0);
     expect(lines.at(-1).step).toBe(150);
     expect(lines.at(-1).eval.loss).toBeLessThan(lines[0].eval.loss);
@@ -67,7 +79,15 @@ describe('training', () => {
   });
 
   test('resume: a run killed after a checkpoint continues and ends identical to an uninterrupted run', () => {
-    const raw = { model: bnSpec, loss: 'ce', steps: 12, trainSize: 300, evalSize: 50, checkpointSteps: [0, 5, 12], optimizer: { name: 'momentum', lr: 0.05 } };
+    const raw = {
+      model: bnSpec,
+      loss: 'ce',
+      steps: 12,
+      trainSize: 300,
+      evalSize: 50,
+      checkpointSteps: [0, 5, 12],
+      optimizer: { name: 'momentum', lr: 0.05 },
+    };
     train(context(raw), join(tmp, 'whole'));
     const dir = join(tmp, 'killed');
     expect(() =>
@@ -127,7 +147,7 @@ describe('lie-bracket train (CLI)', () => {
     for (let i = 0; i < 3; i++) {
       const b = batch(ctx.train, stepIndices(ctx.config.seed, ck.step, 32, 300), ctx.config.dtype);
       const fwd = trainState(ck.buffers);
-      const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params as Params);
+      const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params);
       const g = Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, concrete(v)]));
       const want = optimizerStep(opt, ck.params, g, ck.optimizer);
       const got = trainStep(ctx, ck, opt);

@@ -67,7 +67,10 @@ if (!isMainThread) {
   const { params, examples, lossFn } = build(input.setup);
   const dirs = input.directions.map((d) => unflatten(d, params));
   const r = projectedBrackets(lossFn, params, examples, dirs, { method: 'projected' });
-  parentPort!.postMessage(r.matrices, r.matrices.map((m) => m.buffer as ArrayBuffer));
+  parentPort!.postMessage(
+    r.matrices,
+    r.matrices.map((m) => m.buffer as ArrayBuffer),
+  );
 } else {
   await main();
 }
@@ -120,7 +123,9 @@ async function main(): Promise<void> {
   };
 
   const { model, params, examples, z } = build(setup);
-  log(`all-pairs logit effects: ${model.name} (${layout(params).size.toLocaleString('en-US')} parameters), ${dtype}, N = ${n} examples of the Fashion-MNIST test split, 1 probe × ${model.numOutputs} outputs`);
+  log(
+    `all-pairs logit effects: ${model.name} (${layout(params).size.toLocaleString('en-US')} parameters), ${dtype}, N = ${n} examples of the Fashion-MNIST test split, 1 probe × ${model.numOutputs} outputs`,
+  );
   const cpu0 = process.cpuUsage();
   const single = allPairsLogitEffects(model, LOSSES.bce, params, examples, z, { method: 'projected' });
   const singleCpu = cpuSeconds(cpu0);
@@ -152,11 +157,14 @@ async function main(): Promise<void> {
         scale = Math.max(scale, Math.abs(v));
       }),
     );
-    log(`${workers} worker threads: ${par.seconds.toFixed(1)} s wall, ${parCpu.toFixed(1)} s CPU in all threads (max difference from single thread ${(diff / scale).toExponential(1)} relative)`);
+    log(
+      `${workers} worker threads: ${par.seconds.toFixed(1)} s wall, ${parCpu.toFixed(1)} s CPU in all threads (max difference from single thread ${(diff / scale).toExponential(1)} relative)`,
+    );
     Object.assign(report, { workers, workerSeconds: par.seconds, workerCpuSeconds: parCpu, maxRelativeDifference: diff / scale });
   }
   const load = loadavg()[0] ?? 0;
-  if (load > availableParallelism()) log(`(note: load average ${load.toFixed(1)} on ${availableParallelism()} cores — other processes compete; the CPU times are the better guide)`);
+  if (load > availableParallelism())
+    log(`(note: load average ${load.toFixed(1)} on ${availableParallelism()} cores — other processes compete; the CPU times are the better guide)`);
   let big = 0;
   for (const m of single.matrices) for (const v of m) big = Math.max(big, Math.abs(v));
   report.maxAbsEffect = big;

@@ -116,10 +116,32 @@ for (const name of MODELS) {
       const inp = join(tmp, `${name}-${dtype}-in.safetensors`);
       writeSafetensors(w, params);
       writeSafetensors(inp, { x: b.x, labels: new Tensor(Float64Array.from(b.labels), [2]) });
-      const out = execFileSync('/usr/bin/python3', [
-        join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), '--inputs', inp, '--weights', w, '--model', name, '--loss', 'bce',
-        '--dtype', dtype, '--pairs', '0,1', '--bench', '--repeats', String(REPEATS), '--warmup', String(WARMUP), '--threads', '1',
-      ], { encoding: 'utf8' });
+      const out = execFileSync(
+        '/usr/bin/python3',
+        [
+          join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'),
+          '--inputs',
+          inp,
+          '--weights',
+          w,
+          '--model',
+          name,
+          '--loss',
+          'bce',
+          '--dtype',
+          dtype,
+          '--pairs',
+          '0,1',
+          '--bench',
+          '--repeats',
+          String(REPEATS),
+          '--warmup',
+          String(WARMUP),
+          '--threads',
+          '1',
+        ],
+        { encoding: 'utf8' },
+      );
       const bench = (JSON.parse(out) as { bench: Record<Measure, number> }).bench;
       for (const r of rows.filter((r) => r.model === name && r.dtype === dtype)) {
         r.torchMs = bench[r.measure];
@@ -135,7 +157,12 @@ let training: TrainBenchRow[] | undefined;
 if (!flag('--no-train')) {
   const script = fileURLToPath(new URL('./train-bench.js', import.meta.url));
   const models = value('--train-models');
-  const extra = [...(QUICK ? ['--quick'] : []), ...(withTorch ? [] : ['--no-torch']), ...(models ? ['--models', models] : []), ...(KERNELS !== undefined ? ['--kernels', KERNELS] : [])];
+  const extra = [
+    ...(QUICK ? ['--quick'] : []),
+    ...(withTorch ? [] : ['--no-torch']),
+    ...(models ? ['--models', models] : []),
+    ...(KERNELS !== undefined ? ['--kernels', KERNELS] : []),
+  ];
   const out = execFileSync(process.execPath, [script, '--json', ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
   training = (JSON.parse(out.trim().split('\n').pop()!) as { rows: TrainBenchRow[] }).rows;
 }
@@ -168,23 +195,42 @@ if (memN > 0) {
   memory = { brackets: memN, rssStartMB: start, rssEndMB: rss() };
 }
 
-const kernelsLabel = activeKernels() === 'wasm' ? (wasmAvailable ? 'wasm (WebAssembly SIMD)' : 'wasm (plain JS: no WebAssembly SIMD)') : activeKernels();
+const kernelsLabel =
+  activeKernels() === 'wasm' ? (wasmAvailable ? 'wasm (WebAssembly SIMD)' : 'wasm (plain JS: no WebAssembly SIMD)') : activeKernels();
 
 if (flag('--json')) {
-  process.stdout.write(`${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, cores: availableParallelism(), loadAverage: loadavg()[0], rows, training, allPairs, memory })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, cores: availableParallelism(), loadAverage: loadavg()[0], rows, training, allPairs, memory })}\n`,
+  );
 } else {
   console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce; kernels: ${kernelsLabel}`);
-  console.log(withTorch ? 'PyTorch peer: scripts/torch_peer.py, double backward, 1 thread, same weights and inputs\n' : 'PyTorch peer: not available (/usr/bin/python3 cannot import torch)\n');
+  console.log(
+    withTorch
+      ? 'PyTorch peer: scripts/torch_peer.py, double backward, 1 thread, same weights and inputs\n'
+      : 'PyTorch peer: not available (/usr/bin/python3 cannot import torch)\n',
+  );
   const header = ['model', 'dtype', 'measure', 'ms', 'GFLOP/s', ...(withTorch ? ['torch ms', 'ratio'] : [])];
   console.log(
     table(
       header,
-      rows.map((r) => [r.model, r.dtype, r.measure, r.ms.toFixed(3), r.gflops.toFixed(2), ...(withTorch ? [r.torchMs!.toFixed(3), r.ratio!.toFixed(2)] : [])]),
+      rows.map((r) => [
+        r.model,
+        r.dtype,
+        r.measure,
+        r.ms.toFixed(3),
+        r.gflops.toFixed(2),
+        ...(withTorch ? [r.torchMs!.toFixed(3), r.ratio!.toFixed(2)] : []),
+      ]),
     ),
   );
   if (training) {
-    console.log(`\ntraining: ms per Adam step (lr 1e-3), batch 32, float32, loss bce — trainStep: minibatch, forward and backward with BatchNorm in training mode, optimizer step`);
-    if (withTorch) console.log('PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, 1 thread, nn modules, torch.optim.Adam; rounds alternate ours and the peer, figures are medians over rounds');
+    console.log(
+      `\ntraining: ms per Adam step (lr 1e-3), batch 32, float32, loss bce — trainStep: minibatch, forward and backward with BatchNorm in training mode, optimizer step`,
+    );
+    if (withTorch)
+      console.log(
+        'PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, 1 thread, nn modules, torch.optim.Adam; rounds alternate ours and the peer, figures are medians over rounds',
+      );
     console.log('');
     console.log(
       table(
@@ -202,9 +248,30 @@ if (flag('--json')) {
     );
   }
   if (allPairs) {
-    const a = allPairs as { model: string; dtype: string; n: number; outputs: number; singleThreadSeconds: number; singleThreadCpuSeconds: number; workers?: number; workerSeconds?: number; workerCpuSeconds?: number; hvps: number; loadAverage: number };
-    console.log(`\nall pairs: ${a.n}×${a.n} logit-effect matrices (${a.outputs} outputs of 1 probe), ${a.model}, ${a.dtype}, projected (${a.hvps} HVPs)`);
-    console.log(`  single thread ${a.singleThreadSeconds.toFixed(1)} s wall (${a.singleThreadCpuSeconds.toFixed(1)} s CPU)` + (a.workers ? `; ${a.workers} workers ${a.workerSeconds!.toFixed(1)} s wall (${a.workerCpuSeconds!.toFixed(1)} s CPU)` : '') + `; load average ${a.loadAverage.toFixed(1)} on ${availableParallelism()} cores`);
+    const a = allPairs as {
+      model: string;
+      dtype: string;
+      n: number;
+      outputs: number;
+      singleThreadSeconds: number;
+      singleThreadCpuSeconds: number;
+      workers?: number;
+      workerSeconds?: number;
+      workerCpuSeconds?: number;
+      hvps: number;
+      loadAverage: number;
+    };
+    console.log(
+      `\nall pairs: ${a.n}×${a.n} logit-effect matrices (${a.outputs} outputs of 1 probe), ${a.model}, ${a.dtype}, projected (${a.hvps} HVPs)`,
+    );
+    console.log(
+      `  single thread ${a.singleThreadSeconds.toFixed(1)} s wall (${a.singleThreadCpuSeconds.toFixed(1)} s CPU)` +
+        (a.workers ? `; ${a.workers} workers ${a.workerSeconds!.toFixed(1)} s wall (${a.workerCpuSeconds!.toFixed(1)} s CPU)` : '') +
+        `; load average ${a.loadAverage.toFixed(1)} on ${availableParallelism()} cores`,
+    );
   }
-  if (memory) console.log(`\nmemory: RSS ${memory.rssStartMB.toFixed(0)} MB after ${memory.brackets / 10} brackets, ${memory.rssEndMB.toFixed(0)} MB after ${memory.brackets} (mlp, float32)`);
+  if (memory)
+    console.log(
+      `\nmemory: RSS ${memory.rssStartMB.toFixed(0)} MB after ${memory.brackets / 10} brackets, ${memory.rssEndMB.toFixed(0)} MB after ${memory.brackets} (mlp, float32)`,
+    );
 }

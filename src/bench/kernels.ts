@@ -47,33 +47,53 @@ function consume(b: Buf): void {
 function convCases(label: string, B: number, C: number, H: number, O: number, k: number, pad: number): Case[] {
   const p: ConvParams = { stride: [1, 1], padding: [pad, pad], dilation: [1, 1], groups: 1 };
   const OH = windowOut(H, k, 1, pad);
-  const xs: Shape = [B, C, H, H], ws: Shape = [O, C, k, k], ys: Shape = [B, O, OH, OH];
+  const xs: Shape = [B, C, H, H],
+    ws: Shape = [O, C, k, k],
+    ys: Shape = [B, O, OH, OH];
   const flops = 2 * B * O * OH * OH * C * k * k;
   return [
     {
-      name: `${label} conv2d`, flops,
+      name: `${label} conv2d`,
+      flops,
       prepare: (t, dt) => {
-        const x = randIn(xs, dt), w = randIn(ws, dt);
+        const x = randIn(xs, dt),
+          w = randIn(ws, dt);
         const out = allocBuf(dt, sizeOf(ys));
-        return () => { out.fill(0); t.conv2d(out, ys, [x, w], p); consume(out); };
+        return () => {
+          out.fill(0);
+          t.conv2d(out, ys, [x, w], p);
+          consume(out);
+        };
       },
     },
     {
-      name: `${label} input_grad`, flops,
+      name: `${label} input_grad`,
+      flops,
       prepare: (t, dt) => {
-        const dy = randIn(ys, dt), w = randIn(ws, dt);
+        const dy = randIn(ys, dt),
+          w = randIn(ws, dt);
         const q = { ...p, inputShape: xs };
         const out = allocBuf(dt, sizeOf(xs));
-        return () => { out.fill(0); t.conv2d_input_grad(out, xs, [dy, w], q); consume(out); };
+        return () => {
+          out.fill(0);
+          t.conv2d_input_grad(out, xs, [dy, w], q);
+          consume(out);
+        };
       },
     },
     {
-      name: `${label} filter_grad`, flops,
+      name: `${label} filter_grad`,
+      flops,
       prepare: (t, dt) => {
-        const x = randIn(xs, dt), dy = randIn(ys, dt);
+        const x = randIn(xs, dt),
+          dy = randIn(ys, dt);
         const q = { ...p, filterShape: ws };
         const out = allocBuf(dt, sizeOf(ws));
-        return () => { out.fill(0); t.conv2d_filter_grad(out, ws, [x, dy], q); consume(out); };
+        return () => {
+          out.fill(0);
+          t.conv2d_filter_grad(out, ws, [x, dy], q);
+          consume(out);
+        };
       },
     },
   ];
@@ -81,23 +101,35 @@ function convCases(label: string, B: number, C: number, H: number, O: number, k:
 
 function poolCases(label: string, B: number, C: number, H: number): Case[] {
   const p: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
-  const xs: Shape = [B, C, H, H], ys: Shape = [B, C, H / 2, H / 2];
+  const xs: Shape = [B, C, H, H],
+    ys: Shape = [B, C, H / 2, H / 2];
   return [
     {
-      name: `${label} maxpool2d`, flops: 0,
+      name: `${label} maxpool2d`,
+      flops: 0,
       prepare: (t, dt) => {
         const x = randIn(xs, dt);
         const out = allocBuf(dt, sizeOf(ys));
-        return () => { out.fill(0); t.maxpool2d(out, ys, [x, x], p); consume(out); };
+        return () => {
+          out.fill(0);
+          t.maxpool2d(out, ys, [x, x], p);
+          consume(out);
+        };
       },
     },
     {
-      name: `${label} maxpool2d_scatter`, flops: 0,
+      name: `${label} maxpool2d_scatter`,
+      flops: 0,
       prepare: (t, dt) => {
-        const x = randIn(xs, dt), dy = randIn(ys, dt);
+        const x = randIn(xs, dt),
+          dy = randIn(ys, dt);
         const q = { ...p, inputShape: xs };
         const out = allocBuf(dt, sizeOf(xs));
-        return () => { out.fill(0); t.maxpool2d_scatter(out, xs, [x, dy], q); consume(out); };
+        return () => {
+          out.fill(0);
+          t.maxpool2d_scatter(out, xs, [x, dy], q);
+          consume(out);
+        };
       },
     },
   ];
@@ -109,12 +141,18 @@ function matmulCase(what: string, M: number, N: number, K: number, transA: boole
   const bs: Shape = transB ? [N, K] : [K, N];
   const tag = `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
   return {
-    name: `${what} ${M}×${K}·${K}×${N} ${tag}`, flops: 2 * M * N * K,
+    name: `${what} ${M}×${K}·${K}×${N} ${tag}`,
+    flops: 2 * M * N * K,
     prepare: (t, dt) => {
-      const a = randIn(as, dt), b = randIn(bs, dt);
+      const a = randIn(as, dt),
+        b = randIn(bs, dt);
       const p = { transA, transB };
       const out = allocBuf(dt, M * N);
-        return () => { out.fill(0); t.matmul(out, [M, N], [a, b], p); consume(out); };
+      return () => {
+        out.fill(0);
+        t.matmul(out, [M, N], [a, b], p);
+        consume(out);
+      };
     },
   };
 }
@@ -174,7 +212,8 @@ function main(): void {
   // that V8 has already optimised for all the shapes and dtypes (the steady state of a run).
   const warm = (f: () => void): void => {
     const t0 = performance.now();
-    do f(); while (performance.now() - t0 < (quick ? 5 : 20));
+    do f();
+    while (performance.now() - t0 < (quick ? 5 : 20));
   };
   for (const B of batches) {
     for (const c of cases(B)) {

@@ -161,8 +161,25 @@ function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDi
   const out = execFileSync(
     '/usr/bin/python3',
     [
-      join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), '--train-bench', ...modelArgs, '--weights', w, '--inputs', inp,
-      '--dtype', 'float32', '--batch', String(BATCH), '--lr', String(OPT.lr), '--repeats', String(c.repeats), '--warmup', String(c.warmup), '--threads', '1',
+      join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'),
+      '--train-bench',
+      ...modelArgs,
+      '--weights',
+      w,
+      '--inputs',
+      inp,
+      '--dtype',
+      'float32',
+      '--batch',
+      String(BATCH),
+      '--lr',
+      String(OPT.lr),
+      '--repeats',
+      String(c.repeats),
+      '--warmup',
+      String(c.warmup),
+      '--threads',
+      '1',
     ],
     { encoding: 'utf8' },
   );
@@ -247,7 +264,11 @@ function main(): void {
     else {
       for (const r of rows) {
         const rounds = r.roundRatios && r.roundRatios.length > 1 ? ` (rounds ${r.roundRatios.map((x) => x.toFixed(2)).join(', ')})` : '';
-        console.log(`${r.model}: ${r.msPerStep.toFixed(1)} ms/step` + (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}${rounds}` : '') + ` (load ${r.loadAverage.toFixed(1)})`);
+        console.log(
+          `${r.model}: ${r.msPerStep.toFixed(1)} ms/step` +
+            (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}${rounds}` : '') +
+            ` (load ${r.loadAverage.toFixed(1)})`,
+        );
         for (const k of r.profile ?? []) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.kernel}`);
       }
     }

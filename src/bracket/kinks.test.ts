@@ -81,8 +81,8 @@ describe('kinks: which operations count', () => {
     // the frozen model equals the model at θ₀ in value, gradient and HVP
     const frozen = frozenModel(m, params);
     const f = (mm: Model) => modelLoss(mm, LOSSES.bce);
-    const a = valueAndGrad((p: Params) => f(m)(p, ex(1)))(params as Params);
-    const b = valueAndGrad((p: Params) => f(frozen)(p, ex(1)))(params as Params);
+    const a = valueAndGrad((p: Params) => f(m)(p, ex(1)))(params);
+    const b = valueAndGrad((p: Params) => f(frozen)(p, ex(1)))(params);
     expect(concrete(b[0]).item()).toBe(concrete(a[0]).item());
     const ga = vec(a[1]);
     expect(norm(sub(vec(b[1]), ga)) / norm(ga)).toBeLessThan(1e-14);
@@ -91,8 +91,8 @@ describe('kinks: which operations count', () => {
     expect(norm(sub(hb, ha)) / norm(ha)).toBeLessThan(1e-12);
     // elsewhere it is the model with each kink's weights of θ₀: abs → x·sign(x₀), max/min → blends
     expect(d.total).toBeGreaterThan(0);
-    const h0 = linear(params as Params, 'fc1', o.flatten(x));
-    const h = linear(far as Params, 'fc1', o.flatten(x));
+    const h0 = linear(params, 'fc1', o.flatten(x));
+    const h = linear(far, 'fc1', o.flatten(x));
     const blend = (u: Val, v: Val, u0: Val, v0: Val, op: 'gt' | 'lt') => {
       const w = o.add(o.compare(u0, op, v0), o.mul(o.eq(u0, v0), 0.5));
       return o.add(o.mul(u, w), o.mul(v, o.sub(1, w)));
@@ -100,8 +100,8 @@ describe('kinks: which operations count', () => {
     const c = (v: number) => o.mul(o.onesLike(h), v);
     const mx0 = o.maximum(o.neg(h0), 0.1);
     const act = o.add(o.mul(h, o.sub(o.gt(h0, 0), o.lt(h0, 0))), blend(h, blend(o.neg(h), c(0.1), o.neg(h0), c(0.1), 'gt'), h0, mx0, 'lt'));
-    const want = concrete(linear(far as Params, 'fc2', act));
-    const got = concrete(frozen.apply(far as Params, x));
+    const want = concrete(linear(far, 'fc2', act));
+    const got = concrete(frozen.apply(far, x));
     expect(norm({ d: sub({ d: got }, { d: want }).d! }) / norm({ w: want })).toBeLessThan(1e-14);
     expect(norm({ d: sub({ d: concrete(m.apply(far as Params, x)) }, { d: want }).d! }) / norm({ w: want })).toBeGreaterThan(1e-6);
   });

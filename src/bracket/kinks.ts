@@ -76,7 +76,10 @@ export interface ActivationPattern {
 function record(model: Model, params: Params, x: Val, state: ForwardState): { keys: string[]; tape: Tape; out: Val } {
   const keys = Object.keys(params);
   const f = (ps: Val[]): Val => model.apply(Object.fromEntries(keys.map((k, i) => [k, ps[i]!])), x, state);
-  const { out, tape } = recordTape(f, keys.map((k) => params[k]!));
+  const { out, tape } = recordTape(
+    f,
+    keys.map((k) => params[k]!),
+  );
   return { keys, tape, out };
 }
 
@@ -135,8 +138,14 @@ function patternOf(tape: Tape, like?: ActivationPattern): ActivationPattern {
  * `like` (a pattern of the same model and input shape, e.g. at a reference point), the same
  * operations must be found, in the same order.
  */
-export function activationPattern(model: Model, params: Vec, x: Tensor, state: ForwardState = evalState(), like?: ActivationPattern): ActivationPattern {
-  return patternOf(record(model, params as Params, x, state).tape, like);
+export function activationPattern(
+  model: Model,
+  params: Vec,
+  x: Tensor,
+  state: ForwardState = evalState(),
+  like?: ActivationPattern,
+): ActivationPattern {
+  return patternOf(record(model, params, x, state).tape, like);
 }
 
 export interface PatternDiff {
@@ -202,7 +211,7 @@ export function frozenModel(model: Model, params0: Vec, state: ForwardState = ev
     const key = primalValue(x);
     let r = cache.get(key);
     if (!r) {
-      r = record(model, params0 as Params, key, state);
+      r = record(model, params0, key, state);
       cache.set(key, r);
     }
     return r;

@@ -29,7 +29,7 @@ describe('minibatch brackets (float64)', () => {
     [mlp, 'ce', [0, 1], [1, 2]], // overlapping batches
   ];
   for (const [model, lossName, a, b] of cases) {
-    test(`${model.name}, ${lossName}: [v_A, v_B] = mean over i∈A, j∈B of [v_i, v_j] (A = {${a}}, B = {${b}})`, () => {
+    test(`${model.name}, ${lossName}: [v_A, v_B] = mean over i∈A, j∈B of [v_i, v_j] (A = {${a.join(',')}}, B = {${b.join(',')}})`, () => {
       const params = initModel(model, 4, 'float64');
       const r = minibatchBracket(model, LOSSES[lossName], params, batchOf(data, a, 'float64'), batchOf(data, b, 'float64'));
       const avg = pairwiseAverage(model, params, a, b, lossName);
@@ -37,7 +37,9 @@ describe('minibatch brackets (float64)', () => {
       expect(norm(sub(r.bracket, avg)) / norm(avg)).toBeLessThan(1e-10);
       // the gradient is the average too
       const g = scale(
-        b.map((j) => bracket(modelLoss(model, LOSSES[lossName]), params, batchOf(data, [j], 'float64'), batchOf(data, [j], 'float64')).gradX).reduce((s, v) => axpy(s, 1, v)),
+        b
+          .map((j) => bracket(modelLoss(model, LOSSES[lossName]), params, batchOf(data, [j], 'float64'), batchOf(data, [j], 'float64')).gradX)
+          .reduce((s, v) => axpy(s, 1, v)),
         1 / b.length,
       );
       expect(norm(sub(r.gradY, g)) / norm(g)).toBeLessThan(1e-12);

@@ -38,10 +38,15 @@ export function minibatchBracket(
   b: Minibatch,
   state: ForwardState = evalState(),
 ): BracketResult {
-  for (const [name, m] of [['A', a], ['B', b]] as const) {
+  for (const [name, m] of [
+    ['A', a],
+    ['B', b],
+  ] as const) {
     const n = m.x.shape[0];
     if (n === undefined || n < 1 || m.t.shape[0] !== n) {
-      throw new Error(`minibatchBracket: minibatch ${name} has inputs ${JSON.stringify(m.x.shape)} and targets ${JSON.stringify(m.t.shape)}; need n ≥ 1 rows in both`);
+      throw new Error(
+        `minibatchBracket: minibatch ${name} has inputs ${JSON.stringify(m.x.shape)} and targets ${JSON.stringify(m.t.shape)}; need n ≥ 1 rows in both`,
+      );
     }
   }
   return bracket(meanModelLoss(model, loss, state), params, a, b);

@@ -16,13 +16,14 @@ const data = loadFashion(undefined, 'test', { limit: 40 });
 const ex = (i: number): Example => batchOf(data, [i], 'float64');
 const lossFn = modelLoss(mlp, LOSSES.bce);
 const vec = (p: Params): Vec => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, concrete(v)]));
-const gradOf = (p: Vec, e: Example) => vec(grad((q: Params) => lossFn(q, e))(p as Params));
+const gradOf = (p: Vec, e: Example) => vec(grad((q: Params) => lossFn(q, e))(p));
 
 /** Parameters and optimizer state after a few real minibatch steps (non-trivial buffers / moments). */
 function warmed(opt: OptimizerConfig, steps = 5): { params: Vec; state: OptimizerState } {
   let params: Vec = initModel(mlp, 0, 'float64');
   let state = initOptimizerState(opt, params);
-  for (let s = 0; s < steps; s++) ({ params, state } = optimizerStep(opt, params, gradOf(params, batchOf(data, [10 + 2 * s, 11 + 2 * s], 'float64')), state));
+  for (let s = 0; s < steps; s++)
+    ({ params, state } = optimizerStep(opt, params, gradOf(params, batchOf(data, [10 + 2 * s, 11 + 2 * s], 'float64')), state));
   return { params, state };
 }
 
@@ -92,11 +93,28 @@ describe('optimizer swap decompositions (mlp, float64)', () => {
     const g = gradOf(params, ex(4));
     const J = adamGain(resolveOptimizerConfig(opt), state, g, opt.lr);
     const h = 1e-6;
-    const bump = (s: number): Vec => Object.fromEntries(Object.entries(g).map(([k, t]) => [k, new Tensor(t.data.map((v) => v * (1 + s * h)), t.shape)]));
+    const bump = (s: number): Vec =>
+      Object.fromEntries(
+        Object.entries(g).map(([k, t]) => [
+          k,
+          new Tensor(
+            t.data.map((v) => v * (1 + s * h)),
+            t.shape,
+          ),
+        ]),
+      );
     const step = (gg: Vec) => optimizerStep(opt, params, gg, state).params;
     const fd = sub(step(bump(-1)), step(bump(1))); // −ΔΔθ = J·Δg (θ' = θ − Δθ)
     const dg = sub(bump(1), bump(-1));
-    const Jdg: Vec = Object.fromEntries(Object.entries(J).map(([k, t]) => [k, new Tensor(t.data.map((v, i) => v * dg[k]!.data[i]!), t.shape)]));
+    const Jdg: Vec = Object.fromEntries(
+      Object.entries(J).map(([k, t]) => [
+        k,
+        new Tensor(
+          t.data.map((v, i) => v * dg[k]!.data[i]!),
+          t.shape,
+        ),
+      ]),
+    );
     expect(norm(sub(fd, Jdg)) / norm(Jdg)).toBeLessThan(1e-5);
   });
 });

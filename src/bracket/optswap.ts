@@ -51,7 +51,14 @@ import type { Params } from '../engine/tree.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
-import { optimizerStep, resolveOptimizerConfig, type OptimizerConfig, type OptimizerName, type OptimizerState, type ResolvedOptimizerConfig } from '../nn/optim.js';
+import {
+  optimizerStep,
+  resolveOptimizerConfig,
+  type OptimizerConfig,
+  type OptimizerName,
+  type OptimizerState,
+  type ResolvedOptimizerConfig,
+} from '../nn/optim.js';
 import { bracket, logitEffect, modelLoss, type Example } from './bracket.js';
 import { axpy, dot, norm, scale, sub, type Vec } from './vec.js';
 
@@ -124,7 +131,10 @@ function mulVec(a: Vec, b: Vec): Vec {
   const out: Vec = {};
   for (const [k, t] of Object.entries(a)) {
     const u = b[k]!;
-    out[k] = new Tensor(t.data.map((v, i) => v * u.data[i]!), t.shape);
+    out[k] = new Tensor(
+      t.data.map((v, i) => v * u.data[i]!),
+      t.shape,
+    );
   }
   return out;
 }
@@ -194,7 +204,7 @@ export function optimizerSwap(input: OptSwapInput): OptSwapResult {
   const lossFn = modelLoss(model, loss, fwd);
   const fx = (p: Params) => lossFn(p, x);
   const fy = (p: Params) => lossFn(p, y);
-  const gAt = (f: (p: Params) => ReturnType<typeof fx>, p: Vec) => vecOf(grad(f)(p as Params));
+  const gAt = (f: (p: Params) => ReturnType<typeof fx>, p: Vec) => vecOf(grad(f)(p));
   const H = (f: (p: Params) => ReturnType<typeof fx>, v: Vec) => vecOf(hvp(f, params as Params, v as Params).hvp);
   const dtype = Object.values(params)[0]!.dtype;
 
@@ -288,7 +298,11 @@ export function optimizerSwap(input: OptSwapInput): OptSwapResult {
     const bx = xy.state.buffers;
     const by = yx.state.buffers;
     const bufDiff: Vec = {};
-    for (const k of Object.keys(params)) bufDiff[k] = new Tensor(bx[`momentum_buffer.${k}`]!.data.map((v, i) => v - by[`momentum_buffer.${k}`]!.data[i]!), params[k]!.shape);
+    for (const k of Object.keys(params))
+      bufDiff[k] = new Tensor(
+        bx[`momentum_buffer.${k}`]!.data.map((v, i) => v - by[`momentum_buffer.${k}`]!.data[i]!),
+        params[k]!.shape,
+      );
     const Dd = axpy(D, -lr * kappa, bufDiff);
     const predicted = scale(axpy(bracketPart, 1, history), 1 / (1 - mu));
     const dBracket = scale(bracketPart, 1 / (1 - mu));

@@ -44,7 +44,14 @@ export function pairStats(x: number, y: number, r: BracketResult, logitEffect?: 
     const rootSize = Math.sqrt(Math.max(1, b.size));
     const gnx = Math.sqrt(sumSq(gx));
     const gny = Math.sqrt(sumSq(gy));
-    tensors[name] = { bracketNorm: bn, bracketRms: bn / rootSize, gradNormX: gnx, gradNormY: gny, gradRmsX: gnx / rootSize, gradRmsY: gny / rootSize };
+    tensors[name] = {
+      bracketNorm: bn,
+      bracketRms: bn / rootSize,
+      gradNormX: gnx,
+      gradNormY: gny,
+      gradRmsX: gnx / rootSize,
+      gradRmsY: gny / rootSize,
+    };
     for (let i = 0; i < gx.data.length; i++) dotXY += gx.data[i]! * gy.data[i]!;
   }
   const gnx = norm(r.gradX);

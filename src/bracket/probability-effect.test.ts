@@ -10,7 +10,6 @@ import { openDataset } from '../data/registry.js';
 import { SYNTHETIC_GROUPS } from '../data/synthetic.js';
 import { Tensor } from '../engine/tensor.js';
 import { concrete } from '../engine/transforms.js';
-import type { Params } from '../engine/tree.js';
 import { modelFromSpec } from '../nn/spec.js';
 import { bce, ce, groupedLoss, type Loss } from '../nn/losses.js';
 import { initModel, smoothconvnet, type Model } from '../nn/models.js';
@@ -18,7 +17,8 @@ import { evalState } from '../nn/layers.js';
 import { bracket, logitEffect, modelLoss, probabilityEffect } from './bracket.js';
 import { axpy, type Vec } from './vec.js';
 
-const probs = (model: Model, loss: Loss, p: Vec, z: ReturnType<typeof batch>['x']) => concrete(loss.probabilities(model.apply(p as Params, z, evalState()))).data;
+const probs = (model: Model, loss: Loss, p: Vec, z: ReturnType<typeof batch>['x']) =>
+  concrete(loss.probabilities(model.apply(p, z, evalState()))).data;
 
 function finiteDifference(model: Model, loss: Loss, p: Vec, z: ReturnType<typeof batch>['x'], v: Vec, h: number): number[] {
   const a = probs(model, loss, axpy(p, h, v), z);
@@ -27,7 +27,14 @@ function finiteDifference(model: Model, loss: Loss, p: Vec, z: ReturnType<typeof
 }
 
 /** J_p(logits)·dLogits per row, with the probability Jacobian written out. */
-function chainRule(name: 'bce' | 'ce' | 'grouped', logits: Float64Array | Float32Array, dz: Float64Array | Float32Array, n: number, k: number, group: number[] = []): number[] {
+function chainRule(
+  name: 'bce' | 'ce' | 'grouped',
+  logits: Float64Array | Float32Array,
+  dz: Float64Array | Float32Array,
+  n: number,
+  k: number,
+  group: number[] = [],
+): number[] {
   const out = new Array<number>(n * k).fill(0);
   const sig = (x: number) => 1 / (1 + Math.exp(-x));
   for (let r = 0; r < n; r++) {
@@ -78,12 +85,13 @@ describe('probabilityEffect', () => {
       expect(dp.shape).toEqual([3, 10]);
       const fd = finiteDifference(smoothconvnet, loss, params, z, B, 1e-4);
       expect(relErr(dp.data, fd)).toBeLessThan(1e-6);
-      const logits = concrete(smoothconvnet.apply(params as Params, z, evalState())).data;
+      const logits = concrete(smoothconvnet.apply(params, z, evalState())).data;
       const dz = logitEffect(smoothconvnet, params, z, B).data;
       expect(relErr(dp.data, chainRule(name, logits, dz, 3, 10))).toBeLessThan(1e-12);
       if (name === 'ce') {
         // a softmax's probabilities sum to 1, so their changes sum to 0 on every probe
-        for (let r = 0; r < 3; r++) expect(Math.abs(Array.from(dp.data.subarray(r * 10, r * 10 + 10)).reduce((a, b) => a + b, 0))).toBeLessThan(1e-14);
+        for (let r = 0; r < 3; r++)
+          expect(Math.abs(Array.from(dp.data.subarray(r * 10, r * 10 + 10)).reduce((a, b) => a + b, 0))).toBeLessThan(1e-14);
       }
     });
   }
@@ -92,7 +100,8 @@ describe('probabilityEffect', () => {
     const params = initModel(smoothconvnet, 5, 'float64');
     const z = batch(fashion, [0, 1], 'float64').x;
     const v: Vec = {};
-    for (const [k, t] of Object.entries(params)) v[k] = k === 'fc.bias' ? new Tensor(new Float64Array(10).fill(1), [10]) : new Tensor(new Float64Array(t.data.length), t.shape);
+    for (const [k, t] of Object.entries(params))
+      v[k] = k === 'fc.bias' ? new Tensor(new Float64Array(10).fill(1), [10]) : new Tensor(new Float64Array(t.data.length), t.shape);
     const dz = logitEffect(smoothconvnet, params, z, v).data;
     expect(Math.min(...dz)).toBeCloseTo(1, 12);
     expect(Math.max(...probabilityEffect(smoothconvnet, ce, params, z, v).data.map(Math.abs))).toBeLessThan(1e-15);
@@ -114,7 +123,7 @@ describe('probabilityEffect', () => {
     const z = batch(syn, [2, 3, 4, 5], 'float64').x;
     const dp = probabilityEffect(model, loss, params, z, B);
     expect(relErr(dp.data, finiteDifference(model, loss, params, z, B, 1e-4))).toBeLessThan(1e-6);
-    const logits = concrete(model.apply(params as Params, z, evalState())).data;
+    const logits = concrete(model.apply(params, z, evalState())).data;
     expect(relErr(dp.data, chainRule('grouped', logits, logitEffect(model, params, z, B).data, 4, 6, [0, 1]))).toBeLessThan(1e-12);
     expect(dp.shape).toEqual([4, 6]);
   });

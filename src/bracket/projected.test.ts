@@ -36,7 +36,15 @@ function expectAntisymmetric(ms: readonly Float64Array[], n: number): void {
 
 function randomDirection(params: Vec, seed: number): Vec {
   const rng = new Rng(seed);
-  return Object.fromEntries(Object.entries(params).map(([k, t]) => [k, new Tensor(Float64Array.from({ length: t.size }, () => rng.normal()), t.shape)]));
+  return Object.fromEntries(
+    Object.entries(params).map(([k, t]) => [
+      k,
+      new Tensor(
+        Float64Array.from({ length: t.size }, () => rng.normal()),
+        t.shape,
+      ),
+    ]),
+  );
 }
 
 describe('all-pairs logit-effect matrices (float64, N = 5)', () => {

@@ -146,7 +146,7 @@ export function hvpRows<E>(
     if (ex === undefined) throw new Error(`hvpRows: no example ${j}`);
     const f = (p: Params) => lossFn(p, ex);
     if (directions.length === 0) {
-      flattenInto(valueAndGrad(f)(params as Params)[1], keys, grads, r * size);
+      flattenInto(valueAndGrad(f)(params)[1], keys, grads, r * size);
       return;
     }
     directions.forEach((u, d) => {
@@ -161,7 +161,7 @@ export function hvpRows<E>(
 
 function measureHvpFlops<E>(lossFn: LossFn<E>, params: Vec, ex: E): number {
   const f = (p: Params) => lossFn(p, ex);
-  const g = valueAndGrad(f)(params as Params)[1];
+  const g = valueAndGrad(f)(params)[1];
   return Math.max(1, measureFlops(() => hvp(f, params as Params, g)).flops);
 }
 
@@ -173,7 +173,7 @@ function chooseMethod(opts: AllPairsOptions, cost: AllPairsCost): AllPairsMethod
 /** Gradients of every example (the direct method's first pass). */
 function allGrads<E>(lossFn: LossFn<E>, params: Vec, examples: readonly E[]): Vec[] {
   return examples.map((ex) => {
-    const g = valueAndGrad((p: Params) => lossFn(p, ex))(params as Params)[1];
+    const g = valueAndGrad((p: Params) => lossFn(p, ex))(params)[1];
     return Object.fromEntries(Object.entries(g).map(([k, v]) => [k, concrete(v)]));
   });
 }
@@ -251,7 +251,8 @@ export function projectedBrackets<E>(
   const t0 = performance.now();
   const n = examples.length;
   const size = count(params);
-  const flops = opts.hvpFlops ?? (n > 1 && opts.method !== 'direct' && opts.method !== 'projected' ? measureHvpFlops(lossFn, params, examples[0]!) : undefined);
+  const flops =
+    opts.hvpFlops ?? (n > 1 && opts.method !== 'direct' && opts.method !== 'projected' ? measureHvpFlops(lossFn, params, examples[0]!) : undefined);
   const cost = allPairsCost(n, directions.length, { flopRatio: flops ? size / flops : 0 });
   const method = chooseMethod(opts, cost);
   const progress = opts.onProgress ?? (() => {});
@@ -313,7 +314,8 @@ export function allPairsLogitEffects(
   const outputs = model.numOutputs;
   const d = probes * outputs;
   const size = count(params);
-  const flops = opts.hvpFlops ?? (n > 1 && opts.method !== 'direct' && opts.method !== 'projected' ? measureHvpFlops(lossFn, params, examples[0]!) : undefined);
+  const flops =
+    opts.hvpFlops ?? (n > 1 && opts.method !== 'direct' && opts.method !== 'projected' ? measureHvpFlops(lossFn, params, examples[0]!) : undefined);
   const cost = allPairsCost(n, d, { probes, outputs, flopRatio: flops ? size / flops : 0 });
   const method = chooseMethod(opts, cost);
   const progress = opts.onProgress ?? (() => {});

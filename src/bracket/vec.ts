@@ -52,7 +52,11 @@ export function sub(a: Vec, b: Vec): Vec {
 
 export function scale(a: Vec, alpha: number): Vec {
   const out: Vec = {};
-  for (const [k, t] of Object.entries(a)) out[k] = new Tensor(t.data.map((x) => x * alpha), t.shape);
+  for (const [k, t] of Object.entries(a))
+    out[k] = new Tensor(
+      t.data.map((x) => x * alpha),
+      t.shape,
+    );
   return out;
 }
 

@@ -81,7 +81,7 @@ export interface VerifyOptions {
 const UNIT_ROUNDOFF: Record<DType, number> = { float64: 2 ** -53, float32: 2 ** -24 };
 
 function sgdStep(lossFn: LossFn<Example>, p: Vec, ex: Example, eps: number): Vec {
-  const g = grad((q: Params) => lossFn(q, ex))(p as Params);
+  const g = grad((q: Params) => lossFn(q, ex))(p);
   const gv: Vec = {};
   for (const [k, v] of Object.entries(g)) gv[k] = concrete(v);
   return axpy(p, -eps, gv);
@@ -112,11 +112,24 @@ export function verifySwap(model: Model, loss: Loss, params: Vec, x: Example, y:
     const relError = norm(sub(swap, B)) / bn;
     const kinks: KinkCount[] = [];
     if (kinkUnits > 0) {
-      const points: [SteppedPoint, Vec][] = [['θ_x', px], ['θ_xy', pxy], ['θ_y', py], ['θ_yx', pyx]];
+      const points: [SteppedPoint, Vec][] = [
+        ['θ_x', px],
+        ['θ_xy', pxy],
+        ['θ_y', py],
+        ['θ_yx', pyx],
+      ];
       for (const [point, p] of points) {
         const dx = patternDiff(base[0], activationPattern(model, p, x.x, state, base[0]));
         const dy = patternDiff(base[1], activationPattern(model, p, y.x, state, base[1]));
-        kinks.push({ point, relu: dx.relu + dy.relu, maxpool: dx.maxpool + dy.maxpool, total: dx.total + dy.total, units: dx.units + dy.units, onX: dx.total, onY: dy.total });
+        kinks.push({
+          point,
+          relu: dx.relu + dy.relu,
+          maxpool: dx.maxpool + dy.maxpool,
+          total: dx.total + dy.total,
+          units: dx.units + dy.units,
+          onX: dx.total,
+          onY: dy.total,
+        });
       }
     }
     const switched = Math.max(0, ...kinks.map((k) => k.total));
@@ -145,11 +158,16 @@ export function verifySwap(model: Model, loss: Loss, params: Vec, x: Example, y:
           : `${switchedAtGradients} ReLU/max-pool units switch state between θ and the stepped points (${where}; up to ${switched} at some stepped point): the expansion is not valid at ε = ${e}`,
       );
     } else if (switched > 0 && opts.frozen) {
-      notes.push(`${switched} ReLU/max-pool units would switch state at stepped points where no gradient is evaluated; frozen pattern: they are held fixed`);
+      notes.push(
+        `${switched} ReLU/max-pool units would switch state at stepped points where no gradient is evaluated; frozen pattern: they are held fixed`,
+      );
     } else if (switched > 0) {
-      notes.push(`${switched} ReLU/max-pool units switch state at stepped points where no gradient is evaluated: the steps are those of the frozen-pattern net, the expansion holds`);
+      notes.push(
+        `${switched} ReLU/max-pool units switch state at stepped points where no gradient is evaluated: the steps are those of the frozen-pattern net, the expansion holds`,
+      );
     }
-    if (roundoffFloor > 0.1 * relError) notes.push(`rounding-limited: ${dtype} cannot resolve the error below ≈ ${roundoffFloor.toExponential(1)} at this ε`);
+    if (roundoffFloor > 0.1 * relError)
+      notes.push(`rounding-limited: ${dtype} cannot resolve the error below ≈ ${roundoffFloor.toExponential(1)} at this ε`);
     if (notes.length > 0) check.note = notes.join('; ');
     checks.push(check);
   }

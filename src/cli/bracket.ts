@@ -16,7 +16,15 @@ export function formatReport(r: BracketReport): string {
   out.push(
     table(
       ['pair (x,y)', 'loss x', 'loss y', '‖g_x‖', '‖g_y‖', 'cos(g_x,g_y)', '‖B‖'],
-      r.pairs.map((p) => [`${p.x},${p.y}`, p.lossX.toFixed(4), p.lossY.toFixed(4), sci(p.gradNormX), sci(p.gradNormY), p.gradCosine.toFixed(3), sci(p.bracketNorm)]),
+      r.pairs.map((p) => [
+        `${p.x},${p.y}`,
+        p.lossX.toFixed(4),
+        p.lossY.toFixed(4),
+        sci(p.gradNormX),
+        sci(p.gradNormY),
+        p.gradCosine.toFixed(3),
+        sci(p.bracketNorm),
+      ]),
     ),
   );
   for (const p of r.pairs.slice(0, 8)) {
@@ -35,12 +43,24 @@ export function formatReport(r: BracketReport): string {
     out.push('');
     out.push(`change of the logits of probe example ${r.probe.index} (${label}) along B, J_f·B; the two orders' logits differ by ε² times this:`);
     const shown = r.pairs.slice(0, 6);
-    out.push(table(['output', ...shown.map((p) => `pair ${p.x},${p.y}`)], r.outputs.map((name, i) => [name, ...shown.map((p) => sci(p.logitEffect?.[i] ?? NaN))])));
+    out.push(
+      table(
+        ['output', ...shown.map((p) => `pair ${p.x},${p.y}`)],
+        r.outputs.map((name, i) => [name, ...shown.map((p) => sci(p.logitEffect?.[i] ?? NaN))]),
+      ),
+    );
   }
   if (r.features.length > 0) {
     out.push('');
-    out.push(`order sensitivity per output over ${r.pairs.length} pair(s) and ${r.probeIndices?.length ?? 1} probe(s): mean |J_f·B| (± standard error over pairs), and normalised by ‖g_x‖‖g_y‖`);
-    out.push(table(['output', 'mean |J_f·B|', '± s.e.', 'normalised'], r.features.map((f) => [f.feature, sci(f.meanAbsEffect), sci(f.stderr, 1), sci(f.normalized)])));
+    out.push(
+      `order sensitivity per output over ${r.pairs.length} pair(s) and ${r.probeIndices?.length ?? 1} probe(s): mean |J_f·B| (± standard error over pairs), and normalised by ‖g_x‖‖g_y‖`,
+    );
+    out.push(
+      table(
+        ['output', 'mean |J_f·B|', '± s.e.', 'normalised'],
+        r.features.map((f) => [f.feature, sci(f.meanAbsEffect), sci(f.stderr, 1), sci(f.normalized)]),
+      ),
+    );
   }
   if (r.savedVectors) {
     const v = r.savedVectors;
@@ -51,12 +71,18 @@ export function formatReport(r: BracketReport): string {
 }
 
 export function bracketCommand(): Command {
-  const cmd = new Command('bracket').description('compute the bracket B = H_y g_x − H_x g_y of example pairs: per parameter tensor and per prediction');
+  const cmd = new Command('bracket').description(
+    'compute the bracket B = H_y g_x − H_x g_y of example pairs: per parameter tensor and per prediction',
+  );
   addSourceOptions(cmd)
     .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default: "0,1")', parsePairs)
     .option('--first <k>', 'all pairs among the first K examples (the seed study used 6)', parseIntArg('--first', 2))
     .option('--probe <k>', 'a test example whose logits’ change along B (J_f·B) is reported', parseIntArg('--probe'))
-    .option('--probes <n>', 'a probe batch: the first N test examples; ranks outputs by order sensitivity (default: no probes)', parseIntArg('--probes', 1))
+    .option(
+      '--probes <n>',
+      'a probe batch: the first N test examples; ranks outputs by order sensitivity (default: no probes)',
+      parseIntArg('--probes', 1),
+    )
     .option('--save-vectors <file>', 'write the full bracket vectors as safetensors, keys <x>_<y>/<param name> (and say what was written)')
     .option('--json', 'print one JSON object instead of tables (progress stays on stderr)')
     .addHelpText(

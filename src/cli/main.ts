@@ -50,7 +50,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     // a bug, not the user's fault: one line, the stack with DEBUG=1
     if (process.env.DEBUG) throw err;
-    process.stderr.write(`lie-bracket: internal error: ${(err as Error).message?.split('\n')[0] ?? String(err)} (a bug: please report it; DEBUG=1 shows the stack trace)\n`);
+    process.stderr.write(
+      `lie-bracket: internal error: ${(err as Error).message?.split('\n')[0] ?? String(err)} (a bug: please report it; DEBUG=1 shows the stack trace)\n`,
+    );
     return 1;
   }
 }

@@ -33,7 +33,13 @@ export async function runReport(runDir: string, f: ReportFlags): Promise<ReportC
   if (existsSync(out) && statSync(out).isDirectory()) throw new UserError(`--out ${out}: is a directory; give a file name`);
   const r = collectReport(runDir, f.title !== undefined ? { title: f.title } : {});
   writeFileAtomic(out, r.html);
-  const result: ReportCommandResult = { out, figures: r.figures.filter((x) => x.spec).map((x) => x.id), exported: [], pngUnavailable: null, notes: r.files.notes };
+  const result: ReportCommandResult = {
+    out,
+    figures: r.figures.filter((x) => x.spec).map((x) => x.id),
+    exported: [],
+    pngUnavailable: null,
+    notes: r.files.notes,
+  };
   if (f.png !== undefined) {
     const e = await exportFigures(r.figures, f.png);
     result.exported = e.figures;
@@ -47,7 +53,10 @@ export function reportCommand(): Command {
     .description('write report.html for a run directory: one self-contained page (opens from disk, no network) with every figure')
     .argument('<run-dir>', 'run directory (from lie-bracket train, with sweep/ from lie-bracket sweep)')
     .option('--out <file>', 'where to write the HTML (default: <run-dir>/report.html)')
-    .option('--png <dir>', 'also write each figure as SVG and PNG into DIR (Vega\'s Node renderer; PNG rasterised with @resvg/resvg-js, at 2× scale; if that package cannot load on this platform, SVG only)')
+    .option(
+      '--png <dir>',
+      "also write each figure as SVG and PNG into DIR (Vega's Node renderer; PNG rasterised with @resvg/resvg-js, at 2× scale; if that package cannot load on this platform, SVG only)",
+    )
     .option('--title <text>', 'page title')
     .option('--json', 'print one JSON object instead of text: {out, figures, exported, pngUnavailable, notes}')
     .addHelpText(

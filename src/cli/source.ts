@@ -16,7 +16,10 @@ export function addSourceOptions(cmd: Command): Command {
     .option('--step <n>', 'checkpoint step of --run (default: the last)', parseIntArg('--step'))
     .option('--model <name|spec.json>', `model without --run: ${Object.keys(MODELS).join(', ')} or a JSON spec (default: ${d.model})`)
     .option('--weights <file>', 'weights as safetensors with PyTorch names (default: a fresh seeded init)')
-    .option('--fresh-bn-stats', 'with --weights: use fresh BatchNorm running statistics (mean 0, variance 1) instead of the file’s, which may then be absent')
+    .option(
+      '--fresh-bn-stats',
+      'with --weights: use fresh BatchNorm running statistics (mean 0, variance 1) instead of the file’s, which may then be absent',
+    )
     .option('--seed <n>', 'seed of the fresh init when neither --run nor --weights is given', parseIntArg('--seed'), 0)
     .option('--data <spec>', `data without --run: fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory (default: ${d.data})`)
     .addOption(new Option('--split <split>', 'split the example indices refer to').choices(['test', 'train']).default('test'))
@@ -33,4 +36,3 @@ export function addSourceOptions(cmd: Command): Command {
 export function headerLine(command: string, h: SourceHeader): string {
   return `${command}: ${h.model} (${h.paramCount.toLocaleString('en-US')} parameters), loss ${h.loss}, ${h.dtype}, weights: ${h.weights}, BatchNorm ${h.bn}`;
 }
-

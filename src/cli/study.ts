@@ -25,13 +25,24 @@ export function formatStudy(r: StudyResult): string {
   out.push(`study done in ${r.seconds.toFixed(1)} s: ${r.runDir}`);
   const o = r.summary?.overall;
   if (o?.gradientFit) {
-    out.push(`bracket RMS vs gradient RMS across tensors (log-log, per-pair intercepts): slope ${o.gradientFit.slope.toFixed(2)}, R² ${o.gradientFit.r2.toFixed(3)}, residual sd ${o.gradientFit.residualSd.toFixed(2)}`);
+    out.push(
+      `bracket RMS vs gradient RMS across tensors (log-log, per-pair intercepts): slope ${o.gradientFit.slope.toFixed(2)}, R² ${o.gradientFit.r2.toFixed(3)}, residual sd ${o.gradientFit.residualSd.toFixed(2)}`,
+    );
   }
-  if (o?.tensorModel) out.push(`pair factor × tensor factor model explains ${(100 * o.tensorModel.r2).toFixed(1)}% of the variance of log bracket RMS`);
+  if (o?.tensorModel)
+    out.push(`pair factor × tensor factor model explains ${(100 * o.tensorModel.r2).toFixed(1)}% of the variance of log bracket RMS`);
   if (o?.features && o.features.length > 0) {
     out.push('');
     out.push('most order-sensitive outputs (mean |J_f·B| over pairs and probes, all checkpoints):');
-    out.push(table(['output', 'mean |J_f·B|', '90% interval'], [...o.features].sort((a, b) => a.rank - b.rank).slice(0, 5).map((f) => [f.feature, sci(f.meanAbsEffect), `${sci(f.ci90[0], 2)} … ${sci(f.ci90[1], 2)}`])));
+    out.push(
+      table(
+        ['output', 'mean |J_f·B|', '90% interval'],
+        [...o.features]
+          .sort((a, b) => a.rank - b.rank)
+          .slice(0, 5)
+          .map((f) => [f.feature, sci(f.meanAbsEffect), `${sci(f.ci90[0], 2)} … ${sci(f.ci90[1], 2)}`]),
+      ),
+    );
   }
   out.push('');
   if (r.report) out.push(`report: ${r.report}`);
@@ -39,12 +50,23 @@ export function formatStudy(r: StudyResult): string {
 }
 
 export function studyCommand(): Command {
-  return addTrainOptions(new Command('study').description('the whole experiment: train → sweep brackets over checkpoints → statistics → interactive report (resumable)'))
+  return addTrainOptions(
+    new Command('study').description('the whole experiment: train → sweep brackets over checkpoints → statistics → interactive report (resumable)'),
+  )
     .option('--first <k>', 'bracket all pairs among the first K test examples', parseIntArg('--first', 2), 6)
     .option('--probes <n>', 'probe batch: the first N test examples', parseIntArg('--probes', 1), 32)
-    .option('--all-pairs <n>', 'also the N×N logit-effect matrices of the first N test examples at the last checkpoint (0: skip)', parseIntArg('--all-pairs'), 0)
+    .option(
+      '--all-pairs <n>',
+      'also the N×N logit-effect matrices of the first N test examples at the last checkpoint (0: skip)',
+      parseIntArg('--all-pairs'),
+      0,
+    )
     .option('--verify', 'also verify the bracket against real swapped SGD steps (pair 0,1, last checkpoint)', false)
-    .option('--eps <list>', `step sizes ε of --verify, comma-separated (default: ${STUDY_VERIFY_EPS.join(',')}); Adam's ε is --adam-eps`, parseEpsList)
+    .option(
+      '--eps <list>',
+      `step sizes ε of --verify, comma-separated (default: ${STUDY_VERIFY_EPS.join(',')}); Adam's ε is --adam-eps`,
+      parseEpsList,
+    )
     .option('--save-vectors', 'also save the sweep’s bracket vectors (sweep/vectors/step-<n>.safetensors)')
     .option('--workers <n>', 'worker threads for the sweep (default: the number of cores)', parseIntArg('--workers', 1))
     .option('--json', 'print a JSON summary instead of text')
@@ -57,13 +79,16 @@ Examples:
 Running the same command again reuses every finished stage.`,
     )
     .action(async (f: StudyFlags, c: Command) => {
-      if (f.eps !== undefined && !f.verify) throw new UserError(`--eps sets the step sizes of the verify stage: add --verify (Adam's ε is --adam-eps)`);
+      if (f.eps !== undefined && !f.verify)
+        throw new UserError(`--eps sets the step sizes of the verify stage: add --verify (Adam's ε is --adam-eps)`);
       const { config, runDir } = configFromFlags({ ...f, resume: undefined, out: f.out ?? f.resume });
       const progress = commandReporter(c);
       let bar: ProgressTask | undefined;
       const rerun = () => {
         const raw = (c.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
-        return raw && raw.length > 2 ? `lie-bracket ${raw.slice(2).map(shellQuote).join(' ')}` : `lie-bracket study --out ${shellQuote(runDir)} (with the same flags)`;
+        return raw && raw.length > 2
+          ? `lie-bracket ${raw.slice(2).map(shellQuote).join(' ')}`
+          : `lie-bracket study --out ${shellQuote(runDir)} (with the same flags)`;
       };
       const r = await runStudy(config, runDir, {
         report: writeReport,

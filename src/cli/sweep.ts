@@ -41,7 +41,9 @@ const readSummary = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as 
 export function formatSweepResult(r: SweepResult): string {
   const out: string[] = [];
   const speed = r.computed > 0 ? `: ${r.unitsPerSecond.toFixed(2)} units/s with ${r.workers} worker${r.workers > 1 ? 's' : ''}` : '';
-  out.push(`sweep → ${r.out}: ${r.units} unit(s)${r.resumed > 0 ? `, ${r.resumed} already done` : ''}, ${r.computed} computed in ${r.seconds.toFixed(1)} s${speed}`);
+  out.push(
+    `sweep → ${r.out}: ${r.units} unit(s)${r.resumed > 0 ? `, ${r.resumed} already done` : ''}, ${r.computed} computed in ${r.seconds.toFixed(1)} s${speed}`,
+  );
   if (r.workerNote) out.push(`note: ${r.workerNote}`);
   out.push(`results: ${r.resultsFile}${r.complete ? '' : ' (incomplete)'}`);
   if (r.vectorFiles.length > 0) out.push(`vectors: ${r.vectorFiles.length} file(s) in ${r.out}/vectors`);
@@ -50,13 +52,19 @@ export function formatSweepResult(r: SweepResult): string {
 
 export function sweepCommand(): Command {
   return new Command('sweep')
-    .description('brackets of example pairs at every checkpoint of a run, with per-tensor statistics and probe effects; resumable, shardable, on worker threads')
+    .description(
+      'brackets of example pairs at every checkpoint of a run, with per-tensor statistics and probe effects; resumable, shardable, on worker threads',
+    )
     .argument('<run-dir>', 'a training run directory (lie-bracket train --out)')
     .option('--steps <list>', 'checkpoint steps, e.g. "0,10,100" (default: all)', parseSteps)
     .option('--first <k>', 'all pairs among the first K test examples, as the seed study (default: 6)', parseIntArg('--first', 2))
     .option('--pairs <pairs>', 'example pairs instead, as test-split indices, e.g. "0,1;2,3"', parsePairs)
     .option('--probes <n>', 'probe batch: the first N test examples (0: none)', parseIntArg('--probes', 0), 32)
-    .addOption(new Option('--bn <mode>', 'BatchNorm during brackets: eval (running statistics) or train (per-example statistics)').choices(['eval', 'train']).default('eval'))
+    .addOption(
+      new Option('--bn <mode>', 'BatchNorm during brackets: eval (running statistics) or train (per-example statistics)')
+        .choices(['eval', 'train'])
+        .default('eval'),
+    )
     .addOption(new Option('--dtype <dtype>', 'float type (default: the run’s)').choices(['float64', 'float32']))
     .option('--save-vectors', 'also write each checkpoint’s bracket vectors: vectors/step-<n>.safetensors, keys <x>_<y>/<param>')
     .option('--out <dir>', 'output directory (default: <run-dir>/sweep)')
@@ -106,7 +114,8 @@ Examples:
       }
       process.stdout.write(`${formatSweepResult(r)}\n`);
       if (r.summaryFile) process.stdout.write(`\n${formatSummary(readSummary(r.summaryFile), r.out)}\n\nsummary: ${r.summaryFile}\n`);
-      else if (r.complete && f.shard) process.stdout.write(`shard ${f.shard.index}/${f.shard.count} complete; join the shards with lie-bracket merge ${r.out}\n`);
+      else if (r.complete && f.shard)
+        process.stdout.write(`shard ${f.shard.index}/${f.shard.count} complete; join the shards with lie-bracket merge ${r.out}\n`);
     });
 }
 

@@ -20,7 +20,10 @@ import {
   TrainingInterrupted,
   type ConfigDifference,
   type StopSignal,
-  type MetricsLine, type TrainConfig, type TrainSummary } from '../study/train.js';
+  type MetricsLine,
+  type TrainConfig,
+  type TrainSummary,
+} from '../study/train.js';
 import { resolveOptimizerConfig } from '../nn/optim.js';
 import { commandReporter, parseIntArg, table, type ProgressTask, type Reporter } from './util.js';
 
@@ -138,15 +141,23 @@ export function configFromFlags(f: TrainFlags): { config: TrainConfig; runDir: s
     }
     const diffs = configDifferences(config, parseTrainConfig(withFlags(base, f), f.config ?? 'flags'));
     if (diffs.length > 0) {
-      const steps = diffs.some((d) => d.key === 'steps') ? ' (a run cannot be extended: its checkpoint and evaluation schedules depend on --steps)' : '';
-      throw new UserError(`${f.resume}: ${formatConfigDifferences(diffs, differenceLabel(f))}; --resume continues the run as configured${steps}: drop these flags, or train a new run with another --out`);
+      const steps = diffs.some((d) => d.key === 'steps')
+        ? ' (a run cannot be extended: its checkpoint and evaluation schedules depend on --steps)'
+        : '';
+      throw new UserError(
+        `${f.resume}: ${formatConfigDifferences(diffs, differenceLabel(f))}; --resume continues the run as configured${steps}: drop these flags, or train a new run with another --out`,
+      );
     }
     return { config, runDir: f.resume, resume: true };
   }
   const base = withFlags(f.config ? readJson(f.config, 'config file') : {}, f);
   const config = parseTrainConfig(base, f.config ?? 'flags');
   const name = typeof config.model === 'string' ? config.model.replace(/^.*\//, '').replace(/\.json$/, '') : 'custom';
-  return { config, runDir: f.out ?? join('runs', `${name}-${config.data.replace(/[^a-z0-9]+/gi, '_')}-${config.loss}-seed${config.seed}`), resume: false };
+  return {
+    config,
+    runDir: f.out ?? join('runs', `${name}-${config.data.replace(/[^a-z0-9]+/gi, '_')}-${config.loss}-seed${config.seed}`),
+    resume: false,
+  };
 }
 
 /** Trains; `progress` (a bar on a terminal, lines in a log) if given. */
@@ -237,14 +248,26 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--config <file>', 'JSON config (every field is also a flag; flags win)')
     .option('--model <name|spec.json>', `model: ${Object.keys(MODELS).join(', ')}, or a JSON model spec file ${dflt(d.model)}`)
     .option('--data <spec>', `fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory of IDX files / CelebA ${dflt(d.data)}`)
-    .addOption(new Option('--loss <loss>', `bce (independent sigmoids), ce (softmax), grouped (softmax per exclusive group) ${dflt(d.loss)}`).choices(['bce', 'ce', 'grouped']))
-    .addOption(new Option('--optimizer <name>', `optimizer (PyTorch conventions) ${dflt(d.optimizer.name)}`).choices(['sgd', 'momentum', 'adam', 'adamw']))
+    .addOption(
+      new Option('--loss <loss>', `bce (independent sigmoids), ce (softmax), grouped (softmax per exclusive group) ${dflt(d.loss)}`).choices([
+        'bce',
+        'ce',
+        'grouped',
+      ]),
+    )
+    .addOption(
+      new Option('--optimizer <name>', `optimizer (PyTorch conventions) ${dflt(d.optimizer.name)}`).choices(['sgd', 'momentum', 'adam', 'adamw']),
+    )
     .option('--lr <x>', `learning rate ${dflt(d.optimizer.lr)}`, parseNum('--lr'))
     .option('--momentum <x>', `momentum (optimizer momentum) ${dflt(OPTIMIZER_DEFAULTS.momentum)}`, parseNum('--momentum'))
     .option('--beta1 <x>', `Adam β1 ${dflt(OPTIMIZER_DEFAULTS.betas[0])}`, parseNum('--beta1'))
     .option('--beta2 <x>', `Adam β2 ${dflt(OPTIMIZER_DEFAULTS.betas[1])}`, parseNum('--beta2'))
     .option('--adam-eps <x>', `Adam ε ${dflt(resolveOptimizerConfig({ name: 'adam', lr: 1 }).eps)}`, parseNum('--adam-eps'))
-    .option('--weight-decay <x>', `weight decay (L2; decoupled for adamw) (default: ${OPTIMIZER_DEFAULTS.weightDecay}, adamw ${OPTIMIZER_DEFAULTS.weightDecayAdamw})`, parseNum('--weight-decay'))
+    .option(
+      '--weight-decay <x>',
+      `weight decay (L2; decoupled for adamw) (default: ${OPTIMIZER_DEFAULTS.weightDecay}, adamw ${OPTIMIZER_DEFAULTS.weightDecayAdamw})`,
+      parseNum('--weight-decay'),
+    )
     .option('--steps <n>', `optimizer steps ${dflt(d.steps)}`, parseIntArg('--steps'))
     .option('--batch-size <n>', `minibatch size ${dflt(d.batchSize)}`, parseIntArg('--batch-size', 1))
     .option('--seed <n>', `seed of the init and the minibatch order ${dflt(d.seed)}`, parseIntArg('--seed'))
@@ -259,7 +282,9 @@ export function addTrainOptions(cmd: Command): Command {
 }
 
 export function trainCommand(): Command {
-  return addTrainOptions(new Command('train').description('train a model with checkpoints into a run directory (deterministic; resumable with --resume)'))
+  return addTrainOptions(
+    new Command('train').description('train a model with checkpoints into a run directory (deterministic; resumable with --resume)'),
+  )
     .option('--json', 'print a JSON summary instead of a table')
     .addOption(new Option('--eps <x>').hideHelp()) // refused: Adam's ε is --adam-eps
     .addHelpText(

@@ -121,7 +121,12 @@ export function reporter(o: ReporterOptions = {}): Reporter {
 
   const barTask = (label: string, total: number, unit: string, start: number): ProgressTask => {
     const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {value}/{total}${unit}{detail} | {eta_formatted} left`, stream: stream as NodeJS.WritableStream, hideCursor: true, etaBuffer: 20 },
+      {
+        format: `${label} [{bar}] {value}/{total}${unit}{detail} | {eta_formatted} left`,
+        stream: stream as NodeJS.WritableStream,
+        hideCursor: true,
+        etaBuffer: 20,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, start, { detail: '' });
@@ -155,7 +160,9 @@ export function reporter(o: ReporterOptions = {}): Reporter {
       const rate = (done - start) / elapsed;
       const eta = done >= total ? 0 : done > start && elapsed > 0 ? (total - done) / rate : NaN;
       const pct = Math.floor((100 * done) / total);
-      stream.write(`${label}: ${done}/${total}${unit} (${pct}%), ${formatDuration(elapsed)} elapsed, ETA ${formatDuration(eta)}${lastDetail ? `, ${lastDetail}` : ''}\n`);
+      stream.write(
+        `${label}: ${done}/${total}${unit} (${pct}%), ${formatDuration(elapsed)} elapsed, ETA ${formatDuration(eta)}${lastDetail ? `, ${lastDetail}` : ''}\n`,
+      );
       printedAt = done;
     };
     const update = (d: number, detail?: string) => {

@@ -54,7 +54,9 @@ describe('lie-bracket verify', () => {
     const help = verifyCommand().helpInformation() + '';
     expect(help).toContain('--eps');
     let text = '';
-    const cmd = verifyCommand().configureOutput({ writeOut: (s) => (text += s) }).exitOverride();
+    const cmd = verifyCommand()
+      .configureOutput({ writeOut: (s) => (text += s) })
+      .exitOverride();
     expect(() => cmd.parse(['--help'], { from: 'user' })).toThrow();
     expect(text).toContain('Examples:');
     expect(text).toContain('--frozen');

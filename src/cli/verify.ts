@@ -31,17 +31,26 @@ const fmtEps = (e: number) => (Number.isInteger(Math.log10(e)) ? `1e${Math.log10
 export function formatVerify(r: VerifyReport): string {
   const out: string[] = [];
   out.push(`${headerLine('lie-bracket verify', r)}${r.frozen ? ', activation pattern frozen at θ' : ''}`);
-  out.push(`real swapped SGD steps θ_xy, θ_yx against the bracket B: error = ‖(θ_xy − θ_yx)/ε² − B‖/‖B‖; order = log(error ratio)/log(ε ratio), 1 for the ε² law`);
+  out.push(
+    `real swapped SGD steps θ_xy, θ_yx against the bracket B: error = ‖(θ_xy − θ_yx)/ε² − B‖/‖B‖; order = log(error ratio)/log(ε ratio), 1 for the ε² law`,
+  );
   for (const p of r.pairs) {
     out.push('');
-    const units = p.kinkUnits > 0 ? `${p.kinkUnits.toLocaleString('en-US')} ReLU/max-pool units in the two forward passes` : 'no ReLU/max-pool units (smooth)';
+    const units =
+      p.kinkUnits > 0 ? `${p.kinkUnits.toLocaleString('en-US')} ReLU/max-pool units in the two forward passes` : 'no ReLU/max-pool units (smooth)';
     out.push(`pair ${p.x},${p.y}: ‖B‖ = ${sci(p.bracketNorm)}, ${units}`);
     if (p.checks.length === 0) {
       out.push(`  → ${p.verdict}`);
       continue;
     }
     const kinked = p.kinkUnits > 0;
-    const header = ['ε', 'error', 'order', 'rounding floor', ...(kinked ? ['switched at θ_x', 'θ_xy', 'θ_y', 'θ_yx', 'where gradients are taken'] : [])];
+    const header = [
+      'ε',
+      'error',
+      'order',
+      'rounding floor',
+      ...(kinked ? ['switched at θ_x', 'θ_xy', 'θ_y', 'θ_yx', 'where gradients are taken'] : []),
+    ];
     out.push(
       table(
         header,
@@ -60,7 +69,9 @@ export function formatVerify(r: VerifyReport): string {
       const o = p.optimizer;
       const logits = o.realLogitNorm !== undefined;
       out.push('');
-      out.push(`  ${o.optimizer} (lr ${o.lr}, from step ${o.step}): two real steps each way, θ_xy − θ_yx split into parts${logits ? ' (and their effect on the probes’ logits)' : ''}`);
+      out.push(
+        `  ${o.optimizer} (lr ${o.lr}, from step ${o.step}): two real steps each way, θ_xy − θ_yx split into parts${logits ? ' (and their effect on the probes’ logits)' : ''}`,
+      );
       const frac = (v: number) => (o.realNorm > 0 ? (v / o.realNorm).toFixed(3) : '—');
       out.push(
         table(
@@ -78,7 +89,9 @@ export function formatVerify(r: VerifyReport): string {
           `; of the curvature part (real − state): ${(100 * o.curvatureShare.share).toFixed(1)}% (cosine ${o.curvatureShare.cosine.toFixed(3)})`,
       );
       if (o.remainderRelative > 0.1) {
-        out.push(`  note: the second-order decomposition does not close at lr ${o.lr} (remainder ${(100 * o.remainderRelative).toFixed(0)}% of the real difference): the step is too large for the expansion, or units switch (see the table above at ε = ${o.lr})`);
+        out.push(
+          `  note: the second-order decomposition does not close at lr ${o.lr} (remainder ${(100 * o.remainderRelative).toFixed(0)}% of the real difference): the step is too large for the expansion, or units switch (see the table above at ε = ${o.lr})`,
+        );
       }
       if (o.drained) {
         out.push(
@@ -91,13 +104,18 @@ export function formatVerify(r: VerifyReport): string {
 }
 
 export function verifyCommand(): Command {
-  const cmd = new Command('verify').description('check the bracket against real swapped SGD steps: error and order of convergence per ε, and ReLU/max-pool units that switch');
+  const cmd = new Command('verify').description(
+    'check the bracket against real swapped SGD steps: error and order of convergence per ε, and ReLU/max-pool units that switch',
+  );
   addSourceOptions(cmd)
     .option('--pairs <pairs>', 'example pairs as indices into the split, e.g. "0,1;2,3" (default: "0,1")', parsePairs)
     .option('--first <k>', 'all pairs among the first K examples', parseIntArg('--first', 2))
     .addOption(new Option('--eps <list>', 'step sizes ε, comma-separated').argParser(parseEpsList).default([1e-2, 1e-3, 1e-4], '1e-2,1e-3,1e-4'))
     .option('--frozen', 'freeze the activation pattern at θ (ReLU masks and max-pool selections), which makes a ReLU net smooth')
-    .option('--optimizer <run|json>', 'also split a real optimizer’s two-step order effect into state, bracket and other parts: "run" (the run’s optimizer and its state at --step) or a config like \'{"name":"momentum","lr":0.01}\' (fresh state)')
+    .option(
+      '--optimizer <run|json>',
+      'also split a real optimizer’s two-step order effect into state, bracket and other parts: "run" (the run’s optimizer and its state at --step) or a config like \'{"name":"momentum","lr":0.01}\' (fresh state)',
+    )
     .option('--probes <n>', 'with --optimizer: the first N test examples as probes for the logit effects (default: 8)', parseIntArg('--probes', 0))
     .option('--json', 'print one JSON object instead of tables (save it as RUN/verify.json for the run report)')
     .addHelpText(

@@ -107,7 +107,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
     if (typeof rawMeta !== 'object' || Array.isArray(rawMeta)) fail(`"${METADATA_KEY}" is not an object of strings`);
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
       if (typeof v !== 'string') fail(`"${METADATA_KEY}" entry ${JSON.stringify(k)} is not a string`);
-      setOwn(metadata, k, v as string);
+      setOwn(metadata, k, v);
     }
   }
 
@@ -126,7 +126,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
     const e = raw as Record<string, unknown>;
     const dt = e['dtype'];
     if (typeof dt !== 'string') fail(`${what}: header entry has no valid "dtype"`);
-    if (!Object.prototype.hasOwnProperty.call(READ_ITEMSIZE, dt as string)) {
+    if (!Object.prototype.hasOwnProperty.call(READ_ITEMSIZE, dt)) {
       return fail(`${what} has dtype ${String(dt)}, which is not supported (supported: ${SUPPORTED_TEXT}); convert it to float32 or float64 first`);
     }
     const dtype = dt as StDType;

@@ -58,7 +58,12 @@ export function gelu(x: Val): Val {
 export function logsumexp(x: Val, axis = -1, keepdims = false): Val {
   const m = o.stopGradient(o.max(x, axis, true));
   const s = o.add(o.log(o.sum(o.exp(o.sub(x, m)), axis, true)), m);
-  return keepdims ? s : o.reshape(s, x.shape.filter((_, i) => i !== (axis < 0 ? axis + x.ndim : axis)));
+  return keepdims
+    ? s
+    : o.reshape(
+        s,
+        x.shape.filter((_, i) => i !== (axis < 0 ? axis + x.ndim : axis)),
+      );
 }
 
 export function logSoftmax(x: Val, axis = -1): Val {

@@ -128,7 +128,11 @@ export function stopGradient(x: Val): Val {
 function reduce(prim: 'reduce_sum' | 'reduce_max', x: Val, axis: number | readonly number[] | undefined, keepdims: boolean): Val {
   const axes = normAxes(axis, x.ndim);
   let y = axes.length === 0 ? x : bind(prim, [x], { axes });
-  if (keepdims) y = reshape(y, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+  if (keepdims)
+    y = reshape(
+      y,
+      x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+    );
   return y;
 }
 /** Sum over axes (all by default). */
@@ -193,7 +197,11 @@ export function slice(x: Val, start: readonly number[], end: readonly number[]):
 /** Slice one axis. */
 export function sliceAxis(x: Val, axis: number, start: number, end: number): Val {
   const a = normAxes(axis, x.ndim)[0]!;
-  return slice(x, x.shape.map((_, i) => (i === a ? start : 0)), x.shape.map((d, i) => (i === a ? end : d)));
+  return slice(
+    x,
+    x.shape.map((_, i) => (i === a ? start : 0)),
+    x.shape.map((d, i) => (i === a ? end : d)),
+  );
 }
 /** Zero padding. */
 export function pad(x: Val, lo: readonly number[], hi: readonly number[]): Val {

@@ -5,7 +5,11 @@ import { Tensor, tensor } from './tensor.js';
 import { valueAndGrad } from './transforms.js';
 
 const N = SCRATCH_MIN_ELEMS * 2;
-const ramp = (n: number) => tensor(Float64Array.from({ length: n }, (_, i) => i / n), [n]);
+const ramp = (n: number) =>
+  tensor(
+    Float64Array.from({ length: n }, (_, i) => i / n),
+    [n],
+  );
 
 describe('scratch pool', () => {
   it('recycles the intermediates of a scope and copies its results out', () => {
@@ -61,7 +65,7 @@ describe('scratch pool', () => {
         return { v, g };
       });
       expect((v as Tensor).item()).toBe((v0 as Tensor).item());
-      expect(Array.from((g as Tensor).data)).toEqual(Array.from((g0 as Tensor).data));
+      expect(Array.from(g.data)).toEqual(Array.from(g0.data));
     }
   });
 

@@ -66,7 +66,7 @@ export class Tensor extends Val {
 export function tensor(values: ArrayLike<number> | Buf, shape?: Shape, dtype: DType = 'float64'): Tensor {
   const s = shape ?? [values.length];
   const buf = allocBuf(dtype, values.length);
-  buf.set(values as ArrayLike<number>);
+  buf.set(values);
   return new Tensor(buf, s);
 }
 

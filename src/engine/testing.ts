@@ -73,7 +73,10 @@ export function checkGrads(f: (xs: Val[]) => Val, xs: Tensor[], opts: { seed?: n
   const [, pull] = vjp(f, xs);
   const jtu = pull(u);
   const lhs = dot([u.data], [concrete(jv).data]);
-  const rhs = dot(flat(jtu), vs.map((v) => v.data));
+  const rhs = dot(
+    flat(jtu),
+    vs.map((v) => v.data),
+  );
   const adjoint = Math.abs(lhs - rhs) / (Math.abs(lhs) + Math.abs(rhs) + atol);
 
   const s = (zs: Val[]) => sum(mul(f(zs), u));

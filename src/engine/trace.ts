@@ -88,7 +88,9 @@ export function bind<P extends Prim>(prim: P, args: readonly Val[], params: Prim
   for (const a of args) {
     if (a instanceof Tracer) {
       if (!a.main.active) {
-        throw new Error(`${prim}: a tracer escaped the transformation that created it (use the transformation's outputs, not values captured inside it)`);
+        throw new Error(
+          `${prim}: a tracer escaped the transformation that created it (use the transformation's outputs, not values captured inside it)`,
+        );
       }
       if (top === null || a.main.level > top.level) top = a.main;
     }

@@ -55,7 +55,10 @@ export function vjp<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T):
   }
   const outs = treeLeaves(outTree);
   const own = (v: Val): v is VJPTracer => v instanceof VJPTracer && v.main === main;
-  const out = treeUnflatten(outTree, outs.map((v) => (own(v) ? v.primal : v))) as U;
+  const out = treeUnflatten(
+    outTree,
+    outs.map((v) => (own(v) ? v.primal : v)),
+  ) as U;
   const pullback = (ct: U): T => {
     const cts = treeLeaves(ct);
     checkLike('vjp cotangent', outs, cts);
@@ -65,7 +68,10 @@ export function vjp<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T):
       // an input returned unchanged is a leaf of the tape too
     });
     const grads = backward(main, seeds, ps.length, add);
-    return treeUnflatten(primals, grads.map((g, i) => g ?? zerosLike(ps[i]!))) as T;
+    return treeUnflatten(
+      primals,
+      grads.map((g, i) => g ?? zerosLike(ps[i]!)),
+    ) as T;
   };
   return [out, pullback];
 }
@@ -93,7 +99,7 @@ export function grad<T extends Tree>(f: (p: T) => Val): (p: T) => T {
  */
 export function hvp<T extends Tree>(f: (p: T) => Val, p: T, v: T): { value: Val; grad: T; hvp: T } {
   const vg = valueAndGrad(f);
-  const [[value, g], [, hv]] = jvp((q: T) => vg(q) as unknown as [Val, T], p, v) as unknown as [[Val, T], [Val, T]];
+  const [[value, g], [, hv]] = jvp((q: T) => vg(q), p, v);
   return { value, grad: g, hvp: hv };
 }
 
@@ -141,7 +147,12 @@ export function recordTape<T extends Tree, U extends Tree>(f: (p: T) => U, prima
   let outTree: U;
   try {
     ps.forEach(() => main.tape.push(null));
-    outTree = f(treeUnflatten(primals, ps.map((p, i) => new VJPTracer(main, p, i))) as T);
+    outTree = f(
+      treeUnflatten(
+        primals,
+        ps.map((p, i) => new VJPTracer(main, p, i)),
+      ) as T,
+    );
   } finally {
     popMain(main);
     main.kinkMasks = null;
@@ -154,7 +165,13 @@ export function recordTape<T extends Tree, U extends Tree>(f: (p: T) => U, prima
     return { prim, params: params as PrimParams[Prim], inputIds, inputs, out, kinkMask: k < 0 ? null : k };
   });
   const tape: Tape = { leaves: ps.length, entries, outputs: outs.map((v) => (own(v) ? v.id : v)) };
-  return { out: treeUnflatten(outTree, outs.map((v) => (own(v) ? v.primal : v))) as U, tape };
+  return {
+    out: treeUnflatten(
+      outTree,
+      outs.map((v) => (own(v) ? v.primal : v)),
+    ) as U,
+    tape,
+  };
 }
 
 /**
@@ -164,11 +181,7 @@ export function recordTape<T extends Tree, U extends Tree>(f: (p: T) => U, prima
  * entry otherwise, from the new values of its inputs (constants: as recorded); returning undefined
  * applies the primitive. Outputs that do not depend on the inputs are returned as recorded.
  */
-export function replayTape(
-  tape: Tape,
-  leaves: readonly Val[],
-  rewrite?: (entry: TapeEntry, args: readonly Val[]) => Val | undefined,
-): Val[] {
+export function replayTape(tape: Tape, leaves: readonly Val[], rewrite?: (entry: TapeEntry, args: readonly Val[]) => Val | undefined): Val[] {
   if (leaves.length !== tape.leaves) throw new Error(`replayTape: the tape has ${tape.leaves} leaves, got ${leaves.length}`);
   const values: Val[] = [...leaves];
   for (const e of tape.entries) {

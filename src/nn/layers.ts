@@ -84,13 +84,19 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
   let centred: Val;
   if (state.training && state.perExample) {
     // a batch of one per example: statistics over (H, W) only, [N, C, 1, 1]
-    if (x.size / (x.shape[0]! * c) < 2) throw new UserError(`${prefix}: BatchNorm with per-example statistics (--bn train) needs more than one value per channel, got input ${JSON.stringify(x.shape)}; use --bn eval`);
+    if (x.size / (x.shape[0]! * c) < 2)
+      throw new UserError(
+        `${prefix}: BatchNorm with per-example statistics (--bn train) needs more than one value per channel, got input ${JSON.stringify(x.shape)}; use --bn eval`,
+      );
     mean = o.mean(x, [2, 3], true);
     centred = o.sub(x, mean);
     vari = o.mean(o.square(centred), [2, 3], true);
   } else if (state.training) {
     const n = x.size / c;
-    if (n < 2) throw new UserError(`${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)}); use a larger batch`);
+    if (n < 2)
+      throw new UserError(
+        `${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)}); use a larger batch`,
+      );
     mean = o.mean(x, [0, 2, 3], true);
     centred = o.sub(x, mean);
     vari = o.mean(o.square(centred), [0, 2, 3], true);

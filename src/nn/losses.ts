@@ -56,9 +56,11 @@ export function groupedLoss(groups: readonly OutputGroup[], numOutputs: number):
   const seen = new Set<number>();
   for (const g of groups) {
     if (g.members.length === 0) throw new UserError(`loss grouped: group ${g.name} has no members`);
-    if (g.members.length === 1 && !g.allowNone) throw new UserError(`loss grouped: group ${g.name} has one member and no "none" option, so it is always true`);
+    if (g.members.length === 1 && !g.allowNone)
+      throw new UserError(`loss grouped: group ${g.name} has one member and no "none" option, so it is always true`);
     for (const m of g.members) {
-      if (!Number.isInteger(m) || m < 0 || m >= numOutputs) throw new UserError(`loss grouped: group ${g.name} names output ${m}, but there are ${numOutputs} outputs`);
+      if (!Number.isInteger(m) || m < 0 || m >= numOutputs)
+        throw new UserError(`loss grouped: group ${g.name} names output ${m}, but there are ${numOutputs} outputs`);
       if (seen.has(m)) throw new UserError(`loss grouped: output ${m} is in more than one group`);
       seen.add(m);
     }

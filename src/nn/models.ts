@@ -32,7 +32,11 @@ export interface Model {
 
 /** PyTorch-style initial parameters; BatchNorm weights 1 and biases 0, as PyTorch. */
 export function initModel(model: Model, seed: number, dtype: DType): Record<string, Tensor> {
-  const bnNames = new Set(Object.keys(model.bufferShapes).filter((k) => k.endsWith('.running_mean')).map((k) => k.replace(/\.running_mean$/, '')));
+  const bnNames = new Set(
+    Object.keys(model.bufferShapes)
+      .filter((k) => k.endsWith('.running_mean'))
+      .map((k) => k.replace(/\.running_mean$/, '')),
+  );
   const plain = Object.fromEntries(Object.entries(model.paramShapes).filter(([k]) => !bnNames.has(k.replace(/\.(weight|bias)$/, ''))));
   const init = initParams(plain, seed, dtype);
   const out: Record<string, Tensor> = {};
@@ -94,11 +98,8 @@ function convnetWith(name: string, description: string, act: (x: Val) => Val, po
   };
 }
 
-export const convnet = convnetWith(
-  'convnet',
-  'conv 3×3 1→16, relu, maxpool 2 → conv 3×3 16→32, relu, maxpool 2 → fc 1568→10',
-  relu,
-  (x) => o.maxPool2d(x, 2),
+export const convnet = convnetWith('convnet', 'conv 3×3 1→16, relu, maxpool 2 → conv 3×3 16→32, relu, maxpool 2 → fc 1568→10', relu, (x) =>
+  o.maxPool2d(x, 2),
 );
 
 export const smoothconvnet = convnetWith(

@@ -218,8 +218,16 @@ describe('optimizers: first steps by hand', () => {
     const a = trajectory({ name: 'adam', lr: 0.1 }, vec1(P0), zero).after;
     expect(Array.from(a[1]!.w!.data)).toEqual(P0);
     const w = trajectory({ name: 'adamw', lr: 0.1, weightDecay: 0.5 }, vec1(P0), zero).after;
-    expectClose(w[0]!.w!.data, P0.map((x) => x * 0.95), 0);
-    expectClose(w[1]!.w!.data, P0.map((x) => x * 0.95 * 0.95), 0);
+    expectClose(
+      w[0]!.w!.data,
+      P0.map((x) => x * 0.95),
+      0,
+    );
+    expectClose(
+      w[1]!.w!.data,
+      P0.map((x) => x * 0.95 * 0.95),
+      0,
+    );
   });
 });
 
@@ -256,7 +264,11 @@ describe(`optimizers agree with PyTorch ${fixture.torch} (float64, test/fixtures
   for (const c of fixture.cases) {
     it(`${c.name}: ${fixture.steps} steps to 1e-12 relative`, () => {
       const cfg = parseOptimizerConfig(c.config);
-      const { after, state } = trajectory(cfg, toVec(c.params), c.grads.map((g) => toVec(g)));
+      const { after, state } = trajectory(
+        cfg,
+        toVec(c.params),
+        c.grads.map((g) => toVec(g)),
+      );
       let worst = 0;
       for (let k = 0; k < c.after.length; k++) {
         for (const [name, want] of Object.entries(c.after[k]!)) {
@@ -335,12 +347,7 @@ describe('optimizer state checkpoints', () => {
     ]);
     const s = initOptimizerState({ name: 'adamw', lr: 1 }, params);
     expect(s.step).toBe(0);
-    expect(Object.keys(s.buffers)).toEqual([
-      'exp_avg.layer.weight',
-      'exp_avg_sq.layer.weight',
-      'exp_avg.layer.bias',
-      'exp_avg_sq.layer.bias',
-    ]);
+    expect(Object.keys(s.buffers)).toEqual(['exp_avg.layer.weight', 'exp_avg_sq.layer.weight', 'exp_avg.layer.bias', 'exp_avg_sq.layer.bias']);
     for (const t of Object.values(s.buffers)) expect(t.toArray().every((x) => x === 0)).toBe(true);
     expect(Object.keys(stateToTensors(initOptimizerState({ name: 'sgd', lr: 1 }, params)))).toEqual(['step']);
     // A float32 [1] step (PyTorch's own layout) is accepted too.
@@ -358,17 +365,33 @@ describe('optimizer state checkpoints', () => {
       ['step shape', { ...good, step: tensor([1, 2], [2]) }, /"step" has shape \[2\], expected \[\] or \[1\]/],
       ['negative step', { ...good, step: tensor([-1], []) }, /"step" is -1, expected a non-negative integer/],
       ['fractional step', { ...good, step: tensor([1.5], []) }, /"step" is 1\.5/],
-      ['missing buffer', without('exp_avg_sq.layer.bias'), /exp_avg_sq\.layer\.bias is missing \(adam needs it for parameter layer\.bias, shape \[3\]\)/],
-      ['wrong shape', { ...good, 'exp_avg.layer.weight': tensor([1, 2, 3, 4, 5, 6], [3, 2]) }, /exp_avg\.layer\.weight has shape \[3,2\], parameter layer\.weight has \[2,3\]/],
-      ['wrong dtype', { ...good, 'exp_avg.layer.bias': tensor([1, 2, 3], [3], 'float32') }, /exp_avg\.layer\.bias is float32, parameter layer\.bias is float64/],
-      ['extra tensor', { ...good, 'momentum_buffer.layer.bias': tensor([1, 2, 3]) }, /momentum_buffer\.layer\.bias \(shape \[3\]\) is unexpected: not a adam buffer/],
-      ['non-finite', { ...good, 'exp_avg.layer.bias': tensor([1, NaN, 3]) }, /exp_avg\.layer\.bias has a non-finite value NaN at flat index 1/],
-      ['negative exp_avg_sq', { ...good, 'exp_avg_sq.layer.bias': tensor([1, -2, 3]) }, /exp_avg_sq\.layer\.bias has an invalid \(non-finite or negative\) value -2/],
       [
-        'two problems',
-        { ...without('exp_avg.layer.bias'), extra: tensor([1]) },
-        /exp_avg\.layer\.bias is missing .* \(and 1 more problem\)$/,
+        'missing buffer',
+        without('exp_avg_sq.layer.bias'),
+        /exp_avg_sq\.layer\.bias is missing \(adam needs it for parameter layer\.bias, shape \[3\]\)/,
       ],
+      [
+        'wrong shape',
+        { ...good, 'exp_avg.layer.weight': tensor([1, 2, 3, 4, 5, 6], [3, 2]) },
+        /exp_avg\.layer\.weight has shape \[3,2\], parameter layer\.weight has \[2,3\]/,
+      ],
+      [
+        'wrong dtype',
+        { ...good, 'exp_avg.layer.bias': tensor([1, 2, 3], [3], 'float32') },
+        /exp_avg\.layer\.bias is float32, parameter layer\.bias is float64/,
+      ],
+      [
+        'extra tensor',
+        { ...good, 'momentum_buffer.layer.bias': tensor([1, 2, 3]) },
+        /momentum_buffer\.layer\.bias \(shape \[3\]\) is unexpected: not a adam buffer/,
+      ],
+      ['non-finite', { ...good, 'exp_avg.layer.bias': tensor([1, NaN, 3]) }, /exp_avg\.layer\.bias has a non-finite value NaN at flat index 1/],
+      [
+        'negative exp_avg_sq',
+        { ...good, 'exp_avg_sq.layer.bias': tensor([1, -2, 3]) },
+        /exp_avg_sq\.layer\.bias has an invalid \(non-finite or negative\) value -2/,
+      ],
+      ['two problems', { ...without('exp_avg.layer.bias'), extra: tensor([1]) }, /exp_avg\.layer\.bias is missing .* \(and 1 more problem\)$/],
     ];
     for (const [what, tensors, re] of cases) {
       it(what, () => {
@@ -406,7 +429,11 @@ describe('dtypes and purity', () => {
         ({ params: p, state: s } = next);
       }
       // ... and the float32 trajectory stays close to the float64 one.
-      const t64 = trajectory(cfg, toVec(base.params), base.grads.slice(0, 4).map((g) => toVec(g))).after[3]!;
+      const t64 = trajectory(
+        cfg,
+        toVec(base.params),
+        base.grads.slice(0, 4).map((g) => toVec(g)),
+      ).after[3]!;
       for (const k of Object.keys(t64)) expect(relErr(p[k]!.data, t64[k]!.data)).toBeLessThan(1e-5);
     });
 
@@ -439,8 +466,10 @@ describe('dtypes and purity', () => {
   it('rejects gradients that do not match the parameters, and a state of another optimizer', () => {
     const params = vec1(P0);
     const s = initOptimizerState({ name: 'adam', lr: 0.1 }, params);
-    const step = (g: Vec, st: OptimizerState = s, cfg: OptimizerConfig = { name: 'adam', lr: 0.1 }) => () =>
-      optimizerStep(cfg, params, g, st);
+    const step =
+      (g: Vec, st: OptimizerState = s, cfg: OptimizerConfig = { name: 'adam', lr: 0.1 }) =>
+      () =>
+        optimizerStep(cfg, params, g, st);
     expect(step({})).toThrow(/no gradient for parameter w/);
     expect(step({ ...vec1([1, 2, 3]), v: tensor([1]) })).toThrow(/gradient v has no parameter/);
     expect(step({ w: tensor([1, 2]) })).toThrow(/gradient w is float64 \[2\], parameter is float64 \[3\]/);
@@ -483,11 +512,19 @@ describe('optimizer config', () => {
     ['momentum 0', { name: 'momentum', lr: 1, momentum: 0 }, /momentum must be in \(0, 1\) \(got 0\)/],
     ['dampening > 1', { name: 'momentum', lr: 1, dampening: 2 }, /dampening must be in \[0, 1\] \(got 2\)/],
     ['nesterov with dampening', { name: 'momentum', lr: 1, nesterov: true, dampening: 0.1 }, /nesterov momentum requires dampening 0 \(got 0\.1\)/],
-    ['momentum on sgd', { name: 'sgd', lr: 1, momentum: 0.9 }, /momentum applies only to momentum, not to sgd \(use name "momentum" for SGD with momentum\)/],
+    [
+      'momentum on sgd',
+      { name: 'sgd', lr: 1, momentum: 0.9 },
+      /momentum applies only to momentum, not to sgd \(use name "momentum" for SGD with momentum\)/,
+    ],
     ['betas on momentum', { name: 'momentum', lr: 1, betas: [0.9, 0.99] }, /betas applies only to adam and adamw, not to momentum/],
     ['nesterov on adam', { name: 'adam', lr: 1, nesterov: true }, /nesterov applies only to momentum, not to adam$/],
     ['amsgrad', { name: 'adam', lr: 1, amsgrad: true }, /amsgrad is not supported/],
-    ['typo', { name: 'adam', lr: 1, weight_decay: 0.1 }, /unknown key weight_decay; did you mean weightDecay\? \(valid keys: name, lr, momentum, dampening, nesterov, betas, eps, weightDecay, amsgrad\)/],
+    [
+      'typo',
+      { name: 'adam', lr: 1, weight_decay: 0.1 },
+      /unknown key weight_decay; did you mean weightDecay\? \(valid keys: name, lr, momentum, dampening, nesterov, betas, eps, weightDecay, amsgrad\)/,
+    ],
     ['two problems', { name: 'adam', lr: -1, eps: -1 }, /lr must be .*; eps must be/],
   ];
   for (const [what, input, re] of bad) {

@@ -129,24 +129,20 @@ export const optimizerConfigSchema = z
       dampening: num('dampening', 'in [0, 1]', (x) => x >= 0 && x <= 1).optional(),
       nesterov: z.boolean({ error: (iss) => `nesterov must be true or false (got ${got(iss.input)})` }).optional(),
       betas: z
-        .tuple(
-          [
-            num('betas[0]', 'in [0, 1)', (x) => x >= 0 && x < 1),
-            num('betas[1]', 'in [0, 1)', (x) => x >= 0 && x < 1),
-          ],
-          { error: (iss) => `betas must be a pair [beta1, beta2] of numbers in [0, 1) (got ${got(iss.input)})` },
-        )
+        .tuple([num('betas[0]', 'in [0, 1)', (x) => x >= 0 && x < 1), num('betas[1]', 'in [0, 1)', (x) => x >= 0 && x < 1)], {
+          error: (iss) => `betas must be a pair [beta1, beta2] of numbers in [0, 1) (got ${got(iss.input)})`,
+        })
         .optional(),
       eps: num('eps', 'a finite number >= 0', (x) => x >= 0).optional(),
       weightDecay: num('weightDecay', 'a finite number >= 0', (x) => x >= 0).optional(),
-      amsgrad: z
-        .literal(false, { error: 'amsgrad is not supported (only the default amsgrad=false update is implemented)' })
-        .optional(),
+      amsgrad: z.literal(false, { error: 'amsgrad is not supported (only the default amsgrad=false update is implemented)' }).optional(),
     },
     {
       // unknown keys are reported by zodUserError (src/zod-message.ts), with the closest valid key
       error: (iss) =>
-        iss.code === 'unrecognized_keys' ? undefined : `optimizer config must be an object like {"name": "adam", "lr": 0.001} (got ${got(iss.input)})`,
+        iss.code === 'unrecognized_keys'
+          ? undefined
+          : `optimizer config must be an object like {"name": "adam", "lr": 0.001} (got ${got(iss.input)})`,
     },
   )
   .superRefine((c, ctx) => {
@@ -175,7 +171,7 @@ export const optimizerConfigSchema = z
 export function parseOptimizerConfig(input: unknown, source = 'optimizer config'): OptimizerConfig {
   const r = optimizerConfigSchema.safeParse(input);
   if (!r.success) throw zodUserError(r.error, source, optimizerConfigSchema);
-  return r.data as OptimizerConfig;
+  return r.data;
 }
 
 /** Validate and fill in the defaults (PyTorch's). */
@@ -220,12 +216,7 @@ export function initOptimizerState(cfg: OptimizerConfig, params: Vec): Optimizer
  * must come from `initOptimizerState`/`stateFromTensors`/an earlier step with the same config and
  * parameters. Returns fresh tensors; the inputs are not modified and nothing returned aliases them.
  */
-export function optimizerStep(
-  cfg: OptimizerConfig,
-  params: Vec,
-  grads: Vec,
-  state: OptimizerState,
-): { params: Vec; state: OptimizerState } {
+export function optimizerStep(cfg: OptimizerConfig, params: Vec, grads: Vec, state: OptimizerState): { params: Vec; state: OptimizerState } {
   const c = resolveOptimizerConfig(cfg);
   if (!Number.isSafeInteger(state.step) || state.step < 0) {
     throw new Error(`optimizerStep: state.step must be a non-negative integer, got ${state.step}`);
@@ -241,17 +232,13 @@ export function optimizerStep(
     const g = own(grads, name);
     if (!g) throw new Error(`optimizerStep: no gradient for parameter ${name}`);
     if (!shapesEqual(g.shape, p.shape) || g.dtype !== p.dtype) {
-      throw new Error(
-        `optimizerStep: gradient ${name} is ${g.dtype} ${fmtShape(g.shape)}, parameter is ${p.dtype} ${fmtShape(p.shape)}`,
-      );
+      throw new Error(`optimizerStep: gradient ${name} is ${g.dtype} ${fmtShape(g.shape)}, parameter is ${p.dtype} ${fmtShape(p.shape)}`);
     }
     const bufs = kinds.map((k) => {
       const b = own(state.buffers, `${k}.${name}`);
       if (!b) throw new Error(`optimizerStep: state has no buffer ${k}.${name} (state made for another optimizer?)`);
       if (!shapesEqual(b.shape, p.shape) || b.dtype !== p.dtype) {
-        throw new Error(
-          `optimizerStep: buffer ${k}.${name} is ${b.dtype} ${fmtShape(b.shape)}, parameter is ${p.dtype} ${fmtShape(p.shape)}`,
-        );
+        throw new Error(`optimizerStep: buffer ${k}.${name} is ${b.dtype} ${fmtShape(b.shape)}, parameter is ${p.dtype} ${fmtShape(p.shape)}`);
       }
       return b.data;
     });
@@ -299,17 +286,7 @@ function momentumKernel(P: Buf, G: Buf, B: Buf, outP: Buf, outB: Buf, c: Resolve
   }
 }
 
-function adamKernel(
-  P: Buf,
-  G: Buf,
-  M: Buf,
-  V: Buf,
-  outP: Buf,
-  outM: Buf,
-  outV: Buf,
-  c: ResolvedOptimizerConfig,
-  t: number,
-): void {
+function adamKernel(P: Buf, G: Buf, M: Buf, V: Buf, outP: Buf, outM: Buf, outV: Buf, c: ResolvedOptimizerConfig, t: number): void {
   const [b1, b2] = c.betas;
   const a1 = 1 - b1;
   const a2 = 1 - b2;
@@ -359,12 +336,7 @@ export function stateToTensors(state: OptimizerState): Record<string, Tensor> {
  * exp_avg_sq non-negative). Throws a one-line `UserError` naming the first problem; `source`
  * (e.g. the file name) prefixes it. The buffers are shared with `tensors`, not copied.
  */
-export function stateFromTensors(
-  tensors: Record<string, Tensor>,
-  cfg: OptimizerConfig,
-  params: Vec,
-  source = 'optimizer state',
-): OptimizerState {
+export function stateFromTensors(tensors: Record<string, Tensor>, cfg: OptimizerConfig, params: Vec, source = 'optimizer state'): OptimizerState {
   const c = resolveOptimizerConfig(cfg);
   const fail = (msg: string): never => {
     throw new UserError(`${source}: ${msg}`);
@@ -395,7 +367,9 @@ export function stateFromTensors(
       } else {
         const bad = firstBad(b.data, k === 'exp_avg_sq');
         if (bad >= 0) {
-          problems.push(`${name} has ${k === 'exp_avg_sq' ? 'an invalid (non-finite or negative)' : 'a non-finite'} value ${b.data[bad]} at flat index ${bad}`);
+          problems.push(
+            `${name} has ${k === 'exp_avg_sq' ? 'an invalid (non-finite or negative)' : 'a non-finite'} value ${b.data[bad]} at flat index ${bad}`,
+          );
         } else setOwn(buffers, name, b);
       }
     }

@@ -25,7 +25,16 @@ export type Activation = (typeof activations)[number];
 
 export type LayerSpec =
   | { type: 'linear'; out: number; bias?: boolean }
-  | { type: 'conv2d'; out: number; kernel: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; groups?: number; bias?: boolean }
+  | {
+      type: 'conv2d';
+      out: number;
+      kernel: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+      dilation?: number | [number, number];
+      groups?: number;
+      bias?: boolean;
+    }
   | { type: 'batchnorm2d'; eps?: number; momentum?: number }
   | { type: Activation }
   | { type: 'maxpool2d' | 'avgpool2d'; kernel: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] }
@@ -49,13 +58,20 @@ export const layerSpecSchema: z.ZodType<LayerSpec> = z.lazy(() =>
       .strict(),
     z.object({ type: z.literal('batchnorm2d'), eps: z.number().positive().optional(), momentum: z.number().min(0).max(1).optional() }).strict(),
     ...activations.map((a) => z.object({ type: z.literal(a) }).strict()),
-    z.object({ type: z.enum(['maxpool2d', 'avgpool2d']), kernel: pairOrInt, stride: pairOrInt.optional(), padding: pairOrNonneg.optional() }).strict(),
+    z
+      .object({ type: z.enum(['maxpool2d', 'avgpool2d']), kernel: pairOrInt, stride: pairOrInt.optional(), padding: pairOrNonneg.optional() })
+      .strict(),
     z.object({ type: z.enum(['globalavgpool', 'flatten']) }).strict(),
     z
-      .object({ type: z.literal('residual'), body: z.array(layerSpecSchema).min(1), shortcut: z.array(layerSpecSchema).optional(), activation: z.enum(activations).optional() })
+      .object({
+        type: z.literal('residual'),
+        body: z.array(layerSpecSchema).min(1),
+        shortcut: z.array(layerSpecSchema).optional(),
+        activation: z.enum(activations).optional(),
+      })
       .strict(),
   ]),
-) as z.ZodType<LayerSpec>;
+);
 
 export const modelSpecSchema = z
   .object({
@@ -189,13 +205,21 @@ export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
   const spec = parsed.data;
   const built = buildLayers(spec.layers, [...spec.input], '');
   if (built.outShape.length !== 1) {
-    throw new UserError(`model spec: the last layer must produce a flat output (logits), got [${built.outShape.join(',')}]; end with flatten + linear`);
+    throw new UserError(
+      `model spec: the last layer must produce a flat output (logits), got [${built.outShape.join(',')}]; end with flatten + linear`,
+    );
   }
   for (const [name, shape] of Object.entries(built.params)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    if (n > MAX_TENSOR_ELEMENTS) throw new UserError(`model spec: parameter ${name} of shape [${shape.join(',')}] has ${n.toExponential(2)} values, more than one array can hold (${MAX_TENSOR_ELEMENTS.toExponential(2)}); use smaller layers`);
+    if (n > MAX_TENSOR_ELEMENTS)
+      throw new UserError(
+        `model spec: parameter ${name} of shape [${shape.join(',')}] has ${n.toExponential(2)} values, more than one array can hold (${MAX_TENSOR_ELEMENTS.toExponential(2)}); use smaller layers`,
+      );
   }
-  if (built.activations > MAX_TENSOR_ELEMENTS) throw new UserError(`model spec: one example's activations hold ${built.activations.toExponential(2)} values, more than one array can hold; use smaller layers or inputs`);
+  if (built.activations > MAX_TENSOR_ELEMENTS)
+    throw new UserError(
+      `model spec: one example's activations hold ${built.activations.toExponential(2)} values, more than one array can hold; use smaller layers or inputs`,
+    );
   return {
     name: spec.name ?? fallbackName,
     activationsPerExample: built.activations,
@@ -223,7 +247,9 @@ function specKeysAt(raw: unknown, path: readonly PropertyKey[]): string[] {
   const all = knownKeysAt(modelSpecSchema, path);
   // a strict parse of {type, every candidate key} reports exactly the keys this type does not take
   const probe = layerSpecSchema.safeParse(Object.fromEntries([['type', type], ...all.filter((k) => k !== 'type').map((k) => [k, undefined])]));
-  const refused = new Set(probe.success ? [] : probe.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? i.keys : [])));
+  const refused = new Set(
+    probe.success ? [] : probe.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? i.keys : [])),
+  );
   return all.filter((k) => !refused.has(k));
 }
 
@@ -238,7 +264,10 @@ function checkNesting(raw: unknown): void {
   const stack: [unknown, number][] = [[raw, 0]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
-    if (depth > MAX_SPEC_DEPTH) throw new UserError(`model spec: residual blocks are nested more than ${MAX_SPEC_DEPTH} levels deep; flatten the spec (blocks can follow each other instead of nesting)`);
+    if (depth > MAX_SPEC_DEPTH)
+      throw new UserError(
+        `model spec: residual blocks are nested more than ${MAX_SPEC_DEPTH} levels deep; flatten the spec (blocks can follow each other instead of nesting)`,
+      );
     if (typeof node !== 'object' || node === null) continue;
     const o = node as Record<string, unknown>;
     for (const key of ['layers', 'body', 'shortcut']) {
@@ -295,5 +324,10 @@ export function xresnetSpec(opts: XResNetOptions = {}): ModelSpec {
     }
   });
   layers.push({ type: 'globalavgpool' }, { type: 'linear', out: opts.outputs ?? 10 });
-  return { name: 'xresnet', description: `XResNet-style, ${act}, widths ${widths.join('/')}, depths ${depths.join('/')}, input ${input.join('×')}`, input, layers };
+  return {
+    name: 'xresnet',
+    description: `XResNet-style, ${act}, widths ${widths.join('/')}, depths ${depths.join('/')}, input ${input.join('×')}`,
+    input,
+    layers,
+  };
 }

@@ -37,7 +37,16 @@ const fmt = (v: number, d = 3): string => (Number.isFinite(v) ? (Math.abs(v) >= 
 const BASE_CONFIG = {
   font: 'Helvetica Neue, Helvetica, Arial, sans-serif',
   view: { stroke: null },
-  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 600, titleColor: '#333', labelColor: '#444', domainColor: '#888', tickColor: '#888', gridColor: '#eee' },
+  axis: {
+    labelFontSize: 11,
+    titleFontSize: 12,
+    titleFontWeight: 600,
+    titleColor: '#333',
+    labelColor: '#444',
+    domainColor: '#888',
+    tickColor: '#888',
+    gridColor: '#eee',
+  },
   legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 600, labelLimit: 220 },
   title: { fontSize: 14, fontWeight: 600, anchor: 'start', subtitleFontSize: 12, subtitleColor: '#555', offset: 10 },
   header: { labelFontSize: 12, titleFontSize: 12 },
@@ -79,26 +88,37 @@ export function pairHeatmap(ctx: FigureContext): Figure {
   const { files } = ctx;
   const explain =
     'Each cell is one pair of training examples (x, y): the size of their bracket B = [v<sub>x</sub>, v<sub>y</sub>], which is how far apart the two orders "step on x, then y" and "y, then x" end, divided by ε². ' +
-    'The matrix is symmetric because B(y, x) = −B(x, y). Choose the measure: ‖B‖ (Euclidean norm over all parameters), its RMS per parameter, or ‖B‖/(‖g<sub>x</sub>‖‖g<sub>y</sub>‖), which removes the gradients\' scale. Colour is logarithmic.';
+    "The matrix is symmetric because B(y, x) = −B(x, y). Choose the measure: ‖B‖ (Euclidean norm over all parameters), its RMS per parameter, or ‖B‖/(‖g<sub>x</sub>‖‖g<sub>y</sub>‖), which removes the gradients' scale. Colour is logarithmic.";
   const base: Figure = { id: 'pairs', title: 'Which pairs are order-sensitive', explain, spec: null };
   const steps = sweepSteps(files);
   const rows: Spec[] = [];
   const runModel = files.run?.model;
   const paramCount =
-    typeof files.sweepMeta?.paramCount === 'number' ? files.sweepMeta.paramCount : runModel && typeof runModel === 'object' && !Array.isArray(runModel) && typeof runModel.paramCount === 'number' ? runModel.paramCount : null;
+    typeof files.sweepMeta?.paramCount === 'number'
+      ? files.sweepMeta.paramCount
+      : runModel && typeof runModel === 'object' && !Array.isArray(runModel) && typeof runModel.paramCount === 'number'
+        ? runModel.paramCount
+        : null;
   for (const r of files.results) {
     if (r.bracketNorm === null) continue;
     let count = paramCount;
     if (count === null) {
       // the parameter count from the per-tensor table: size = (‖B_t‖ / RMS(B_t))²
       let c = 0;
-      for (const t of Object.values(r.tensors)) if (t.bracketNorm !== null && t.bracketRms !== null && t.bracketRms > 0) c += Math.round((t.bracketNorm / t.bracketRms) ** 2);
+      for (const t of Object.values(r.tensors))
+        if (t.bracketNorm !== null && t.bracketRms !== null && t.bracketRms > 0) c += Math.round((t.bracketNorm / t.bracketRms) ** 2);
       count = c > 0 ? c : null;
     }
     const rms = count ? r.bracketNorm / Math.sqrt(count) : null;
     const rel = r.gradNormX !== null && r.gradNormY !== null && r.gradNormX * r.gradNormY > 0 ? r.bracketNorm / (r.gradNormX * r.gradNormY) : null;
     const s = steps.indexOf(r.step);
-    const common = { s, norm: r4(r.bracketNorm), rms: rms === null ? null : r4(rms), rel: rel === null ? null : r4(rel), cos: r.gradCosine === null ? null : r4(r.gradCosine) };
+    const common = {
+      s,
+      norm: r4(r.bracketNorm),
+      rms: rms === null ? null : r4(rms),
+      rel: rel === null ? null : r4(rel),
+      cos: r.gradCosine === null ? null : r4(r.gradCosine),
+    };
     const ax = exampleName(r.x, ctx.pairThumbs);
     const ay = exampleName(r.y, ctx.pairThumbs);
     rows.push({ ...common, a: r.x, b: r.y, al: ax, bl: ay }, { ...common, a: r.y, b: r.x, al: ay, bl: ax });
@@ -124,7 +144,13 @@ export function pairHeatmap(ctx: FigureContext): Figure {
     encoding: {
       x: { field: 'bl', type: 'ordinal', sort: { field: 'b' }, title: 'example y', axis: { labelAngle: -35, labelLimit: 140 } },
       y: { field: 'al', type: 'ordinal', sort: { field: 'a' }, title: 'example x', axis: { labelLimit: 140 } },
-      color: { field: 'value', type: 'quantitative', scale: { type: 'log', scheme: 'viridis' }, title: 'bracket size', legend: { format: '.1e', gradientLength: Math.max(120, Math.min(300, cell * n)) } },
+      color: {
+        field: 'value',
+        type: 'quantitative',
+        scale: { type: 'log', scheme: 'viridis' },
+        title: 'bracket size',
+        legend: { format: '.1e', gradientLength: Math.max(120, Math.min(300, cell * n)) },
+      },
       tooltip: [
         { field: 'al', title: 'x' },
         { field: 'bl', title: 'y' },
@@ -161,13 +187,17 @@ export function fitSummary(files: RunFiles): FitSummary {
 export function fitFigure(ctx: FigureContext, fits: FitSummary): Figure {
   const { files } = ctx;
   const explain =
-    'Each point is one parameter tensor of one pair: its bracket RMS against the two gradients\' RMS on that tensor (the geometric mean √(RMS g<sub>x</sub> · RMS g<sub>y</sub>)), on log-log axes. ' +
+    "Each point is one parameter tensor of one pair: its bracket RMS against the two gradients' RMS on that tensor (the geometric mean √(RMS g<sub>x</sub> · RMS g<sub>y</sub>)), on log-log axes. " +
     'Points of a pair share a colour; the shape marks the tensor. The lines are the fit ln RMS(B) = α<sub>pair</sub> + slope · ln(gradient RMS): one common slope, one intercept (a factor e<sup>α</sup>) per pair — the seed study\'s "the bracket tracks the gradient, tensor by tensor, times a pair- and time-dependent factor". ' +
     'The subtitle gives the slope, the R² with the intercepts, the R² within pairs (what the slope alone explains) and the residual spread; the factor-model R² says how much of the pair × tensor table a pair factor × tensor factor explains. The right panel follows these numbers over training.';
   const base: Figure = { id: 'fit', title: 'Bracket size against gradient size, per parameter tensor', explain, spec: null };
   const steps = sweepSteps(files);
   const pts = tensorPoints(files.results);
-  if (pts.length === 0) return { ...base, note: files.results.length ? 'The sweep results have no per-tensor statistics (tensors: {bracketRms, gradRms…}).' : missingSweep };
+  if (pts.length === 0)
+    return {
+      ...base,
+      note: files.results.length ? 'The sweep results have no per-tensor statistics (tensors: {bracketRms, gradRms…}).' : missingSweep,
+    };
   const pairName = (x: number, y: number) => `${exampleName(x, ctx.pairThumbs)} × ${exampleName(y, ctx.pairThumbs)}`;
   const pairOrder = files.pairs.map(([x, y]) => pairName(x, y));
   const points = pts.map((p) => ({ s: steps.indexOf(p.step), pair: pairName(p.x, p.y), tensor: p.tensor, g: r4(p.gradRms), b: r4(p.bracketRms) }));
@@ -181,7 +211,11 @@ export function fitFigure(ctx: FigureContext, fits: FitSummary): Figure {
         const at = (lx: number) => r4(Math.exp(alpha + fit.slope * lx));
         lines.push({ s, pair: pairName(x, y), x1: r4(Math.exp(xMin)), x2: r4(Math.exp(xMax)), y1: at(xMin), y2: at(xMax) });
       }
-      statRows.push({ step, stat: 'slope', value: r4(fit.slope) }, { step, stat: 'R² (with pair factors)', value: r4(fit.r2) }, { step, stat: 'R² within pairs', value: r4(fit.withinR2) });
+      statRows.push(
+        { step, stat: 'slope', value: r4(fit.slope) },
+        { step, stat: 'R² (with pair factors)', value: r4(fit.r2) },
+        { step, stat: 'R² within pairs', value: r4(fit.withinR2) },
+      );
     }
     if (factorR2 !== null) statRows.push({ step, stat: 'factor-model R²', value: r4(factorR2) });
     fitText.push(
@@ -191,7 +225,13 @@ export function fitFigure(ctx: FigureContext, fits: FitSummary): Figure {
     );
   });
   const statNames = ['slope', 'R² (with pair factors)', 'R² within pairs', 'factor-model R²'];
-  const colour = { field: 'pair', type: 'nominal', scale: { domain: pairOrder, scheme: 'tableau20' }, title: 'pair (x × y)', legend: { symbolLimit: 40 } };
+  const colour = {
+    field: 'pair',
+    type: 'nominal',
+    scale: { domain: pairOrder, scheme: 'tableau20' },
+    title: 'pair (x × y)',
+    legend: { symbolLimit: 40 },
+  };
   const scatter: Spec = {
     title: { text: { expr: "'Per-tensor bracket RMS against gradient RMS — step ' + steps[ck]" }, subtitle: { expr: 'fitText[ck]' } },
     width: 460,
@@ -239,7 +279,13 @@ export function fitFigure(ctx: FigureContext, fits: FitSummary): Figure {
         encoding: {
           x: stepX(steps),
           y: { field: 'value', type: 'quantitative', title: 'value', scale: { zero: false } },
-          color: { field: 'stat', type: 'nominal', title: null, scale: { domain: statNames, range: ['#4c78a8', '#f58518', '#e45756', '#54a24b'] }, legend: { orient: 'bottom', direction: 'vertical' } },
+          color: {
+            field: 'stat',
+            type: 'nominal',
+            title: null,
+            scale: { domain: statNames, range: ['#4c78a8', '#f58518', '#e45756', '#54a24b'] },
+            legend: { orient: 'bottom', direction: 'vertical' },
+          },
           tooltip: [{ field: 'stat' }, { field: 'step' }, { field: 'value', format: '.3f' }],
         },
       },
@@ -266,7 +312,13 @@ function stepScale(steps: readonly number[]): Spec {
 
 /** An x encoding of training steps: symlog when they span decades, integer ticks. */
 function stepX(steps: readonly number[]): Spec {
-  return { field: 'step', type: 'quantitative', title: 'training step', scale: stepScale(steps), axis: { tickMinStep: 1, format: 'd', labelOverlap: 'greedy' } };
+  return {
+    field: 'step',
+    type: 'quantitative',
+    title: 'training step',
+    scale: stepScale(steps),
+    axis: { tickMinStep: 1, format: 'd', labelOverlap: 'greedy' },
+  };
 }
 
 /** Axis settings for a log scale: powers-of-ten style labels that do not collide. */
@@ -297,13 +349,17 @@ function absMax(values: Iterable<number | null>): number {
 export function logitFigure(ctx: FigureContext): Figure {
   const { files } = ctx;
   const explain =
-    'The seed study\'s central graph. For the chosen pair (x, y) and checkpoint, each cell is J<sub>f</sub>(z)·B: how much the logit of an output feature (row) on a probe example z (column) changes along the bracket — ' +
+    "The seed study's central graph. For the chosen pair (x, y) and checkpoint, each cell is J<sub>f</sub>(z)·B: how much the logit of an output feature (row) on a probe example z (column) changes along the bracket — " +
     'the difference, at order ε², between the model\'s predictions after "x then y" and after "y then x". Red: the logit ends higher when x comes first; blue: lower. ' +
     'The colour scale is symmetric around 0 and rescaled for each pair and checkpoint (the legend gives the values). The two bracketed images are at the left, the probes above their columns.';
   const base: Figure = { id: 'logits', title: 'How the order of two examples moves each prediction', explain, spec: null };
   const steps = sweepSteps(files);
   const withFx = files.results.filter((r) => r.probeEffects && r.probeEffects.length > 0);
-  if (withFx.length === 0) return { ...base, note: files.results.length ? 'The sweep has no probe effects (probeEffects), so there is no logit-effect heatmap.' : missingSweep };
+  if (withFx.length === 0)
+    return {
+      ...base,
+      note: files.results.length ? 'The sweep has no probe effects (probeEffects), so there is no logit-effect heatmap.' : missingSweep,
+    };
   const pairs = files.pairs.filter(([x, y]) => withFx.some((r) => r.x === x && r.y === y));
   const nProbes = Math.max(...withFx.map((r) => r.probeEffects!.length));
   const k = files.labels.length;
@@ -325,7 +381,12 @@ export function logitFigure(ctx: FigureContext): Figure {
   }
   const cell = Math.max(14, Math.min(30, Math.floor(860 / nProbes)));
   const thumb = Math.max(12, cell - 2);
-  const probeThumbRows = probeIdx ? probeIdx.slice(0, nProbes).map((i, z) => ({ z, uri: ctx.probeThumbs.get(i)?.uri ?? null })).filter((t) => t.uri !== null) : [];
+  const probeThumbRows = probeIdx
+    ? probeIdx
+        .slice(0, nProbes)
+        .map((i, z) => ({ z, uri: ctx.probeThumbs.get(i)?.uri ?? null }))
+        .filter((t) => t.uri !== null)
+    : [];
   const probeTips: Spec[] = [];
   probeIdx?.slice(0, nProbes).forEach((i, z) => {
     const uri = ctx.probeThumbs.bigUri(i);
@@ -353,13 +414,25 @@ export function logitFigure(ctx: FigureContext): Figure {
     ],
     mark: { type: 'rect', stroke: 'white', strokeWidth: 0.5 },
     encoding: {
-      x: { field: 'z', type: 'ordinal', title: 'probe example z', axis: { labelExpr: 'probeNames[datum.value]', labelAngle: -50, labelLimit: 160, labelFontSize: 10 } },
+      x: {
+        field: 'z',
+        type: 'ordinal',
+        title: 'probe example z',
+        axis: { labelExpr: 'probeNames[datum.value]', labelAngle: -50, labelLimit: 160, labelFontSize: 10 },
+      },
       y: { field: 'f', type: 'ordinal', title: 'output feature', axis: { labelExpr: 'featNames[datum.value]', labelLimit: 160 } },
       color: {
         field: 'v',
         type: 'quantitative',
         title: 'J_f(z)·B',
-        scale: { scheme: 'redblue', reverse: true, domainMin: { expr: '-amax[ck][pair]' }, domainMax: { expr: 'amax[ck][pair]' }, domainMid: 0, clamp: true },
+        scale: {
+          scheme: 'redblue',
+          reverse: true,
+          domainMin: { expr: '-amax[ck][pair]' },
+          domainMax: { expr: 'amax[ck][pair]' },
+          domainMid: 0,
+          clamp: true,
+        },
         legend: { format: '.1e', gradientLength: 180 },
       },
       tooltip: [
@@ -388,7 +461,11 @@ export function logitFigure(ctx: FigureContext): Figure {
     layer: [
       {
         mark: { type: 'image', width: 64, height: 64, aria: false },
-        encoding: { y: { field: 'side', type: 'ordinal', axis: null, scale: { padding: 0.2 } }, x: { value: 75 }, url: { field: 'uri', type: 'nominal' } },
+        encoding: {
+          y: { field: 'side', type: 'ordinal', axis: null, scale: { padding: 0.2 } },
+          x: { value: 75 },
+          url: { field: 'uri', type: 'nominal' },
+        },
       },
       {
         mark: { type: 'text', fontSize: 11, dy: 42, limit: 150 },
@@ -407,7 +484,10 @@ export function logitFigure(ctx: FigureContext): Figure {
       { name: 'pairNames', value: pairNames },
       { name: 'amax', value: amax },
     ],
-    title: { text: { expr: "'Logit change J_f(z)·B — step ' + steps[ck]" }, subtitle: { expr: "'pair ' + pairNames[pair] + '   ·   largest |effect| ' + format(amax[ck][pair], '.3e')" } },
+    title: {
+      text: { expr: "'Logit change J_f(z)·B — step ' + steps[ck]" },
+      subtitle: { expr: "'pair ' + pairNames[pair] + '   ·   largest |effect| ' + format(amax[ck][pair], '.3e')" },
+    },
     hconcat: pairImageRows.some((r) => r.uri !== null) ? [pairView, right] : [right],
     spacing: 16,
   });
@@ -421,7 +501,8 @@ export function featureFigure(ctx: FigureContext, scores: readonly FeatureStepSc
     'For each output feature, its non-commutativity score at each checkpoint: the mean over pairs of the mean over probes of |J<sub>f</sub>(z)·B| — how much that prediction depends on the order of two examples. ' +
     `The ${topN} features with the highest score at the last checkpoint are coloured and labelled at the right; the rest are grey. "Normalised" divides each pair's score by ‖g<sub>x</sub>‖‖g<sub>y</sub>‖, removing the overall gradient scale so that checkpoints compare.`;
   const base: Figure = { id: 'features', title: 'Which predictions are order-sensitive, over training', explain, spec: null };
-  if (scores.length === 0) return { ...base, note: files.results.length ? 'The sweep has no probe effects, so features cannot be scored.' : missingSweep };
+  if (scores.length === 0)
+    return { ...base, note: files.results.length ? 'The sweep has no probe effects, so features cannot be scored.' : missingSweep };
   const ranked = rankFeaturesAtLastStep(scores);
   const topSet = ranked.slice(0, topN).map((s) => files.labels[s.feature] ?? `output ${s.feature}`);
   const lastStep = Math.max(...scores.map((s) => s.step));
@@ -429,13 +510,22 @@ export function featureFigure(ctx: FigureContext, scores: readonly FeatureStepSc
   const rows = scores.map((s) => {
     const name = files.labels[s.feature] ?? `output ${s.feature}`;
     const t = topSet.indexOf(name);
-    return { step: s.step, name, group: t >= 0 ? name : 'other features', top: t, last: s.step === lastStep, mean: r4(s.mean), normalized: s.normalized === null ? null : r4(s.normalized), se: Number.isFinite(s.stderr) ? r4(s.stderr) : null };
+    return {
+      step: s.step,
+      name,
+      group: t >= 0 ? name : 'other features',
+      top: t,
+      last: s.step === lastStep,
+      mean: r4(s.mean),
+      normalized: s.normalized === null ? null : r4(s.normalized),
+      se: Number.isFinite(s.stderr) ? r4(s.stderr) : null,
+    };
   });
   // labels of the top features at the last step, moved apart on the log axis (one set per measure)
   const height = 340;
   for (const m of ['mean', 'normalized'] as const) {
     const all = rows.map((r) => r[m]).filter((v): v is number => v !== null && v > 0);
-    const lastTop = rows.filter((r) => r.last && r.top >= 0 && r[m] !== null && r[m]! > 0);
+    const lastTop = rows.filter((r) => r.last && r.top >= 0 && r[m] !== null && r[m] > 0);
     if (all.length === 0 || lastTop.length === 0) continue;
     // the axis spans about the data's decades, rounded out to powers of ten (Vega's nice log domain)
     const decades = Math.max(1, Math.ceil(Math.log10(Math.max(...all))) - Math.floor(Math.log10(Math.min(...all))));
@@ -448,7 +538,15 @@ export function featureFigure(ctx: FigureContext, scores: readonly FeatureStepSc
   const palette = ['#e45756', '#4c78a8', '#f58518', '#54a24b', '#b279a2', '#9d755d', '#72b7b2', '#eeca3b'];
   const hasNorm = rows.some((r) => r.normalized !== null);
   const spec = top({
-    params: hasNorm ? [{ name: 'measure', value: 'mean', bind: { input: 'select', options: ['mean', 'normalized'], labels: ['mean |J_f(z)·B|', 'normalised by ‖g_x‖‖g_y‖'], name: 'score ' } }] : [{ name: 'measure', value: 'mean' }],
+    params: hasNorm
+      ? [
+          {
+            name: 'measure',
+            value: 'mean',
+            bind: { input: 'select', options: ['mean', 'normalized'], labels: ['mean |J_f(z)·B|', 'normalised by ‖g_x‖‖g_y‖'], name: 'score ' },
+          },
+        ]
+      : [{ name: 'measure', value: 'mean' }],
     title: { text: 'Per-feature non-commutativity over training', subtitle: `top at step ${lastStep}: ${topSet.join(', ')}` },
     data: { values: rows },
     transform: [{ calculate: 'datum[measure]', as: 'value' }, { filter: 'isValid(datum.value) && datum.value > 0' }],
@@ -457,7 +555,13 @@ export function featureFigure(ctx: FigureContext, scores: readonly FeatureStepSc
     encoding: {
       x: stepX(steps),
       y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'non-commutativity score', axis: LOG_AXIS },
-      color: { field: 'group', type: 'nominal', scale: { domain: [...topSet, 'other features'], range: [...palette.slice(0, topSet.length), '#c8c8c8'] }, title: 'feature', legend: null },
+      color: {
+        field: 'group',
+        type: 'nominal',
+        scale: { domain: [...topSet, 'other features'], range: [...palette.slice(0, topSet.length), '#c8c8c8'] },
+        title: 'feature',
+        legend: null,
+      },
       detail: { field: 'name', type: 'nominal' },
     },
     layer: [
@@ -476,7 +580,11 @@ export function featureFigure(ctx: FigureContext, scores: readonly FeatureStepSc
         },
       },
       {
-        transform: [{ filter: 'datum.top >= 0 && datum.last' }, { calculate: "measure == 'mean' ? datum.labelMean : datum.labelNormalized", as: 'labelY' }, { filter: 'isValid(datum.labelY)' }],
+        transform: [
+          { filter: 'datum.top >= 0 && datum.last' },
+          { calculate: "measure == 'mean' ? datum.labelMean : datum.labelNormalized", as: 'labelY' },
+          { filter: 'isValid(datum.labelY)' },
+        ],
         mark: { type: 'text', align: 'left', baseline: 'middle', dx: 8, fontSize: 12, fontWeight: 600 },
         encoding: { y: { field: 'labelY', type: 'quantitative' }, text: { field: 'name', type: 'nominal' } },
       },
@@ -501,7 +609,13 @@ export function trainingFigure(ctx: FigureContext): Figure {
     if (m.evalLoss !== null) lossRows.push({ step: m.step, series: 'held-out', value: r4(m.evalLoss) });
     m.accuracy.forEach((a, j) => {
       const auc = m.auc[j] ?? null;
-      if (a !== null || auc !== null) accRows.push({ step: m.step, output: files.labels[j] ?? `output ${j}`, accuracy: a === null ? null : r4(a), auc: auc === null ? null : r4(auc) });
+      if (a !== null || auc !== null)
+        accRows.push({
+          step: m.step,
+          output: files.labels[j] ?? `output ${j}`,
+          accuracy: a === null ? null : r4(a),
+          auc: auc === null ? null : r4(auc),
+        });
     });
     if (m.classAccuracy !== null) accRows.push({ step: m.step, output: 'class (argmax)', accuracy: r4(m.classAccuracy), auc: null, cls: true });
   }
@@ -515,7 +629,13 @@ export function trainingFigure(ctx: FigureContext): Figure {
     encoding: {
       x,
       y: { field: 'value', type: 'quantitative', title: 'loss', scale: { zero: false } },
-      color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['training (mean since last eval)', 'held-out'], range: ['#4c78a8', '#e45756'] }, legend: { orient: 'bottom', direction: 'vertical' } },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        scale: { domain: ['training (mean since last eval)', 'held-out'], range: ['#4c78a8', '#e45756'] },
+        legend: { orient: 'bottom', direction: 'vertical' },
+      },
       tooltip: [{ field: 'series' }, { field: 'step' }, { field: 'value', title: 'loss', format: '.4f' }],
     },
   };
@@ -535,7 +655,15 @@ export function trainingFigure(ctx: FigureContext): Figure {
       {
         transform: [{ filter: '!datum.cls' }],
         mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.5 },
-        encoding: { color: { field: 'output', type: 'nominal', title: 'output', scale: { domain: outputs, scheme: outputs.length <= 10 ? 'tableau10' : 'tableau20' }, legend: { columns: outputs.length > 12 ? 2 : 1 } } },
+        encoding: {
+          color: {
+            field: 'output',
+            type: 'nominal',
+            title: 'output',
+            scale: { domain: outputs, scheme: outputs.length <= 10 ? 'tableau10' : 'tableau20' },
+            legend: { columns: outputs.length > 12 ? 2 : 1 },
+          },
+        },
       },
       {
         transform: [{ filter: 'datum.cls' }],
@@ -544,7 +672,13 @@ export function trainingFigure(ctx: FigureContext): Figure {
     ],
   };
   const spec = top({
-    params: [{ name: 'metric', value: 'accuracy', bind: { input: 'select', options: ['accuracy', 'auc'], labels: ['accuracy (p > 0.5)', 'ROC AUC'], name: 'per-output metric ' } }],
+    params: [
+      {
+        name: 'metric',
+        value: 'accuracy',
+        bind: { input: 'select', options: ['accuracy', 'auc'], labels: ['accuracy (p > 0.5)', 'ROC AUC'], name: 'per-output metric ' },
+      },
+    ],
     hconcat: lossRows.length > 0 && accRows.length > 0 ? [lossView, accView] : lossRows.length > 0 ? [lossView] : [accView],
     resolve: { scale: { color: 'independent' } },
   });
@@ -558,8 +692,18 @@ export function verifyFigure(ctx: FigureContext): Figure {
     'The bracket is a prediction: after the two real SGD orders with step ε, (θ<sub>xy</sub> − θ<sub>yx</sub>)/ε² → B as ε → 0. The points are the measured relative error ‖(θ<sub>xy</sub> − θ<sub>yx</sub>)/ε² − B‖/‖B‖ for each ε; ' +
     'on a smooth net it falls like ε (the dashed reference has slope 1, through the smallest ε). Red points mark ε where some ReLU or max-pool unit changed state between the stepped points — there the ε² law need not hold.';
   const base: Figure = { id: 'verify', title: 'Does the bracket predict the real swap?', explain, spec: null };
-  if (!v) return { ...base, note: 'No verify.json in this run. To add this figure: lie-bracket verify --run RUN_DIR --step N --pairs "0,1" --json > RUN_DIR/verify.json, then lie-bracket report RUN_DIR.' };
-  const rows = v.eps.map((eps, i) => ({ eps, err: v.relErrors[i] ?? null, kinks: v.kinks?.[i] ?? null, order: i > 0 ? (v.orders[i - 1] ?? null) : null, kinked: (v.kinks?.[i] ?? 0) > 0 }));
+  if (!v)
+    return {
+      ...base,
+      note: 'No verify.json in this run. To add this figure: lie-bracket verify --run RUN_DIR --step N --pairs "0,1" --json > RUN_DIR/verify.json, then lie-bracket report RUN_DIR.',
+    };
+  const rows = v.eps.map((eps, i) => ({
+    eps,
+    err: v.relErrors[i] ?? null,
+    kinks: v.kinks?.[i] ?? null,
+    order: i > 0 ? (v.orders[i - 1] ?? null) : null,
+    kinked: (v.kinks?.[i] ?? 0) > 0,
+  }));
   const valid = rows.filter((r) => r.err !== null && r.err > 0);
   if (valid.length === 0) return { ...base, note: 'verify.json has no positive relative errors to plot.' };
   // the slope-1 reference through the smallest ε (the asymptotic regime)
@@ -596,13 +740,24 @@ export function verifyFigure(ctx: FigureContext): Figure {
       {
         data: { values: valid },
         layer: [
-          { mark: { type: 'line', color: '#4c78a8' }, encoding: { x: { field: 'eps', type: 'quantitative', scale: { type: 'log' } }, y: { field: 'err', type: 'quantitative', scale: { type: 'log' } } } },
+          {
+            mark: { type: 'line', color: '#4c78a8' },
+            encoding: {
+              x: { field: 'eps', type: 'quantitative', scale: { type: 'log' } },
+              y: { field: 'err', type: 'quantitative', scale: { type: 'log' } },
+            },
+          },
           {
             mark: { type: 'point', filled: true, size: 90 },
             encoding: {
               x: { field: 'eps', type: 'quantitative', scale: { type: 'log' } },
               y: { field: 'err', type: 'quantitative', scale: { type: 'log' } },
-              color: { field: 'kinked', type: 'nominal', scale: { domain: [false, true], range: ['#4c78a8', '#e45756'] }, legend: anyKinks ? { title: 'units changed state', labelExpr: "datum.value ? 'yes' : 'no'" } : null },
+              color: {
+                field: 'kinked',
+                type: 'nominal',
+                scale: { domain: [false, true], range: ['#4c78a8', '#e45756'] },
+                legend: anyKinks ? { title: 'units changed state', labelExpr: "datum.value ? 'yes' : 'no'" } : null,
+              },
               tooltip: [
                 { field: 'eps', title: 'ε', format: '.1e' },
                 { field: 'err', title: 'relative error', format: '.3e' },
@@ -622,10 +777,11 @@ export function verifyFigure(ctx: FigureContext): Figure {
 export function allPairsFigure(ctx: FigureContext): Figure {
   const { files } = ctx;
   const explain =
-    'For N examples at once (the sweep needs only O(N) Hessian-vector products for it when that is cheaper than N² brackets), cell (i, j) is the change of one output\'s logit on the probe example along the bracket B(i, j): positive (red) when training on example i first and j second raises it. ' +
+    "For N examples at once (the sweep needs only O(N) Hessian-vector products for it when that is cheaper than N² brackets), cell (i, j) is the change of one output's logit on the probe example along the bracket B(i, j): positive (red) when training on example i first and j second raises it. " +
     'The matrix is antisymmetric (B(j, i) = −B(i, j)). Hover a cell to see the two examples. Choose the output and the checkpoint below.';
   const base: Figure = { id: 'allpairs', title: 'All pairs at once: the logit-effect matrix', explain, spec: null };
-  if (files.allPairs.length === 0) return { ...base, note: 'No sweep/allpairs.jsonl in this run (the sweep computes it when asked for the all-pairs matrix).' };
+  if (files.allPairs.length === 0)
+    return { ...base, note: 'No sweep/allpairs.jsonl in this run (the sweep computes it when asked for the all-pairs matrix).' };
   // one set per (step, probe): the last line wins
   const byKey = new Map<string, AllPairsSet>();
   for (const a of files.allPairs) byKey.set(`${a.step}|${a.probe}`, a);
@@ -689,7 +845,11 @@ export function allPairsFigure(ctx: FigureContext): Figure {
     { calculate: 'names[datum.i]', as: 'row' },
     { calculate: 'names[datum.j]', as: 'column' },
   ];
-  if (withImages) transform.push({ calculate: `datum.i * ${idx.length} + datum.j`, as: 'key' }, { lookup: 'key', from: { data: { values: images }, key: 'key', fields: ['image'] } });
+  if (withImages)
+    transform.push(
+      { calculate: `datum.i * ${idx.length} + datum.j`, as: 'key' },
+      { lookup: 'key', from: { data: { values: images }, key: 'key', fields: ['image'] } },
+    );
   const tooltip: Spec[] = [
     ...(withImages ? [{ field: 'image', title: 'image' }] : []),
     { field: 'row', title: 'first (i, left)' },
@@ -699,7 +859,10 @@ export function allPairsFigure(ctx: FigureContext): Figure {
   const labelAxis = (expr: string) => ({ labelExpr: expr, labelLimit: 120, labelFontSize: idx.length > 32 ? 8 : 10, labelOverlap: false });
   const spec = top({
     params,
-    title: { text: { expr: "'All-pairs logit change of ' + outNames[out] + ' — step ' + steps[ck]" }, subtitle: { expr: "'on probe ' + probeNames[probe] + '   ·   largest |effect| ' + format(amax[ck][probe][out], '.3e')" } },
+    title: {
+      text: { expr: "'All-pairs logit change of ' + outNames[out] + ' — step ' + steps[ck]" },
+      subtitle: { expr: "'on probe ' + probeNames[probe] + '   ·   largest |effect| ' + format(amax[ck][probe][out], '.3e')" },
+    },
     data: { values },
     transform,
     width: { step: cell },
@@ -712,7 +875,14 @@ export function allPairsFigure(ctx: FigureContext): Figure {
         field: 'v',
         type: 'quantitative',
         title: 'logit change',
-        scale: { scheme: 'redblue', reverse: true, domainMin: { expr: '-amax[ck][probe][out]' }, domainMax: { expr: 'amax[ck][probe][out]' }, domainMid: 0, clamp: true },
+        scale: {
+          scheme: 'redblue',
+          reverse: true,
+          domainMin: { expr: '-amax[ck][probe][out]' },
+          domainMax: { expr: 'amax[ck][probe][out]' },
+          domainMid: 0,
+          clamp: true,
+        },
         legend: { format: '.1e', gradientLength: 180 },
       },
       tooltip,
@@ -720,7 +890,13 @@ export function allPairsFigure(ctx: FigureContext): Figure {
   });
   const notes: string[] = [];
   if (truncated) notes.push(`The matrix has ${allIdx.length} examples; the first ${MAX_ALLPAIRS_N} are shown.`);
-  if (!withImages && idx.length > MAX_TOOLTIP_N) notes.push(`Hover images are embedded for up to ${MAX_TOOLTIP_N} examples; this matrix has ${idx.length}.`);
+  if (!withImages && idx.length > MAX_TOOLTIP_N)
+    notes.push(`Hover images are embedded for up to ${MAX_TOOLTIP_N} examples; this matrix has ${idx.length}.`);
   const methods = [...new Set(sets.map((a) => a.method).filter((m): m is string => m !== null))];
-  return { ...base, spec, ...(notes.length ? { note: notes.join(' ') } : {}), ...(methods.length ? { info: `Computed by the ${methods.join(' / ')} method.` } : {}) };
+  return {
+    ...base,
+    spec,
+    ...(notes.length ? { note: notes.join(' ') } : {}),
+    ...(methods.length ? { info: `Computed by the ${methods.join(' / ')} method.` } : {}),
+  };
 }

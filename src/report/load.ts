@@ -140,7 +140,7 @@ function readJsonl<T>(path: string, what: string, notes: string[], parse: (v: Js
   let bad = 0;
   let partial = false;
   let offSchema = 0;
-  let firstOff: string | null = null;
+  let firstOff = null as string | null; // (assigned in a callback: the annotation alone would narrow it to null)
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -184,10 +184,14 @@ function parseMetrics(v: Json): MetricsRow | null {
   };
 }
 
-const numbersOf = <K extends string>(o: JsonObject, keys: readonly K[]): Record<K, number | null> => Object.fromEntries(keys.map((k) => [k, num(o[k])])) as Record<K, number | null>;
+const numbersOf = <K extends string>(o: JsonObject, keys: readonly K[]): Record<K, number | null> =>
+  Object.fromEntries(keys.map((k) => [k, num(o[k])])) as Record<K, number | null>;
 /** The number fields of a sweep line and of its tensors, from the line's schema. */
 const TENSOR_FIELDS = Object.keys(tensorStatsSchema.shape) as (keyof TensorStats)[];
-const LINE_NUMBER_FIELDS = Object.keys(unitRecordSchema.shape).filter((k) => !['step', 'x', 'y', 'tensors', 'probeEffects'].includes(k)) as Exclude<keyof UnitRecord, 'step' | 'x' | 'y' | 'tensors' | 'probeEffects'>[];
+const LINE_NUMBER_FIELDS = Object.keys(unitRecordSchema.shape).filter((k) => !['step', 'x', 'y', 'tensors', 'probeEffects'].includes(k)) as Exclude<
+  keyof UnitRecord,
+  'step' | 'x' | 'y' | 'tensors' | 'probeEffects'
+>[];
 
 function parseResult(v: Json): ResultRow | null {
   if (!isObj(v) || int(v.step) === null || int(v.x) === null || int(v.y) === null) return null;
@@ -225,7 +229,7 @@ function parseAllPairs(v: Json): AllPairsSet | null {
     }
     matrices.push(rows);
   }
-  const outputs = Array.isArray(v.outputs) && v.outputs.every((s) => typeof s === 'string') ? (v.outputs as string[]) : null;
+  const outputs = Array.isArray(v.outputs) && v.outputs.every((s) => typeof s === 'string') ? v.outputs : null;
   return { step: v.step as number, method: str(v.method), outputs, probe: int(v.probe), indices: indices as number[], matrices };
 }
 
@@ -246,7 +250,9 @@ function parseVerify(v: Json | null, notes: string[]): VerifyData | null {
       if (typeof k === 'number') return num(k);
       if (isObj(k)) {
         // an object of counts (e.g. per layer): its numeric total
-        const vals = Object.values(k).map(num).filter((x): x is number => x !== null);
+        const vals = Object.values(k)
+          .map(num)
+          .filter((x): x is number => x !== null);
         return vals.length ? vals.reduce((a, b) => a + b, 0) : null;
       }
       return null;
@@ -323,13 +329,17 @@ export function loadRun(runDir: string): RunFiles {
       pairs.push(p);
     }
   };
-  if (sweepMeta && Array.isArray(sweepMeta.pairs)) for (const p of sweepMeta.pairs) {
-    const q = pairOf(p);
-    if (q) addPair(q);
-  }
+  if (sweepMeta && Array.isArray(sweepMeta.pairs))
+    for (const p of sweepMeta.pairs) {
+      const q = pairOf(p);
+      if (q) addPair(q);
+    }
   for (const r of results) addPair([r.x, r.y]);
 
-  const probeIndices = sweepMeta && Array.isArray(sweepMeta.probeIndices) && sweepMeta.probeIndices.every((i) => int(i) !== null) ? (sweepMeta.probeIndices as number[]) : null;
+  const probeIndices =
+    sweepMeta && Array.isArray(sweepMeta.probeIndices) && sweepMeta.probeIndices.every((i) => int(i) !== null)
+      ? (sweepMeta.probeIndices as number[])
+      : null;
   const options = sweepMeta && isObj(sweepMeta.options) ? sweepMeta.options : {};
   const pairSplit = options.split === 'train' ? 'train' : 'test';
   const probeSplit = options.probeSplit === 'train' ? 'train' : 'test';
@@ -339,7 +349,7 @@ export function loadRun(runDir: string): RunFiles {
   const probeData = probeSplit === 'train' ? data.train : data.test;
 
   // output names: the data set's, else the sweep's, else run.json's description of the data, else the all-pairs file's
-  const strings = (v: unknown): string[] | null => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? (v as string[]) : null);
+  const strings = (v: unknown): string[] | null => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? v : null);
   const d = run && isObj(run.data) ? run.data : null;
   const labels: string[] = [
     ...((data.test ? [...data.test.labelNames] : null) ??

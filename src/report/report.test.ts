@@ -39,6 +39,7 @@ describe('escaping', () => {
     expect(s).toContain('\\u003cscript\\u003e');
     expect(JSON.parse(s)).toEqual(v);
     // also a JavaScript expression with the same value
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- evaluating the embedded JSON as script is the point of the test
     expect(new Function(`return ${s};`)()).toEqual(v);
   });
 });
@@ -143,7 +144,12 @@ describe('statistics', () => {
   test('summary.json is read by its documented fields and ignores anything else', () => {
     expect(readSweepSummary(null)).toBeNull();
     expect(readSweepSummary([1, 2] as never)).toBeNull();
-    const v = readSweepSummary({ overall: { gradientFit: { slope: 1.2, r2: 0.9 }, features: [{ feature: 'b', rank: 2, meanAbsEffect: 1 }, { feature: 'a', rank: 1, meanAbsEffect: 2, ci90: [1, 3] }, { nonsense: true }] } })!;
+    const v = readSweepSummary({
+      overall: {
+        gradientFit: { slope: 1.2, r2: 0.9 },
+        features: [{ feature: 'b', rank: 2, meanAbsEffect: 1 }, { feature: 'a', rank: 1, meanAbsEffect: 2, ci90: [1, 3] }, { nonsense: true }],
+      },
+    })!;
     expect(v.fits).toEqual([{ step: 'all', slope: 1.2, slopeStderr: null, r2: 0.9, withinR2: null, residualSd: null, n: null, tensorR2: null }]);
     expect(v.features.map((f) => f.feature)).toEqual(['a', 'b']);
     expect(v.features[0]!.ci).toEqual([1, 3]);
@@ -152,7 +158,12 @@ describe('statistics', () => {
 
 describe('the report', () => {
   const full = join(tmp, 'full');
-  syntheticRun(full, { labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'], data: 'fashion-mnist', withAllPairs: true, withVerify: true });
+  syntheticRun(full, {
+    labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+    data: 'fashion-mnist',
+    withAllPairs: true,
+    withVerify: true,
+  });
 
   test('one self-contained file: the three libraries inlined, no external resource, every figure present', () => {
     const html = buildReport(full, { now: new Date('2025-01-02T03:04:05Z') });
@@ -191,7 +202,11 @@ describe('the report', () => {
 
   test('hostile label names, run paths and config values are escaped everywhere', () => {
     const dir = join(tmp, `evil-${'<b>bold</b>'.replace(/\//g, '_')}`);
-    syntheticRun(dir, { labels: [HOSTILE, HOSTILE_IMG, 'plain & simple', '"quoted"'], withAllPairs: true, configExtra: { data: '</script><script>alert(3)</script>' } });
+    syntheticRun(dir, {
+      labels: [HOSTILE, HOSTILE_IMG, 'plain & simple', '"quoted"'],
+      withAllPairs: true,
+      configExtra: { data: '</script><script>alert(3)</script>' },
+    });
     const html = buildReport(dir, { title: `${HOSTILE} report` });
     for (const raw of [HOSTILE, HOSTILE_IMG, '</script><script>alert(3)', '<b>bold', '<img src=x']) hasNot(html, raw);
     expect(html.match(/<script\b/gi)!.length).toBe(4);
@@ -217,7 +232,13 @@ describe('the report', () => {
     writeFileSync(join(bad, 'run.json'), '{ not json');
     writeFileSync(
       join(bad, 'sweep', 'results.jsonl'),
-      [JSON.stringify({ step: 0, x: 0, y: 1, bracketNorm: 1, tensors: { w: { bracketRms: 'x' } }, probeEffects: [[1, -2]] }), '{"step": "zero"}', 'garbage', JSON.stringify({ step: 0, x: 0, y: 2, bracketNorm: 2, probeEffects: [[0.5, null]] }), '{"step":1,"x":'].join('\n'),
+      [
+        JSON.stringify({ step: 0, x: 0, y: 1, bracketNorm: 1, tensors: { w: { bracketRms: 'x' } }, probeEffects: [[1, -2]] }),
+        '{"step": "zero"}',
+        'garbage',
+        JSON.stringify({ step: 0, x: 0, y: 2, bracketNorm: 2, probeEffects: [[0.5, null]] }),
+        '{"step":1,"x":',
+      ].join('\n'),
     );
     writeFileSync(join(bad, 'sweep', 'allpairs.jsonl'), JSON.stringify({ step: 0, indices: [0, 1], matrices: [[[0, 1]]] }) + '\n');
     writeFileSync(join(bad, 'verify.json'), JSON.stringify({ eps: [0.1, -1], relErrors: [1] }));
@@ -225,7 +246,10 @@ describe('the report', () => {
     has(html, 'run.json is not valid JSON');
     has(html, 'sweep/results.jsonl: 2 line(s) malformed');
     has(html, 'sweep/results.jsonl ends with an incomplete line');
-    has(html, 'sweep/results.jsonl:1 does not match its format (lossX: expected a number (null for NaN), got nothing); what can be read is shown (and 1 more line(s))');
+    has(
+      html,
+      'sweep/results.jsonl:1 does not match its format (lossX: expected a number (null for NaN), got nothing); what can be read is shown (and 1 more line(s))',
+    );
     has(html, 'sweep/allpairs.jsonl: 1 line(s) malformed');
     has(html, 'the swap verification is not shown');
     has(html, 'id="fig-logits"'); // two good lines are enough for the logit figure

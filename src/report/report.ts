@@ -10,7 +10,21 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../data/atomic.js';
 import { VERSION } from '../version.js';
 import { packageRootFrom } from '../paths.js';
-import { allPairsFigure, featureFigure, fitFigure, fitSummary, logitFigure, pairHeatmap, trainingFigure, verifyFigure, exampleName, sweepSteps, type Figure, type FigureContext, type FitSummary } from './figures.js';
+import {
+  allPairsFigure,
+  featureFigure,
+  fitFigure,
+  fitSummary,
+  logitFigure,
+  pairHeatmap,
+  trainingFigure,
+  verifyFigure,
+  exampleName,
+  sweepSteps,
+  type Figure,
+  type FigureContext,
+  type FitSummary,
+} from './figures.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { isObj, loadRun, type Json, type JsonObject, type RunFiles } from './load.js';
 import { featureScoresByStep, rankFeaturesAtLastStep, type FeatureStepScore } from './figure-data.js';
@@ -69,7 +83,8 @@ function flatten(v: Json | undefined, prefix = '', depth = 0, out: [string, stri
   if (v === undefined) return out;
   if (v === null || typeof v !== 'object') out.push([prefix || '(value)', v === null ? 'null' : String(v)]);
   else if (Array.isArray(v)) {
-    if (v.every((x) => x === null || typeof x !== 'object')) out.push([prefix, v.length > 40 ? `${v.slice(0, 40).join(', ')}, … (${v.length} values)` : v.join(', ')]);
+    if (v.every((x) => x === null || typeof x !== 'object'))
+      out.push([prefix, v.length > 40 ? `${v.slice(0, 40).join(', ')}, … (${v.length} values)` : v.join(', ')]);
     else if (depth >= 4) out.push([prefix, `[${v.length} entries]`]);
     else v.forEach((x, i) => flatten(x, `${prefix}[${i}]`, depth + 1, out, max));
   } else if (depth >= 4) out.push([prefix, '{…}']);
@@ -94,9 +109,25 @@ function get(o: Json | undefined, ...path: string[]): Json | undefined {
 
 /** The parts of the sweep's summary.json (docs/sweep-format.md) the report shows, read defensively. */
 export interface SweepSummaryView {
-  fits: { step: string; slope: number | null; slopeStderr: number | null; r2: number | null; withinR2: number | null; residualSd: number | null; n: number | null; tensorR2: number | null }[];
+  fits: {
+    step: string;
+    slope: number | null;
+    slopeStderr: number | null;
+    r2: number | null;
+    withinR2: number | null;
+    residualSd: number | null;
+    n: number | null;
+    tensorR2: number | null;
+  }[];
   /** Overall ranking (each pair averaged over checkpoints). */
-  features: { feature: string; rank: number | null; score: number; ci: [number, number] | null; normalized: number | null; rankNormalized: number | null }[];
+  features: {
+    feature: string;
+    rank: number | null;
+    score: number;
+    ci: [number, number] | null;
+    normalized: number | null;
+    rankNormalized: number | null;
+  }[];
   level: number | null;
 }
 
@@ -107,33 +138,44 @@ export function readSweepSummary(s: Json | null): SweepSummaryView | null {
     const g = get(o, 'gradientFit');
     const t = get(o, 'tensorModel');
     if (!isObj(g) && !isObj(t)) return null;
-    return { step, slope: n(get(g, 'slope')), slopeStderr: n(get(g, 'slopeStderr')), r2: n(get(g, 'r2')), withinR2: n(get(g, 'withinR2')), residualSd: n(get(g, 'residualSd')), n: n(get(g, 'n')), tensorR2: n(get(t, 'r2')) };
+    return {
+      step,
+      slope: n(get(g, 'slope')),
+      slopeStderr: n(get(g, 'slopeStderr')),
+      r2: n(get(g, 'r2')),
+      withinR2: n(get(g, 'withinR2')),
+      residualSd: n(get(g, 'residualSd')),
+      n: n(get(g, 'n')),
+      tensorR2: n(get(t, 'r2')),
+    };
   };
   const fits: SweepSummaryView['fits'] = [];
   const cks = s.checkpoints;
-  if (Array.isArray(cks)) for (const c of cks) {
-    const step = get(c, 'step');
-    const r = typeof step === 'number' ? fitRow(String(step), c) : null;
-    if (r) fits.push(r);
-  }
+  if (Array.isArray(cks))
+    for (const c of cks) {
+      const step = get(c, 'step');
+      const r = typeof step === 'number' ? fitRow(String(step), c) : null;
+      if (r) fits.push(r);
+    }
   const all = fitRow('all', s.overall);
   if (all) fits.push(all);
   const features: SweepSummaryView['features'] = [];
   const fs = get(s.overall, 'features');
-  if (Array.isArray(fs)) for (const f of fs) {
-    const name = get(f, 'feature');
-    const score = n(get(f, 'meanAbsEffect'));
-    if (typeof name !== 'string' || score === null) continue;
-    const ci = get(f, 'ci90');
-    features.push({
-      feature: name,
-      rank: n(get(f, 'rank')),
-      score,
-      ci: Array.isArray(ci) && ci.length === 2 && n(ci[0]) !== null && n(ci[1]) !== null ? [ci[0] as number, ci[1] as number] : null,
-      normalized: n(get(f, 'normalized')),
-      rankNormalized: n(get(f, 'rankNormalized')),
-    });
-  }
+  if (Array.isArray(fs))
+    for (const f of fs) {
+      const name = get(f, 'feature');
+      const score = n(get(f, 'meanAbsEffect'));
+      if (typeof name !== 'string' || score === null) continue;
+      const ci = get(f, 'ci90');
+      features.push({
+        feature: name,
+        rank: n(get(f, 'rank')),
+        score,
+        ci: Array.isArray(ci) && ci.length === 2 && n(ci[0]) !== null && n(ci[1]) !== null ? [ci[0] as number, ci[1] as number] : null,
+        normalized: n(get(f, 'normalized')),
+        rankNormalized: n(get(f, 'rankNormalized')),
+      });
+    }
   features.sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || b.score - a.score);
   return { fits, features, level: n(get(s.bootstrap, 'level')) };
 }
@@ -156,7 +198,8 @@ function headerSummary(files: RunFiles, ranked: readonly FeatureStepScore[], top
   const run = files.run;
   const cfg = files.config;
   const model = get(run ?? undefined, 'model');
-  const modelName = typeof get(model, 'name') === 'string' ? String(get(model, 'name')) : typeof cfg?.model === 'string' ? cfg.model : cfg?.model ? 'custom spec' : '–';
+  const nameOfModel = get(model, 'name');
+  const modelName = typeof nameOfModel === 'string' ? nameOfModel : typeof cfg?.model === 'string' ? cfg.model : cfg?.model ? 'custom spec' : '–';
   const paramCount = get(model, 'paramCount');
   const dataSpec = typeof cfg?.data === 'string' ? cfg.data : '–';
   const trainLen = get(run ?? undefined, 'train', 'length');
@@ -165,9 +208,12 @@ function headerSummary(files: RunFiles, ranked: readonly FeatureStepScore[], top
   const last = files.metrics[files.metrics.length - 1];
   const cards: [string, string][] = [
     ['model', `${modelName}${typeof paramCount === 'number' ? ` · ${paramCount.toLocaleString('en-US')} parameters` : ''}`],
-    ['data', `${dataSpec}${typeof trainLen === 'number' ? ` · ${trainLen.toLocaleString('en-US')} train` : ''}${typeof testLen === 'number' ? ` / ${testLen.toLocaleString('en-US')} test` : ''}`],
+    [
+      'data',
+      `${dataSpec}${typeof trainLen === 'number' ? ` · ${trainLen.toLocaleString('en-US')} train` : ''}${typeof testLen === 'number' ? ` / ${testLen.toLocaleString('en-US')} test` : ''}`,
+    ],
     ['loss', describeLoss(typeof cfg?.loss === 'string' ? cfg.loss : undefined)],
-    ['optimizer', opt ? `${String(opt.name ?? '?')}, lr ${String(opt.lr ?? '?')}${typeof cfg?.batchSize === 'number' ? `, batch ${cfg.batchSize}` : ''}` : '–'],
+    ['optimizer', opt ? `${jsonText(opt.name)}, lr ${jsonText(opt.lr)}${typeof cfg?.batchSize === 'number' ? `, batch ${cfg.batchSize}` : ''}` : '–'],
     ['steps', `${typeof cfg?.steps === 'number' ? cfg.steps : last ? last.step : '–'}${typeof run?.status === 'string' ? ` (${run.status})` : ''}`],
   ];
   if (last) {
@@ -178,7 +224,10 @@ function headerSummary(files: RunFiles, ranked: readonly FeatureStepScore[], top
   }
   const steps = sweepSteps(files);
   if (files.results.length > 0) {
-    cards.push(['sweep', `${files.pairs.length} pairs × ${steps.length} checkpoints${files.probeIndices ? ` · ${files.probeIndices.length} probes` : ''}`]);
+    cards.push([
+      'sweep',
+      `${files.pairs.length} pairs × ${steps.length} checkpoints${files.probeIndices ? ` · ${files.probeIndices.length} probes` : ''}`,
+    ]);
   }
   if (sweepSummary && sweepSummary.features.length > 0) {
     const level = Math.round(100 * (sweepSummary.level ?? 0.9));
@@ -192,13 +241,15 @@ function headerSummary(files: RunFiles, ranked: readonly FeatureStepScore[], top
     const half = Number.isFinite(s.stderr) ? 1.96 * s.stderr : NaN;
     return { name: files.labels[s.feature] ?? `output ${s.feature}`, score: s.mean, lo: s.mean - half, hi: s.mean + half };
   });
-  return { cards, top, topWhat: ranked.length ? `mean |J<sub>f</sub>(z)·B| over pairs and probes at step ${ranked[0]!.step}, with 95% intervals over pairs` : '' };
+  return {
+    cards,
+    top,
+    topWhat: ranked.length ? `mean |J<sub>f</sub>(z)·B| over pairs and probes at step ${ranked[0]!.step}, with 95% intervals over pairs` : '',
+  };
 }
 
 function figureSection(f: Figure, n: number): string {
-  const body = f.spec
-    ? `<div class="fig" id="fig-${f.id}" data-figure="${f.id}"></div>`
-    : '';
+  const body = f.spec ? `<div class="fig" id="fig-${f.id}" data-figure="${f.id}"></div>` : '';
   return `<section id="${f.id}">
 <h2><span class="num">${n}</span> ${escapeHtml(f.title)}</h2>
 <p class="explain">${f.explain}</p>
@@ -221,8 +272,12 @@ function thumbsSection(files: RunFiles, pairThumbs: ThumbCache, probeThumbs: Thu
       .join('')}</div>`;
   const parts: string[] = [];
   if (exIdx.length > 0) parts.push(`<h3>Bracketed examples (${escapeHtml(files.pairSplit)} split)</h3>${grid(exIdx, pairThumbs)}`);
-  if (files.probeIndices && files.probeIndices.length > 0) parts.push(`<h3>Probe examples (${escapeHtml(files.probeSplit)} split)</h3>${grid(files.probeIndices, probeThumbs)}`);
-  const missing = !files.pairData && (exIdx.length > 0 || (files.probeIndices?.length ?? 0) > 0) ? '<p class="note">The data set could not be opened, so the images are not shown.</p>' : '';
+  if (files.probeIndices && files.probeIndices.length > 0)
+    parts.push(`<h3>Probe examples (${escapeHtml(files.probeSplit)} split)</h3>${grid(files.probeIndices, probeThumbs)}`);
+  const missing =
+    !files.pairData && (exIdx.length > 0 || (files.probeIndices?.length ?? 0) > 0)
+      ? '<p class="note">The data set could not be opened, so the images are not shown.</p>'
+      : '';
   return `<section id="examples">
 <h2>The examples</h2>
 <p class="explain">The training examples whose order is swapped (each pair above is two of these), and the probe examples on which the change of every prediction is measured.</p>
@@ -246,7 +301,10 @@ function statsSection(files: RunFiles, ranked: readonly FeatureStepScore[], fits
   if (ss && ss.fits.length > 0) {
     parts.push(`<h3>Bracket RMS against gradient RMS: ln RMS(B<sub>t</sub>) = α<sub>pair</sub> + slope · ln ĝ<sub>t</sub>, and the pair × tensor model (sweep/summary.json)</h3>
 <table class="data"><thead><tr><th>step</th><th>slope ± s.e.</th><th>R²</th><th>R² within pairs</th><th>residual sd (ln)</th><th>points</th><th>pair × tensor model R²</th></tr></thead><tbody>${ss.fits
-      .map((f) => `<tr${f.step === 'all' ? ' class="total"' : ''}><td>${escapeHtml(f.step)}</td><td>${fmt(f.slope)} ± ${fmt(f.slopeStderr)}</td><td>${fmt(f.r2)}</td><td>${fmt(f.withinR2)}</td><td>${fmt(f.residualSd)}</td><td>${f.n ?? '–'}</td><td>${fmt(f.tensorR2)}</td></tr>`)
+      .map(
+        (f) =>
+          `<tr${f.step === 'all' ? ' class="total"' : ''}><td>${escapeHtml(f.step)}</td><td>${fmt(f.slope)} ± ${fmt(f.slopeStderr)}</td><td>${fmt(f.r2)}</td><td>${fmt(f.withinR2)}</td><td>${fmt(f.residualSd)}</td><td>${f.n ?? '–'}</td><td>${fmt(f.tensorR2)}</td></tr>`,
+      )
       .join('')}</tbody></table>`);
   } else if (fits.perStep.some((p) => p.fit)) {
     const row = (step: string, f: (typeof fits.perStep)[number]['fit'], factor: number | null, cls = '') =>
@@ -260,18 +318,28 @@ function statsSection(files: RunFiles, ranked: readonly FeatureStepScore[], fits
     const level = Math.round(100 * (ss.level ?? 0.9));
     parts.push(`<h3>The sweep's summary.json: features ranked over all checkpoints</h3>
 <table class="data"><thead><tr><th>rank</th><th>feature</th><th>mean |J<sub>f</sub>(z)·B|</th><th>${level}% bootstrap interval</th><th>normalised</th><th>rank normalised</th></tr></thead><tbody>${ss.features
-      .map((f, i) => `<tr><td>${f.rank ?? i + 1}</td><td>${escapeHtml(f.feature)}</td><td>${sci(f.score)}</td><td>${f.ci ? `${sci(f.ci[0])} … ${sci(f.ci[1])}` : '–'}</td><td>${sci(f.normalized)}</td><td>${f.rankNormalized ?? '–'}</td></tr>`)
+      .map(
+        (f, i) =>
+          `<tr><td>${f.rank ?? i + 1}</td><td>${escapeHtml(f.feature)}</td><td>${sci(f.score)}</td><td>${f.ci ? `${sci(f.ci[0])} … ${sci(f.ci[1])}` : '–'}</td><td>${sci(f.normalized)}</td><td>${f.rankNormalized ?? '–'}</td></tr>`,
+      )
       .join('')}</tbody></table>`);
   }
   if (files.verify) {
     const v = files.verify;
-    parts.push(`<h3>Swap verification</h3><table class="data"><thead><tr><th>ε</th><th>relative error</th><th>observed order</th><th>units that changed state</th></tr></thead><tbody>${v.eps
-      .map((e, i) => `<tr><td>${sci(e)}</td><td>${sci(v.relErrors[i])}</td><td>${i > 0 ? fmt(v.orders[i - 1] ?? null, 2) : ''}</td><td>${v.kinks ? escapeHtml(v.kinks[i] ?? '–') : '–'}</td></tr>`)
-      .join('')}</tbody></table>`);
+    parts.push(
+      `<h3>Swap verification</h3><table class="data"><thead><tr><th>ε</th><th>relative error</th><th>observed order</th><th>units that changed state</th></tr></thead><tbody>${v.eps
+        .map(
+          (e, i) =>
+            `<tr><td>${sci(e)}</td><td>${sci(v.relErrors[i])}</td><td>${i > 0 ? fmt(v.orders[i - 1] ?? null, 2) : ''}</td><td>${v.kinks ? escapeHtml(v.kinks[i] ?? '–') : '–'}</td></tr>`,
+        )
+        .join('')}</tbody></table>`,
+    );
   }
   if (files.summary !== null) {
     const rows = flatten(files.summary);
-    parts.push(`<details><summary>sweep/summary.json (${rows.length}${rows.length >= 200 ? '+' : ''} values)</summary>${kvTable(rows, 'kv small')}</details>`);
+    parts.push(
+      `<details><summary>sweep/summary.json (${rows.length}${rows.length >= 200 ? '+' : ''} values)</summary>${kvTable(rows, 'kv small')}</details>`,
+    );
   }
   return `<section id="statistics">
 <h2>Statistics</h2>
@@ -280,12 +348,19 @@ ${parts.length ? parts.join('\n') : '<p class="note">No sweep statistics in this
 </section>`;
 }
 
+/** A JSON value as text for the page: strings as they are, '?' when absent, anything else as JSON. */
+function jsonText(v: Json | undefined): string {
+  return typeof v === 'string' ? v : v === undefined ? '?' : JSON.stringify(v);
+}
+
 function configSection(files: RunFiles, libs: readonly Library[], now: Date): string {
   const versions: [string, string][] = [['lie-bracket (report)', VERSION], ...libs.map((l) => [l.name, l.version] as [string, string])];
   const runVersions = get(files.run ?? undefined, 'versions');
-  if (isObj(runVersions)) for (const [k, v] of Object.entries(runVersions)) versions.push([`${k} (training run)`, String(v)]);
+  if (isObj(runVersions)) for (const [k, v] of Object.entries(runVersions)) versions.push([`${k} (training run)`, jsonText(v)]);
   versions.push(['report generated', now.toISOString()]);
-  const sweepRows: [string, string][] = files.sweepMeta ? flatten(Object.fromEntries(Object.entries(files.sweepMeta).filter(([k]) => k !== 'pairs' && k !== 'probeIndices'))) : [];
+  const sweepRows: [string, string][] = files.sweepMeta
+    ? flatten(Object.fromEntries(Object.entries(files.sweepMeta).filter(([k]) => k !== 'pairs' && k !== 'probeIndices')))
+    : [];
   const sourceFiles = Object.entries(files.present).map(([k, v]) => [k, v ? 'present' : 'absent'] as [string, string]);
   return `<section id="config">
 <h2>Configuration and versions</h2>
@@ -364,7 +439,15 @@ export function collectReport(runDir: string, opts: ReportOptions = {}): BuiltRe
   const scores = featureScoresByStep(files.results, files.labels.length);
   const ranked = rankFeaturesAtLastStep(scores);
   const fits = fitSummary(files);
-  const figures = [logitFigure(ctx), featureFigure(ctx, scores, topN), pairHeatmap(ctx), fitFigure(ctx, fits), trainingFigure(ctx), verifyFigure(ctx), allPairsFigure(ctx)];
+  const figures = [
+    logitFigure(ctx),
+    featureFigure(ctx, scores, topN),
+    pairHeatmap(ctx),
+    fitFigure(ctx, fits),
+    trainingFigure(ctx),
+    verifyFigure(ctx),
+    allPairsFigure(ctx),
+  ];
   const html = renderHtml(runDir, files, figures, ranked, fits, pairThumbs, probeThumbs, opts);
   return { html, figures, files };
 }
@@ -390,7 +473,10 @@ function renderHtml(
   for (const f of figures) if (f.spec) specs[f.id] = f.spec;
   const topHtml = s.top.length
     ? `<div class="topfeat"><strong>Most order-sensitive predictions</strong> (${s.topWhat}):<ol>${s.top
-        .map((t) => `<li><strong>${escapeHtml(t.name)}</strong> ${sci(t.score)} <span class="iv">${Number.isFinite(t.lo) ? `[${sci(t.lo)}, ${sci(t.hi)}]` : ''}</span></li>`)
+        .map(
+          (t) =>
+            `<li><strong>${escapeHtml(t.name)}</strong> ${sci(t.score)} <span class="iv">${Number.isFinite(t.lo) ? `[${sci(t.lo)}, ${sci(t.hi)}]` : ''}</span></li>`,
+        )
         .join('')}</ol></div>`
     : '';
   const fitLine = fits.overall
@@ -402,7 +488,9 @@ function renderHtml(
     '<a href="#statistics">statistics</a>',
     '<a href="#config">configuration</a>',
   ].join('');
-  const pairExample = files.pairs[0] ? `e.g. ${escapeHtml(exampleName(files.pairs[0][0], pairThumbs))} and ${escapeHtml(exampleName(files.pairs[0][1], pairThumbs))}` : '';
+  const pairExample = files.pairs[0]
+    ? `e.g. ${escapeHtml(exampleName(files.pairs[0][0], pairThumbs))} and ${escapeHtml(exampleName(files.pairs[0][1], pairThumbs))}`
+    : '';
   const embedJs = `
 (function () {
   var figures = ${jsonForScript(specs)};

@@ -32,7 +32,12 @@ export class ThumbCache {
       try {
         const ex = this.ds.get(i);
         const img = imageFromCHW(ex.x, this.ds.inputShape);
-        t = { index: i, uri: imageDataUri(img), big: upscale(img, Math.max(1, Math.floor(84 / Math.max(img.width, img.height)))), label: labelText(ex.y, this.ds.labelNames) };
+        t = {
+          index: i,
+          uri: imageDataUri(img),
+          big: upscale(img, Math.max(1, Math.floor(84 / Math.max(img.width, img.height)))),
+          label: labelText(ex.y, this.ds.labelNames),
+        };
       } catch {
         t = null; // an unreadable example (e.g. a missing image file) just has no thumbnail
       }

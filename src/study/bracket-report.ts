@@ -31,11 +31,13 @@ export function runBracket(f: BracketOptions, onPair: () => void = () => {}): Br
   const t0 = performance.now();
   if (f.saveVectors !== undefined && f.saveVectors.trim() === '') throw new UserError('--save-vectors needs a file name');
   if (f.first !== undefined && f.pairs !== undefined) throw new UserError('give either --pairs or --first K, not both');
-  if (f.probe !== undefined && f.probes !== undefined) throw new UserError('give either --probe K (one probe) or --probes N (the first N test examples), not both');
+  if (f.probe !== undefined && f.probes !== undefined)
+    throw new UserError('give either --probe K (one probe) or --probes N (the first N test examples), not both');
   const src = resolveSource(f);
   const pairs = f.first !== undefined ? firstKPairs(f.first) : (f.pairs ?? [[0, 1]]);
   if (pairs.length === 0) throw new UserError('--first needs at least 2 examples to form a pair');
-  const probeIndices = f.probe !== undefined ? [f.probe] : f.probes !== undefined ? Array.from({ length: Math.min(f.probes, src.probes.length) }, (_, i) => i) : [];
+  const probeIndices =
+    f.probe !== undefined ? [f.probe] : f.probes !== undefined ? Array.from({ length: Math.min(f.probes, src.probes.length) }, (_, i) => i) : [];
   const a = analyzePairs(src, pairs, { probeIndices, keepVectors: f.saveVectors !== undefined, onPair });
   let savedVectors: BracketReport['savedVectors'];
   if (f.saveVectors && a.vectors) {
@@ -61,4 +63,3 @@ export function runBracket(f: BracketOptions, onPair: () => void = () => {}): Br
   if (savedVectors) report.savedVectors = savedVectors;
   return report;
 }
-

@@ -41,7 +41,19 @@ const params: SweepParams = {
   shard: null,
 };
 const tensor = { bracketNorm: 1, bracketRms: 0.5, gradNormX: 1, gradNormY: 2, gradRmsX: 0.5, gradRmsY: 1 };
-const line = { step: 0, x: 0, y: 1, lossX: 1, lossY: 1, gradNormX: 1, gradNormY: 2, bracketNorm: 1, gradCosine: 0, tensors: { w: tensor }, probeEffects: [[1, null]] };
+const line = {
+  step: 0,
+  x: 0,
+  y: 1,
+  lossX: 1,
+  lossY: 1,
+  gradNormX: 1,
+  gradNormY: 2,
+  bracketNorm: 1,
+  gradCosine: 0,
+  tensors: { w: tensor },
+  probeEffects: [[1, null]],
+};
 
 function sweepDir(name: string, p: unknown, lines: readonly unknown[]): string {
   const dir = join(tmp, name);
@@ -83,7 +95,10 @@ describe('file formats', () => {
     expect(userError(() => readRunFile(run))).toMatch(/run\.json: status: /);
     writeFileSync(join(run, 'verify.json'), JSON.stringify({ eps: [0.1] }));
     expect(userError(() => readVerifyFile(join(run, 'verify.json')))).toMatch(/verify\.json: model: /);
-    writeFileSync(join(run, 'allpairs.jsonl'), `${JSON.stringify({ step: 0, method: 'direct', outputs: [], probe: 0, indices: [0, 1], seconds: 1, matrices: [[[0, 'x']]] })}\n`);
+    writeFileSync(
+      join(run, 'allpairs.jsonl'),
+      `${JSON.stringify({ step: 0, method: 'direct', outputs: [], probe: 0, indices: [0, 1], seconds: 1, matrices: [[[0, 'x']]] })}\n`,
+    );
     expect(userError(() => readAllPairsFile(join(run, 'allpairs.jsonl')))).toMatch(/allpairs\.jsonl:1: matrices\[0\]\[0\]\[1\]: /);
   });
 });

@@ -40,7 +40,7 @@ export function acquireLock(path: string, what: string): () => void {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let text = '';
+      let text: string;
       try {
         text = readFileSync(path, 'utf8').trim();
       } catch (err) {

@@ -22,7 +22,9 @@ export function checkFitsInMemory(m: Model, fit: FitOptions, limit = 0.8 * total
   const need = memoryEstimate(m, fit.batch, fit.dtype);
   if (need > limit) {
     const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
-    throw new UserError(`model ${m.name} needs about ${gb(need)} of memory at batch ${fit.batch} in ${fit.dtype}, more than the ${gb(limit)} available here; use a smaller model, batch or --dtype float32`);
+    throw new UserError(
+      `model ${m.name} needs about ${gb(need)} of memory at batch ${fit.batch} in ${fit.dtype}, more than the ${gb(limit)} available here; use a smaller model, batch or --dtype float32`,
+    );
   }
 }
 
@@ -30,7 +32,11 @@ export function checkFitsInMemory(m: Model, fit: FitOptions, limit = 0.8 * total
  * The model named by `model` (preset, spec file or inline spec), checked against the data set's
  * input shape and outputs and against the memory it needs at `fit` (default: batch 32, float64).
  */
-export function resolveModel(model: string | Record<string, unknown>, ds: Pick<Dataset, 'inputShape' | 'labelNames' | 'name'>, fit: FitOptions = { batch: 32, dtype: 'float64' }): Model {
+export function resolveModel(
+  model: string | Record<string, unknown>,
+  ds: Pick<Dataset, 'inputShape' | 'labelNames' | 'name'>,
+  fit: FitOptions = { batch: 32, dtype: 'float64' },
+): Model {
   const k = ds.labelNames.length;
   let m: Model;
   if (typeof model !== 'string') m = modelFromSpec(model);
@@ -57,10 +63,14 @@ export function resolveModel(model: string | Record<string, unknown>, ds: Pick<D
   const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
   const fits = want === ds.inputShape.join(',') || (m.inputShape.length === 1 && size(m.inputShape) === size(ds.inputShape));
   if (!fits) {
-    throw new UserError(`model ${m.name} takes input [${want}] but ${ds.name} has [${ds.inputShape.join(',')}]; use xresnet or a spec with "input": [${ds.inputShape.join(',')}]`);
+    throw new UserError(
+      `model ${m.name} takes input [${want}] but ${ds.name} has [${ds.inputShape.join(',')}]; use xresnet or a spec with "input": [${ds.inputShape.join(',')}]`,
+    );
   }
   if (m.numOutputs !== k) {
-    throw new UserError(`model ${m.name} has ${m.numOutputs} outputs but ${ds.name} has ${k} labels; use xresnet or a spec whose last layer has ${k} outputs`);
+    throw new UserError(
+      `model ${m.name} has ${m.numOutputs} outputs but ${ds.name} has ${k} labels; use xresnet or a spec whose last layer has ${k} outputs`,
+    );
   }
   checkFitsInMemory(m, fit);
   return m;

@@ -6,7 +6,6 @@ import { openDataset } from '../data/registry.js';
 import { UserError } from '../errors.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
-import type { OptimizerConfig } from '../nn/optim.js';
 import type { Vec } from '../bracket/vec.js';
 import { resolveModel } from './resolve.js';
 import { listCheckpoints, loadCheckpoint, lossFor, readRunFile, type Checkpoint, type TrainConfig } from './train.js';
@@ -43,7 +42,7 @@ export function openRun(dir: string): Run {
     steps,
     checkpoint: (step) => {
       if (!steps.includes(step)) throw new UserError(`${dir}: no checkpoint at step ${step}; available: ${steps.join(', ')}`);
-      return loadCheckpoint(dir, step, model, config.optimizer as OptimizerConfig, config.dtype);
+      return loadCheckpoint(dir, step, model, config.optimizer, config.dtype);
     },
   };
 }

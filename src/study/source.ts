@@ -75,9 +75,14 @@ function loadWeights(model: Model, path: string, dtype: DType, freshBnStats: boo
 
 export function resolveSource(f: SourceOptions): Source {
   const forwardFor = (buffers: Vec) => () => (f.bn === 'train' ? perExampleState(buffers) : evalState(buffers));
-  if (f.freshBnStats && f.weights === undefined) throw new UserError('--fresh-bn-stats needs --weights (a seeded init has fresh BatchNorm statistics already)');
+  if (f.freshBnStats && f.weights === undefined)
+    throw new UserError('--fresh-bn-stats needs --weights (a seeded init has fresh BatchNorm statistics already)');
   if (f.run) {
-    for (const [flag, v] of [['--model', f.model], ['--weights', f.weights], ['--data', f.data]] as const) {
+    for (const [flag, v] of [
+      ['--model', f.model],
+      ['--weights', f.weights],
+      ['--data', f.data],
+    ] as const) {
       if (v !== undefined) throw new UserError(`${flag} cannot be combined with --run (the run fixes it)`);
     }
     const run = openRun(f.run);
@@ -98,7 +103,7 @@ export function resolveSource(f: SourceOptions): Source {
       dataSpec: run.config.data,
       run,
       step,
-      optimizer: { config: run.config.optimizer as OptimizerConfig, state: ck.optimizer },
+      optimizer: { config: run.config.optimizer, state: ck.optimizer },
     };
   }
   if (f.step !== undefined) throw new UserError('--step needs --run');
@@ -129,6 +134,14 @@ export interface SourceHeader {
 }
 
 export function sourceHeader(src: Source, f: Pick<SourceOptions, 'split' | 'bn'>): SourceHeader {
-  return { model: src.model.name, loss: src.loss.name, dtype: src.dtype, paramCount: count(src.params), weights: src.weights, data: src.dataSpec, split: f.split, bn: f.bn };
+  return {
+    model: src.model.name,
+    loss: src.loss.name,
+    dtype: src.dtype,
+    paramCount: count(src.params),
+    weights: src.weights,
+    data: src.dataSpec,
+    split: f.split,
+    bn: f.bn,
+  };
 }
-

@@ -11,7 +11,18 @@ import { UserError } from '../errors.js';
 import { runVerify, type VerifyOptions } from './verify-report.js';
 import { openRun } from './run.js';
 import { runSweep, type SweepResult } from './sweep.js';
-import { configDifferences, formatConfigDifferences, lossFor, parseTrainConfig, readRunFile, trainAsync, type ConfigDifference, type StopSignal, type TrainConfig, type TrainSummary } from './train.js';
+import {
+  configDifferences,
+  formatConfigDifferences,
+  lossFor,
+  parseTrainConfig,
+  readRunFile,
+  trainAsync,
+  type ConfigDifference,
+  type StopSignal,
+  type TrainConfig,
+  type TrainSummary,
+} from './train.js';
 import { resolveModel } from './resolve.js';
 import { openDataset } from '../data/registry.js';
 import { describeDataset } from '../data/dataset.js';
@@ -77,7 +88,9 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
     const own = parseTrainConfig(prior.config, runJson);
     const diffs = configDifferences(own, config);
     if (diffs.length > 0) {
-      throw new UserError(`${runDir} holds a run with a different configuration: ${formatConfigDifferences(diffs, o.differenceLabel)}; rerun with the run's settings, choose another --out, or delete it`);
+      throw new UserError(
+        `${runDir} holds a run with a different configuration: ${formatConfigDifferences(diffs, o.differenceLabel)}; rerun with the run's settings, choose another --out, or delete it`,
+      );
     }
     config = own; // the same training, as the run wrote it
   }
@@ -85,7 +98,13 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
     stage('train', prior ? 'resuming' : undefined);
     const trainSet = openDataset(config.data, 'train', { loss: config.loss });
     const testSet = openDataset(config.data, 'test', { loss: config.loss });
-    const ctx = { config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet, { batch: config.batchSize, dtype: config.dtype }), loss: lossFor(config, trainSet) };
+    const ctx = {
+      config,
+      train: trainSet,
+      test: testSet,
+      model: resolveModel(config.model, trainSet, { batch: config.batchSize, dtype: config.dtype }),
+      loss: lossFor(config, trainSet),
+    };
     const run = (signal?: StopSignal) =>
       trainAsync(ctx, runDir, {
         resume: prior !== null,
@@ -98,7 +117,14 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
 
   // 2. sweep + statistics (the sweep resumes by itself and writes summary.json when complete)
   stage('sweep');
-  const sweep = await runSweep({ runDir, first: o.first ?? 6, probes: o.probes ?? 32, saveVectors: o.saveVectors, workers: o.workers, onUnit: o.onUnit });
+  const sweep = await runSweep({
+    runDir,
+    first: o.first ?? 6,
+    probes: o.probes ?? 32,
+    saveVectors: o.saveVectors,
+    workers: o.workers,
+    onUnit: o.onUnit,
+  });
   const summaryFile = join(sweep.out, 'summary.json');
   const summary = existsSync(summaryFile) ? readSummary(summaryFile) : null;
 

@@ -79,7 +79,9 @@ describe('docs/sweep-format.md against the schemas', () => {
     expect(top).toEqual(keys(summarySchema));
     expect(fieldsOf(/sweep: \{([^}]*)\}/)).toEqual(keys(summarySchema.shape.sweep));
     expect(fieldsOf(/checkpoints: \[ \{([^}]*)\} \]/)).toEqual(keys(summarySchema.shape.checkpoints.element));
-    expect(fieldsOf(/overall: \{ ([^\n]*) \} \}/).filter((k) => k !== 'step' && k !== 'mean' && k !== 'sd')).toEqual(keys(summarySchema.shape.overall));
+    expect(fieldsOf(/overall: \{ ([^\n]*) \} \}/).filter((k) => k !== 'step' && k !== 'mean' && k !== 'sd')).toEqual(
+      keys(summarySchema.shape.overall),
+    );
     expect(fieldsOf(/bootstrap: \{([^}]*)\}/)).toEqual(keys(summarySchema.shape.bootstrap));
     expect(fieldsOf(/factorByStep: \[\{([^}]*)\}\]/)).toEqual(keys(summarySchema.shape.overall.shape.factorByStep.element));
     const bullet = (name: string) => {

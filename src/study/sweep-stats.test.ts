@@ -1,6 +1,18 @@
 /** Sweep statistics on constructed inputs with known answers. */
 import { describe, expect, test } from 'vitest';
-import { compareRankings, compareSweeps, gradientFit, groupedSlopeFit, rankFeaturesOverPairs, ranks, spearman, summarizeSweep, tensorModel, twoWayFit, type SweepData } from './sweep-stats.js';
+import {
+  compareRankings,
+  compareSweeps,
+  gradientFit,
+  groupedSlopeFit,
+  rankFeaturesOverPairs,
+  ranks,
+  spearman,
+  summarizeSweep,
+  tensorModel,
+  twoWayFit,
+  type SweepData,
+} from './sweep-stats.js';
 import type { SweepParams } from './sweep.js';
 import type { UnitRecord } from './sweep-unit.js';
 
@@ -19,7 +31,9 @@ function record(step: number, x: number, y: number, g: readonly number[], b: rea
     gradNormY: gradNorm,
     bracketNorm: 1,
     gradCosine: 0,
-    tensors: Object.fromEntries(TENSORS.map((t, i) => [t, { bracketNorm: b[i]!, bracketRms: b[i]!, gradNormX: g[i]!, gradNormY: g[i]!, gradRmsX: g[i]!, gradRmsY: g[i]! }])),
+    tensors: Object.fromEntries(
+      TENSORS.map((t, i) => [t, { bracketNorm: b[i]!, bracketRms: b[i]!, gradNormX: g[i]!, gradNormY: g[i]!, gradRmsX: g[i]!, gradRmsY: g[i]! }]),
+    ),
     probeEffects: effects,
   };
 }
@@ -42,13 +56,28 @@ function params(steps: number[], pairs: [number, number][]): SweepParams {
   };
 }
 
-const PAIRS: [number, number][] = [[0, 1], [0, 2], [1, 2], [0, 3], [1, 3], [2, 3]];
+const PAIRS: [number, number][] = [
+  [0, 1],
+  [0, 2],
+  [1, 2],
+  [0, 3],
+  [1, 3],
+  [2, 3],
+];
 const G = [0.3, 2, 0.05, 7]; // gradient RMS per tensor
 const A = [-1, 0.5, 2, -3, 0.25, 1.5]; // log pair factors
 
 describe('(a) bracket RMS against gradient RMS', () => {
   test('b_pt = e^{a_p}·g_t exactly: slope 1, R² 1, no residual, the intercepts are a_p', () => {
-    const recs = PAIRS.map(([x, y], p) => record(0, x, y, G, G.map((g) => Math.exp(A[p]!) * g)));
+    const recs = PAIRS.map(([x, y], p) =>
+      record(
+        0,
+        x,
+        y,
+        G,
+        G.map((g) => Math.exp(A[p]!) * g),
+      ),
+    );
     const fit = gradientFit(recs, TENSORS);
     expect(fit.n).toBe(24);
     expect(fit.groups).toBe(6);
@@ -61,7 +90,13 @@ describe('(a) bracket RMS against gradient RMS', () => {
 
   test('b_pt = e^{a_p}·g_t^0.5: slope 0.5; the gradient RMS is the geometric mean of the two examples', () => {
     const recs = PAIRS.map(([x, y], p) => {
-      const r = record(0, x, y, G, G.map((g) => Math.exp(A[p]!) * Math.sqrt(g)));
+      const r = record(
+        0,
+        x,
+        y,
+        G,
+        G.map((g) => Math.exp(A[p]!) * Math.sqrt(g)),
+      );
       for (const [i, t] of TENSORS.entries()) Object.assign(r.tensors[t]!, { gradRmsX: G[i]! * 4, gradRmsY: G[i]! / 4 });
       return r;
     });
@@ -74,7 +109,15 @@ describe('(a) bracket RMS against gradient RMS', () => {
     expect(f.residualSd).toBeCloseTo(Math.sqrt(2 / 3), 14); // SSE 2/3 on 3 − 1 − 1 degrees of freedom
     expect(f.slopeStderr).toBeCloseTo(Math.sqrt(2 / 3) / Math.sqrt(2), 14);
     expect(f.intercepts[0]).toBeCloseTo(7 / 3 - 2, 14);
-    const recs = PAIRS.slice(0, 2).map(([x, y], p) => record(0, x, y, G, G.map((g) => Math.exp(A[p]!) * g)));
+    const recs = PAIRS.slice(0, 2).map(([x, y], p) =>
+      record(
+        0,
+        x,
+        y,
+        G,
+        G.map((g) => Math.exp(A[p]!) * g),
+      ),
+    );
     recs[0]!.tensors['a.bias']!.bracketRms = 0;
     recs[1]!.tensors['b.bias']!.gradRmsX = Number.NaN;
     const fit = gradientFit(recs, TENSORS);
@@ -109,15 +152,32 @@ describe('(b) pair factor × tensor factor', () => {
   });
 
   test('a pure interaction is not explained (R² 0); the one-factor R²s add up on a balanced table', () => {
-    expect(twoWayFit([[1, -1], [-1, 1]]).r2).toBeCloseTo(0, 14);
-    const noisy = [[1, 2, 4], [2, 2, 7], [0, 5, 1]];
+    expect(
+      twoWayFit([
+        [1, -1],
+        [-1, 1],
+      ]).r2,
+    ).toBeCloseTo(0, 14);
+    const noisy = [
+      [1, 2, 4],
+      [2, 2, 7],
+      [0, 5, 1],
+    ];
     const f = twoWayFit(noisy);
     expect(f.r2).toBeCloseTo(f.r2Rows + f.r2Cols, 12);
   });
 
   test('on records: log b_pt = a_p + c_t gives R² 1 and the tensor factors', () => {
     const c = [0.2, -1, 1.4, -0.6];
-    const recs = PAIRS.map(([x, y], p) => record(0, x, y, G, c.map((ct) => Math.exp(A[p]! + ct))));
+    const recs = PAIRS.map(([x, y], p) =>
+      record(
+        0,
+        x,
+        y,
+        G,
+        c.map((ct) => Math.exp(A[p]! + ct)),
+      ),
+    );
     const m = tensorModel(recs, TENSORS);
     expect(m.r2).toBeCloseTo(1, 12);
     TENSORS.forEach((t, i) => expect(m.tensorFactors[t]).toBeCloseTo(c[i]!, 12)); // c already has mean 0
@@ -144,7 +204,17 @@ describe('(c) feature ranking and (d) comparison', () => {
     expect(f0.ci90[0]).toBeLessThan(1.35);
     expect(f0.ci90[1]).toBeGreaterThan(1.35);
     expect(rankFeaturesOverPairs(OUTPUTS, raw, raw)).toEqual(r);
-    const constant = rankFeaturesOverPairs(OUTPUTS, [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
+    const constant = rankFeaturesOverPairs(
+      OUTPUTS,
+      [
+        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4, 5],
+      ],
+      [
+        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4, 5],
+      ],
+    );
     expect(constant[0]!.ci90).toEqual([5, 5]);
   });
 
@@ -173,7 +243,15 @@ describe('(c) feature ranking and (d) comparison', () => {
         PAIRS.map(([x, y], p) => {
           const k = Math.exp(A[p]! - si); // the pair factor shrinks over training
           const eff = [OUTPUTS.map((_, f) => scale(f) * k), OUTPUTS.map((_, f) => -scale(f) * k)];
-          return record(s, x, y, G, G.map((g) => k * g), eff, 2);
+          return record(
+            s,
+            x,
+            y,
+            G,
+            G.map((g) => k * g),
+            eff,
+            2,
+          );
         }),
       ),
     });
@@ -188,7 +266,10 @@ describe('(c) feature ranking and (d) comparison', () => {
     }
     expect(s.overall.gradientFit.slope).toBeCloseTo(1, 10);
     expect(s.overall.gradientFit.groups).toBe(12);
-    expect(s.overall.factorByStep.map((f) => f.mean)).toEqual([expect.closeTo(A.reduce((x, y) => x + y) / 6, 10), expect.closeTo(A.reduce((x, y) => x + y) / 6 - 1, 10)]);
+    expect(s.overall.factorByStep.map((f) => f.mean)).toEqual([
+      expect.closeTo(A.reduce((x, y) => x + y) / 6, 10),
+      expect.closeTo(A.reduce((x, y) => x + y) / 6 - 1, 10),
+    ]);
     expect(s.overall.features.map((f) => f.feature)).toEqual(['f4', 'f3', 'f2', 'f1', 'f0']);
     const f4 = s.overall.features[0]!;
     // per pair: mean over checkpoints of 5·e^{a_p − s}; normalised by ‖g_x‖‖g_y‖ = 4
@@ -197,12 +278,18 @@ describe('(c) feature ranking and (d) comparison', () => {
     expect(f4.normalized).toBeCloseTo(f4.meanAbsEffect / 4, 10);
     expect(summarizeSweep(a)).toEqual(s); // deterministic bootstrap
 
-    const same = compareSweeps(a, data((f) => 3 * (f + 1)));
+    const same = compareSweeps(
+      a,
+      data((f) => 3 * (f + 1)),
+    );
     expect(same.paired).toBe(true);
     expect(same.overall.spearman).toBeCloseTo(1, 12);
     expect(same.overall.features[0]!.ratio).toBeCloseTo(3, 12);
     expect(same.checkpoints.map((c) => c.step)).toEqual([0, 10]);
-    const reversed = compareSweeps(a, data((f) => 5 - f));
+    const reversed = compareSweeps(
+      a,
+      data((f) => 5 - f),
+    );
     expect(reversed.overall.spearman).toBeCloseTo(-1, 12);
     expect(reversed.overall.spearmanNormalized).toBeCloseTo(-1, 12);
     const other = { ...a, params: { ...a.params, outputs: ['g0', 'g1', 'g2', 'g3', 'g4'] } };

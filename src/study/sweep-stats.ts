@@ -69,7 +69,7 @@ function interval(samples: number[], level: number): [number, number] {
 export function ranks(xs: readonly number[]): number[] {
   const order = xs.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
   const r = new Array<number>(xs.length);
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     let j = i;
     while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
     for (let k = i; k <= j; k++) r[order[k]![1]] = (i + j) / 2 + 1;
@@ -352,7 +352,12 @@ export type BootstrapOptions = z.infer<typeof bootstrapSchema>;
 export const DEFAULT_BOOTSTRAP: BootstrapOptions = { samples: 2000, seed: 0, level: 0.9 };
 
 /** Rank features over a set of pairs; values[i][f] is pair i's score of feature f. */
-export function rankFeaturesOverPairs(labels: readonly string[], raw: readonly (readonly number[])[], normalized: readonly (readonly number[])[], boot: BootstrapOptions = DEFAULT_BOOTSTRAP): FeatureRank[] {
+export function rankFeaturesOverPairs(
+  labels: readonly string[],
+  raw: readonly (readonly number[])[],
+  normalized: readonly (readonly number[])[],
+  boot: BootstrapOptions = DEFAULT_BOOTSTRAP,
+): FeatureRank[] {
   const n = raw.length;
   if (n === 0) return [];
   const draws = bootstrapIndices(n, boot.samples, boot.seed);
@@ -436,9 +441,12 @@ export function readSummary(path: string): Summary {
 
 export const DEFINITIONS: Record<string, string> = {
   gradientRms: 'per tensor t and pair (x,y): sqrt(gradRmsX·gradRmsY), the geometric mean of the two examples’ gradient RMS (‖g‖/√size) on t',
-  gradientFit: 'log bracketRms_t = α_group + slope·log gradientRms_t + e over tensors, pooled over groups (pairs per checkpoint; (step, pair) units overall) with one intercept each; natural logs',
-  tensorModel: 'log bracketRms_{p,t} = μ + a_p + c_t + e by least squares; r2: both factors, r2Rows: pair factor alone, r2Cols: tensor factor alone; tensorFactors: c_t',
-  features: 'per unit: mean over probes of |J_f(z)·B| (normalized: divided by ‖g_x‖‖g_y‖); per checkpoint: mean over pairs ± standard error, bootstrap interval over pairs; overall: each pair averaged over checkpoints first',
+  gradientFit:
+    'log bracketRms_t = α_group + slope·log gradientRms_t + e over tensors, pooled over groups (pairs per checkpoint; (step, pair) units overall) with one intercept each; natural logs',
+  tensorModel:
+    'log bracketRms_{p,t} = μ + a_p + c_t + e by least squares; r2: both factors, r2Rows: pair factor alone, r2Cols: tensor factor alone; tensorFactors: c_t',
+  features:
+    'per unit: mean over probes of |J_f(z)·B| (normalized: divided by ‖g_x‖‖g_y‖); per checkpoint: mean over pairs ± standard error, bootstrap interval over pairs; overall: each pair averaged over checkpoints first',
 };
 
 function featureMatrices(recs: readonly UnitRecord[], k: number): { raw: number[][]; normalized: number[][] } {
@@ -447,7 +455,10 @@ function featureMatrices(recs: readonly UnitRecord[], k: number): { raw: number[
 }
 
 /** Per-pair feature values averaged over the checkpoints present. */
-function pairAveragedFeatures(p: SweepParams, records: readonly UnitRecord[]): { pairs: [number, number][]; raw: number[][]; normalized: number[][] } {
+function pairAveragedFeatures(
+  p: SweepParams,
+  records: readonly UnitRecord[],
+): { pairs: [number, number][]; raw: number[][]; normalized: number[][] } {
   const k = p.outputs.length;
   const pairs: [number, number][] = [];
   const raw: number[][] = [];
@@ -479,22 +490,47 @@ export function summarizeSweep(d: SweepData, boot: BootstrapOptions = DEFAULT_BO
     const recs = at(step);
     if (recs.length === 0) continue;
     const fm = featureMatrices(recs, k);
-    checkpoints.push({ step, pairs: recs.length, gradientFit: gradientFit(recs, p.tensors), tensorModel: tensorModel(recs, p.tensors), features: rankFeaturesOverPairs(p.outputs, fm.raw, fm.normalized, boot) });
+    checkpoints.push({
+      step,
+      pairs: recs.length,
+      gradientFit: gradientFit(recs, p.tensors),
+      tensorModel: tensorModel(recs, p.tensors),
+      features: rankFeaturesOverPairs(p.outputs, fm.raw, fm.normalized, boot),
+    });
   }
   const ordered = checkpoints.flatMap((c) => at(c.step));
   const { intercepts, ...overallFit } = gradientFit(ordered, p.tensors);
   const factorByStep = checkpoints.map((c) => {
-    const a = ordered.map((r, i) => (r.step === c.step ? intercepts[i] : null)).filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
+    const a = ordered
+      .map((r, i) => (r.step === c.step ? intercepts[i] : null))
+      .filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
     return { step: c.step, mean: mean(a), sd: sd(a) };
   });
   const pa = pairAveragedFeatures(p, ordered);
   return {
     format: SUMMARY_FORMAT,
-    sweep: { runDir: p.runDir, model: p.model, steps: p.steps, pairs: p.pairs.length, probes: p.probeIndices.length, outputs: p.outputs, units: p.units, unitsPresent: ordered.length, complete: ordered.length === p.units },
+    sweep: {
+      runDir: p.runDir,
+      model: p.model,
+      steps: p.steps,
+      pairs: p.pairs.length,
+      probes: p.probeIndices.length,
+      outputs: p.outputs,
+      units: p.units,
+      unitsPresent: ordered.length,
+      complete: ordered.length === p.units,
+    },
     definitions: DEFINITIONS,
     bootstrap: boot,
     checkpoints,
-    overall: { units: ordered.length, pairs: pa.pairs.length, gradientFit: overallFit, factorByStep, tensorModel: tensorModel(ordered, p.tensors), features: rankFeaturesOverPairs(p.outputs, pa.raw, pa.normalized, boot) },
+    overall: {
+      units: ordered.length,
+      pairs: pa.pairs.length,
+      gradientFit: overallFit,
+      factorByStep,
+      tensorModel: tensorModel(ordered, p.tensors),
+      features: rankFeaturesOverPairs(p.outputs, pa.raw, pa.normalized, boot),
+    },
   };
 }
 
@@ -503,8 +539,15 @@ export function summarizeSweep(d: SweepData, boot: BootstrapOptions = DEFAULT_BO
 
 /** A sweep directory (or a run directory holding sweep/) with its sweep.json and results.jsonl. */
 export function readSweep(dirOrRun: string): SweepData {
-  const dir = existsSync(join(dirOrRun, 'sweep.json')) ? dirOrRun : existsSync(join(dirOrRun, 'sweep', 'sweep.json')) ? join(dirOrRun, 'sweep') : undefined;
-  if (!dir) throw new UserError(`${dirOrRun}: not a sweep directory (no sweep.json here or in ${join(dirOrRun, 'sweep')}); run lie-bracket sweep first, or lie-bracket merge for shards`);
+  const dir = existsSync(join(dirOrRun, 'sweep.json'))
+    ? dirOrRun
+    : existsSync(join(dirOrRun, 'sweep', 'sweep.json'))
+      ? join(dirOrRun, 'sweep')
+      : undefined;
+  if (!dir)
+    throw new UserError(
+      `${dirOrRun}: not a sweep directory (no sweep.json here or in ${join(dirOrRun, 'sweep')}); run lie-bracket sweep first, or lie-bracket merge for shards`,
+    );
   const params = readParams(join(dir, 'sweep.json'));
   const rf = join(dir, 'results.jsonl');
   if (!existsSync(rf)) throw new UserError(`${rf}: missing; run the sweep (or merge its shards) first`);
@@ -632,13 +675,16 @@ export function compareSweeps(A: SweepData, B: SweepData, boot: BootstrapOptions
   const pa = A.params;
   const pb = B.params;
   if (JSON.stringify(pa.outputs) !== JSON.stringify(pb.outputs)) {
-    throw new UserError(`${A.dir} and ${B.dir} rank different outputs (${pa.outputs.length} vs ${pb.outputs.length}: ${pa.outputs.slice(0, 3).join(', ')}… vs ${pb.outputs.slice(0, 3).join(', ')}…)`);
+    throw new UserError(
+      `${A.dir} and ${B.dir} rank different outputs (${pa.outputs.length} vs ${pb.outputs.length}: ${pa.outputs.slice(0, 3).join(', ')}… vs ${pb.outputs.slice(0, 3).join(', ')}…)`,
+    );
   }
   const k = pa.outputs.length;
   const paired = JSON.stringify(pa.pairs) === JSON.stringify(pb.pairs);
   const fa = pairAveragedFeatures(pa, A.records);
   const fb = pairAveragedFeatures(pb, B.records);
-  if (fa.raw.length === 0 || fb.raw.length === 0) throw new UserError('comparison needs probe effects in both sweeps (they were run with --probes 0)');
+  if (fa.raw.length === 0 || fb.raw.length === 0)
+    throw new UserError('comparison needs probe effects in both sweeps (they were run with --probes 0)');
   const jointly = paired && JSON.stringify(fa.pairs) === JSON.stringify(fb.pairs);
   const ia = indexRecords(A.records);
   const ib = indexRecords(B.records);
@@ -652,7 +698,10 @@ export function compareSweeps(A: SweepData, B: SweepData, boot: BootstrapOptions
     const ma = at(ia, pa.pairs);
     const mb = at(ib, pb.pairs);
     if (ma.raw.length === 0 || mb.raw.length === 0) continue;
-    checkpoints.push({ step, ...compareRankings(pa.outputs, ma, mb, paired && ma.raw.length === pa.pairs.length && mb.raw.length === pb.pairs.length, boot) });
+    checkpoints.push({
+      step,
+      ...compareRankings(pa.outputs, ma, mb, paired && ma.raw.length === pa.pairs.length && mb.raw.length === pb.pairs.length, boot),
+    });
   }
   return {
     format: COMPARISON_FORMAT,

@@ -97,7 +97,11 @@ export class UnitComputer {
 
   /** The unit's JSON line (without the newline); writes its vector part first when saving vectors. */
   compute(step: number, x: number, y: number): string {
-    const a = analyzePairs(this.inputAt(step), [[x, y]], { probeIndices: this.opts.probeIndices, keepVectors: this.opts.saveVectors, scratch: this.scratch });
+    const a = analyzePairs(this.inputAt(step), [[x, y]], {
+      probeIndices: this.opts.probeIndices,
+      keepVectors: this.opts.saveVectors,
+      scratch: this.scratch,
+    });
     const p = a.pairs[0]!;
     const rec: UnitRecord = {
       step,

@@ -34,7 +34,10 @@ function files(dir: string, prefix = ''): Record<string, string> {
 const base = (out: string): SweepOptions => ({ runDir, out, first: 4, probes: 6, saveVectors: true, workers: 1 });
 
 beforeAll(async () => {
-  const config = parseTrainConfig({ model: 'mlp', loss: 'bce', steps: 4, batchSize: 16, trainSize: 200, evalSize: 20, checkpointSteps: [0, 2, 4] }, 'test');
+  const config = parseTrainConfig(
+    { model: 'mlp', loss: 'bce', steps: 4, batchSize: 16, trainSize: 200, evalSize: 20, checkpointSteps: [0, 2, 4] },
+    'test',
+  );
   const trainSet = openDataset(config.data, 'train', { loss: config.loss });
   const testSet = openDataset(config.data, 'test', { loss: config.loss });
   train({ config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) }, runDir);
@@ -45,20 +48,58 @@ beforeAll(async () => {
 describe('sweep', () => {
   test('layout: sweep.json, results.jsonl in unit order, vectors per checkpoint, summary.json', () => {
     const params = JSON.parse(readFileSync(join(whole, 'sweep.json'), 'utf8'));
-    expect(params).toMatchObject({ format: 'lie-bracket sweep v1', model: 'mlp', steps: [0, 2, 4], probeIndices: [0, 1, 2, 3, 4, 5], units: 18, shard: null });
+    expect(params).toMatchObject({
+      format: 'lie-bracket sweep v1',
+      model: 'mlp',
+      steps: [0, 2, 4],
+      probeIndices: [0, 1, 2, 3, 4, 5],
+      units: 18,
+      shard: null,
+    });
     expect(params.options).toEqual({ bn: 'eval', dtype: 'float32', saveVectors: true });
-    expect(params.pairs).toEqual([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]);
+    expect(params.pairs).toEqual([
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [1, 2],
+      [1, 3],
+      [2, 3],
+    ]);
     expect(Object.keys(params.checkpoints)).toEqual(['0', '2', '4']);
-    const lines = readFileSync(join(whole, 'results.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
-    expect(lines.map((l) => `${l.step}:${l.x},${l.y}`)).toEqual(params.steps.flatMap((s: number) => params.pairs.map(([x, y]: number[]) => `${s}:${x},${y}`)));
+    const lines = readFileSync(join(whole, 'results.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => `${l.step}:${l.x},${l.y}`)).toEqual(
+      params.steps.flatMap((s: number) => params.pairs.map(([x, y]: number[]) => `${s}:${x},${y}`)),
+    );
     const l = lines[7];
-    expect(Object.keys(l)).toEqual(['step', 'x', 'y', 'lossX', 'lossY', 'gradNormX', 'gradNormY', 'bracketNorm', 'gradCosine', 'tensors', 'probeEffects']);
+    expect(Object.keys(l)).toEqual([
+      'step',
+      'x',
+      'y',
+      'lossX',
+      'lossY',
+      'gradNormX',
+      'gradNormY',
+      'bracketNorm',
+      'gradCosine',
+      'tensors',
+      'probeEffects',
+    ]);
     expect(Object.keys(l.tensors)).toEqual(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
     expect(Object.keys(l.tensors['fc1.weight'])).toEqual(['bracketNorm', 'bracketRms', 'gradNormX', 'gradNormY', 'gradRmsX', 'gradRmsY']);
     expect(l.tensors['fc1.weight'].gradRmsX).toBeCloseTo(l.tensors['fc1.weight'].gradNormX / Math.sqrt(128 * 784), 12);
     expect(l.probeEffects).toHaveLength(6);
     expect(l.probeEffects[0]).toHaveLength(10);
-    expect(Object.keys(files(whole)).sort()).toEqual(['results.jsonl', 'summary.json', 'sweep.json', 'vectors/step-0.safetensors', 'vectors/step-2.safetensors', 'vectors/step-4.safetensors']);
+    expect(Object.keys(files(whole)).sort()).toEqual([
+      'results.jsonl',
+      'summary.json',
+      'sweep.json',
+      'vectors/step-0.safetensors',
+      'vectors/step-2.safetensors',
+      'vectors/step-4.safetensors',
+    ]);
     const summary = JSON.parse(readFileSync(join(whole, 'summary.json'), 'utf8'));
     expect(summary.checkpoints).toHaveLength(3);
     expect(summary.overall.features).toHaveLength(10);
@@ -95,7 +136,15 @@ describe('sweep', () => {
     const s1 = join(tmp, 'shard1');
     const r0 = await runSweep({ ...base(s0), shard: { index: 0, count: 2 } });
     // shard 1 is itself interrupted once and resumed
-    await expect(runSweep({ ...base(s1), shard: { index: 1, count: 2 }, onUnit: (d) => { if (d === 3) throw new Error('kill'); } })).rejects.toThrow('kill');
+    await expect(
+      runSweep({
+        ...base(s1),
+        shard: { index: 1, count: 2 },
+        onUnit: (d) => {
+          if (d === 3) throw new Error('kill');
+        },
+      }),
+    ).rejects.toThrow('kill');
     const r1 = await runSweep({ ...base(s1), shard: { index: 1, count: 2 } });
     expect([r0.units, r1.units, r1.resumed]).toEqual([9, 9, 3]);
     expect(existsSync(join(s0, 'results.shard-0-of-2.jsonl'))).toBe(true);
@@ -143,7 +192,16 @@ describe('sweep', () => {
     await expect(runSweep({ ...base(whole), probes: 5 })).rejects.toThrow(/holds a sweep with other parameters \(probeIndices/);
     const out = join(tmp, 'err');
     await expect(runSweep({ ...base(out), steps: [3] })).rejects.toThrow(/no checkpoint at step 3; available: 0, 2, 4/);
-    await expect(runSweep({ ...base(out), first: undefined, pairs: [[0, 1], [0, 1]] })).rejects.toThrow(/given twice/);
+    await expect(
+      runSweep({
+        ...base(out),
+        first: undefined,
+        pairs: [
+          [0, 1],
+          [0, 1],
+        ],
+      }),
+    ).rejects.toThrow(/given twice/);
     await expect(runSweep({ ...base(out), first: undefined, pairs: [[2, 2]] })).rejects.toThrow(/zero bracket/);
     await expect(runSweep({ ...base(out), first: undefined, pairs: [[0, 100000]] })).rejects.toThrow(/index 100000 is out of range/);
     await expect(runSweep({ ...base(out), pairs: [[0, 1]] })).rejects.toThrow(/either --first K or --pairs/);
@@ -167,7 +225,9 @@ describe('sweep', () => {
     expect(r.workers).toBe(1);
     expect(r.workerNote).toMatch(/compiled package/);
     const mine = readFileSync(join(out, 'results.jsonl'), 'utf8');
-    const ref = readFileSync(join(whole, 'results.jsonl'), 'utf8').split('\n').filter((l) => l.startsWith('{"step":2,'));
+    const ref = readFileSync(join(whole, 'results.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{"step":2,'));
     expect(mine).toBe(ref.map((l) => `${l}\n`).join(''));
   });
 });
@@ -217,7 +277,15 @@ describe.skipIf(!distFresh())('sweep on worker threads (compiled package in dist
   test('2 workers, interrupted and resumed, give the results of the in-process sweep', async () => {
     const mod = (await import(/* @vite-ignore */ resolve('dist/study/sweep.js'))) as typeof import('./sweep.js');
     const out = join(tmp, 'pool');
-    await expect(mod.runSweep({ ...base(out), workers: 2, onUnit: (d) => { if (d === 5) throw new Error('kill'); } })).rejects.toThrow('kill');
+    await expect(
+      mod.runSweep({
+        ...base(out),
+        workers: 2,
+        onUnit: (d) => {
+          if (d === 5) throw new Error('kill');
+        },
+      }),
+    ).rejects.toThrow('kill');
     const r = await mod.runSweep({ ...base(out), workers: 2 });
     expect(r.workers).toBe(2);
     expect(r.complete).toBe(true);

@@ -156,7 +156,8 @@ export function resolveSweepParams(run: Run, o: SweepOptions): SweepParams {
   if (o.steps !== undefined) {
     steps = [...new Set(o.steps)].sort((a, b) => a - b);
     if (steps.length === 0) throw new UserError('--steps: give at least one checkpoint step');
-    for (const s of steps) if (!run.steps.includes(s)) throw new UserError(`${run.dir}: no checkpoint at step ${s}; available: ${run.steps.join(', ')}`);
+    for (const s of steps)
+      if (!run.steps.includes(s)) throw new UserError(`${run.dir}: no checkpoint at step ${s}; available: ${run.steps.join(', ')}`);
   } else steps = [...run.steps];
   const n = run.test.length;
   if (o.pairs !== undefined && o.first !== undefined) throw new UserError('give either --first K or --pairs, not both');
@@ -177,7 +178,9 @@ export function resolveSweepParams(run: Run, o: SweepOptions): SweepParams {
     pairs = firstKPairs(k);
   }
   for (const [x, y] of pairs) {
-    for (const i of [x, y]) if (!Number.isInteger(i) || i < 0 || i >= n) throw new UserError(`example index ${i} is out of range: the test split of ${run.config.data} has ${n} examples (0…${n - 1})`);
+    for (const i of [x, y])
+      if (!Number.isInteger(i) || i < 0 || i >= n)
+        throw new UserError(`example index ${i} is out of range: the test split of ${run.config.data} has ${n} examples (0…${n - 1})`);
   }
   const probes = o.probes ?? 32;
   if (!Number.isInteger(probes) || probes < 0) throw new UserError(`--probes must be an integer ≥ 0, got ${probes}`);
@@ -274,7 +277,10 @@ export function assembleVectors(out: string, roots: readonly string[], p: SweepP
   const tensors: Vec = {};
   for (const [x, y] of p.pairs) {
     const found = roots.map((r) => vectorPartPath(r, step, x, y)).find((f) => existsSync(f));
-    if (!found) throw new UserError(`the bracket vector of step ${step} pair ${x},${y} is missing (no ${vectorPartPath(roots[0] ?? out, step, x, y)}); run the sweep again to recompute it`);
+    if (!found)
+      throw new UserError(
+        `the bracket vector of step ${step} pair ${x},${y} is missing (no ${vectorPartPath(roots[0] ?? out, step, x, y)}); run the sweep again to recompute it`,
+      );
     Object.assign(tensors, readSafetensors(found).tensors);
   }
   const file = vectorFilePath(out, step);
@@ -310,7 +316,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const run = openRun(o.runDir);
   const params = resolveSweepParams(run, o);
   const shard = params.shard;
-  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1)) throw new UserError(`--workers must be an integer ≥ 1, got ${o.workers}`);
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1))
+    throw new UserError(`--workers must be an integer ≥ 1, got ${o.workers}`);
   const out = o.out ?? join(o.runDir, 'sweep');
   mkdirSync(out, { recursive: true });
   const paramsFile = join(out, paramsFileName(shard));
@@ -319,7 +326,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   try {
     if (existsSync(paramsFile)) {
       const diff = paramsDiffer(readParams(paramsFile), params, ['runDir']);
-      if (diff) throw new UserError(`${out} holds a sweep with other parameters (${diff}); choose another --out, or remove ${paramsFile} to start over`);
+      if (diff)
+        throw new UserError(`${out} holds a sweep with other parameters (${diff}); choose another --out, or remove ${paramsFile} to start over`);
     } else {
       if (existsSync(resultsFile)) throw new UserError(`${resultsFile} exists without ${basename(paramsFile)}; remove it or choose another --out`);
       writeParams(paramsFile, params);
@@ -331,7 +339,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const existing = readLines(resultsFile);
     if (existing.partial) writeFileAtomic(resultsFile, existing.complete); // drop the line a kill cut short
     const done = new Map<number, string>();
-    for (const [i, l] of mapLines(existing.lines.map((line, i) => ({ line, where: `${resultsFile}:${i + 1}` })), unitOf)) done.set(i, l.line);
+    for (const [i, l] of mapLines(
+      existing.lines.map((line, i) => ({ line, where: `${resultsFile}:${i + 1}` })),
+      unitOf,
+    ))
+      done.set(i, l.line);
     const resumed = done.size;
     const todo = mine.filter((u) => !done.has(u.index));
     const total = mine.length;
@@ -359,7 +371,12 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       o.onUnit?.(done.size, total);
     };
 
-    const unitOpts: UnitOptions = { bn: params.options.bn, dtype: params.options.dtype, probeIndices: params.probeIndices, saveVectors: params.options.saveVectors };
+    const unitOpts: UnitOptions = {
+      bn: params.options.bn,
+      dtype: params.options.dtype,
+      probeIndices: params.probeIndices,
+      saveVectors: params.options.saveVectors,
+    };
     let workers = Math.min(o.workers ?? defaultWorkers(), Math.max(1, todo.length));
     let workerNote: string | undefined;
     const file = workers > 1 ? workerFile() : undefined;
@@ -372,7 +389,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       const computer = new UnitComputer(run, unitOpts, out);
       for (const u of todo) finish(u, computer.compute(u.step, u.x, u.y));
     } else {
-      await runPool(file!, workers, todo, (u) => ({ runDir: params.runDir, outDir: resolve(out), opts: unitOpts, step: u.step, x: u.x, y: u.y }), finish);
+      await runPool(
+        file!,
+        workers,
+        todo,
+        (u) => ({ runDir: params.runDir, outDir: resolve(out), opts: unitOpts, step: u.step, x: u.x, y: u.y }),
+        finish,
+      );
     }
     const computeSeconds = (performance.now() - tc) / 1000;
 
@@ -409,7 +432,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
  * mostly share a checkpoint); `finish` runs on this thread as each completes. A failure — of a
  * unit, or thrown by `finish` — stops the submissions and tears the pool down.
  */
-async function runPool(file: string, workers: number, todo: readonly Unit[], task: (u: Unit) => UnitTask, finish: (u: Unit, line: string) => void): Promise<void> {
+async function runPool(
+  file: string,
+  workers: number,
+  todo: readonly Unit[],
+  task: (u: Unit) => UnitTask,
+  finish: (u: Unit, line: string) => void,
+): Promise<void> {
   const { Piscina } = await import('piscina');
   const pool = new Piscina<UnitTask, UnitReply>({ filename: file, minThreads: workers, maxThreads: workers, idleTimeout: 5_000 });
   try {
@@ -420,7 +449,7 @@ async function runPool(file: string, workers: number, todo: readonly Unit[], tas
       const fail = (e: unknown) => {
         if (failed) return;
         failed = true;
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       };
       const launch = () => {
         while (!failed && inFlight < 2 * workers && next < todo.length) {
@@ -431,7 +460,8 @@ async function runPool(file: string, workers: number, todo: readonly Unit[], tas
               inFlight--;
               if (failed) return;
               try {
-                if ('error' in r) throw r.user ? new UserError(r.error) : new Error(`sweep worker failed on step ${u.step} pair ${u.x},${u.y}: ${r.error}`);
+                if ('error' in r)
+                  throw r.user ? new UserError(r.error) : new Error(`sweep worker failed on step ${u.step} pair ${u.x},${u.y}: ${r.error}`);
                 finish(u, r.line);
               } catch (e) {
                 fail(e);
@@ -478,7 +508,8 @@ function shardFiles(inputs: readonly string[]): string[] {
       if (found.length === 0) throw new UserError(`${inp}: no shard results (results.shard-<i>-of-<n>.jsonl) here`);
       out.push(...found);
     } else {
-      if (!/^results\.shard-\d+-of-\d+\.jsonl$/.test(basename(inp))) throw new UserError(`${inp}: not a shard results file (results.shard-<i>-of-<n>.jsonl)`);
+      if (!/^results\.shard-\d+-of-\d+\.jsonl$/.test(basename(inp)))
+        throw new UserError(`${inp}: not a shard results file (results.shard-<i>-of-<n>.jsonl)`);
       out.push(inp);
     }
   }
@@ -498,14 +529,16 @@ export function mergeShards(inputs: readonly string[], opts: { out?: string; sum
     const pf = join(dirname(f), `sweep${m[1]}.json`);
     if (!existsSync(pf)) throw new UserError(`${f}: its sweep description ${basename(pf)} is missing beside it`);
     const p = readParams(pf);
-    if (!p.shard || p.shard.index !== Number(m[2]) || p.shard.count !== Number(m[3])) throw new UserError(`${pf}: its shard field does not match the file name`);
+    if (!p.shard || p.shard.index !== Number(m[2]) || p.shard.count !== Number(m[3]))
+      throw new UserError(`${pf}: its shard field does not match the file name`);
     return { file: f, params: p };
   });
   const first = shards[0]!;
   for (const s of shards.slice(1)) {
     const diff = paramsDiffer(first.params, s.params, ['runDir', 'shard']);
     if (diff) throw new UserError(`${s.file} and ${first.file} come from different sweeps (${diff})`);
-    if (s.params.shard!.count !== first.params.shard!.count) throw new UserError(`${s.file} splits the sweep in ${s.params.shard!.count} shards, ${first.file} in ${first.params.shard!.count}`);
+    if (s.params.shard!.count !== first.params.shard!.count)
+      throw new UserError(`${s.file} splits the sweep in ${s.params.shard!.count} shards, ${first.file} in ${first.params.shard!.count}`);
   }
   const params: SweepParams = { ...first.params, shard: null };
   const units = allUnits(params);
@@ -513,7 +546,11 @@ export function mergeShards(inputs: readonly string[], opts: { out?: string; sum
   const seen = new Map<number, { line: string; where: string }>();
   for (const s of shards) {
     const { lines } = readLines(s.file);
-    mapLines(lines.map((line, i) => ({ line, where: `${s.file}:${i + 1}` })), unitOf, seen);
+    mapLines(
+      lines.map((line, i) => ({ line, where: `${s.file}:${i + 1}` })),
+      unitOf,
+      seen,
+    );
   }
   const missing = units.filter((u) => !seen.has(u.index));
   if (missing.length > 0) {
@@ -542,5 +579,13 @@ export function mergeShards(inputs: readonly string[], opts: { out?: string; sum
   const resultsFile = join(out, resultsFileName(null));
   writeFileAtomic(resultsFile, lines.map((l) => `${l}\n`).join(''));
   const summaryFile = opts.summary !== false ? writeSummary(out, params, lines).file : undefined;
-  return { out, shards: shards.map((s) => s.file), units: units.length, resultsFile, paramsFile, vectorFiles, ...(summaryFile ? { summaryFile } : {}) };
+  return {
+    out,
+    shards: shards.map((s) => s.file),
+    units: units.length,
+    resultsFile,
+    paramsFile,
+    vectorFiles,
+    ...(summaryFile ? { summaryFile } : {}),
+  };
 }

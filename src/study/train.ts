@@ -22,7 +22,15 @@ import { UserError } from '../errors.js';
 import { evalState, trainState } from '../nn/layers.js';
 import { getLoss, type Loss, type OutputGroup } from '../nn/losses.js';
 import { initBuffers, initModel, type Model } from '../nn/models.js';
-import { initOptimizerState, optimizerConfigSchema, optimizerStep, stateFromTensors, stateToTensors, type OptimizerConfig, type OptimizerState } from '../nn/optim.js';
+import {
+  initOptimizerState,
+  optimizerConfigSchema,
+  optimizerStep,
+  stateFromTensors,
+  stateToTensors,
+  type OptimizerConfig,
+  type OptimizerState,
+} from '../nn/optim.js';
 import type { Vec } from '../bracket/vec.js';
 import { outputMetrics, outputMetricsSchema } from './metrics.js';
 import { VERSION } from '../version.js';
@@ -88,7 +96,15 @@ export interface ConfigDifference {
   run: unknown;
 }
 
-const OPTIMIZER_FLAGS: Record<string, string> = { name: '--optimizer', lr: '--lr', momentum: '--momentum', dampening: 'dampening', nesterov: 'nesterov', eps: '--adam-eps', weightDecay: '--weight-decay' };
+const OPTIMIZER_FLAGS: Record<string, string> = {
+  name: '--optimizer',
+  lr: '--lr',
+  momentum: '--momentum',
+  dampening: 'dampening',
+  nesterov: 'nesterov',
+  eps: '--adam-eps',
+  weightDecay: '--weight-decay',
+};
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const defaultBetas: [number, number] = [0.9, 0.999];
 
@@ -236,7 +252,7 @@ export function loadCheckpoint(runDir: string, step: number, model: Model, opt: 
   }
   for (const k of Object.keys(model.paramShapes)) {
     if (!params[k]) throw new UserError(`${path}: parameter ${k} is missing`);
-    if (params[k]!.dtype !== dtype) throw new UserError(`${path}: parameter ${k} is ${params[k]!.dtype}, the run is ${dtype}`);
+    if (params[k].dtype !== dtype) throw new UserError(`${path}: parameter ${k} is ${params[k].dtype}, the run is ${dtype}`);
   }
   for (const k of Object.keys(model.bufferShapes)) if (!buffers[k]) throw new UserError(`${path}: buffer ${k} is missing`);
   return { step, params, buffers, optimizer: stateFromTensors(optim, opt, params, path) };
@@ -255,8 +271,10 @@ export function evaluate(ctx: RunContext, state: ModelState, chunk = 100): EvalR
   for (let s = 0; s < n; s += chunk) {
     const idx = Array.from({ length: Math.min(chunk, n - s) }, (_, i) => s + i);
     const b = batch(ctx.test, idx, ctx.config.dtype);
-    const z = ctx.model.apply(state.params as Params, b.x, evalState(state.buffers));
-    lossSum += concrete(ctx.loss.perExample(z, b.t)).toArray().reduce((a, v) => a + v, 0);
+    const z = ctx.model.apply(state.params, b.x, evalState(state.buffers));
+    lossSum += concrete(ctx.loss.perExample(z, b.t))
+      .toArray()
+      .reduce((a, v) => a + v, 0);
     probs.set(concrete(ctx.loss.probabilities(z)).data, s * k);
     targets.set(b.t.data, s * k);
   }
@@ -285,7 +303,7 @@ export function trainStep(ctx: RunContext, ck: Checkpoint, opt: OptimizerConfig)
   // only the loss, the gradients and the new BatchNorm buffers leave the scope.
   const { value, grads, updates } = withScratch(scratchFor(ctx), () => {
     const fwd = trainState(ck.buffers);
-    const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params as Params);
+    const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params);
     return { value, grads, updates: fwd.updates };
   });
   const g: Vec = {};
@@ -458,7 +476,8 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
         join(runDir, 'run.json'),
         `${JSON.stringify({ format: RUN_FORMAT, status, config: cfg, versions: { lieBracket: VERSION, node: process.version }, model: { name: ctx.model.name, description: ctx.model.description, paramCount: Object.values(ctx.model.paramShapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) }, data: opts.datasetInfo, train: { fingerprint: ctx.train.fingerprint(), length: ctx.train.length }, test: { fingerprint: ctx.test.fingerprint(), length: ctx.test.length }, checkpoints: schedule, ...extra } satisfies RunFile, null, 2)}\n`,
       );
-    const writeMetrics = () => writeFileAtomic(join(runDir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
+    const writeMetrics = () =>
+      writeFileAtomic(join(runDir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
     let lastSaved = resumedFrom ?? -1;
     /** Metrics first, then the checkpoint: a checkpoint's presence means its metrics are written. Nothing non-finite is saved. */
     const save = () => {
@@ -474,7 +493,12 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
     let lossAcc = 0;
     let lossCount = 0;
     const doEval = () => {
-      const line: MetricsLine = { step: ck.step, trainLoss: lossCount ? lossAcc / lossCount : null, eval: evaluate(ctx, ck), seconds: (performance.now() - t0) / 1000 };
+      const line: MetricsLine = {
+        step: ck.step,
+        trainLoss: lossCount ? lossAcc / lossCount : null,
+        eval: evaluate(ctx, ck),
+        seconds: (performance.now() - t0) / 1000,
+      };
       lossAcc = 0;
       lossCount = 0;
       metrics.push(line);

@@ -81,12 +81,14 @@ function verdictOf(checks: readonly SwapCheck[], frozen: boolean, kinkUnits: num
     const eps = invalid.map((c) => c.eps).join(', ');
     return {
       lawHolds: false,
-      verdict: `ReLU/max-pool units switch state along the steps at ε = ${eps}: the ε² expansion is not valid there${orderOk && last.expansionValid ? `; at ε = ${last.eps} it holds (order ${order!.toFixed(2)})` : ''} (try --frozen, or smaller ε)`,
+      verdict: `ReLU/max-pool units switch state along the steps at ε = ${eps}: the ε² expansion is not valid there${orderOk && last.expansionValid ? `; at ε = ${last.eps} it holds (order ${order.toFixed(2)})` : ''} (try --frozen, or smaller ε)`,
     };
   }
   if (checks.length < 2) return { lawHolds: false, verdict: 'give at least two ε to measure the order of convergence' };
-  if (orderOk) return { lawHolds: true, verdict: `the ε² law holds for ${smooth}: the error falls like ε (order ${order!.toFixed(2)} at the smallest ε)` };
-  if (last.roundoffFloor > 0.1 * last.relError) return { lawHolds: false, verdict: `rounding-limited at ε = ${last.eps}: use larger ε or --dtype float64` };
+  if (orderOk)
+    return { lawHolds: true, verdict: `the ε² law holds for ${smooth}: the error falls like ε (order ${order.toFixed(2)} at the smallest ε)` };
+  if (last.roundoffFloor > 0.1 * last.relError)
+    return { lawHolds: false, verdict: `rounding-limited at ε = ${last.eps}: use larger ε or --dtype float64` };
   return { lawHolds: false, verdict: `the error does not fall like ε (order ${order === null ? '—' : order.toFixed(2)} at the smallest ε)` };
 }
 
@@ -139,7 +141,14 @@ export function runVerify(f: VerifyOptions, onPair: () => void = () => {}): Veri
     }
   } else if (f.probes !== undefined) throw new UserError('--probes applies to --optimizer (logit effects of the decomposition)');
   const nProbes = Math.min(f.probes ?? 8, src.probes.length);
-  const probes = opt && nProbes > 0 ? batch(src.probes, Array.from({ length: nProbes }, (_, i) => i), src.dtype).x : undefined;
+  const probes =
+    opt && nProbes > 0
+      ? batch(
+          src.probes,
+          Array.from({ length: nProbes }, (_, i) => i),
+          src.dtype,
+        ).x
+      : undefined;
 
   const same = (a: Tensor, b: Tensor) => a.size === b.size && a.data.every((v, i) => v === b.data[i]);
   const identical = pairs.map(([x, y]) => x === y || (same(ex(x).x, ex(y).x) && same(ex(x).t, ex(y).t)));
@@ -155,7 +164,10 @@ export function runVerify(f: VerifyOptions, onPair: () => void = () => {}): Veri
     const v =
       r.checks.length > 0
         ? verdictOf(r.checks, r.frozen, r.kinkUnits)
-        : { lawHolds: false, verdict: identical[i] ? 'identical examples: nothing to verify' : 'the bracket is exactly 0 (a gradient vanishes): nothing to verify' };
+        : {
+            lawHolds: false,
+            verdict: identical[i] ? 'identical examples: nothing to verify' : 'the bracket is exactly 0 (a gradient vanishes): nothing to verify',
+          };
     const p: VerifyPairReport = {
       x,
       y,
@@ -169,7 +181,17 @@ export function runVerify(f: VerifyOptions, onPair: () => void = () => {}): Veri
     };
     if (opt && r.checks.length > 0) {
       p.optimizer = optimizerSummary(
-        optimizerSwap({ model: src.model, loss: src.loss, params: src.params, x: ax, y: ay, optimizer: opt.config, state: opt.state, probes, forward: src.forward() }),
+        optimizerSwap({
+          model: src.model,
+          loss: src.loss,
+          params: src.params,
+          x: ax,
+          y: ay,
+          optimizer: opt.config,
+          state: opt.state,
+          probes,
+          forward: src.forward(),
+        }),
       );
     }
     onPair();
@@ -189,4 +211,3 @@ export function runVerify(f: VerifyOptions, onPair: () => void = () => {}): Veri
     seconds: (performance.now() - t0) / 1000,
   };
 }
-

@@ -4,8 +4,14 @@ import * as o from '../ops.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { kernels, measureFlops, profileKernels } from './index.js';
 
-const a = tensor(Array.from({ length: 12 }, (_, i) => i + 1), [3, 4]);
-const b = tensor(Array.from({ length: 20 }, (_, i) => i - 7), [4, 5]);
+const a = tensor(
+  Array.from({ length: 12 }, (_, i) => i + 1),
+  [3, 4],
+);
+const b = tensor(
+  Array.from({ length: 20 }, (_, i) => i - 7),
+  [4, 5],
+);
 
 describe('kernel hooks', () => {
   it('measureFlops counts 2·M·N·K for a matmul and one per element elsewhere, and returns the result', () => {

@@ -83,7 +83,13 @@ function flopsOf(prim: keyof KernelTable, outShape: readonly number[], inputs: r
 }
 
 /** Something that sees every kernel call of `withKernelHook`: it must call `run()` exactly once. */
-export type KernelHook = (prim: keyof KernelTable, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: unknown, run: () => void) => void;
+export type KernelHook = (
+  prim: keyof KernelTable,
+  outShape: readonly number[],
+  inputs: readonly { shape: readonly number[] }[],
+  params: unknown,
+  run: () => void,
+) => void;
 
 /** Run `f` with every kernel call passed through `hook` (for counting and profiling). */
 export function withKernelHook<T>(hook: KernelHook, f: () => T): T {
@@ -91,7 +97,9 @@ export function withKernelHook<T>(hook: KernelHook, f: () => T): T {
   const hooked = {} as Record<string, unknown>;
   for (const [name, k] of Object.entries(prev)) {
     hooked[name] = (out: never, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: never) =>
-      hook(name as keyof KernelTable, outShape, inputs, params, () => (k as (o: never, s: unknown, i: unknown, p: never) => void)(out, outShape, inputs, params));
+      hook(name as keyof KernelTable, outShape, inputs, params, () =>
+        (k as (o: never, s: unknown, i: unknown, p: never) => void)(out, outShape, inputs, params),
+      );
   }
   kernels = hooked as unknown as KernelTable;
   try {

@@ -43,7 +43,10 @@ import type { Kernel, KernelTable } from './types.js';
 
 // Scratch slots: float64 copies of float32 operands (A, B); the im2col / col2im column buffer;
 // float64 accumulation of a whole output (when the output is float32).
-const SA = 0, SB = 1, SCOL = 2, SOUT = 3;
+const SA = 0,
+  SB = 1,
+  SCOL = 2,
+  SOUT = 3;
 type Slot = number;
 const scratchBufs: Float64Array[] = [0, 1, 2, 3].map(() => new Float64Array(0));
 
@@ -103,10 +106,20 @@ function panelCols(K: number, N: number): number {
 }
 
 function gemmStrided(
-  M: number, N: number, K: number,
-  A: Float64Array, aOff: number, ai: number, ap: number,
-  B: Float64Array, bOff: number, bp: number, bj: number,
-  C: Float64Array, cOff: number, acc: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: Float64Array,
+  aOff: number,
+  ai: number,
+  ap: number,
+  B: Float64Array,
+  bOff: number,
+  bp: number,
+  bj: number,
+  C: Float64Array,
+  cOff: number,
+  acc: boolean,
 ): void {
   const NC = panelCols(K, N);
   const M4 = M - (M % 4);
@@ -114,55 +127,126 @@ function gemmStrided(
     const j1 = Math.min(N, j0 + NC);
     const J4 = j0 + ((j1 - j0) & ~3);
     for (let i = 0; i < M4; i += 4) {
-      const r0 = aOff + i * ai, r1 = r0 + ai, r2 = r1 + ai, r3 = r2 + ai;
+      const r0 = aOff + i * ai,
+        r1 = r0 + ai,
+        r2 = r1 + ai,
+        r3 = r2 + ai;
       const cRow = cOff + i * N;
       let j = j0;
       for (; j < J4; j += 4) {
-        const q0 = bOff + j * bj, q1 = q0 + bj, q2 = q1 + bj, q3 = q2 + bj;
-        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        const q0 = bOff + j * bj,
+          q1 = q0 + bj,
+          q2 = q1 + bj,
+          q3 = q2 + bj;
+        let c00 = 0,
+          c01 = 0,
+          c02 = 0,
+          c03 = 0,
+          c10 = 0,
+          c11 = 0,
+          c12 = 0,
+          c13 = 0;
+        let c20 = 0,
+          c21 = 0,
+          c22 = 0,
+          c23 = 0,
+          c30 = 0,
+          c31 = 0,
+          c32 = 0,
+          c33 = 0;
         for (let p = 0, pa = 0, pb = 0; p < K; p++, pa += ap, pb += bp) {
-          const y0 = B[q0 + pb]!, y1 = B[q1 + pb]!, y2 = B[q2 + pb]!, y3 = B[q3 + pb]!;
+          const y0 = B[q0 + pb]!,
+            y1 = B[q1 + pb]!,
+            y2 = B[q2 + pb]!,
+            y3 = B[q3 + pb]!;
           let x = A[r0 + pa]!;
-          c00 += x * y0; c01 += x * y1; c02 += x * y2; c03 += x * y3;
+          c00 += x * y0;
+          c01 += x * y1;
+          c02 += x * y2;
+          c03 += x * y3;
           x = A[r1 + pa]!;
-          c10 += x * y0; c11 += x * y1; c12 += x * y2; c13 += x * y3;
+          c10 += x * y0;
+          c11 += x * y1;
+          c12 += x * y2;
+          c13 += x * y3;
           x = A[r2 + pa]!;
-          c20 += x * y0; c21 += x * y1; c22 += x * y2; c23 += x * y3;
+          c20 += x * y0;
+          c21 += x * y1;
+          c22 += x * y2;
+          c23 += x * y3;
           x = A[r3 + pa]!;
-          c30 += x * y0; c31 += x * y1; c32 += x * y2; c33 += x * y3;
+          c30 += x * y0;
+          c31 += x * y1;
+          c32 += x * y2;
+          c33 += x * y3;
         }
         let c = cRow + j;
         if (acc) {
-          C[c] = C[c]! + c00; C[c + 1] = C[c + 1]! + c01; C[c + 2] = C[c + 2]! + c02; C[c + 3] = C[c + 3]! + c03;
+          C[c] = C[c]! + c00;
+          C[c + 1] = C[c + 1]! + c01;
+          C[c + 2] = C[c + 2]! + c02;
+          C[c + 3] = C[c + 3]! + c03;
           c += N;
-          C[c] = C[c]! + c10; C[c + 1] = C[c + 1]! + c11; C[c + 2] = C[c + 2]! + c12; C[c + 3] = C[c + 3]! + c13;
+          C[c] = C[c]! + c10;
+          C[c + 1] = C[c + 1]! + c11;
+          C[c + 2] = C[c + 2]! + c12;
+          C[c + 3] = C[c + 3]! + c13;
           c += N;
-          C[c] = C[c]! + c20; C[c + 1] = C[c + 1]! + c21; C[c + 2] = C[c + 2]! + c22; C[c + 3] = C[c + 3]! + c23;
+          C[c] = C[c]! + c20;
+          C[c + 1] = C[c + 1]! + c21;
+          C[c + 2] = C[c + 2]! + c22;
+          C[c + 3] = C[c + 3]! + c23;
           c += N;
-          C[c] = C[c]! + c30; C[c + 1] = C[c + 1]! + c31; C[c + 2] = C[c + 2]! + c32; C[c + 3] = C[c + 3]! + c33;
+          C[c] = C[c]! + c30;
+          C[c + 1] = C[c + 1]! + c31;
+          C[c + 2] = C[c + 2]! + c32;
+          C[c + 3] = C[c + 3]! + c33;
         } else {
-          C[c] = c00; C[c + 1] = c01; C[c + 2] = c02; C[c + 3] = c03;
+          C[c] = c00;
+          C[c + 1] = c01;
+          C[c + 2] = c02;
+          C[c + 3] = c03;
           c += N;
-          C[c] = c10; C[c + 1] = c11; C[c + 2] = c12; C[c + 3] = c13;
+          C[c] = c10;
+          C[c + 1] = c11;
+          C[c + 2] = c12;
+          C[c + 3] = c13;
           c += N;
-          C[c] = c20; C[c + 1] = c21; C[c + 2] = c22; C[c + 3] = c23;
+          C[c] = c20;
+          C[c + 1] = c21;
+          C[c + 2] = c22;
+          C[c + 3] = c23;
           c += N;
-          C[c] = c30; C[c + 1] = c31; C[c + 2] = c32; C[c + 3] = c33;
+          C[c] = c30;
+          C[c + 1] = c31;
+          C[c + 2] = c32;
+          C[c + 3] = c33;
         }
       }
       for (; j < j1; j++) {
         const q0 = bOff + j * bj;
-        let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        let c0 = 0,
+          c1 = 0,
+          c2 = 0,
+          c3 = 0;
         for (let p = 0, pa = 0, pb = 0; p < K; p++, pa += ap, pb += bp) {
           const y = B[q0 + pb]!;
-          c0 += A[r0 + pa]! * y; c1 += A[r1 + pa]! * y; c2 += A[r2 + pa]! * y; c3 += A[r3 + pa]! * y;
+          c0 += A[r0 + pa]! * y;
+          c1 += A[r1 + pa]! * y;
+          c2 += A[r2 + pa]! * y;
+          c3 += A[r3 + pa]! * y;
         }
         const c = cRow + j;
         if (acc) {
-          C[c] = C[c]! + c0; C[c + N] = C[c + N]! + c1; C[c + 2 * N] = C[c + 2 * N]! + c2; C[c + 3 * N] = C[c + 3 * N]! + c3;
+          C[c] = C[c]! + c0;
+          C[c + N] = C[c + N]! + c1;
+          C[c + 2 * N] = C[c + 2 * N]! + c2;
+          C[c + 3 * N] = C[c + 3 * N]! + c3;
         } else {
-          C[c] = c0; C[c + N] = c1; C[c + 2 * N] = c2; C[c + 3 * N] = c3;
+          C[c] = c0;
+          C[c + N] = c1;
+          C[c + 2 * N] = c2;
+          C[c + 3 * N] = c3;
         }
       }
     }
@@ -172,49 +256,107 @@ function gemmStrided(
 
 /** One row of C, columns [j0, j1): tiles of 1×8, 1×4, then single dot products. */
 function gemmRow(
-  j0: number, j1: number, K: number,
-  A: Float64Array, r0: number, ap: number,
-  B: Float64Array, bOff: number, bp: number, bj: number,
-  C: Float64Array, cRow: number, acc: boolean,
+  j0: number,
+  j1: number,
+  K: number,
+  A: Float64Array,
+  r0: number,
+  ap: number,
+  B: Float64Array,
+  bOff: number,
+  bp: number,
+  bj: number,
+  C: Float64Array,
+  cRow: number,
+  acc: boolean,
 ): void {
   let j = j0;
   for (; j + 7 < j1; j += 8) {
-    const q0 = bOff + j * bj, q1 = q0 + bj, q2 = q1 + bj, q3 = q2 + bj;
-    const q4 = q3 + bj, q5 = q4 + bj, q6 = q5 + bj, q7 = q6 + bj;
-    let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+    const q0 = bOff + j * bj,
+      q1 = q0 + bj,
+      q2 = q1 + bj,
+      q3 = q2 + bj;
+    const q4 = q3 + bj,
+      q5 = q4 + bj,
+      q6 = q5 + bj,
+      q7 = q6 + bj;
+    let c0 = 0,
+      c1 = 0,
+      c2 = 0,
+      c3 = 0,
+      c4 = 0,
+      c5 = 0,
+      c6 = 0,
+      c7 = 0;
     for (let p = 0, pa = 0, pb = 0; p < K; p++, pa += ap, pb += bp) {
       const x = A[r0 + pa]!;
-      c0 += x * B[q0 + pb]!; c1 += x * B[q1 + pb]!; c2 += x * B[q2 + pb]!; c3 += x * B[q3 + pb]!;
-      c4 += x * B[q4 + pb]!; c5 += x * B[q5 + pb]!; c6 += x * B[q6 + pb]!; c7 += x * B[q7 + pb]!;
+      c0 += x * B[q0 + pb]!;
+      c1 += x * B[q1 + pb]!;
+      c2 += x * B[q2 + pb]!;
+      c3 += x * B[q3 + pb]!;
+      c4 += x * B[q4 + pb]!;
+      c5 += x * B[q5 + pb]!;
+      c6 += x * B[q6 + pb]!;
+      c7 += x * B[q7 + pb]!;
     }
     const c = cRow + j;
     if (acc) {
-      C[c] = C[c]! + c0; C[c + 1] = C[c + 1]! + c1; C[c + 2] = C[c + 2]! + c2; C[c + 3] = C[c + 3]! + c3;
-      C[c + 4] = C[c + 4]! + c4; C[c + 5] = C[c + 5]! + c5; C[c + 6] = C[c + 6]! + c6; C[c + 7] = C[c + 7]! + c7;
+      C[c] = C[c]! + c0;
+      C[c + 1] = C[c + 1]! + c1;
+      C[c + 2] = C[c + 2]! + c2;
+      C[c + 3] = C[c + 3]! + c3;
+      C[c + 4] = C[c + 4]! + c4;
+      C[c + 5] = C[c + 5]! + c5;
+      C[c + 6] = C[c + 6]! + c6;
+      C[c + 7] = C[c + 7]! + c7;
     } else {
-      C[c] = c0; C[c + 1] = c1; C[c + 2] = c2; C[c + 3] = c3;
-      C[c + 4] = c4; C[c + 5] = c5; C[c + 6] = c6; C[c + 7] = c7;
+      C[c] = c0;
+      C[c + 1] = c1;
+      C[c + 2] = c2;
+      C[c + 3] = c3;
+      C[c + 4] = c4;
+      C[c + 5] = c5;
+      C[c + 6] = c6;
+      C[c + 7] = c7;
     }
   }
   if (j + 3 < j1) {
-    const q0 = bOff + j * bj, q1 = q0 + bj, q2 = q1 + bj, q3 = q2 + bj;
-    let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    const q0 = bOff + j * bj,
+      q1 = q0 + bj,
+      q2 = q1 + bj,
+      q3 = q2 + bj;
+    let c0 = 0,
+      c1 = 0,
+      c2 = 0,
+      c3 = 0;
     for (let p = 0, pa = 0, pb = 0; p < K; p++, pa += ap, pb += bp) {
       const x = A[r0 + pa]!;
-      c0 += x * B[q0 + pb]!; c1 += x * B[q1 + pb]!; c2 += x * B[q2 + pb]!; c3 += x * B[q3 + pb]!;
+      c0 += x * B[q0 + pb]!;
+      c1 += x * B[q1 + pb]!;
+      c2 += x * B[q2 + pb]!;
+      c3 += x * B[q3 + pb]!;
     }
     const c = cRow + j;
     if (acc) {
-      C[c] = C[c]! + c0; C[c + 1] = C[c + 1]! + c1; C[c + 2] = C[c + 2]! + c2; C[c + 3] = C[c + 3]! + c3;
+      C[c] = C[c]! + c0;
+      C[c + 1] = C[c + 1]! + c1;
+      C[c + 2] = C[c + 2]! + c2;
+      C[c + 3] = C[c + 3]! + c3;
     } else {
-      C[c] = c0; C[c + 1] = c1; C[c + 2] = c2; C[c + 3] = c3;
+      C[c] = c0;
+      C[c + 1] = c1;
+      C[c + 2] = c2;
+      C[c + 3] = c3;
     }
     j += 4;
   }
   for (; j < j1; j++) {
     const q0 = bOff + j * bj;
-    let s0 = 0, s1 = 0;
-    let p = 0, pa = 0, pb = 0;
+    let s0 = 0,
+      s1 = 0;
+    let p = 0,
+      pa = 0,
+      pb = 0;
     for (; p + 1 < K; p += 2, pa += 2 * ap, pb += 2 * bp) {
       s0 += A[r0 + pa]! * B[q0 + pb]!;
       s1 += A[r0 + pa + ap]! * B[q0 + pb + bp]!;
@@ -230,22 +372,25 @@ function gemmRow(
  * when transA), op(B) is B stored [K, N] (or [N, K] when transB).
  */
 export function gemm(
-  M: number, N: number, K: number,
-  A: Float64Array, aOff: number, transA: boolean,
-  B: Float64Array, bOff: number, transB: boolean,
-  C: Float64Array, cOff: number, accumulate = false,
+  M: number,
+  N: number,
+  K: number,
+  A: Float64Array,
+  aOff: number,
+  transA: boolean,
+  B: Float64Array,
+  bOff: number,
+  transB: boolean,
+  C: Float64Array,
+  cOff: number,
+  accumulate = false,
 ): void {
   if (M === 0 || N === 0) return;
   if (K === 0) {
     if (!accumulate) C.fill(0, cOff, cOff + M * N);
     return;
   }
-  gemmStrided(
-    M, N, K,
-    A, aOff, transA ? 1 : K, transA ? M : 1,
-    B, bOff, transB ? 1 : N, transB ? K : 1,
-    C, cOff, accumulate,
-  );
+  gemmStrided(M, N, K, A, aOff, transA ? 1 : K, transA ? M : 1, B, bOff, transB ? 1 : N, transB ? K : 1, C, cOff, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,16 +411,34 @@ export const matmul: Kernel<'matmul'> = (out, outShape, inputs, { transA, transB
 // im2col / col2im
 
 interface Geom {
-  readonly H: number; readonly W: number; readonly KH: number; readonly KW: number;
-  readonly OH: number; readonly OW: number;
-  readonly sh: number; readonly sw: number; readonly ph: number; readonly pw: number;
-  readonly dh: number; readonly dw: number;
+  readonly H: number;
+  readonly W: number;
+  readonly KH: number;
+  readonly KW: number;
+  readonly OH: number;
+  readonly OW: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly ph: number;
+  readonly pw: number;
+  readonly dh: number;
+  readonly dw: number;
 }
 
 function geom(d: ConvDims, p: ConvParams): Geom {
   return {
-    H: d.H, W: d.W, KH: d.KH, KW: d.KW, OH: d.OH, OW: d.OW,
-    sh: p.stride[0], sw: p.stride[1], ph: p.padding[0], pw: p.padding[1], dh: p.dilation[0], dw: p.dilation[1],
+    H: d.H,
+    W: d.W,
+    KH: d.KH,
+    KW: d.KW,
+    OH: d.OH,
+    OW: d.OW,
+    sh: p.stride[0],
+    sw: p.stride[1],
+    ph: p.padding[0],
+    pw: p.padding[1],
+    dh: p.dilation[0],
+    dw: p.dilation[1],
   };
 }
 
@@ -500,9 +663,15 @@ function windowArgmaxes(K: Buf, NC: number, H: number, W: number, OH: number, OW
           let arg = i0;
           let best = K[i0]!;
           let v = K[i0 + 1]!;
-          if (v > best || v !== v) { best = v; arg = i0 + 1; }
+          if (v > best || v !== v) {
+            best = v;
+            arg = i0 + 1;
+          }
           v = K[i2]!;
-          if (v > best || v !== v) { best = v; arg = i2; }
+          if (v > best || v !== v) {
+            best = v;
+            arg = i2;
+          }
           v = K[i2 + 1]!;
           if (v > best || v !== v) arg = i2 + 1;
           idx[o] = arg;

@@ -31,7 +31,10 @@ function arr(values: number[], shape: Shape, dtype: DType = 'float64'): KIn {
 
 function run<P>(
   k: (out: Buf, outShape: Shape, inputs: readonly KIn[], params: P) => void,
-  outShape: Shape, inputs: KIn[], params: P, dtype: DType = 'float64',
+  outShape: Shape,
+  inputs: KIn[],
+  params: P,
+  dtype: DType = 'float64',
 ): Buf {
   const out = allocBuf(dtype, sizeOf(outShape));
   k(out, outShape, inputs, params);
@@ -40,7 +43,8 @@ function run<P>(
 
 /** ⟨a, b⟩ and Σ|aᵢ bᵢ| (the scale against which rounding error is measured). */
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
-  let s = 0, m = 0;
+  let s = 0,
+    m = 0;
   for (let i = 0; i < a.length; i++) {
     s += a[i]! * b[i]!;
     m += Math.abs(a[i]! * b[i]!);
@@ -56,9 +60,12 @@ function expectAdjoint(lhs: [number, number], rhs: [number, number], rtol = 1e-1
 /** ‖actual − expected‖∞ ≤ rtol · ‖expected‖∞, and identical NaN positions. */
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number): void {
   expect(actual.length).toBe(expected.length);
-  let maxErr = 0, maxAbs = 0, nanMismatch = 0;
+  let maxErr = 0,
+    maxAbs = 0,
+    nanMismatch = 0;
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     if (Number.isNaN(a) !== Number.isNaN(e)) nanMismatch++;
     if (Number.isNaN(e)) continue;
     maxErr = Math.max(maxErr, Math.abs(a - e));
@@ -99,23 +106,25 @@ describe.each(SETS)('%s kernels: hand-computed cases', (_name, K) => {
 
   it('conv2d: 3×3 box filter with padding 1 (sums of 3×3 neighbourhoods)', () => {
     const w = arr(new Array(9).fill(1), [1, 1, 3, 3]);
-    expect(Array.from(run(K.conv2d, [1, 1, 3, 3], [x3, w], conv([1, 1], [1, 1])))).toEqual([
-      12, 21, 16, 27, 45, 33, 24, 39, 28,
-    ]);
+    expect(Array.from(run(K.conv2d, [1, 1, 3, 3], [x3, w], conv([1, 1], [1, 1])))).toEqual([12, 21, 16, 27, 45, 33, 24, 39, 28]);
   });
 
   it('conv2d: stride 2, padding 1 on 5×5', () => {
     // x[i,j] = 5i + j; y[0,0] = x00+x01+x10+x11 = 12; y[1,1] = 3×3 block around x[2,2] = 9·12.
-    const x = arr(Array.from({ length: 25 }, (_, i) => i), [1, 1, 5, 5]);
+    const x = arr(
+      Array.from({ length: 25 }, (_, i) => i),
+      [1, 1, 5, 5],
+    );
     const w = arr(new Array(9).fill(1), [1, 1, 3, 3]);
-    expect(Array.from(run(K.conv2d, [1, 1, 3, 3], [x, w], conv([2, 2], [1, 1])))).toEqual([
-      12, 27, 24, 63, 108, 81, 72, 117, 84,
-    ]);
+    expect(Array.from(run(K.conv2d, [1, 1, 3, 3], [x, w], conv([2, 2], [1, 1])))).toEqual([12, 27, 24, 63, 108, 81, 72, 117, 84]);
   });
 
   it('conv2d: dilation 2 (taps two apart)', () => {
     // y[i,j] = x[i,j] + 10 x[i,j+2] + 100 x[i+2,j] + 1000 x[i+2,j+2], x[i,j] = 5i + j
-    const x = arr(Array.from({ length: 25 }, (_, i) => i), [1, 1, 5, 5]);
+    const x = arr(
+      Array.from({ length: 25 }, (_, i) => i),
+      [1, 1, 5, 5],
+    );
     const w = arr([1, 10, 100, 1000], [1, 1, 2, 2]);
     const want: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -149,9 +158,7 @@ describe.each(SETS)('%s kernels: hand-computed cases', (_name, K) => {
     const w = arr([2], [1, 1, 1, 1]);
     const dy = arr([1, 2, 3, 4], [1, 1, 2, 2]);
     const p = { ...conv([3, 3]), inputShape: [1, 1, 4, 4] };
-    expect(Array.from(run(K.conv2d_input_grad, [1, 1, 4, 4], [dy, w], p))).toEqual([
-      2, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 8,
-    ]);
+    expect(Array.from(run(K.conv2d_input_grad, [1, 1, 4, 4], [dy, w], p))).toEqual([2, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 8]);
   });
 
   const pool2: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
@@ -180,7 +187,8 @@ describe.each(SETS)('%s kernels: hand-computed cases', (_name, K) => {
     for (const [key, want] of cases) {
       expect(run(K.maxpool2d, [1, 1, 1, 1], [arr(key, [1, 1, 2, 2]), val], pool2)[0]).toBe(want);
       const dx = run(K.maxpool2d_scatter, [1, 1, 2, 2], [arr(key, [1, 1, 2, 2]), arr([1], [1, 1, 1, 1])], {
-        ...pool2, inputShape: [1, 1, 2, 2],
+        ...pool2,
+        inputShape: [1, 1, 2, 2],
       });
       expect(Array.from(dx)).toEqual([1, 2, 3, 4].map((v) => (v === want ? 1 : 0)));
     }
@@ -214,7 +222,13 @@ describe.each(SETS)('%s kernels: hand-computed cases', (_name, K) => {
 
 interface ConvCase {
   name: string;
-  N: number; C: number; H: number; W: number; O: number; KH: number; KW: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  KH: number;
+  KW: number;
   p: ConvParams;
 }
 
@@ -247,7 +261,10 @@ const CONV_CASES: ConvCase[] = [
 
 interface PoolCase {
   name: string;
-  N: number; C: number; H: number; W: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
   p: PoolParams;
 }
 
@@ -267,11 +284,7 @@ function convShapes(c: ConvCase): { x: Shape; w: Shape; y: Shape } {
 }
 
 function poolOut(c: PoolCase): Shape {
-  return [
-    c.N, c.C,
-    windowOut(c.H, c.p.kernel[0], c.p.stride[0], c.p.padding[0]),
-    windowOut(c.W, c.p.kernel[1], c.p.stride[1], c.p.padding[1]),
-  ];
+  return [c.N, c.C, windowOut(c.H, c.p.kernel[0], c.p.stride[0], c.p.padding[0]), windowOut(c.W, c.p.kernel[1], c.p.stride[1], c.p.padding[1])];
 }
 
 /** Keys from a small set of integers, so that ties inside windows are common. */
@@ -420,16 +433,8 @@ describe.each(OPTIMISED_BY_DTYPE)('%s == reference (%s)', (_set, dtype, Fast, kn
     const pi = { ...c.p, inputShape: s.x };
     const pf = { ...c.p, filterShape: s.w };
     expectClose(run(Fast.conv2d, s.y, [x, w], c.p, dtype), run(linalgReference.conv2d, s.y, [x, w], c.p, dtype), rtol);
-    expectClose(
-      run(Fast.conv2d_input_grad, s.x, [dy, w], pi, dtype),
-      run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype),
-      rtol,
-    );
-    expectClose(
-      run(Fast.conv2d_filter_grad, s.w, [x, dy], pf, dtype),
-      run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype),
-      rtol,
-    );
+    expectClose(run(Fast.conv2d_input_grad, s.x, [dy, w], pi, dtype), run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype), rtol);
+    expectClose(run(Fast.conv2d_filter_grad, s.w, [x, dy], pf, dtype), run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype), rtol);
   });
 
   it.each(POOL_CASES.map((c, i) => [c.name, c, i] as const))('maxpool: %s', (_n, c, i) => {
@@ -445,11 +450,7 @@ describe.each(OPTIMISED_BY_DTYPE)('%s == reference (%s)', (_set, dtype, Fast, kn
     // selections must agree exactly: same element, same value
     expectClose(run(Fast.maxpool2d, outShape, [key, v], c.p, dtype), run(linalgReference.maxpool2d, outShape, [key, v], c.p, dtype), 0);
     // both add the contributions in output order in float64 and round once: bit-identical
-    expectClose(
-      run(Fast.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
-      run(linalgReference.maxpool2d_scatter, inShape, [key, dy], pp, dtype),
-      0,
-    );
+    expectClose(run(Fast.maxpool2d_scatter, inShape, [key, dy], pp, dtype), run(linalgReference.maxpool2d_scatter, inShape, [key, dy], pp, dtype), 0);
   });
 
   it('conv2d_filter_grad over a batch split into chunks', () => {
@@ -484,7 +485,9 @@ describe.each(OPTIMISED_BY_DTYPE)('%s == reference (%s)', (_set, dtype, Fast, kn
     // another round with different data through every scratch slot
     const c2 = CONV_CASES[5]!;
     const s2 = convShapes(c2);
-    const x2 = randn(s2.x, dtype, r), w2 = randn(s2.w, dtype, r), dy2 = randn(s2.y, dtype, r);
+    const x2 = randn(s2.x, dtype, r),
+      w2 = randn(s2.w, dtype, r),
+      dy2 = randn(s2.y, dtype, r);
     run(Fast.conv2d, s2.y, [x2, w2], c2.p, dtype);
     run(Fast.conv2d_input_grad, s2.x, [dy2, w2], { ...c2.p, inputShape: s2.x }, dtype);
     run(Fast.conv2d_filter_grad, s2.w, [x2, dy2], { ...c2.p, filterShape: s2.w }, dtype);

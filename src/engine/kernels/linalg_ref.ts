@@ -48,10 +48,18 @@ export function check4(shape: Shape, what: string): void {
 
 /** The three shapes of a conv (x, w, y), each checked as rank 4. */
 export interface ConvDims {
-  N: number; C: number; H: number; W: number;
-  O: number; Cg: number; KH: number; KW: number;
-  OH: number; OW: number;
-  G: number; Og: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  Cg: number;
+  KH: number;
+  KW: number;
+  OH: number;
+  OW: number;
+  G: number;
+  Og: number;
 }
 
 export function convDims(xShape: Shape, wShape: Shape, yShape: Shape, p: ConvParams, what: string): ConvDims {
@@ -63,13 +71,14 @@ export function convDims(xShape: Shape, wShape: Shape, yShape: Shape, p: ConvPar
   const [N2, O2, OH, OW] = yShape as [number, number, number, number];
   const G = p.groups;
   if (
-    N2 !== N || O2 !== O || C !== Cg * G || O % G !== 0 ||
+    N2 !== N ||
+    O2 !== O ||
+    C !== Cg * G ||
+    O % G !== 0 ||
     OH !== windowOut(H, KH, p.stride[0], p.padding[0], p.dilation[0]) ||
     OW !== windowOut(W, KW, p.stride[1], p.padding[1], p.dilation[1])
   ) {
-    throw new Error(
-      `${what}: inconsistent shapes x ${fmtShape(xShape)}, w ${fmtShape(wShape)}, y ${fmtShape(yShape)}, params ${JSON.stringify(p)}`,
-    );
+    throw new Error(`${what}: inconsistent shapes x ${fmtShape(xShape)}, w ${fmtShape(wShape)}, y ${fmtShape(yShape)}, params ${JSON.stringify(p)}`);
   }
   return { N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og: O / G };
 }
@@ -84,7 +93,8 @@ export function matmulDims(aShape: Shape, bShape: Shape, outShape: Shape, transA
     new Error(`matmul: ${fmtShape(aShape)}${transA ? 'ᵀ' : ''} @ ${fmtShape(bShape)}${transB ? 'ᵀ' : ''} → ${fmtShape(outShape)} do not agree`);
   if (r < 2 || aShape.length !== r || bShape.length !== r) throw bad();
   for (let i = 0; i < r - 2; i++) if (aShape[i] !== outShape[i] || bShape[i] !== outShape[i]) throw bad();
-  const m = outShape[r - 2]!, n = outShape[r - 1]!;
+  const m = outShape[r - 2]!,
+    n = outShape[r - 1]!;
   const [am, ak] = transA ? [aShape[r - 1]!, aShape[r - 2]!] : [aShape[r - 2]!, aShape[r - 1]!];
   const [bk, bn] = transB ? [bShape[r - 1]!, bShape[r - 2]!] : [bShape[r - 2]!, bShape[r - 1]!];
   if (am !== m || bn !== n || ak !== bk) throw bad();
@@ -245,8 +255,15 @@ export function poolDims(inShape: Shape, outShape: Shape, what: string): [number
  * copy of it: the js kernels (js.ts) and bracket/kinks.ts call this too (wasm/pool.as.ts has its own).
  */
 export function poolArgmax(
-  K: ArrayLike<number>, base: number, H: number, W: number, oh: number, ow: number,
-  kernel: readonly [number, number], stride: readonly [number, number], padding: readonly [number, number],
+  K: ArrayLike<number>,
+  base: number,
+  H: number,
+  W: number,
+  oh: number,
+  ow: number,
+  kernel: readonly [number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
 ): number {
   // the in-bounds part of the window: rows [ih0, ih1), columns [iw0, iw1)
   const ih0 = Math.max(0, oh * stride[0] - padding[0]);

@@ -20,16 +20,32 @@ const binary = (dtype: DType) => ({ ins: [arr(dtype, S), arr(dtype, S, true)], o
 
 type Case = { ins: KIn[]; out: readonly number[]; outDtype?: DType; params: unknown };
 const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
-  add: (d) => [binary(d)], sub: (d) => [binary(d)], mul: (d) => [binary(d)], div: (d) => [binary(d)],
-  max: (d) => [binary(d)], min: (d) => [binary(d)],
-  neg: (d) => [unary(d)], exp: (d) => [unary(d)], log: (d) => [unary(d)], log1p: (d) => [unary(d)],
-  tanh: (d) => [unary(d)], sqrt: (d) => [unary(d)], abs: (d) => [unary(d)],
+  add: (d) => [binary(d)],
+  sub: (d) => [binary(d)],
+  mul: (d) => [binary(d)],
+  div: (d) => [binary(d)],
+  max: (d) => [binary(d)],
+  min: (d) => [binary(d)],
+  neg: (d) => [unary(d)],
+  exp: (d) => [unary(d)],
+  log: (d) => [unary(d)],
+  log1p: (d) => [unary(d)],
+  tanh: (d) => [unary(d)],
+  sqrt: (d) => [unary(d)],
+  abs: (d) => [unary(d)],
   mish: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   mish_grad: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
-  pow: (d) => [{ ...unary(d), params: { exponent: 2 } }, { ...unary(d), params: { exponent: 1.5 } }],
+  pow: (d) => [
+    { ...unary(d), params: { exponent: 2 } },
+    { ...unary(d), params: { exponent: 1.5 } },
+  ],
   compare: (d) => (['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const).map((op) => ({ ...binary(d), params: { op } })),
-  select: (d) => [{ ins: [arr(d, S), arr(d, S), arr(d, S)].map((a, i) => (i === 0 ? { ...a, data: a.data.map((v) => +(v > 0)) } : a)), out: S, params: {} }],
-  cast: (d) => [{ ins: [arr(d, S)], out: S, outDtype: d === 'float32' ? 'float64' : 'float32', params: { dtype: d === 'float32' ? 'float64' : 'float32' } }],
+  select: (d) => [
+    { ins: [arr(d, S), arr(d, S), arr(d, S)].map((a, i) => (i === 0 ? { ...a, data: a.data.map((v) => +(v > 0)) } : a)), out: S, params: {} },
+  ],
+  cast: (d) => [
+    { ins: [arr(d, S)], out: S, outDtype: d === 'float32' ? 'float64' : 'float32', params: { dtype: d === 'float32' ? 'float64' : 'float32' } },
+  ],
   stop_gradient: (d) => [unary(d)],
   reshape: (d) => [{ ins: [arr(d, S)], out: [1367, 3], params: { shape: [1367, 3] } }],
   broadcast: (d) => [

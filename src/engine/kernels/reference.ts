@@ -17,12 +17,36 @@ type Ins = readonly KIn[];
 const X = (ins: Ins, k = 0) => ins[k]!.data;
 
 const COMPARE: Record<CompareOp, Kernel<'compare'>> = {
-  gt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! > y[i]!); },
-  ge: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! >= y[i]!); },
-  lt: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! < y[i]!); },
-  le: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! <= y[i]!); },
-  eq: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! === y[i]!); },
-  ne: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = +(x[i]! !== y[i]!); },
+  gt: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = +(x[i]! > y[i]!);
+  },
+  ge: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = +(x[i]! >= y[i]!);
+  },
+  lt: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = +(x[i]! < y[i]!);
+  },
+  le: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = +(x[i]! <= y[i]!);
+  },
+  eq: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = +(x[i]! === y[i]!);
+  },
+  ne: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = +(x[i]! !== y[i]!);
+  },
 };
 
 /**
@@ -71,22 +95,73 @@ function mishGrad64(x: number): number {
 }
 
 export const reference: KernelTable = {
-  add: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! + y[i]!; },
-  sub: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! - y[i]!; },
-  mul: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! * y[i]!; },
-  div: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! / y[i]!; },
+  add: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = x[i]! + y[i]!;
+  },
+  sub: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = x[i]! - y[i]!;
+  },
+  mul: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = x[i]! * y[i]!;
+  },
+  div: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = x[i]! / y[i]!;
+  },
   // NaN propagates
-  max: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! > y[i]! || x[i] !== x[i] ? x[i]! : y[i]!; },
-  min: (out, _s, ins) => { const x = X(ins), y = X(ins, 1); for (let i = 0; i < out.length; i++) out[i] = x[i]! < y[i]! || x[i] !== x[i] ? x[i]! : y[i]!; },
-  neg: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = -x[i]!; },
-  exp: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.exp(x[i]!); },
-  log: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.log(x[i]!); },
-  log1p: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.log1p(x[i]!); },
-  tanh: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.tanh(x[i]!); },
-  sqrt: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(x[i]!); },
-  abs: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = Math.abs(x[i]!); },
-  mish: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = mish64(x[i]!); },
-  mish_grad: (out, _s, ins) => { const x = X(ins); for (let i = 0; i < out.length; i++) out[i] = mishGrad64(x[i]!); },
+  max: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = x[i]! > y[i]! || x[i] !== x[i] ? x[i]! : y[i]!;
+  },
+  min: (out, _s, ins) => {
+    const x = X(ins),
+      y = X(ins, 1);
+    for (let i = 0; i < out.length; i++) out[i] = x[i]! < y[i]! || x[i] !== x[i] ? x[i]! : y[i]!;
+  },
+  neg: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = -x[i]!;
+  },
+  exp: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = Math.exp(x[i]!);
+  },
+  log: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = Math.log(x[i]!);
+  },
+  log1p: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = Math.log1p(x[i]!);
+  },
+  tanh: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = Math.tanh(x[i]!);
+  },
+  sqrt: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(x[i]!);
+  },
+  abs: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = Math.abs(x[i]!);
+  },
+  mish: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = mish64(x[i]!);
+  },
+  mish_grad: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = mishGrad64(x[i]!);
+  },
   pow: (out, _s, ins, { exponent: p }) => {
     const x = X(ins);
     if (p === 2) for (let i = 0; i < out.length; i++) out[i] = x[i]! * x[i]!;
@@ -94,7 +169,9 @@ export const reference: KernelTable = {
   },
   compare: (out, s, ins, params) => COMPARE[params.op](out, s, ins, params),
   select: (out, _s, ins) => {
-    const m = X(ins), x = X(ins, 1), y = X(ins, 2);
+    const m = X(ins),
+      x = X(ins, 1),
+      y = X(ins, 2);
     for (let i = 0; i < out.length; i++) out[i] = m[i] !== 0 ? x[i]! : y[i]!;
   },
   cast: (out, _s, [a]) => out.set(a!.data),
@@ -113,7 +190,16 @@ export const reference: KernelTable = {
   },
   transpose: (out, outShape, [a], { perm }) => {
     const inStrides = stridesOf(a!.shape);
-    stridedLoop(outShape, out, 0, stridesOf(outShape), a!.data, 0, perm.map((p) => inStrides[p]!), 'copy');
+    stridedLoop(
+      outShape,
+      out,
+      0,
+      stridesOf(outShape),
+      a!.data,
+      0,
+      perm.map((p) => inStrides[p]!),
+      'copy',
+    );
   },
   slice: (out, outShape, [a], { start }) => {
     const inStrides = stridesOf(a!.shape);

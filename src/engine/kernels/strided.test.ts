@@ -104,10 +104,19 @@ describe.each(['float32', 'float64'] as const)('stridedLoop (%s) equals the elem
 describe('js reduce_sum (float64 accumulation) equals the reference up to rounding', () => {
   const r = rng(3);
   it.each([
-    [[32, 16, 28, 28], [0, 2, 3]],
+    [
+      [32, 16, 28, 28],
+      [0, 2, 3],
+    ],
     [[4, 5, 6], [1]],
-    [[4, 5, 6], [0, 2]],
-    [[7, 9], [0, 1]],
+    [
+      [4, 5, 6],
+      [0, 2],
+    ],
+    [
+      [7, 9],
+      [0, 1],
+    ],
     [[3, 1000], [1]],
   ] as [Shape, number[]][])('%j over axes %j', (shape, axes) => {
     const outShape = shape.filter((_, i) => !axes.includes(i));

@@ -41,8 +41,12 @@ function coalesce(shape: Shape, dstStrides: readonly number[], srcStrides: reado
 
 export function stridedLoop(
   shapeIn: Shape,
-  dst: Buf, dstOff: number, dstStridesIn: readonly number[],
-  src: Buf, srcOff: number, srcStridesIn: readonly number[],
+  dst: Buf,
+  dstOff: number,
+  dstStridesIn: readonly number[],
+  src: Buf,
+  srcOff: number,
+  srcStridesIn: readonly number[],
   mode: Combine,
 ): void {
   for (const d of shapeIn) if (d === 0) return;

@@ -48,28 +48,41 @@ const WA: WasmApi | undefined = (globalThis as { WebAssembly?: WasmApi }).WebAss
 
 interface Exports {
   readonly memory: WasmMemory;
-  heapBase(): Ptr;
-  setGeom(H: number, W: number, KH: number, KW: number, OH: number, OW: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number): void;
-  matmul_f32(batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr): void;
-  matmul_f64(batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr): void;
-  conv2d_f32(X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
-  conv2d_f64(X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
-  conv2d_input_grad_f32(DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
-  conv2d_input_grad_f64(DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number): void;
-  conv2d_filter_grad_f32(X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number): void;
-  conv2d_filter_grad_f64(X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number): void;
-  setPool(KH: number, KW: number, sh: number, sw: number, ph: number, pw: number): void;
-  maxpool_f32(K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
-  maxpool_f64(K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
-  maxpool_scatter_f32(K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
-  maxpool_scatter_f64(K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number): void;
-  ew_binary_f32(op: number, A: Ptr, B: Ptr, O: Ptr, n: number): void;
-  ew_binary_f64(op: number, A: Ptr, B: Ptr, O: Ptr, n: number): void;
-  ew_unary_f32(op: number, A: Ptr, O: Ptr, n: number): void;
-  ew_select_f32(M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number): void;
-  ew_math_f32(op: number, A: Ptr, O: Ptr, n: number): void;
-  ew_select_f64(M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number): void;
-  ew_unary_f64(op: number, A: Ptr, O: Ptr, n: number): void;
+  readonly heapBase: () => Ptr;
+  readonly setGeom: (
+    H: number,
+    W: number,
+    KH: number,
+    KW: number,
+    OH: number,
+    OW: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    dh: number,
+    dw: number,
+  ) => void;
+  readonly matmul_f32: (batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr) => void;
+  readonly matmul_f64: (batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr) => void;
+  readonly conv2d_f32: (X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
+  readonly conv2d_f64: (X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
+  readonly conv2d_input_grad_f32: (DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
+  readonly conv2d_input_grad_f64: (DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
+  readonly conv2d_filter_grad_f32: (X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number) => void;
+  readonly conv2d_filter_grad_f64: (X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number) => void;
+  readonly setPool: (KH: number, KW: number, sh: number, sw: number, ph: number, pw: number) => void;
+  readonly maxpool_f32: (K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
+  readonly maxpool_f64: (K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
+  readonly maxpool_scatter_f32: (K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
+  readonly maxpool_scatter_f64: (K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
+  readonly ew_binary_f32: (op: number, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
+  readonly ew_binary_f64: (op: number, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
+  readonly ew_unary_f32: (op: number, A: Ptr, O: Ptr, n: number) => void;
+  readonly ew_select_f32: (M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
+  readonly ew_math_f32: (op: number, A: Ptr, O: Ptr, n: number) => void;
+  readonly ew_select_f64: (M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
+  readonly ew_unary_f64: (op: number, A: Ptr, O: Ptr, n: number) => void;
 }
 
 /** The compiled module (synchronous compilation: the binary is about 35 kB), or null without SIMD. */
@@ -336,7 +349,8 @@ const UNARY = { neg: 0, abs: 1, sqrt: 2, square: 3 } as const;
 
 /** out = a op b in wasm; false (nothing done) when the JS loop should run instead. */
 function binaryWasm(op: number, out: Buf, a: Buf, b: Buf): boolean {
-  if (wasm === null || out.length < wasmTuning.elementwiseMin || a.length !== out.length || b.length !== out.length || !uniform(out, a, b)) return false;
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || a.length !== out.length || b.length !== out.length || !uniform(out, a, b))
+    return false;
   return viaWasm(out, [a, b], [], ([pA, pB], pO, _, isF32) => (isF32 ? wasm!.ew_binary_f32 : wasm!.ew_binary_f64)(op, pA!, pB!, pO, out.length));
 }
 
@@ -380,7 +394,13 @@ const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
   const js = reference[prim] as Kernel<P>;
   return (out, outShape, inputs, params) => {
     const a = inputs[0]!.data;
-    if (wasm === null || !(out instanceof Float32Array) || !(a instanceof Float32Array) || out.length < wasmTuning.mathMin || a.length !== out.length) {
+    if (
+      wasm === null ||
+      !(out instanceof Float32Array) ||
+      !(a instanceof Float32Array) ||
+      out.length < wasmTuning.mathMin ||
+      a.length !== out.length
+    ) {
       return js(out, outShape, inputs, params);
     }
     if (!viaWasm(out, [a], [], ([pA], pO) => wasm!.ew_math_f32(op, pA!, pO, out.length))) js(out, outShape, inputs, params);
@@ -388,11 +408,15 @@ const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
 };
 
 export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
-  const m = inputs[0]!.data, a = inputs[1]!.data, b = inputs[2]!.data;
+  const m = inputs[0]!.data,
+    a = inputs[1]!.data,
+    b = inputs[2]!.data;
   if (wasm === null || out.length < wasmTuning.elementwiseMin || m.length !== out.length || !uniform(out, m, a) || !uniform(out, b, b)) {
     return reference.select(out, outShape, inputs, params);
   }
-  const ok = viaWasm(out, [m, a, b], [], ([pM, pA, pB], pO, _, isF32) => (isF32 ? wasm!.ew_select_f32 : wasm!.ew_select_f64)(pM!, pA!, pB!, pO, out.length));
+  const ok = viaWasm(out, [m, a, b], [], ([pM, pA, pB], pO, _, isF32) =>
+    (isF32 ? wasm!.ew_select_f32 : wasm!.ew_select_f64)(pM!, pA!, pB!, pO, out.length),
+  );
   if (!ok) reference.select(out, outShape, inputs, params);
 };
 

@@ -15,7 +15,10 @@ function sameAvals(name: string, ins: readonly Aval[]): Aval {
 }
 
 /** A unary rule from d(out)/dx written in ops: tangent and cotangent are both  ·  × dfdx. */
-function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'mish' | 'mish_grad'>(name: P, dfdx: (x: Val, out: Val) => Val): Rule<P> {
+function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'mish' | 'mish_grad'>(
+  name: P,
+  dfdx: (x: Val, out: Val) => Val,
+): Rule<P> {
   return {
     shape: (ins) => sameAvals(name, ins),
     jvp: ([x], [t], out) => (t ? o.mul(t, dfdx(x!, out)) : null),
@@ -82,12 +85,8 @@ export const elementwiseRules = {
   div: {
     shape: (ins) => sameAvals('div', ins),
     // d(a/b) = (ȧ − (a/b) ḃ) / b
-    jvp: ([, b], [ta, tb], out) =>
-      sumCts([() => (ta ? o.div(ta, b!) : null), () => (tb ? o.neg(o.div(o.mul(out, tb), b!)) : null)], o.add),
-    vjp: (ct, [, b], out, _p, needs) => [
-      needs[0] ? o.div(ct, b!) : null,
-      needs[1] ? o.neg(o.div(o.mul(ct, out), b!)) : null,
-    ],
+    jvp: ([, b], [ta, tb], out) => sumCts([() => (ta ? o.div(ta, b!) : null), () => (tb ? o.neg(o.div(o.mul(out, tb), b!)) : null)], o.add),
+    vjp: (ct, [, b], out, _p, needs) => [needs[0] ? o.div(ct, b!) : null, needs[1] ? o.neg(o.div(o.mul(ct, out), b!)) : null],
   },
   max: extremum('max'),
   min: extremum('min'),
@@ -114,13 +113,8 @@ export const elementwiseRules = {
   select: {
     shape: (ins) => sameAvals('select', ins),
     // select(c, a, b)˙ = select(c, ȧ, ḃ); nothing flows to c
-    jvp: ([c, a], [, ta, tb]) =>
-      ta || tb ? o.where(c!, ta ?? o.zerosLike(a!), tb ?? o.zerosLike(a!)) : null,
-    vjp: (ct, [c], _out, _p, needs) => [
-      null,
-      needs[1] ? o.where(c!, ct, 0) : null,
-      needs[2] ? o.where(c!, 0, ct) : null,
-    ],
+    jvp: ([c, a], [, ta, tb]) => (ta || tb ? o.where(c!, ta ?? o.zerosLike(a!), tb ?? o.zerosLike(a!)) : null),
+    vjp: (ct, [c], _out, _p, needs) => [null, needs[1] ? o.where(c!, ct, 0) : null, needs[2] ? o.where(c!, 0, ct) : null],
   },
   cast: {
     shape: ([a], { dtype }) => ({ shape: a!.shape, dtype }),
@@ -133,4 +127,28 @@ export const elementwiseRules = {
     vjp: () => [null],
     zeroDerivative: true,
   },
-} satisfies { [K in 'add' | 'sub' | 'neg' | 'mul' | 'div' | 'max' | 'min' | 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'mish' | 'mish_grad' | 'pow' | 'compare' | 'select' | 'cast' | 'stop_gradient']: Rule<K> };
+} satisfies {
+  [
+    K in
+      | 'add'
+      | 'sub'
+      | 'neg'
+      | 'mul'
+      | 'div'
+      | 'max'
+      | 'min'
+      | 'exp'
+      | 'log'
+      | 'log1p'
+      | 'tanh'
+      | 'sqrt'
+      | 'abs'
+      | 'mish'
+      | 'mish_grad'
+      | 'pow'
+      | 'compare'
+      | 'select'
+      | 'cast'
+      | 'stop_gradient'
+  ]: Rule<K>;
+};

@@ -34,9 +34,11 @@ function matmulShape([a, b]: readonly Aval[], transA: boolean, transB: boolean):
 function convOutShape(x: Shape, w: Shape, p: ConvParams): number[] {
   const [n, c, h, wd] = x;
   const [oc, cg, kh, kw] = w;
-  const ok =
-    x.length === 4 && w.length === 4 && c! % p.groups === 0 && oc! % p.groups === 0 && cg! * p.groups === c;
-  if (!ok) throw new Error(`conv2d: input ${fmtShape(x)} and weight ${fmtShape(w)} do not fit (groups ${p.groups}); expected x [N,C,H,W], w [O,C/groups,KH,KW]`);
+  const ok = x.length === 4 && w.length === 4 && c! % p.groups === 0 && oc! % p.groups === 0 && cg! * p.groups === c;
+  if (!ok)
+    throw new Error(
+      `conv2d: input ${fmtShape(x)} and weight ${fmtShape(w)} do not fit (groups ${p.groups}); expected x [N,C,H,W], w [O,C/groups,KH,KW]`,
+    );
   const oh = windowOut(h!, kh!, p.stride[0], p.padding[0], p.dilation[0]);
   const ow = windowOut(wd!, kw!, p.stride[1], p.padding[1], p.dilation[1]);
   if (oh <= 0 || ow <= 0) throw new Error(`conv2d: kernel ${kh}×${kw} does not fit input ${h}×${wd} with padding ${p.padding.join('×')}`);
@@ -54,18 +56,15 @@ function poolOutShape(x: Shape, p: PoolParams): number[] {
 }
 
 const conv = (p: ConvParams) => ({ stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups });
-const inputGrad = (dy: Val, w: Val, p: ConvParams, inputShape: Shape) =>
-  o.bindConvInputGrad(dy, w, { ...conv(p), inputShape: [...inputShape] });
-const filterGrad = (x: Val, dy: Val, p: ConvParams, filterShape: Shape) =>
-  o.bindConvFilterGrad(x, dy, { ...conv(p), filterShape: [...filterShape] });
+const inputGrad = (dy: Val, w: Val, p: ConvParams, inputShape: Shape) => o.bindConvInputGrad(dy, w, { ...conv(p), inputShape: [...inputShape] });
+const filterGrad = (x: Val, dy: Val, p: ConvParams, filterShape: Shape) => o.bindConvFilterGrad(x, dy, { ...conv(p), filterShape: [...filterShape] });
 const conv2d = (x: Val, w: Val, p: ConvParams) => o.bindConv(x, w, conv(p));
 
 export const linalgRules = {
   matmul: {
     shape: (ins, { transA, transB }) => matmulShape(ins, transA, transB),
     // d(AB) = Ȧ B + A Ḃ
-    jvp: ([a, b], [ta, tb], _out, p) =>
-      sumCts([() => (ta ? o.matmul(ta, b!, p) : null), () => (tb ? o.matmul(a!, tb, p) : null)], o.add),
+    jvp: ([a, b], [ta, tb], _out, p) => sumCts([() => (ta ? o.matmul(ta, b!, p) : null), () => (tb ? o.matmul(a!, tb, p) : null)], o.add),
     // C = op(A) op(B):  ∂op(A) = C̄ op(B)ᵀ,  ∂op(B) = op(A)ᵀ C̄  (stored transposed when the flag is set)
     vjp: (ct, [a, b], _out, { transA, transB }, needs) => [
       !needs[0] ? null : transA ? o.matmul(b!, ct, { transA: transB, transB: true }) : o.matmul(ct, b!, { transB: !transB }),
@@ -77,12 +76,8 @@ export const linalgRules = {
       sameDtype('conv2d', [x!, w!]);
       return { shape: convOutShape(x!.shape, w!.shape, p), dtype: x!.dtype };
     },
-    jvp: ([x, w], [tx, tw], _out, p) =>
-      sumCts([() => (tx ? conv2d(tx, w!, p) : null), () => (tw ? conv2d(x!, tw, p) : null)], o.add),
-    vjp: (ct, [x, w], _out, p, needs) => [
-      needs[0] ? inputGrad(ct, w!, p, x!.shape) : null,
-      needs[1] ? filterGrad(x!, ct, p, w!.shape) : null,
-    ],
+    jvp: ([x, w], [tx, tw], _out, p) => sumCts([() => (tx ? conv2d(tx, w!, p) : null), () => (tw ? conv2d(x!, tw, p) : null)], o.add),
+    vjp: (ct, [x, w], _out, p, needs) => [needs[0] ? inputGrad(ct, w!, p, x!.shape) : null, needs[1] ? filterGrad(x!, ct, p, w!.shape) : null],
   },
   conv2d_input_grad: {
     shape: ([dy, w], p) => {
@@ -93,10 +88,7 @@ export const linalgRules = {
     jvp: ([dy, w], [tdy, tw], _out, p) =>
       sumCts([() => (tdy ? inputGrad(tdy, w!, p, p.inputShape) : null), () => (tw ? inputGrad(dy!, tw, p, p.inputShape) : null)], o.add),
     // ⟨c, input_grad(dy, w)⟩ = T(c, w, dy)
-    vjp: (ct, [dy, w], _out, p, needs) => [
-      needs[0] ? conv2d(ct, w!, p) : null,
-      needs[1] ? filterGrad(ct, dy!, p, w!.shape) : null,
-    ],
+    vjp: (ct, [dy, w], _out, p, needs) => [needs[0] ? conv2d(ct, w!, p) : null, needs[1] ? filterGrad(ct, dy!, p, w!.shape) : null],
   },
   conv2d_filter_grad: {
     shape: ([x, dy], p) => {
@@ -107,10 +99,7 @@ export const linalgRules = {
     jvp: ([x, dy], [tx, tdy], _out, p) =>
       sumCts([() => (tx ? filterGrad(tx, dy!, p, p.filterShape) : null), () => (tdy ? filterGrad(x!, tdy, p, p.filterShape) : null)], o.add),
     // ⟨c, filter_grad(x, dy)⟩ = T(x, c, dy)
-    vjp: (ct, [x, dy], _out, p, needs) => [
-      needs[0] ? inputGrad(dy!, ct, p, x!.shape) : null,
-      needs[1] ? conv2d(x!, ct, p) : null,
-    ],
+    vjp: (ct, [x, dy], _out, p, needs) => [needs[0] ? inputGrad(dy!, ct, p, x!.shape) : null, needs[1] ? conv2d(x!, ct, p) : null],
   },
   maxpool2d: {
     shape: ([k, v], p) => {
@@ -130,9 +119,6 @@ export const linalgRules = {
       return { shape: p.inputShape, dtype: dy!.dtype };
     },
     jvp: ([k], [, tdy], _out, p) => (tdy ? o.bindMaxPoolScatter(k!, tdy, p) : null),
-    vjp: (ct, [k], _out, p, needs) => [
-      null,
-      needs[1] ? o.bindMaxPool(k!, ct, { kernel: p.kernel, stride: p.stride, padding: p.padding }) : null,
-    ],
+    vjp: (ct, [k], _out, p, needs) => [null, needs[1] ? o.bindMaxPool(k!, ct, { kernel: p.kernel, stride: p.stride, padding: p.padding }) : null],
   },
 } satisfies { [K in 'matmul' | 'conv2d' | 'conv2d_input_grad' | 'conv2d_filter_grad' | 'maxpool2d' | 'maxpool2d_scatter']: Rule<K> };

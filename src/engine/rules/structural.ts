@@ -4,8 +4,7 @@ import type { Val } from '../tensor.js';
 import * as o from '../ops.js';
 import type { Aval, Rule } from './types.js';
 
-const keptDims = (rank: number, axes: readonly number[]) =>
-  Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i));
+const keptDims = (rank: number, axes: readonly number[]) => Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i));
 
 /** Broadcast a reduced value back over the reduced axes of `shape`. */
 function unreduce(y: Val, shape: Shape, axes: readonly number[]): Val {
@@ -79,7 +78,13 @@ export const structuralRules = {
       return { shape: s.map((_, i) => end[i]! - start[i]!), dtype: a!.dtype };
     },
     jvp: (_p, [t], _out, { start, end }) => (t ? o.slice(t, start, end) : null),
-    vjp: (ct, [x], _out, { start, end }) => [o.pad(ct, start, x!.shape.map((d, i) => d - end[i]!))],
+    vjp: (ct, [x], _out, { start, end }) => [
+      o.pad(
+        ct,
+        start,
+        x!.shape.map((d, i) => d - end[i]!),
+      ),
+    ],
   },
   pad: {
     shape: ([a], { lo, hi }) => {
@@ -89,7 +94,13 @@ export const structuralRules = {
       return { shape: s.map((d, i) => d + lo[i]! + hi[i]!), dtype: a!.dtype };
     },
     jvp: (_p, [t], _out, { lo, hi }) => (t ? o.pad(t, lo, hi) : null),
-    vjp: (ct, [x], _out, { lo }) => [o.slice(ct, lo, x!.shape.map((d, i) => lo[i]! + d))],
+    vjp: (ct, [x], _out, { lo }) => [
+      o.slice(
+        ct,
+        lo,
+        x!.shape.map((d, i) => lo[i]! + d),
+      ),
+    ],
   },
   concatenate: {
     shape: (ins, { axis }) => {
@@ -103,7 +114,12 @@ export const structuralRules = {
       return { shape, dtype: a.dtype };
     },
     jvp: (ps, ts, _out, { axis }) =>
-      ts.every((t) => t === null) ? null : o.concatenate(ts.map((t, i) => t ?? o.zerosLike(ps[i]!)), axis),
+      ts.every((t) => t === null)
+        ? null
+        : o.concatenate(
+            ts.map((t, i) => t ?? o.zerosLike(ps[i]!)),
+            axis,
+          ),
     vjp: (ct, ps, _out, { axis }, needs) => {
       let pos = 0;
       return ps.map((p, i) => {
