@@ -14,7 +14,7 @@ export { evalState, perExampleState, trainState, type ForwardState } from './nn/
 export { openDataset } from './data/registry.js';
 export { batch, type Dataset } from './data/dataset.js';
 export { readSafetensors, writeSafetensors } from './data/safetensors.js';
-export { train, parseTrainConfig } from './study/train.js';
+export { train, trainAsync, parseTrainConfig } from './study/train.js';
 export { openRun } from './study/run.js';
 export { runStudy } from './study/study.js';
 export { runSweep } from './study/sweep.js';
