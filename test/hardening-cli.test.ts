@@ -143,54 +143,20 @@ describe('progress of the commands when stderr is not a terminal', () => {
   });
 
   test('study: stage lines and the train and sweep progress; --quiet silences all of it', async () => {
-    const dir = join(tmp, 'study');
-    const args = [
+    const studyArgs = (out: string) => [
       'study',
-      '--model',
-      'mlp',
-      '--steps',
-      '4',
-      '--train-size',
-      '64',
-      '--eval-size',
-      '16',
-      '--first',
-      '3',
-      '--probes',
-      '1',
-      '--workers',
-      '1',
+      ...'--model mlp --steps 4 --train-size 64 --eval-size 16 --first 3 --probes 1 --workers 1'.split(' '),
       '--out',
-      dir,
+      out,
     ];
+    const args = studyArgs(join(tmp, 'study'));
     expect(await run(...args)).toBe(0);
     const l = lines(io.err);
     expect(l.filter((x) => x.startsWith('['))).toEqual(['[train]', '[sweep]', '[report]']);
     expect(l.some((x) => /^train: 4\/4 steps \(100%\), [\d.]+ s elapsed, ETA 0\.0 s, loss /.test(x))).toBe(true);
     expect(l.some((x) => /^sweep: \d+\/\d+ brackets \(100%\), [\d.]+ s elapsed, ETA 0\.0 s$/.test(x))).toBe(true);
     io.err = '';
-    expect(
-      await run(
-        'study',
-        '--model',
-        'mlp',
-        '--steps',
-        '4',
-        '--train-size',
-        '64',
-        '--eval-size',
-        '16',
-        '--first',
-        '3',
-        '--probes',
-        '1',
-        '--workers',
-        '1',
-        '--out',
-        join(tmp, 'study-quiet'),
-        '--quiet',
-      ),
-    ).toBe(0);
+    expect(await run(...studyArgs(join(tmp, 'study-quiet')), '--quiet')).toBe(0);
     expect(io.err).toBe('');
     expect(io.out).toMatch(/study done/);
   });
