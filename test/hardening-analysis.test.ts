@@ -262,3 +262,11 @@ test('a model spec or config that is not a regular file is refused at once (no h
   io.err = '';
   expectOneLineError(io, await run('train', '--config', '/dev/zero', '--steps', '1'), /\/dev\/zero: is a character device, not a regular file/);
 });
+
+test('a sweep directory with other parameters says where long lists part, not two identical-looking prefixes', async () => {
+  const { paramsDiffer } = await import('../src/study/sweep.js');
+  const pairs = (k: number) => Array.from({ length: k }, (_, i) => [0, i + 1]);
+  const a = { pairs: pairs(40) } as never;
+  const b = { pairs: pairs(30) } as never;
+  expect(paramsDiffer(a, b, [])).toBe('pairs: 40 vs 30 entries, entry 30: [0,31] vs absent');
+});

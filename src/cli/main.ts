@@ -12,6 +12,7 @@ import { studyCommand } from './study.js';
 import { reportCommand } from './report.js';
 import { UserError } from '../errors.js';
 import { fsUserError, isFsError } from '../fs-errors.js';
+import { releaseHeldLocks } from '../study/lock.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -63,6 +64,17 @@ if (isEntry) {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
+  });
+  // SIGTERM (a scheduler's eviction, scancel, docker stop) and a Ctrl-C outside training (which stops
+  // at a step boundary by itself): release this process's locks, so that a retry can take them
+  process.on('SIGTERM', () => {
+    releaseHeldLocks();
+    process.exit(143);
+  });
+  process.on('SIGINT', () => {
+    if (process.listenerCount('SIGINT') > 1) return; // training's own handler is installed
+    releaseHeldLocks();
+    process.exit(130);
   });
   process.exitCode = await main(process.argv);
 }

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeDataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { readFileOrExplain } from '../data/read-file.js';
+import { releaseHeldLocks } from '../study/lock.js';
 import { UserError } from '../errors.js';
 import { parseWith } from '../file-schema.js';
 import { MODELS } from '../nn/models.js';
@@ -216,7 +217,10 @@ export async function whileSigintStops<T>(fn: (signal: StopSignal) => Promise<T>
   const signal = sigintSignal;
   signal.aborted = false;
   const onSigint = () => {
-    if (signal.aborted) process.exit(130);
+    if (signal.aborted) {
+      releaseHeldLocks(); // a second Ctrl-C: at once, but without leaving the run locked
+      process.exit(130);
+    }
     signal.aborted = true;
   };
   process.on('SIGINT', onSigint);

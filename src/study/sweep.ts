@@ -215,6 +215,17 @@ export function paramsDiffer(a: SweepParams, b: SweepParams, ignore: readonly (k
     const vb = JSON.stringify(b[k]);
     if (va !== vb) {
       const short = (s: string | undefined) => (s === undefined ? 'absent' : s.length > 60 ? `${s.slice(0, 57)}…` : s);
+      // long lists that differ past the cut would print alike: say where they part
+      const x = a[k];
+      const y = b[k];
+      if (Array.isArray(x) && Array.isArray(y) && (va?.length ?? 0) > 60) {
+        const at = x.findIndex((v, i) => JSON.stringify(v) !== JSON.stringify(y[i]));
+        const where =
+          at < 0
+            ? `the first ${x.length} agree`
+            : `entry ${at}: ${JSON.stringify(x[at])} vs ${y[at] === undefined ? 'absent' : JSON.stringify(y[at])}`;
+        return `${k}: ${x.length} vs ${y.length} entries, ${where}`;
+      }
       return `${k}: ${short(va)} vs ${short(vb)}`;
     }
   }
@@ -387,7 +398,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const tc = performance.now();
     if (workers === 1) {
       const computer = new UnitComputer(run, unitOpts, out);
-      for (const u of todo) finish(u, computer.compute(u.step, u.x, u.y));
+      let yielded = performance.now();
+      for (const u of todo) {
+        finish(u, computer.compute(u.step, u.x, u.y));
+        // between units (each line is on disk whole), let a signal handler run: SIGTERM or Ctrl-C
+        // then ends the sweep with its lock released
+        if (performance.now() - yielded > 50) {
+          await new Promise<void>((r) => setImmediate(r));
+          yielded = performance.now();
+        }
+      }
     } else {
       await runPool(
         file!,
