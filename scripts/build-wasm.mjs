@@ -29,8 +29,35 @@ const SOURCES = readdirSync(DIR)
   .sort();
 const TARGET = join(DIR, 'kernels.wasm.ts');
 
-/** Compiler flags: SIMD, fully optimised, no runtime, no abort import, no assertions. */
-const FLAGS = ['--enable', 'simd', '-O3', '--runtime', 'stub', '--noAssert', '--use', 'abort=', '--noColors'];
+/**
+ * Compiler flags: SIMD, fully optimised, no runtime, no abort import, no assertions; the memory
+ * imported (env.memory) and shared, for the kernel worker threads (src/engine/kernels/threads.ts)
+ * that run the same module on the calling thread's memory: a shared memory needs the threads
+ * feature and a maximum (65536 pages: all of wasm32's 4 GiB); the initial size (4 pages) is
+ * INITIAL_PAGES in src/engine/kernels/wasm.ts; and the memory is known to start zeroed, so that
+ * the 64 KiB packing buffer needs no data segment (an instantiation in a worker rewrites the
+ * module's data segments, which must therefore be only the constant tables).
+ */
+const FLAGS = [
+  '--enable',
+  'simd',
+  '--enable',
+  'threads',
+  '--importMemory',
+  '--sharedMemory',
+  '--zeroFilledMemory',
+  '--initialMemory',
+  '4',
+  '--maximumMemory',
+  '65536',
+  '-O3',
+  '--runtime',
+  'stub',
+  '--noAssert',
+  '--use',
+  'abort=',
+  '--noColors',
+];
 
 function ascVersion() {
   const pkg = join(ROOT, 'node_modules', 'assemblyscript', 'package.json');

@@ -540,6 +540,31 @@ def run_training(args):
     xb, tb = xs[idx].contiguous(), ts[idx].contiguous()
 
     result = {"torch": torch.__version__, "dtype": args.dtype, "model": args.model or (spec.get("name") or "spec"), "threads": args.threads}
+    if args.bracket_bench:
+        # B = H_y g_x - H_x g_y by double backward, as Peer.bracket, on the module's parameters
+        module.eval()
+        plist = [q for q in module.parameters()]
+
+        def per_example(i):
+            z = module(xb[i : i + 1])[0]
+            return F.binary_cross_entropy_with_logits(z, tb[i], reduction="sum")
+
+        def grads(out, create_graph=False):
+            gs = torch.autograd.grad(out, plist, create_graph=create_graph, allow_unused=True)
+            return [torch.zeros_like(q) if g is None else g for g, q in zip(gs, plist)]
+
+        def bracket():
+            gx = grads(per_example(0), create_graph=True)
+            gy = grads(per_example(1), create_graph=True)
+            gxd = [t.detach() for t in gx]
+            gyd = [t.detach() for t in gy]
+            hy_gx = grads(sum((a * b).sum() for a, b in zip(gy, gxd)))
+            hx_gy = grads(sum((a * b).sum() for a, b in zip(gx, gyd)))
+            return [a - b for a, b in zip(hy_gx, hx_gy)]
+
+        result["bracketNorm"] = _norm(bracket())
+        result["bracketBench"] = {"ms": median_ms(bracket, args.warmup, args.repeats), "repeats": args.repeats, "warmup": args.warmup}
+        return result
     if args.forward:
         with torch.no_grad():
             result["logits"] = module.eval()(xb).double().reshape(-1).tolist()
@@ -621,6 +646,8 @@ def build_argparser():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-bench", action="store_true",
                     help="time Adam training steps (batch --batch, loss bce, lr 1e-3) instead of brackets")
+    ap.add_argument("--bracket-bench", action="store_true",
+                    help="with --spec or --model: time the bracket of examples 0 and 1 (loss bce, BatchNorm in eval mode)")
     ap.add_argument("--forward", action="store_true",
                     help="print the logits of the first --batch inputs in eval and training mode")
     ap.add_argument("--batch", type=int, default=32, help="--train-bench/--forward: examples per step")
@@ -631,9 +658,9 @@ def build_argparser():
 def main(argv=None):
     ap = build_argparser()
     args = ap.parse_args(argv)
-    if args.train_bench or args.forward:
-        if args.train_bench and args.forward:
-            ap.error("--train-bench and --forward exclude each other")
+    if args.train_bench or args.forward or args.bracket_bench:
+        if args.train_bench + args.forward + args.bracket_bench > 1:
+            ap.error("--train-bench, --forward and --bracket-bench exclude each other")
         if (args.model is None) == (args.spec is None):
             ap.error("give exactly one of --model and --spec")
         missing = [f for f in ("inputs", "weights") if getattr(args, f) is None]
@@ -644,7 +671,7 @@ def main(argv=None):
     if missing:
         ap.error("the following arguments are required: %s" % ", ".join("--" + f for f in missing))
     try:
-        result = run_training(args) if (args.train_bench or args.forward) else run(args)
+        result = run_training(args) if (args.train_bench or args.forward or args.bracket_bench) else run(args)
     except PeerError as exc:
         fail(str(exc))
     text = json.dumps(result, allow_nan=True)

@@ -23,6 +23,7 @@ import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
 import { LOSSES } from '../nn/losses.js';
 import { getModel, initModel } from '../nn/models.js';
+import { setThreads } from '../engine/kernels/threads.js';
 
 interface Setup {
   model: string;
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
   const dtype = (value('--dtype') ?? 'float32') as DType;
   const setup: Setup = { model: value('--model') ?? 'convnet', dtype, n, probe: n };
   const workers = Number(value('--workers') ?? Math.min(8, availableParallelism()));
+  setThreads(1); // this bench compares one thread with worker threads over the matrix rows
   const json = args.includes('--json');
   const log = (s: string) => {
     if (!json) process.stdout.write(`${s}\n`);

@@ -12,25 +12,30 @@
  *            --train-models convnet,xresnet | --no-train, --allpairs-n N | --no-allpairs
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bracket, modelLoss, type Example } from '../bracket/bracket.js';
+import { norm } from '../bracket/vec.js';
+import { batch } from '../data/dataset.js';
 import { batchOf } from '../data/examples.js';
 import { loadFashion } from '../data/fashion.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
 import { activeKernels, KERNEL_SETS, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { setThreads } from '../engine/kernels/threads.js';
 import { wasmAvailable } from '../engine/kernels/wasm.js';
 import { concrete, hvp, valueAndGrad } from '../engine/transforms.js';
 import { Tensor } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
 import { LOSSES } from '../nn/losses.js';
-import { getModel, initModel } from '../nn/models.js';
+import { evalState } from '../nn/layers.js';
+import { getModel, initBuffers, initModel } from '../nn/models.js';
+import { xresnetSpec } from '../nn/spec.js';
 import { table } from '../cli/util.js';
-import type { TrainBenchRow } from './train-bench.js';
+import { randomDataset, type TrainBenchRow } from './train-bench.js';
 
 const args = process.argv.slice(2);
 const flag = (f: string) => args.includes(f);
@@ -39,6 +44,10 @@ const value = (f: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const QUICK = flag('--quick');
+/** Threads of both sides: lie-bracket's kernels and the peer's torch.set_num_threads. */
+const THREADS = Number(value('--threads') ?? 1);
+if (!Number.isInteger(THREADS) || THREADS < 1) throw new Error(`--threads: expected an integer ≥ 1, got "${value('--threads')}"`);
+setThreads(THREADS);
 const KERNELS = value('--kernels');
 if (KERNELS !== undefined) {
   if (!(KERNEL_SETS as readonly string[]).includes(KERNELS)) throw new Error(`--kernels: expected ${KERNEL_SETS.join(', ')}, got "${KERNELS}"`);
@@ -72,6 +81,19 @@ function torchAvailable(): boolean {
   if (flag('--no-torch')) return false;
   const r = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
   return r.status === 0;
+}
+
+/** A bracket figure of the JSON contract (`bracket` array). */
+interface BracketRow {
+  model: string;
+  dtype: DType;
+  threads: number;
+  ms: number;
+  torchMs?: number;
+  torchThreads?: number;
+  ratio?: number;
+  /** |‖B‖ − ‖B_torch‖| / ‖B_torch‖: both sides computed the same bracket. */
+  normRelDiff?: number;
 }
 
 interface Row {
@@ -138,7 +160,7 @@ for (const name of MODELS) {
           '--warmup',
           String(WARMUP),
           '--threads',
-          '1',
+          String(THREADS),
         ],
         { encoding: 'utf8' },
       );
@@ -148,6 +170,72 @@ for (const name of MODELS) {
         r.ratio = r.ms / r.torchMs;
       }
     }
+  }
+}
+
+// ---- the xresnet bracket (float32, BatchNorm in eval mode as the seed study's brackets): one pair
+// of random 3×64×64 inputs with 40 random 0/1 targets, against the peer's double backward on the
+// same spec, weights and inputs
+let xresnetBracket: BracketRow | undefined;
+if (!flag('--no-xresnet')) {
+  const spec = xresnetSpec({ input: [3, 64, 64], outputs: 40 });
+  const model = getModel('xresnet');
+  const ds = randomDataset([3, 64, 64], 40, 2, 0);
+  const params = initModel(model, 0, 'float32');
+  const buffers = initBuffers(model);
+  const lossFn = modelLoss(model, LOSSES.bce, evalState(buffers));
+  const [x, y] = [batch(ds, [0], 'float32'), batch(ds, [1], 'float32')];
+  const reps = QUICK ? 3 : 10;
+  const warm = 2;
+  const work = () => bracket(lossFn, params, x, y);
+  const ours = norm(work().bracket);
+  for (let i = 0; i < warm; i++) work();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    work();
+    ts.push(performance.now() - t0);
+  }
+  xresnetBracket = { model: 'xresnet', dtype: 'float32', threads: THREADS, ms: median(ts) };
+  if (withTorch) {
+    const w = join(tmp, 'xresnet-w.safetensors');
+    const inp = join(tmp, 'xresnet-in.safetensors');
+    const specFile = join(tmp, 'xresnet-spec.json');
+    writeSafetensors(w, { ...params, ...buffers });
+    const b = batch(ds, [0, 1], 'float32');
+    writeSafetensors(inp, { x: b.x, t: b.t });
+    writeFileSync(specFile, JSON.stringify(spec));
+    const out = execFileSync(
+      '/usr/bin/python3',
+      [
+        join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'),
+        '--bracket-bench',
+        '--spec',
+        specFile,
+        '--weights',
+        w,
+        '--inputs',
+        inp,
+        '--dtype',
+        'float32',
+        '--batch',
+        '2',
+        '--repeats',
+        String(reps),
+        '--warmup',
+        String(warm),
+        '--threads',
+        String(THREADS),
+      ],
+      { encoding: 'utf8' },
+    );
+    const r = JSON.parse(out) as { bracketNorm: number; bracketBench: { ms: number } };
+    Object.assign(xresnetBracket, {
+      torchMs: r.bracketBench.ms,
+      torchThreads: THREADS,
+      ratio: xresnetBracket.ms / r.bracketBench.ms,
+      normRelDiff: Math.abs(ours - r.bracketNorm) / r.bracketNorm,
+    });
   }
 }
 rmSync(tmp, { recursive: true, force: true });
@@ -162,6 +250,8 @@ if (!flag('--no-train')) {
     ...(withTorch ? [] : ['--no-torch']),
     ...(models ? ['--models', models] : []),
     ...(KERNELS !== undefined ? ['--kernels', KERNELS] : []),
+    '--threads',
+    String(THREADS),
   ];
   const out = execFileSync(process.execPath, [script, '--json', ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
   training = (JSON.parse(out.trim().split('\n').pop()!) as { rows: TrainBenchRow[] }).rows;
@@ -198,9 +288,29 @@ if (memN > 0) {
 const kernelsLabel =
   activeKernels() === 'wasm' ? (wasmAvailable ? 'wasm (WebAssembly SIMD)' : 'wasm (plain JS: no WebAssembly SIMD)') : activeKernels();
 
+// the contract of `--json`: `train` and `bracket` rows with both sides' thread counts
+const bracketRows: BracketRow[] = [
+  ...rows
+    .filter((r) => r.measure === 'bracket')
+    .map((r) => ({
+      model: r.model,
+      dtype: r.dtype,
+      threads: THREADS,
+      ms: r.ms,
+      ...(r.torchMs !== undefined ? { torchMs: r.torchMs, torchThreads: THREADS, ratio: r.ratio } : {}),
+    })),
+  ...(xresnetBracket ? [xresnetBracket] : []),
+];
+const trainRows = (training ?? []).map((r) => ({
+  model: r.model,
+  threads: r.threads,
+  msPerStep: r.msPerStep,
+  ...(r.torchMsPerStep !== undefined ? { torchMsPerStep: r.torchMsPerStep, torchThreads: r.torchThreads, ratio: r.ratio } : {}),
+}));
+
 if (flag('--json')) {
   process.stdout.write(
-    `${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, cores: availableParallelism(), loadAverage: loadavg()[0], rows, training, allPairs, memory })}\n`,
+    `${JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernels: kernelsLabel, threads: THREADS, cores: availableParallelism(), loadAverage: loadavg()[0], train: trainRows, bracket: bracketRows, rows, training, allPairs, memory })}\n`,
   );
 } else {
   console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce; kernels: ${kernelsLabel}`);
@@ -223,6 +333,15 @@ if (flag('--json')) {
       ]),
     ),
   );
+  if (xresnetBracket) {
+    const x = xresnetBracket;
+    console.log(
+      `\nxresnet bracket (float32, one pair of random 3×64×64 inputs, BatchNorm eval, ${x.threads} thread${x.threads > 1 ? 's' : ''}): ${x.ms.toFixed(1)} ms` +
+        (x.torchMs !== undefined
+          ? `; PyTorch ${x.torchMs.toFixed(1)} ms on ${x.torchThreads} thread(s), ratio ${x.ratio!.toFixed(2)} (‖B‖ agrees to ${x.normRelDiff!.toExponential(1)})`
+          : ''),
+    );
+  }
   if (training) {
     console.log(
       `\ntraining: ms per Adam step (lr 1e-3), batch 32, float32, loss bce — trainStep: minibatch, forward and backward with BatchNorm in training mode, optimizer step`,

@@ -31,6 +31,7 @@ import { openDataset } from '../data/registry.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import { KERNEL_SETS, profileKernels, setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { setThreads } from '../engine/kernels/threads.js';
 import { Rng } from '../engine/random.js';
 import { bce } from '../nn/losses.js';
 import { getModel, type Model } from '../nn/models.js';
@@ -45,6 +46,10 @@ export interface TrainBenchRow {
   batch: number;
   dtype: 'float32';
   params: number;
+  /** lie-bracket's kernel threads. */
+  threads: number;
+  /** The peer's threads (torch.set_num_threads), when it ran. */
+  torchThreads?: number;
   /** Median over rounds of the median ms per Adam step over `repeats` steps (after `warmup`). */
   msPerStep: number;
   repeats: number;
@@ -72,6 +77,8 @@ export interface TrainBenchOptions {
   models?: readonly string[];
   /** Also profile the kernel calls of `repeats` more steps. */
   profile?: boolean;
+  /** Threads of both sides (lie-bracket's kernels are set by the caller; the peer's torch.set_num_threads). Default 1. */
+  threads?: number;
 }
 
 const BATCH = 32;
@@ -142,7 +149,7 @@ function median(xs: number[]): number {
 }
 
 /** The PyTorch peer's median ms per step for one model (its own warm-up and repeats). */
-function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDir: string): number {
+function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDir: string, threads: number): number {
   const w = join(tmpDir, `train-${name}-w.safetensors`);
   const inp = join(tmpDir, `train-${name}-in.safetensors`);
   if (!existsSync(w)) {
@@ -179,7 +186,7 @@ function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDi
       '--warmup',
       String(c.warmup),
       '--threads',
-      '1',
+      String(threads),
     ],
     { encoding: 'utf8' },
   );
@@ -211,7 +218,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
         ts.push(performance.now() - t0);
       }
       ours.push(median(ts));
-      if (opts.torch) theirs.push(torchPeer(name, c, start, config.seed, opts.tmpDir));
+      if (opts.torch) theirs.push(torchPeer(name, c, start, config.seed, opts.tmpDir, opts.threads ?? 1));
     }
     let profile: TrainBenchRow['profile'];
     if (opts.profile) {
@@ -226,6 +233,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       batch: BATCH,
       dtype: 'float32',
       params: Object.values(start.params).reduce((a, t) => a + t.size, 0),
+      threads: opts.threads ?? 1,
       msPerStep: median(ours),
       repeats: c.repeats,
       warmup: c.warmup,
@@ -234,6 +242,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       ...(profile ? { profile } : {}),
     };
     if (opts.torch) {
+      row.torchThreads = opts.threads ?? 1;
       row.torchMsPerStep = median(theirs);
       row.ratio = row.msPerStep / row.torchMsPerStep;
       row.roundRatios = ours.map((m, i) => m / theirs[i]!);
@@ -259,7 +268,10 @@ function main(): void {
   const tmpDir = mkdtempSync(join(tmpdir(), 'lb-train-bench-'));
   try {
     const models = value('--models')?.split(',');
-    const rows = trainBench({ quick: flag('--quick'), torch, tmpDir, profile: flag('--profile'), ...(models ? { models } : {}) });
+    const threads = Number(value('--threads') ?? 1);
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads: expected an integer ≥ 1, got "${value('--threads')}"`);
+    setThreads(threads);
+    const rows = trainBench({ quick: flag('--quick'), torch, tmpDir, profile: flag('--profile'), threads, ...(models ? { models } : {}) });
     if (flag('--json')) process.stdout.write(`${JSON.stringify({ torch, rows })}\n`);
     else {
       for (const r of rows) {

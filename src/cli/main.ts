@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `lie-bracket` command. */
 import { realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { bracketCommand } from './bracket.js';
@@ -13,6 +14,8 @@ import { reportCommand } from './report.js';
 import { UserError } from '../errors.js';
 import { fsUserError, isFsError } from '../fs-errors.js';
 import { releaseHeldLocks } from '../study/lock.js';
+import { setThreads, threads } from '../engine/kernels/threads.js';
+import { parseIntArg } from './util.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -29,6 +32,22 @@ export function program(): Command {
     .addCommand(reportCommand());
   // --quiet, before or after the command name: no progress bars, progress or stage lines (errors still print)
   prog.option('--quiet', 'no progress on stderr: no bars, no progress or stage lines (errors still print)');
+  prog.option(
+    '--threads <n>',
+    `kernel threads of every computation, the calling thread included (default: LIE_BRACKET_THREADS, else every core: ${availableParallelism()} here); 1: single-threaded. A sweep's --workers each use 1`,
+    parseIntArg('--threads', 1),
+  );
+  prog.hook('preAction', (_prog, action) => {
+    const t = action.optsWithGlobals<{ threads?: number }>().threads;
+    if (t !== undefined) setThreads(t);
+    else {
+      try {
+        threads(); // a bad LIE_BRACKET_THREADS is bad input: one line, before any work
+      } catch (e) {
+        throw new UserError((e as Error).message);
+      }
+    }
+  });
   for (const c of prog.commands) c.configureHelp({ showGlobalOptions: true });
   // errors propagate to main() instead of exiting, for every command
   for (const c of [prog, ...prog.commands]) c.exitOverride();
@@ -36,6 +55,7 @@ export function program(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const threadsBefore = threadsIfValid();
   try {
     await program().parseAsync(argv);
     return 0;
@@ -55,6 +75,18 @@ export async function main(argv: string[]): Promise<number> {
       `lie-bracket: internal error: ${(err as Error).message?.split('\n')[0] ?? String(err)} (a bug: please report it; DEBUG=1 shows the stack trace)\n`,
     );
     return 1;
+  } finally {
+    // --threads holds for this command only (tests run many commands in one process)
+    if (threadsBefore !== undefined) setThreads(threadsBefore);
+  }
+}
+
+/** The kernel thread count now, or undefined while LIE_BRACKET_THREADS is invalid (reported by the command). */
+function threadsIfValid(): number | undefined {
+  try {
+    return threads();
+  } catch {
+    return undefined;
   }
 }
 

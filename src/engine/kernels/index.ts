@@ -59,6 +59,13 @@ export function withKernels<T>(set: KernelSet | LegacyKernelSet, f: () => T): T 
 
 export type { Kernel, KernelTable, KIn } from './types.js';
 
+/**
+ * Intra-op parallelism of the wasm kernels (threads.ts): `setThreads(n)` (an integer ≥ 1; 1 = one
+ * thread, no workers), `threads()` (the current count), `defaultThreads()` (LIE_BRACKET_THREADS,
+ * else `os.availableParallelism()`; 1 inside worker threads), `shutdownThreads()`.
+ */
+export { defaultThreads, setThreads, shutdownThreads, threads } from './threads.js';
+
 /** Floating-point operations of one kernel call: 2 per multiply-add in matmul and the conv family, 1 per output element elsewhere. */
 function flopsOf(prim: keyof KernelTable, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: unknown): number {
   const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

@@ -18,18 +18,33 @@
  * Precision: float32 in f32x4 lanes with float32 accumulation (as PyTorch's CPU kernels do),
  * float64 in f64x2 lanes with float64 accumulation.
  *
- * Memory: one linear memory, grown on demand and never shrunk (WebAssembly memories cannot
- * shrink): it stays at the high-water mark of the largest call, i.e. the operands, the result
- * and the im2col scratch of that call. `releaseWasmMemory()` drops it (a fresh instance with an
- * empty memory takes its place). Per call, regions are bump-allocated from the start of the
- * heap, the operands copied in, the kernel run, and the result copied out into `out`: nothing
- * in wasm memory outlives a call, and no view of it is handed out.
+ * Memory: one linear memory (a shared WebAssembly.Memory), grown on demand and never shrunk
+ * (WebAssembly memories cannot shrink): it stays at the high-water mark of the largest call, i.e.
+ * the operands, the result and the scratch of that call. `releaseWasmMemory()` drops it (a fresh
+ * instance with an empty memory takes its place, and the kernel threads are stopped). Per call,
+ * regions are bump-allocated from the start of the heap, the operands copied in, the kernel run,
+ * and the result copied out into `out`: nothing in wasm memory outlives a call, and no view of
+ * it is handed out.
+ *
+ * Threads (threads.ts: `setThreads`, default all cores): a call whose work reaches
+ * `wasmTuning.parallelMinFlops` (matmul, the conv family) or `parallelMinElements` /
+ * `parallelMinMath` (max-pooling, elementwise) per part is split into up to `threads()` parts,
+ * run by the calling thread and kernel worker threads on the same memory, each part with its own
+ * scratch (im2col columns, packing buffer). The parts partition the OUTPUT elements, never a sum:
+ * matmul by output rows of the batch × M rows (or by columns when there are few rows), conv2d by
+ * images × groups (or by output channels), its input gradient by images × groups (or by input
+ * channels), its filter gradient by groups, input channels or output channels (the sum over the
+ * batch stays whole in each part, in the same order), max-pooling and its scatter by planes, the
+ * elementwise kernels by contiguous ranges. Every output element is computed by the same
+ * instructions in the same order as in a single-thread call, so results are bit-identical for
+ * every thread count. (The copies in and out stay on the calling thread.)
  */
 import type { Buf } from '../dtype.js';
 import type { ConvParams, PoolParams } from '../prims.js';
 import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
+import { runParts, shutdownThreads, threads, type Call, type ThreadTarget } from './threads.js';
 import type { Kernel, KernelTable } from './types.js';
 import { WASM_BASE64 } from './wasm/kernels.wasm.js';
 
@@ -43,12 +58,13 @@ interface WasmMemory {
 interface WasmApi {
   readonly Module: new (bytes: Uint8Array) => object;
   readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  readonly Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 }
 const WA: WasmApi | undefined = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface Exports {
-  readonly memory: WasmMemory;
   readonly heapBase: () => Ptr;
+  readonly setPack: (p: Ptr) => void;
   readonly setGeom: (
     H: number,
     W: number,
@@ -63,26 +79,9 @@ interface Exports {
     dh: number,
     dw: number,
   ) => void;
-  readonly matmul_f32: (batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr) => void;
-  readonly matmul_f64: (batch: number, M: number, N: number, K: number, transA: number, transB: number, A: Ptr, B: Ptr, C: Ptr, scratch: Ptr) => void;
-  readonly conv2d_f32: (X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
-  readonly conv2d_f64: (X: Ptr, W: Ptr, Y: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
-  readonly conv2d_input_grad_f32: (DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
-  readonly conv2d_input_grad_f64: (DY: Ptr, W: Ptr, DX: Ptr, col: Ptr, N: number, C: number, O: number, G: number) => void;
-  readonly conv2d_filter_grad_f32: (X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number) => void;
-  readonly conv2d_filter_grad_f64: (X: Ptr, DY: Ptr, DW: Ptr, col: Ptr, dyg: Ptr, N: number, C: number, O: number, G: number, per: number) => void;
+  // (the kernels' argument lists: gemm.as.ts, conv.as.ts, pool.as.ts and elementwise.as.ts; they
+  // are called through `Call`s, [name, ...args], on this thread or on a kernel worker thread)
   readonly setPool: (KH: number, KW: number, sh: number, sw: number, ph: number, pw: number) => void;
-  readonly maxpool_f32: (K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
-  readonly maxpool_f64: (K: Ptr, V: Ptr, out: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
-  readonly maxpool_scatter_f32: (K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
-  readonly maxpool_scatter_f64: (K: Ptr, DY: Ptr, DX: Ptr, idx: Ptr, NC: number, H: number, W: number, OH: number, OW: number) => void;
-  readonly ew_binary_f32: (op: number, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
-  readonly ew_binary_f64: (op: number, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
-  readonly ew_unary_f32: (op: number, A: Ptr, O: Ptr, n: number) => void;
-  readonly ew_select_f32: (M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
-  readonly ew_math_f32: (op: number, A: Ptr, O: Ptr, n: number) => void;
-  readonly ew_select_f64: (M: Ptr, A: Ptr, B: Ptr, O: Ptr, n: number) => void;
-  readonly ew_unary_f64: (op: number, A: Ptr, O: Ptr, n: number) => void;
 }
 
 /** The compiled module (synchronous compilation: the binary is about 35 kB), or null without SIMD. */
@@ -90,19 +89,38 @@ let compiled: object | null = null;
 try {
   if (WA !== undefined) compiled = new WA.Module(Buffer.from(WASM_BASE64, 'base64'));
 } catch {
-  compiled = null; // no SIMD (or no WebAssembly): the JS kernels serve
+  compiled = null; // no SIMD, threads (shared memory) or WebAssembly: the JS kernels serve
 }
 
-function instantiate(): Exports | null {
+/** The module's memory: its initial size (--initialMemory of scripts/build-wasm.mjs) and maximum (wasm32's 4 GiB). */
+const INITIAL_PAGES = 4;
+const MAX_PAGES = 65536;
+
+/** The calling thread's instance, its shared memory, and the target of the kernel threads. */
+interface Ctx {
+  readonly ex: Exports;
+  readonly memory: WasmMemory;
+  readonly target: ThreadTarget;
+}
+
+function instantiate(): Ctx | null {
   if (compiled === null || WA === undefined) return null;
   try {
-    return new WA.Instance(compiled, {}).exports as Exports;
+    const memory = new WA.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    const ex = new WA.Instance(compiled, { env: { memory } }).exports as Exports & Record<string, (...a: number[]) => void>;
+    const names = Object.keys(ex).filter((k) => typeof ex[k] === 'function');
+    const local = (c: Call): void => {
+      const [name, ...args] = c;
+      ex[name]!(...args);
+    };
+    return { ex, memory, target: { module: compiled, memory, names, local } };
   } catch {
     return null;
   }
 }
 
-let wasm: Exports | null = instantiate();
+let ctx: Ctx | null = instantiate();
+let wasm: Exports | null = ctx === null ? null : ctx.ex;
 
 /** Whether the kernels of this file run in WebAssembly (else they are js.ts's and the reference's). */
 export const wasmAvailable: boolean = wasm !== null;
@@ -120,7 +138,7 @@ let f32 = new Float32Array(0);
 let f64 = new Float64Array(0);
 
 function resetViews(): void {
-  const buf = wasm!.memory.buffer;
+  const buf = ctx!.memory.buffer;
   f32 = new Float32Array(buf);
   f64 = new Float64Array(buf);
 }
@@ -146,7 +164,7 @@ function alloc(elems: number, bytes: number): Ptr {
 
 /** Grow the memory to hold everything allocated since `reset`; false if it cannot. */
 function commit(): boolean {
-  const mem = wasm!.memory;
+  const mem = ctx!.memory;
   if (top > MAX_BYTES) return false;
   const have = mem.buffer.byteLength;
   if (top > have) {
@@ -156,7 +174,7 @@ function commit(): boolean {
       return false;
     }
   }
-  if (f32.buffer !== mem.buffer) resetViews(); // growing detaches the old buffer
+  if (f32.buffer.byteLength !== mem.buffer.byteLength) resetViews(); // growing makes a longer buffer
   return true;
 }
 
@@ -209,19 +227,100 @@ function viaWasm(out: Buf, inputs: readonly Buf[], scratch: readonly Region[], r
  */
 export function releaseWasmMemory(): void {
   if (wasm === null) return;
-  wasm = instantiate();
+  shutdownThreads(); // their instances hold the old memory
+  ctx = instantiate();
+  wasm = ctx === null ? null : ctx.ex;
   initHeap();
 }
 
 /** The current size of the linear memory in bytes (0 without WebAssembly). */
 export function wasmMemoryBytes(): number {
-  return wasm === null ? 0 : wasm.memory.buffer.byteLength;
+  return ctx === null ? 0 : ctx.memory.buffer.byteLength;
 }
 
 /** Whether the operands and the output share one element type (the wasm kernels need that). */
 function uniform(out: Buf, a: Buf, b: Buf): boolean {
   const isF32 = out instanceof Float32Array;
   return a instanceof Float32Array === isF32 && b instanceof Float32Array === isF32;
+}
+
+// ---------------------------------------------------------------------------------------------
+// parts: how a call is split over the threads
+
+/**
+ * Tuning knobs, exported so that tests can force the rarely taken paths.
+ * filterGradChunk: most elements that the filter gradient gathers at once (im2col columns and
+ * dy rows of a chunk of images; 4 Mi elements = 16 MiB in float32).
+ * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
+ * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
+ * transcendental kernels (each element costs far more than its copy).
+ * parallelMinFlops: fewest floating-point operations per thread for which matmul and the conv
+ * family split a call over threads (a part costs a wake-up and a wait, some tens of µs, more on
+ * a busy machine; 4 Mi flops ≈ 0.2–0.4 ms of work: measured on the xresnet step and brackets);
+ * parallelMinElements: the same in output elements for max-pooling and the simple elementwise
+ * kernels; parallelMinMath: for the transcendental ones.
+ */
+export const wasmTuning = {
+  filterGradChunk: 1 << 22,
+  elementwiseMin: 512,
+  mathMin: 64,
+  parallelMinFlops: 1 << 22,
+  parallelMinElements: 1 << 18,
+  parallelMinMath: 1 << 14,
+};
+
+/** Into how many parts a call of `work` units may be split: 1 below `minPerPart` units per part, at most `threads()`. */
+function partsFor(work: number, minPerPart: number): number {
+  const t = threads();
+  if (t <= 1) return 1;
+  return Math.max(1, Math.min(t, Math.floor(work / Math.max(1, minPerPart))));
+}
+
+/** [0, n) in at most `parts` contiguous non-empty ranges whose inner bounds are multiples of q. */
+function ranges(n: number, parts: number, q = 1): [number, number][] {
+  const out: [number, number][] = [];
+  let lo = 0;
+  for (let k = 1; k <= parts && lo < n; k++) {
+    const hi = k === parts ? n : Math.min(n, Math.max(lo, Math.round((n * k) / parts / q) * q));
+    if (hi > lo) out.push([lo, hi]);
+    lo = hi;
+  }
+  return out;
+}
+
+/** Run the parts (part 0 on this thread; one part: no threads involved). */
+function exec(parts: Call[][]): void {
+  if (parts.length === 1) {
+    for (const c of parts[0]!) ctx!.target.local(c);
+  } else {
+    try {
+      runParts(ctx!.target, parts);
+    } finally {
+      wasm!.setPack(0); // this thread may have run a part with another part's buffer: back to its static one
+    }
+  }
+}
+
+/** Bytes of gemm.as.ts's packing buffer: each worker's part packs into its own (setPack). */
+const PACK_BYTES = 65536;
+
+/**
+ * `parts` scratch regions of `elems` elements each (4-byte ints if `int`), and the packing
+ * buffers of the parts after the first (part 0 packs into the static buffer), in viaWasm's list.
+ */
+function perPart(parts: number, elems: number, int = false): Region[] {
+  const r: Region[] = [];
+  for (let k = 0; k < parts; k++) r.push({ elems, ...(int ? { int } : {}) });
+  for (let k = 1; k < parts; k++) r.push({ elems: PACK_BYTES / 4, int: true });
+  return r;
+}
+
+/**
+ * The k-th part's calls: its packing buffer first (part 0: the static one; any thread may run
+ * any part, so each part names its own), then `calls`.
+ */
+function withPack(k: number, parts: number, s: readonly Ptr[], calls: Call[]): Call[] {
+  return parts === 1 ? calls : [['setPack', k === 0 ? 0 : s[parts + k - 1]!], ...calls];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,18 +336,57 @@ export const matmul: Kernel<'matmul'> = (out, outShape, inputs, params) => {
     out.fill(0);
     return;
   }
-  const ok = viaWasm(out, [a.data, b.data], [{ elems: params.transB ? K * N : 0 }], ([pA, pB], pC, [pS], isF32) =>
-    (isF32 ? wasm!.matmul_f32 : wasm!.matmul_f64)(batch, M, N, K, params.transA ? 1 : 0, params.transB ? 1 : 0, pA!, pB!, pC, pS!),
-  );
+  // rows of the batch × M rows (bounds at multiples of 4 within each matrix: the dot form pairs
+  // rows), else columns (multiples of 4: the dot form groups them by 4)
+  const R = batch * M;
+  let parts = partsFor(2 * R * N * K, wasmTuning.parallelMinFlops);
+  let rows: [number, number][] = [[0, R]];
+  let cols: [number, number][] = [[0, N]];
+  if (parts > 1 && R >= 8 * parts) {
+    const bound = (r: number): number => {
+      const t = Math.floor(r / M);
+      return t * M + Math.min(M, Math.round((r - t * M) / 4) * 4);
+    };
+    rows = ranges(R, parts).map(([lo, hi]) => [bound(lo), hi === R ? R : bound(hi)]);
+    rows = rows.filter(([lo, hi]) => hi > lo);
+  } else if (parts > 1 && N >= 16 * parts) {
+    cols = ranges(N, parts, 4);
+  }
+  parts = rows.length * cols.length;
+  const tA = params.transA ? 1 : 0,
+    tB = params.transB ? 1 : 0;
+  const colsMax = Math.max(...cols.map(([lo, hi]) => hi - lo));
+  const ok = viaWasm(out, [a.data, b.data], perPart(parts, params.transB ? K * colsMax : 0), ([pA, pB], pC, s, isF32) => {
+    const fn = isF32 ? 'matmul_f32' : 'matmul_f64';
+    const calls: Call[][] = [];
+    for (const [r0, r1] of rows) {
+      for (const [j0, j1] of cols) {
+        const k = calls.length;
+        calls.push(withPack(k, parts, s, [[fn, batch, M, N, K, tA, tB, pA!, pB!, pC, s[k]!, r0, r1, j0, j1]]));
+      }
+    }
+    exec(calls);
+  });
   if (!ok) jsKernels.matmul(out, outShape, inputs, params);
 };
 
-function setGeom(d: ConvDims, p: ConvParams): void {
-  wasm!.setGeom(d.H, d.W, d.KH, d.KW, d.OH, d.OW, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]);
+function geomCall(d: ConvDims, p: ConvParams): Call {
+  return ['setGeom', d.H, d.W, d.KH, d.KW, d.OH, d.OW, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]];
 }
 
 function isPointwise(d: ConvDims, p: ConvParams): boolean {
   return d.KH === 1 && d.KW === 1 && p.stride[0] === 1 && p.stride[1] === 1 && p.padding[0] === 0 && p.padding[1] === 0;
+}
+
+/**
+ * The parts of a conv2d or input-gradient call: ranges of the units (image, group) when there
+ * are enough of them to share evenly, else ranges of the `rows` (channels) of every unit.
+ */
+function convParts(units: number, rows: number, work: number): { u: [number, number][]; r: [number, number][] } {
+  const parts = partsFor(work, wasmTuning.parallelMinFlops);
+  if (parts > 1 && units >= parts && (units % parts === 0 || units >= 4 * parts)) return { u: ranges(units, parts), r: [[0, rows]] };
+  if (parts > 1 && rows >= 4 * parts) return { u: [[0, units]], r: ranges(rows, parts, 4) };
+  return { u: [[0, units]], r: [[0, rows]] };
 }
 
 export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
@@ -257,10 +395,20 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
   if (wasm === null || !uniform(out, x.data, w.data)) return jsKernels.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const col = isPointwise(d, p) ? 0 : d.Cg * d.KH * d.KW * d.OH * d.OW;
-  const ok = viaWasm(out, [x.data, w.data], [{ elems: col }], ([pX, pW], pY, [pCol], isF32) => {
-    setGeom(d, p);
-    (isF32 ? wasm!.conv2d_f32 : wasm!.conv2d_f64)(pX!, pW!, pY, pCol!, d.N, d.C, d.O, d.G);
+  const CKK = d.Cg * d.KH * d.KW;
+  const { u, r } = convParts(d.N * d.G, d.Og, 2 * out.length * CKK);
+  const parts = u.length * r.length;
+  const col = isPointwise(d, p) ? 0 : CKK * d.OH * d.OW;
+  const ok = viaWasm(out, [x.data, w.data], perPart(parts, col), ([pX, pW], pY, s, isF32) => {
+    const fn = isF32 ? 'conv2d_f32' : 'conv2d_f64';
+    const calls: Call[][] = [];
+    for (const [u0, u1] of u) {
+      for (const [o0, o1] of r) {
+        const k = calls.length;
+        calls.push(withPack(k, parts, s, [geomCall(d, p), [fn, pX!, pW!, pY, s[k]!, d.N, d.C, d.O, d.G, u0, u1, o0, o1]]));
+      }
+    }
+    exec(calls);
   });
   if (!ok) jsKernels.conv2d(out, outShape, inputs, p);
 };
@@ -271,23 +419,28 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   const d = convDims(outShape, w.shape, dy.shape, p, 'conv2d_input_grad');
   if (wasm === null || !uniform(out, dy.data, w.data)) return jsKernels.conv2d_input_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const col = isPointwise(d, p) ? 0 : d.Cg * d.KH * d.KW * d.OH * d.OW;
-  const ok = viaWasm(out, [dy.data, w.data], [{ elems: col }], ([pDY, pW], pDX, [pCol], isF32) => {
-    setGeom(d, p);
-    (isF32 ? wasm!.conv2d_input_grad_f32 : wasm!.conv2d_input_grad_f64)(pDY!, pW!, pDX, pCol!, d.N, d.C, d.O, d.G);
+  const KK = d.KH * d.KW;
+  const { u, r } = convParts(d.N * d.G, d.Cg, 2 * dy.data.length * d.Cg * KK);
+  const parts = u.length * r.length;
+  const ccMax = Math.max(...r.map(([lo, hi]) => hi - lo));
+  const col = isPointwise(d, p) ? 0 : ccMax * KK * d.OH * d.OW;
+  const ok = viaWasm(out, [dy.data, w.data], perPart(parts, col), ([pDY, pW], pDX, s, isF32) => {
+    const fn = isF32 ? 'conv2d_input_grad_f32' : 'conv2d_input_grad_f64';
+    const calls: Call[][] = [];
+    for (const [u0, u1] of u) {
+      for (const [c0, c1] of r) {
+        const k = calls.length;
+        calls.push(withPack(k, parts, s, [geomCall(d, p), [fn, pDY!, pW!, pDX, s[k]!, d.N, d.C, d.O, d.G, u0, u1, c0, c1]]));
+      }
+    }
+    exec(calls);
   });
   if (!ok) jsKernels.conv2d_input_grad(out, outShape, inputs, p);
 };
 
-/**
- * Tuning knobs, exported so that tests can force the rarely taken paths.
- * filterGradChunk: most elements that the filter gradient gathers at once (im2col columns and
- * dy rows of a chunk of images; 4 Mi elements = 16 MiB in float32).
- * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
- * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
- * transcendental kernels (each element costs far more than its copy).
- */
-export const wasmTuning = { filterGradChunk: 1 << 22, elementwiseMin: 512, mathMin: 64 };
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
 
 export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d_filter_grad');
@@ -296,20 +449,58 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   if (wasm === null || !uniform(out, x.data, dy.data)) return jsKernels.conv2d_filter_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
   const OHW = d.OH * d.OW;
-  const CKK = d.Cg * d.KH * d.KW;
-  // images per chunk: their columns and dy rows side by side, one dot-form GEMM per chunk
+  const KK = d.KH * d.KW;
+  const CKK = d.Cg * KK;
+  // images per chunk: their columns and dy rows side by side, one dot-form GEMM per chunk (the
+  // same for every thread count: it fixes the order of the sum over the images)
   const per = Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / Math.max(1, (CKK + d.Og) * OHW))));
-  const col = isPointwise(d, p) && per === 1 ? 0 : CKK * per * OHW;
-  const dyg = per > 1 ? d.Og * per * OHW : 0;
-  const ok = viaWasm(out, [x.data, dy.data], [{ elems: col }, { elems: dyg }], ([pX, pDY], pDW, [pCol, pDyg], isF32) => {
-    setGeom(d, p);
-    (isF32 ? wasm!.conv2d_filter_grad_f32 : wasm!.conv2d_filter_grad_f64)(pX!, pDY!, pDW, pCol!, pDyg!, d.N, d.C, d.O, d.G, per);
+  // parts: groups; else input channels (bounds where c·KK is a multiple of 4, the dot form's
+  // column groups: each part gathers only its channels' columns); else output channels (even
+  // bounds, the dot form's row pairs)
+  const parts = partsFor(2 * dy.data.length * CKK, wasmTuning.parallelMinFlops);
+  let g: [number, number][] = [[0, d.G]];
+  let o: [number, number][] = [[0, d.Og]];
+  let c: [number, number][] = [[0, d.Cg]];
+  const q = 4 / gcd(KK, 4);
+  if (parts > 1 && d.G >= parts && (d.G % parts === 0 || d.G >= 4 * parts)) g = ranges(d.G, parts);
+  else if (parts > 1 && d.Cg >= 2 * q * parts) c = ranges(d.Cg, parts, q);
+  else if (parts > 1 && d.Og >= 4 * parts) o = ranges(d.Og, parts, 4);
+  const n = g.length * o.length * c.length;
+  const ccMax = Math.max(...c.map(([lo, hi]) => hi - lo));
+  const ooMax = Math.max(...o.map(([lo, hi]) => hi - lo));
+  const col = isPointwise(d, p) && per === 1 ? 0 : ccMax * KK * per * OHW;
+  const dyg = per > 1 ? ooMax * per * OHW : 0;
+  const scratch = perPart(n, col);
+  for (let k = 0; k < n; k++) scratch.push({ elems: dyg });
+  const ok = viaWasm(out, [x.data, dy.data], scratch, ([pX, pDY], pDW, s, isF32) => {
+    const fn = isF32 ? 'conv2d_filter_grad_f32' : 'conv2d_filter_grad_f64';
+    const pDyg = s.slice(2 * n - 1);
+    const calls: Call[][] = [];
+    for (const [g0, g1] of g) {
+      for (const [o0, o1] of o) {
+        for (const [c0, c1] of c) {
+          const k = calls.length;
+          const call: Call = [fn, pX!, pDY!, pDW, s[k]!, pDyg[k]!, d.N, d.C, d.O, d.G, per, g0, g1, o0, o1, c0, c1];
+          calls.push(withPack(k, n, s, [geomCall(d, p), call]));
+        }
+      }
+    }
+    exec(calls);
   });
   if (!ok) jsKernels.conv2d_filter_grad(out, outShape, inputs, p);
 };
 
-function setPool(p: PoolParams): void {
-  wasm!.setPool(p.kernel[0], p.kernel[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1]);
+function poolCall(p: PoolParams): Call {
+  return ['setPool', p.kernel[0], p.kernel[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1]];
+}
+
+/**
+ * The parts of a pooling call, by planes: each part's kernel sees its planes only (element
+ * indices relative to its first plane), through pointers offset by q0 planes.
+ */
+function poolParts(NC: number, H: number, W: number, OH: number, OW: number, call: (q0: number, q1: number) => Call): Call[][] {
+  const parts = partsFor(NC * Math.max(H * W, OH * OW), wasmTuning.parallelMinElements);
+  return ranges(NC, parts).map(([q0, q1]) => [call(q0, q1)]);
 }
 
 export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
@@ -320,8 +511,14 @@ export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
   if (out.length === 0) return;
   // max_pool2d(x) = maxpool2d(x, x): the same array is copied once
   const ok = viaWasm(out, [key.data, val.data], [{ elems: out.length, int: true }], ([pK, pV], pOut, [pIdx], isF32) => {
-    setPool(p);
-    (isF32 ? wasm!.maxpool_f32 : wasm!.maxpool_f64)(pK!, pV!, pOut, pIdx!, NC, H, W, OH, OW);
+    const sz = isF32 ? 4 : 8;
+    const fn = isF32 ? 'maxpool_f32' : 'maxpool_f64';
+    const parts = poolParts(NC, H, W, OH, OW, (q0, q1) => {
+      const i = q0 * H * W * sz,
+        o = q0 * OH * OW;
+      return [fn, pK! + i, pV! + i, pOut + o * sz, pIdx! + o * 4, q1 - q0, H, W, OH, OW];
+    });
+    exec(parts.map((c) => [poolCall(p), ...c]));
   });
   if (!ok) jsKernels.maxpool2d(out, outShape, inputs, p);
 };
@@ -335,8 +532,14 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   if (wasm === null || overlap || !uniform(out, key.data, dy.data)) return jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
   if (out.length === 0) return;
   const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }], ([pK, pDY], pDX, [pIdx], isF32) => {
-    setPool(p);
-    (isF32 ? wasm!.maxpool_scatter_f32 : wasm!.maxpool_scatter_f64)(pK!, pDY!, pDX, pIdx!, NC, H, W, OH, OW);
+    const sz = isF32 ? 4 : 8;
+    const fn = isF32 ? 'maxpool_scatter_f32' : 'maxpool_scatter_f64';
+    const parts = poolParts(NC, H, W, OH, OW, (q0, q1) => {
+      const i = q0 * H * W * sz,
+        o = q0 * OH * OW;
+      return [fn, pK! + i, pDY! + o * sz, pDX + i, pIdx! + o * 4, q1 - q0, H, W, OH, OW];
+    });
+    exec(parts.map((c) => [poolCall(p), ...c]));
   });
   if (!ok) jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
 };
@@ -347,17 +550,50 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, gt: 6, ge: 7, lt: 8, le: 9, eq: 10, ne: 11 } as const;
 const UNARY = { neg: 0, abs: 1, sqrt: 2, square: 3 } as const;
 
+/**
+ * An elementwise call over n elements in parts of contiguous ranges (bounds at multiples of 16
+ * elements): `call(ptrs offset by the range's first element, its length)`.
+ */
+function ewExec(n: number, ptrs: readonly Ptr[], sz: number, minPerPart: number, call: (p: Ptr[], len: number) => Call): void {
+  const parts = partsFor(n, minPerPart);
+  exec(
+    ranges(n, parts, 16).map(([lo, hi]) => [
+      call(
+        ptrs.map((q) => q + lo * sz),
+        hi - lo,
+      ),
+    ]),
+  );
+}
+
 /** out = a op b in wasm; false (nothing done) when the JS loop should run instead. */
 function binaryWasm(op: number, out: Buf, a: Buf, b: Buf): boolean {
   if (wasm === null || out.length < wasmTuning.elementwiseMin || a.length !== out.length || b.length !== out.length || !uniform(out, a, b))
     return false;
-  return viaWasm(out, [a, b], [], ([pA, pB], pO, _, isF32) => (isF32 ? wasm!.ew_binary_f32 : wasm!.ew_binary_f64)(op, pA!, pB!, pO, out.length));
+  return viaWasm(out, [a, b], [], ([pA, pB], pO, _, isF32) =>
+    ewExec(out.length, [pA!, pB!, pO], isF32 ? 4 : 8, wasmTuning.parallelMinElements, ([qa, qb, qo], len) => [
+      isF32 ? 'ew_binary_f32' : 'ew_binary_f64',
+      op,
+      qa!,
+      qb!,
+      qo!,
+      len,
+    ]),
+  );
 }
 
 /** out = op(a) in wasm; false (nothing done) when the JS loop should run instead. */
 function unaryWasm(op: number, out: Buf, a: Buf): boolean {
   if (wasm === null || out.length < wasmTuning.elementwiseMin || a.length !== out.length || !uniform(out, a, a)) return false;
-  return viaWasm(out, [a], [], ([pA], pO, _, isF32) => (isF32 ? wasm!.ew_unary_f32 : wasm!.ew_unary_f64)(op, pA!, pO, out.length));
+  return viaWasm(out, [a], [], ([pA], pO, _, isF32) =>
+    ewExec(out.length, [pA!, pO], isF32 ? 4 : 8, wasmTuning.parallelMinElements, ([qa, qo], len) => [
+      isF32 ? 'ew_unary_f32' : 'ew_unary_f64',
+      op,
+      qa!,
+      qo!,
+      len,
+    ]),
+  );
 }
 
 type BinaryPrim = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
@@ -403,7 +639,10 @@ const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
     ) {
       return js(out, outShape, inputs, params);
     }
-    if (!viaWasm(out, [a], [], ([pA], pO) => wasm!.ew_math_f32(op, pA!, pO, out.length))) js(out, outShape, inputs, params);
+    const ok = viaWasm(out, [a], [], ([pA], pO) =>
+      ewExec(out.length, [pA!, pO], 4, wasmTuning.parallelMinMath, ([qa, qo], len) => ['ew_math_f32', op, qa!, qo!, len]),
+    );
+    if (!ok) js(out, outShape, inputs, params);
   };
 };
 
@@ -415,7 +654,14 @@ export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
     return reference.select(out, outShape, inputs, params);
   }
   const ok = viaWasm(out, [m, a, b], [], ([pM, pA, pB], pO, _, isF32) =>
-    (isF32 ? wasm!.ew_select_f32 : wasm!.ew_select_f64)(pM!, pA!, pB!, pO, out.length),
+    ewExec(out.length, [pM!, pA!, pB!, pO], isF32 ? 4 : 8, wasmTuning.parallelMinElements, ([qm, qa, qb, qo], len) => [
+      isF32 ? 'ew_select_f32' : 'ew_select_f64',
+      qm!,
+      qa!,
+      qb!,
+      qo!,
+      len,
+    ]),
   );
   if (!ok) reference.select(out, outShape, inputs, params);
 };

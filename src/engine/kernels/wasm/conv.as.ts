@@ -172,112 +172,142 @@ function col2im<T>(col: usize, Cg: i32, DX: usize): void {
 
 // ---------------------------------------------------------------------------------------------
 // conv family (geometry from setGeom; x [N, C, H, W], w [O, C/G, KH, KW], y [N, O, OH, OW])
+//
+// Each kernel computes a part of its output, so that threads can share a call (partitioned over
+// output elements only: every output element is computed by one thread, in the same order as
+// by a single thread): the units u = n·G + g ∈ [u0, u1) (image n, group g) and, within each, a
+// range of output channels (conv2d), input channels (the input gradient), or output and input
+// channels (the filter gradient, whose reduction over the images stays whole in every part).
 
-/** y_g[n] [Og, OHW] = w_g [Og, CKK] · col(x_g[n]) [CKK, OHW]; col holds CKK·OHW elements. */
-function conv2d<T>(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+/**
+ * y_g[n] [Og, OHW] = w_g [Og, CKK] · col(x_g[n]) [CKK, OHW] for the units [u0, u1) and the rows
+ * (output channels of the group) [o0, o1); col holds CKK·OHW elements.
+ */
+function conv2d<T>(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, o0: i32, o1: i32): void {
   const sz: usize = sizeof<T>();
   const Cg = C / G, Og = O / G;
   const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * gKH * gKW;
   const pw = pointwise();
-  for (let n = 0; n < N; n++) {
-    for (let g = 0; g < G; g++) {
-      const x = X + <usize>((n * C + g * Cg) * HW) * sz;
-      const y = Y + <usize>((n * O + g * Og) * OHW) * sz;
-      const w = Wt + <usize>(g * Og * CKK) * sz;
-      if (pw) {
-        gemmAxpy<T>(Og, OHW, CKK, w, CKK, 1, x, OHW, y, OHW, false);
-      } else {
-        im2col<T>(x, Cg, col, OHW);
-        gemmAxpy<T>(Og, OHW, CKK, w, CKK, 1, col, OHW, y, OHW, false);
-      }
+  if (o1 <= o0) return;
+  for (let u = u0; u < u1; u++) {
+    const n = u / G, g = u % G;
+    const x = X + <usize>((n * C + g * Cg) * HW) * sz;
+    const y = Y + <usize>((n * O + g * Og + o0) * OHW) * sz;
+    const w = Wt + <usize>((g * Og + o0) * CKK) * sz;
+    if (pw) {
+      gemmAxpy<T>(o1 - o0, OHW, CKK, w, CKK, 1, x, OHW, y, OHW, false);
+    } else {
+      im2col<T>(x, Cg, col, OHW);
+      gemmAxpy<T>(o1 - o0, OHW, CKK, w, CKK, 1, col, OHW, y, OHW, false);
     }
   }
 }
 
-/** col [CKK, OHW] = w_gᵀ · dy_g[n], then col2im onto dx (zeroed first); col holds CKK·OHW elements. */
-function conv2dInputGrad<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
+/**
+ * For the units [u0, u1) and the input channels [c0, c1) of the group: col [(c1−c0)·KK, OHW] =
+ * (rows of w_gᵀ) · dy_g[n], then col2im onto those channel planes of dx (zeroed first); col
+ * holds (c1 − c0)·KH·KW·OHW elements.
+ */
+function conv2dInputGrad<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32): void {
   const sz: usize = sizeof<T>();
   const Cg = C / G, Og = O / G;
-  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * gKH * gKW;
+  const KK = gKH * gKW;
+  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * KK;
   const pw = pointwise();
-  if (!pw) memory.fill(DX, 0, <usize>(N * C * HW) * sz);
-  for (let n = 0; n < N; n++) {
-    for (let g = 0; g < G; g++) {
-      const dy = DY + <usize>((n * O + g * Og) * OHW) * sz;
-      const dx = DX + <usize>((n * C + g * Cg) * HW) * sz;
-      const w = Wt + <usize>(g * Og * CKK) * sz;
-      if (pw) {
-        // dx_g [Cg, HW] = w_gᵀ [Cg, Og] · dy_g [Og, HW]
-        gemmAxpy<T>(Cg, OHW, Og, w, 1, CKK, dy, OHW, dx, OHW, false);
-      } else {
-        gemmAxpy<T>(CKK, OHW, Og, w, 1, CKK, dy, OHW, col, OHW, false);
-        col2im<T>(col, Cg, dx);
-      }
+  const cc = c1 - c0;
+  if (cc <= 0) return;
+  for (let u = u0; u < u1; u++) {
+    const n = u / G, g = u % G;
+    const dy = DY + <usize>((n * O + g * Og) * OHW) * sz;
+    const dx = DX + <usize>((n * C + g * Cg + c0) * HW) * sz;
+    const w = Wt + <usize>(g * Og * CKK + c0 * KK) * sz;
+    if (pw) {
+      // dx_g [cc, HW] = (rows c0… of w_gᵀ) [cc, Og] · dy_g [Og, HW]
+      gemmAxpy<T>(cc, OHW, Og, w, 1, CKK, dy, OHW, dx, OHW, false);
+    } else {
+      memory.fill(dx, 0, <usize>(cc * HW) * sz);
+      gemmAxpy<T>(cc * KK, OHW, Og, w, 1, CKK, dy, OHW, col, OHW, false);
+      col2im<T>(col, cc, dx);
     }
   }
 }
 
 /**
  * dw_g [Og, CKK] = Σ_n dy_g[n] [Og, OHW] · col(x_g[n])ᵀ, as dot-form GEMMs over the images of
- * a chunk laid side by side (L = nb·OHW): col holds CKK·per·OHW elements, dyg Og·per·OHW
- * (used when per > 1). Chunks after the first accumulate.
+ * a chunk laid side by side (L = nb·OHW), for the groups [g0, g1), the output channels
+ * [o0, o1) and the input channels [c0, c1) of each group (their columns c·KK… of dw): col holds
+ * (c1 − c0)·KK·per·OHW elements, dyg (o1 − o0)·per·OHW (used when per > 1). Chunks after the
+ * first accumulate. (The dot form pairs rows and groups columns by 4: o0 is even and c0·KK a
+ * multiple of 4 for the results to match a single call's bit for bit.)
  */
-function conv2dFilterGrad<T>(X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32): void {
+function conv2dFilterGrad<T>(
+  X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32,
+  g0: i32, g1: i32, o0: i32, o1: i32, c0: i32, c1: i32,
+): void {
   const sz: usize = sizeof<T>();
   const Cg = C / G, Og = O / G;
-  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * gKH * gKW;
+  const KK = gKH * gKW;
+  const HW = gH * gW, OHW = gOH * gOW, CKK = Cg * KK;
   const pw = pointwise();
+  const oo = o1 - o0, cc = c1 - c0;
+  if (oo <= 0 || cc <= 0) return;
   for (let n0 = 0; n0 < N; n0 += per) {
     const nb = min32(per, N - n0);
     const L = nb * OHW;
-    for (let g = 0; g < G; g++) {
-      const dw = DW + <usize>(g * Og * CKK) * sz;
+    for (let g = g0; g < g1; g++) {
+      const dw = DW + <usize>((g * Og + o0) * CKK + c0 * KK) * sz;
       let a: usize;
       let b: usize;
       if (nb == 1) {
-        a = DY + <usize>((n0 * O + g * Og) * OHW) * sz;
-        const x = X + <usize>((n0 * C + g * Cg) * HW) * sz;
+        a = DY + <usize>((n0 * O + g * Og + o0) * OHW) * sz;
+        const x = X + <usize>((n0 * C + g * Cg + c0) * HW) * sz;
         if (pw) {
           b = x;
         } else {
-          im2col<T>(x, Cg, col, L);
+          im2col<T>(x, cc, col, L);
           b = col;
         }
       } else {
         for (let k = 0; k < nb; k++) {
-          im2col<T>(X + <usize>(((n0 + k) * C + g * Cg) * HW) * sz, Cg, col + <usize>(k * OHW) * sz, L);
-          for (let o = 0; o < Og; o++) {
-            memory.copy(dyg + <usize>(o * L + k * OHW) * sz, DY + <usize>((((n0 + k) * O + g * Og + o) * OHW)) * sz, <usize>OHW * sz);
+          im2col<T>(X + <usize>(((n0 + k) * C + g * Cg + c0) * HW) * sz, cc, col + <usize>(k * OHW) * sz, L);
+          for (let o = 0; o < oo; o++) {
+            memory.copy(dyg + <usize>(o * L + k * OHW) * sz, DY + <usize>((((n0 + k) * O + g * Og + o0 + o) * OHW)) * sz, <usize>OHW * sz);
           }
         }
         a = dyg;
         b = col;
       }
-      gemmDot<T>(Og, CKK, L, a, L, b, L, dw, CKK, n0 > 0);
+      gemmDot<T>(oo, cc * KK, L, a, L, b, L, dw, CKK, n0 > 0);
     }
   }
 }
 
-export function conv2d_f32(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
-  conv2d<f32>(X, Wt, Y, col, N, C, O, G);
+export function conv2d_f32(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, o0: i32, o1: i32): void {
+  conv2d<f32>(X, Wt, Y, col, N, C, O, G, u0, u1, o0, o1);
 }
 
-export function conv2d_f64(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
-  conv2d<f64>(X, Wt, Y, col, N, C, O, G);
+export function conv2d_f64(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, o0: i32, o1: i32): void {
+  conv2d<f64>(X, Wt, Y, col, N, C, O, G, u0, u1, o0, o1);
 }
 
-export function conv2d_input_grad_f32(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
-  conv2dInputGrad<f32>(DY, Wt, DX, col, N, C, O, G);
+export function conv2d_input_grad_f32(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32): void {
+  conv2dInputGrad<f32>(DY, Wt, DX, col, N, C, O, G, u0, u1, c0, c1);
 }
 
-export function conv2d_input_grad_f64(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32): void {
-  conv2dInputGrad<f64>(DY, Wt, DX, col, N, C, O, G);
+export function conv2d_input_grad_f64(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32): void {
+  conv2dInputGrad<f64>(DY, Wt, DX, col, N, C, O, G, u0, u1, c0, c1);
 }
 
-export function conv2d_filter_grad_f32(X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32): void {
-  conv2dFilterGrad<f32>(X, DY, DW, col, dyg, N, C, O, G, per);
+export function conv2d_filter_grad_f32(
+  X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32,
+  g0: i32, g1: i32, o0: i32, o1: i32, c0: i32, c1: i32,
+): void {
+  conv2dFilterGrad<f32>(X, DY, DW, col, dyg, N, C, O, G, per, g0, g1, o0, o1, c0, c1);
 }
 
-export function conv2d_filter_grad_f64(X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32): void {
-  conv2dFilterGrad<f64>(X, DY, DW, col, dyg, N, C, O, G, per);
+export function conv2d_filter_grad_f64(
+  X: usize, DY: usize, DW: usize, col: usize, dyg: usize, N: i32, C: i32, O: i32, G: i32, per: i32,
+  g0: i32, g1: i32, o0: i32, o1: i32, c0: i32, c1: i32,
+): void {
+  conv2dFilterGrad<f64>(X, DY, DW, col, dyg, N, C, O, G, per, g0, g1, o0, o1, c0, c1);
 }

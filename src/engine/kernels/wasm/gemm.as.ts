@@ -10,7 +10,7 @@
  *    so that the panel stays in L1 while all row blocks of A pass over it. When it fits in a
  *    static 64 KiB buffer (PACK, the module's only static data), A is first packed in blocks
  *    of 4 rows (gemmAxpyP), so the inner loop moves one pointer per operand and reads A with
- *    constant offsets.
+ *    constant offsets. (A kernel worker thread packs into a buffer of its own: setPack.)
  *  - dot form, C(i, j) (+)= Σ_p A[i, p] · B[j, p]: both operands contiguous along p (the
  *    A·Bᵀ case), vectorised along p: 2 × 4 tiles of vector accumulators, summed across lanes
  *    at the end.
@@ -88,9 +88,20 @@ export function gemmAxpy<T>(
   gemmAxpy4<T>(M, N, K, A, ai, ap, B, ldb, C, ldc, acc);
 }
 
-/** Bytes of the static buffer that gemmAxpyP packs A into. */
+/** Bytes of the buffer that gemmAxpyP packs A into. */
 const PACK_BYTES: usize = 65536;
+/** The calling thread's static packing buffer (below heapBase). */
 const PACK: usize = memory.data(<i32>PACK_BYTES, 16);
+/**
+ * This instance's packing buffer: PACK, or (in a kernel worker thread, whose instance shares the
+ * memory with the calling thread's) a PACK_BYTES region of its own that the JS side sets per task.
+ */
+let gPack: usize = PACK;
+
+/** Use the PACK_BYTES bytes at p (16-byte aligned) as this instance's packing buffer; 0: the static one. */
+export function setPack(p: usize): void {
+  gPack = p == 0 ? PACK : p;
+}
 
 /**
  * The axpy form for M a multiple of 4 (M·K·sizeof<T>() ≤ PACK_BYTES): A is packed first into
@@ -112,9 +123,10 @@ function gemmAxpyP<T>(
   const ldbB: usize = <usize>ldb * sz;
   const ldcB: usize = <usize>ldc * sz;
   const blk: usize = 4 * <usize>K * sz;
+  const pack = gPack;
   // pack
   for (let i = 0; i < M; i += 4) {
-    let dst = PACK + <usize>(i >> 2) * blk;
+    let dst = pack + <usize>(i >> 2) * blk;
     const a0 = A + <usize>i * aiB;
     const a1 = a0 + aiB;
     const a2 = a1 + aiB;
@@ -133,7 +145,7 @@ function gemmAxpyP<T>(
   for (; j + NR <= N; j += NR) {
     const bj = B + <usize>j * sz;
     for (let i = 0; i < M; i += 4) {
-      let pa = PACK + <usize>(i >> 2) * blk;
+      let pa = pack + <usize>(i >> 2) * blk;
       const pe = pa + blk;
       let c00 = vzero<T>(), c01 = vzero<T>(), c10 = vzero<T>(), c11 = vzero<T>();
       let c20 = vzero<T>(), c21 = vzero<T>(), c30 = vzero<T>(), c31 = vzero<T>();
@@ -162,7 +174,7 @@ function gemmAxpyP<T>(
   for (; j + L <= N; j += L) {
     const bj = B + <usize>j * sz;
     for (let i = 0; i < M; i += 4) {
-      let pa = PACK + <usize>(i >> 2) * blk;
+      let pa = pack + <usize>(i >> 2) * blk;
       const pe = pa + blk;
       let c0 = vzero<T>(), c1 = vzero<T>(), c2 = vzero<T>(), c3 = vzero<T>();
       let b = bj;
@@ -181,7 +193,7 @@ function gemmAxpyP<T>(
   for (; j < N; j++) {
     const bj = B + <usize>j * sz;
     for (let i = 0; i < M; i += 4) {
-      let pa = PACK + <usize>(i >> 2) * blk;
+      let pa = pack + <usize>(i >> 2) * blk;
       const pe = pa + blk;
       let s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0;
       let b = bj;
@@ -546,32 +558,52 @@ const DOT_MIN_K: i32 = 16;
 
 /**
  * batch × (C_t [M, N] = op(A_t) op(B_t)), op(A) stored [M, K] (or [K, M] when transA), op(B)
- * stored [K, N] (or [N, K] when transB); `scratch` holds K·N elements when transB.
+ * stored [K, N] (or [N, K] when transB), restricted to the output rows r ∈ [r0, r1) of the batch
+ * × M rows (r = t·M + i) and the columns j ∈ [j0, j1); `scratch` holds K·(j1 − j0) elements when
+ * transB. Every output element is summed in the same order whatever the range (the axpy form
+ * sums each element along p alone; the dot form pairs rows and groups columns by 4, so the
+ * threads' ranges start at multiples of 4 within each matrix): results are bit-identical for
+ * any partition of the rows and columns.
  */
-function matmul<T>(batch: i32, M: i32, N: i32, K: i32, transA: bool, transB: bool, A: usize, B: usize, C: usize, scratch: usize): void {
+function matmul<T>(
+  batch: i32, M: i32, N: i32, K: i32, transA: bool, transB: bool, A: usize, B: usize, C: usize, scratch: usize,
+  r0: i32, r1: i32, j0: i32, j1: i32,
+): void {
   const sz: usize = sizeof<T>();
   const aS: usize = <usize>M * <usize>K * sz;
   const bS: usize = <usize>K * <usize>N * sz;
   const cS: usize = <usize>M * <usize>N * sz;
-  for (let t = 0; t < batch; t++) {
-    const a = A + <usize>t * aS;
+  const nn = j1 - j0;
+  if (nn <= 0 || M <= 0) return;
+  for (let t = r0 / M; t < batch && t * M < r1; t++) {
+    const i0 = max32(r0 - t * M, 0);
+    const i1 = min32(r1 - t * M, M);
+    if (i0 >= i1) continue;
+    const mm = i1 - i0;
+    const a = A + <usize>t * aS + <usize>i0 * (transA ? 1 : <usize>K) * sz;
     const b = B + <usize>t * bS;
-    const c = C + <usize>t * cS;
+    const c = C + <usize>t * cS + (<usize>i0 * <usize>N + <usize>j0) * sz;
     if (!transB) {
-      gemmAxpy<T>(M, N, K, a, transA ? 1 : K, transA ? M : 1, b, N, c, N, false);
+      gemmAxpy<T>(mm, nn, K, a, transA ? 1 : K, transA ? M : 1, b + <usize>j0 * sz, N, c, N, false);
     } else if (!transA && K >= DOT_MIN_K) {
-      gemmDot<T>(M, N, K, a, K, b, K, c, N, false);
+      gemmDot<T>(mm, nn, K, a, K, b + <usize>j0 * <usize>K * sz, K, c, N, false);
     } else {
-      transpose<T>(b, N, K, scratch);
-      gemmAxpy<T>(M, N, K, a, transA ? 1 : K, transA ? M : 1, scratch, N, c, N, false);
+      transpose<T>(b + <usize>j0 * <usize>K * sz, nn, K, scratch);
+      gemmAxpy<T>(mm, nn, K, a, transA ? 1 : K, transA ? M : 1, scratch, nn, c, N, false);
     }
   }
 }
 
-export function matmul_f32(batch: i32, M: i32, N: i32, K: i32, transA: bool, transB: bool, A: usize, B: usize, C: usize, scratch: usize): void {
-  matmul<f32>(batch, M, N, K, transA, transB, A, B, C, scratch);
+export function matmul_f32(
+  batch: i32, M: i32, N: i32, K: i32, transA: bool, transB: bool, A: usize, B: usize, C: usize, scratch: usize,
+  r0: i32, r1: i32, j0: i32, j1: i32,
+): void {
+  matmul<f32>(batch, M, N, K, transA, transB, A, B, C, scratch, r0, r1, j0, j1);
 }
 
-export function matmul_f64(batch: i32, M: i32, N: i32, K: i32, transA: bool, transB: bool, A: usize, B: usize, C: usize, scratch: usize): void {
-  matmul<f64>(batch, M, N, K, transA, transB, A, B, C, scratch);
+export function matmul_f64(
+  batch: i32, M: i32, N: i32, K: i32, transA: bool, transB: bool, A: usize, B: usize, C: usize, scratch: usize,
+  r0: i32, r1: i32, j0: i32, j1: i32,
+): void {
+  matmul<f64>(batch, M, N, K, transA, transB, A, B, C, scratch, r0, r1, j0, j1);
 }

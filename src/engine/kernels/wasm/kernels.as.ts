@@ -10,11 +10,16 @@
  *
  * No runtime and no GC objects: every function works on raw linear memory at byte addresses
  * that the JS side (wasm.ts) allocates and fills. The only static data is gemm.as.ts's 64 KiB
- * packing buffer, below `heapBase()`. Each kernel is written once, generic over the element type
- * T (f32 or f64), and exported for both.
+ * packing buffer, below `heapBase()` (and the math library's constant tables). Each kernel is
+ * written once, generic over the element type T (f32 or f64), and exported for both.
+ *
+ * The memory is imported and shared (env.memory, a shared WebAssembly.Memory): the kernel worker
+ * threads of threads.ts each instantiate this module on the same memory and run parts of one
+ * call. Module globals (the conv and pool geometry, the packing buffer's address) are per
+ * instance, so each thread sets its own; the only shared static state is read-only.
  */
 
-export { matmul_f32, matmul_f64 } from './gemm.as';
+export { matmul_f32, matmul_f64, setPack } from './gemm.as';
 export {
   setGeom,
   conv2d_f32, conv2d_f64,
