@@ -9,7 +9,10 @@
  *   options: --quick (fewer repeats, all-pairs at N = 32), --json (one object for everything),
  *            --no-torch, --models mlp,convnet, --memory N,
  *            --kernels wasm|js|reference (default wasm: WebAssembly SIMD where available),
- *            --train-models convnet,xresnet | --no-train, --allpairs-n N | --no-allpairs
+ *            --train-models convnet,xresnet | --no-train, --allpairs-n N | --no-allpairs,
+ *            --no-xresnet (skip the xresnet float32 bracket), --threads N (both sides; default 1)
+ *   `--json` prints one object whose `train` rows are {model, threads, msPerStep, torchMsPerStep,
+ *   torchThreads, ratio} and `bracket` rows {model, dtype, threads, ms, torchMs, torchThreads, ratio}.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +41,18 @@ import { table } from '../cli/util.js';
 import { randomDataset, type TrainBenchRow } from './train-bench.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--help')) {
+  process.stdout.write(
+    [
+      'usage: node dist/bench/bench.js [--quick] [--json] [--threads N] [--no-torch] [--models mlp,convnet] [--memory N]',
+      '         [--kernels wasm|js|reference] [--train-models convnet,xresnet | --no-train] [--allpairs-n N | --no-allpairs] [--no-xresnet]',
+      'Times loss, grad, hvp and bracket per model and dtype, the xresnet float32 bracket, training steps and all pairs,',
+      'against PyTorch (scripts/torch_peer.py) on the same threads when /usr/bin/python3 imports torch.',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 const flag = (f: string) => args.includes(f);
 const value = (f: string) => {
   const i = args.indexOf(f);

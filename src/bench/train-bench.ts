@@ -12,7 +12,7 @@
  * for convnet, the JSON spec for xresnet — from the same initial weights and BatchNorm buffers, on
  * the first step's batch (lie-bracket draws a fresh minibatch each step, which costs it a little).
  *
- *   node dist/bench/train-bench.js [--quick] [--json] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile]
+ *   node dist/bench/train-bench.js [--quick] [--json] [--threads N] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile]
  *
  * `--profile` also times the kernel calls of the steps (profileKernels) and prints the costliest
  * primitives and shapes per step — where a step's time goes, for whoever optimises next.
@@ -254,6 +254,13 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
 
 function main(): void {
   const args = process.argv.slice(2);
+  if (args.includes('--help')) {
+    process.stdout.write(
+      'usage: node dist/bench/train-bench.js [--quick] [--json] [--threads N] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile]\n' +
+        'ms per Adam step (batch 32, float32), against PyTorch on the same threads when /usr/bin/python3 imports torch.\n',
+    );
+    return;
+  }
   const flag = (f: string) => args.includes(f);
   const value = (f: string) => {
     const i = args.indexOf(f);
