@@ -29,7 +29,7 @@ import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
 import { activeKernels, KERNEL_SETS, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
 import { setThreads } from '../engine/kernels/threads.js';
-import { wasmAvailable } from '../engine/kernels/wasm.js';
+import { wasmAvailable, wasmVariant } from '../engine/kernels/wasm.js';
 import { concrete, hvp, valueAndGrad } from '../engine/transforms.js';
 import { Tensor } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
@@ -301,7 +301,11 @@ if (memN > 0) {
 }
 
 const kernelsLabel =
-  activeKernels() === 'wasm' ? (wasmAvailable ? 'wasm (WebAssembly SIMD)' : 'wasm (plain JS: no WebAssembly SIMD)') : activeKernels();
+  activeKernels() === 'wasm'
+    ? wasmAvailable
+      ? `wasm (WebAssembly ${wasmVariant() === 'relaxed-simd' ? 'relaxed SIMD' : 'SIMD'})`
+      : 'wasm (plain JS: no WebAssembly SIMD)'
+    : activeKernels();
 
 // the contract of `--json`: `train` and `bracket` rows with both sides' thread counts
 const bracketRows: BracketRow[] = [

@@ -14,7 +14,7 @@ import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
 import { jsKernels } from '../engine/kernels/js.js';
 import { linalgReference } from '../engine/kernels/linalg_ref.js';
 import type { KIn } from '../engine/kernels/types.js';
-import { wasmAvailable, wasmKernels } from '../engine/kernels/wasm.js';
+import { wasmAvailable, wasmVariant, wasmKernels } from '../engine/kernels/wasm.js';
 import { windowOut, type ConvParams, type PoolParams } from '../engine/prims.js';
 import { sizeOf, type Shape } from '../engine/shape.js';
 
@@ -204,7 +204,9 @@ function main(): void {
   const samples = quick ? 3 : 7;
   const minMs = quick ? 10 : 40;
   console.log(`node ${process.version}; median of ${samples} samples; GFLOP/s = 2·MACs / time`);
-  console.log(`js = js.ts (plain JS); wasm = wasm.ts (WebAssembly SIMD${wasmAvailable ? '' : ': NOT AVAILABLE, these are the js kernels'})`);
+  console.log(
+    `js = js.ts (plain JS); wasm = wasm.ts (WebAssembly ${wasmVariant() === 'relaxed-simd' ? 'relaxed SIMD' : 'SIMD'}${wasmAvailable ? '' : ': NOT AVAILABLE, these are the js kernels'})`,
+  );
   console.log(
     `${'case'.padEnd(38)} ${'dtype'.padEnd(7)} ${'ref ms'.padStart(9)} ${'js ms'.padStart(9)} ${'wasm ms'.padStart(9)} ${'ref GF/s'.padStart(9)} ${'js GF/s'.padStart(9)} ${'wasm GF/s'.padStart(9)} ${'wasm/js'.padStart(8)}`,
   );

@@ -15,6 +15,12 @@
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
  * here is the plain-JS one from js.ts (or the reference's, for the elementwise ones).
  *
+ * Two builds of the same sources (`wasmVariant()`): where the runtime validates the relaxed-SIMD
+ * module (Node 22+ / V8 ≥ 11.4 ship relaxed SIMD; Node 20 only with
+ * --experimental-wasm-relaxed-simd), it runs, and float32 matmul and the conv family use a fused
+ * multiply-add (f32x4.relaxed_madd) in their GEMM micro-kernels: within float32 rounding of the
+ * plain build, float64 and everything else bit-identical to it. Elsewhere the plain SIMD module runs.
+ *
  * Precision: float32 in f32x4 lanes with float32 accumulation (as PyTorch's CPU kernels do),
  * float64 in f64x2 lanes with float64 accumulation.
  *
@@ -46,7 +52,7 @@ import { reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
 import { runParts, shutdownThreads, threads, type Call, type ThreadTarget } from './threads.js';
 import type { Kernel, KernelTable } from './types.js';
-import { WASM_BASE64 } from './wasm/kernels.wasm.js';
+import { WASM_BASE64, WASM_RELAXED_BASE64 } from './wasm/kernels.wasm.js';
 
 type Ptr = number;
 
@@ -56,6 +62,7 @@ interface WasmMemory {
   grow(pages: number): number;
 }
 interface WasmApi {
+  readonly validate: (bytes: Uint8Array) => boolean;
   readonly Module: new (bytes: Uint8Array) => object;
   readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
   readonly Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
@@ -84,12 +91,39 @@ interface Exports {
   readonly setPool: (KH: number, KW: number, sh: number, sw: number, ph: number, pw: number) => void;
 }
 
-/** The compiled module (synchronous compilation: the binary is about 35 kB), or null without SIMD. */
-let compiled: object | null = null;
-try {
-  if (WA !== undefined) compiled = new WA.Module(Buffer.from(WASM_BASE64, 'base64'));
-} catch {
-  compiled = null; // no SIMD, threads (shared memory) or WebAssembly: the JS kernels serve
+/**
+ * Which build of the kernels runs: 'relaxed-simd' (the same sources compiled with relaxed SIMD as
+ * well: the float32 GEMM micro-kernels, and so matmul and the conv family in float32, use
+ * f32x4.relaxed_madd, a fused multiply-add where the hardware has one; float32 results then differ
+ * from the plain build's within float32 rounding, float64 results are identical), 'simd' (plain
+ * WebAssembly SIMD), or 'none' (no WebAssembly SIMD: the JS kernels serve).
+ */
+export type WasmVariant = 'relaxed-simd' | 'simd' | 'none';
+
+/** The compiled module of a variant, or null where this runtime rejects it. */
+function compileVariant(v: 'relaxed-simd' | 'simd'): object | null {
+  if (WA === undefined) return null;
+  try {
+    const bytes = Buffer.from(v === 'relaxed-simd' ? WASM_RELAXED_BASE64 : WASM_BASE64, 'base64');
+    // validate first: a runtime without relaxed SIMD (Node 20 without --experimental-wasm-relaxed-simd)
+    // rejects that module, and the plain one is the fallback
+    return WA.validate(bytes) ? new WA.Module(bytes) : null;
+  } catch {
+    return null; // no SIMD, threads (shared memory) or WebAssembly: the JS kernels serve
+  }
+}
+
+/**
+ * The compiled module (synchronous compilation: the binary is about 35 kB), or null without SIMD:
+ * the relaxed-SIMD build where the runtime validates it, else the plain one. The kernel worker
+ * threads instantiate this same module object (ThreadTarget.module), so they run the same variant.
+ */
+let variant: WasmVariant = 'none';
+let compiled: object | null = compileVariant('relaxed-simd');
+if (compiled !== null) variant = 'relaxed-simd';
+else {
+  compiled = compileVariant('simd');
+  if (compiled !== null) variant = 'simd';
 }
 
 /** The module's memory: its initial size (--initialMemory of scripts/build-wasm.mjs) and maximum (wasm32's 4 GiB). */
@@ -124,6 +158,37 @@ let wasm: Exports | null = ctx === null ? null : ctx.ex;
 
 /** Whether the kernels of this file run in WebAssembly (else they are js.ts's and the reference's). */
 export const wasmAvailable: boolean = wasm !== null;
+if (wasm === null) variant = 'none';
+
+/** Which build of the kernels runs now (see WasmVariant). */
+export function wasmVariant(): WasmVariant {
+  return variant;
+}
+
+/** Whether this runtime accepts the relaxed-SIMD module (Node 20: only with --experimental-wasm-relaxed-simd). */
+export function wasmRelaxedSupported(): boolean {
+  return compileVariant('relaxed-simd') !== null;
+}
+
+/**
+ * Switch to another build of the kernels, for tests and benchmarks that compare them in one
+ * process ('relaxed-simd' only where the runtime validates it): the kernel threads are stopped
+ * (their instances run the old module) and a fresh instance with an empty memory takes over, as
+ * in releaseWasmMemory. Returns false, changing nothing, where the variant cannot run here.
+ */
+export function useWasmVariant(v: 'relaxed-simd' | 'simd'): boolean {
+  if (wasm === null) return false;
+  if (v === variant) return true;
+  const m = compileVariant(v);
+  if (m === null) return false;
+  shutdownThreads();
+  compiled = m;
+  variant = v;
+  ctx = instantiate();
+  wasm = ctx === null ? null : ctx.ex;
+  initHeap();
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------
 // memory: a bump allocator over the linear memory, reset at every call

@@ -17,8 +17,15 @@
  */
 import { max32, min32, vzero } from './common.as';
 
-/** a + x · b, lane-wise. */
+/**
+ * a + x · b, lane-wise. In the relaxed-SIMD build (compiled with `--enable relaxed-simd`, so
+ * ASC_FEATURE_RELAXED_SIMD is true; the second module of scripts/build-wasm.mjs) the f32 case is
+ * f32x4.relaxed_madd: fused (one rounding) where the hardware has FMA, so its sums differ from the
+ * plain build's by float32 rounding; the f64 case stays the plain multiply and add in both builds,
+ * so float64 results are identical across them.
+ */
 @inline function madd<T>(a: v128, x: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && sizeof<T>() == 4) return f32x4.relaxed_madd(x, b, a);
   return v128.add<T>(a, v128.mul<T>(x, b));
 }
 
