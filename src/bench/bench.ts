@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: median milliseconds and achieved GFLOP/s of loss, grad, hvp and bracket for one
  * example (pair) on the reference nets, float32 and float64 — and, when /usr/bin/python3 can
- * import torch, the same figures from PyTorch (scripts/torch_peer.py, double backward, 1 thread)
+ * import torch, the same figures from PyTorch (scripts/torch_peer.py, double backward, on --threads N threads like ours, default 1)
  * on identical weights and inputs, with the ratio lie-bracket / PyTorch (lower is better).
  * Then the training figure (train-bench.ts: ms per Adam step at batch 32, float32, convnet and
  * xresnet, with PyTorch's on the same architecture and weights) and the all-pairs figure
@@ -24,7 +24,6 @@ import { norm } from '../bracket/vec.js';
 import { batch } from '../data/dataset.js';
 import { batchOf } from '../data/examples.js';
 import { loadFashion } from '../data/fashion.js';
-import { PACKAGE_ROOT } from '../paths.js';
 import { writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
 import { activeKernels, KERNEL_SETS, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
@@ -38,7 +37,7 @@ import { evalState } from '../nn/layers.js';
 import { getModel, initBuffers, initModel } from '../nn/models.js';
 import { xresnetSpec } from '../nn/spec.js';
 import { table } from '../cli/util.js';
-import { randomDataset, type TrainBenchRow } from './train-bench.js';
+import { randomDataset, runTorchPeer, type TrainBenchRow } from './train-bench.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
@@ -81,10 +80,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function time(f: () => unknown): number {
-  for (let i = 0; i < WARMUP; i++) f();
+function time(f: () => unknown, warmup = WARMUP, repeats = REPEATS): number {
+  for (let i = 0; i < warmup; i++) f();
   const ts: number[] = [];
-  for (let i = 0; i < REPEATS; i++) {
+  for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
     f();
     ts.push(performance.now() - t0);
@@ -153,33 +152,28 @@ for (const name of MODELS) {
       const inp = join(tmp, `${name}-${dtype}-in.safetensors`);
       writeSafetensors(w, params);
       writeSafetensors(inp, { x: b.x, labels: new Tensor(Float64Array.from(b.labels), [2]) });
-      const out = execFileSync(
-        '/usr/bin/python3',
-        [
-          join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'),
-          '--inputs',
-          inp,
-          '--weights',
-          w,
-          '--model',
-          name,
-          '--loss',
-          'bce',
-          '--dtype',
-          dtype,
-          '--pairs',
-          '0,1',
-          '--bench',
-          '--repeats',
-          String(REPEATS),
-          '--warmup',
-          String(WARMUP),
-          '--threads',
-          String(THREADS),
-        ],
-        { encoding: 'utf8' },
-      );
-      const bench = (JSON.parse(out) as { bench: Record<Measure, number> }).bench;
+      const out = runTorchPeer([
+        '--inputs',
+        inp,
+        '--weights',
+        w,
+        '--model',
+        name,
+        '--loss',
+        'bce',
+        '--dtype',
+        dtype,
+        '--pairs',
+        '0,1',
+        '--bench',
+        '--repeats',
+        String(REPEATS),
+        '--warmup',
+        String(WARMUP),
+        '--threads',
+        String(THREADS),
+      ]);
+      const bench = (out as { bench: Record<Measure, number> }).bench;
       for (const r of rows.filter((r) => r.model === name && r.dtype === dtype)) {
         r.torchMs = bench[r.measure];
         r.ratio = r.ms / r.torchMs;
@@ -204,14 +198,7 @@ if (!flag('--no-xresnet')) {
   const warm = 2;
   const work = () => bracket(lossFn, params, x, y);
   const ours = norm(work().bracket);
-  for (let i = 0; i < warm; i++) work();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    work();
-    ts.push(performance.now() - t0);
-  }
-  xresnetBracket = { model: 'xresnet', dtype: 'float32', threads: THREADS, ms: median(ts) };
+  xresnetBracket = { model: 'xresnet', dtype: 'float32', threads: THREADS, ms: time(work, warm, reps) };
   if (withTorch) {
     const w = join(tmp, 'xresnet-w.safetensors');
     const inp = join(tmp, 'xresnet-in.safetensors');
@@ -220,31 +207,25 @@ if (!flag('--no-xresnet')) {
     const b = batch(ds, [0, 1], 'float32');
     writeSafetensors(inp, { x: b.x, t: b.t });
     writeFileSync(specFile, JSON.stringify(spec));
-    const out = execFileSync(
-      '/usr/bin/python3',
-      [
-        join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'),
-        '--bracket-bench',
-        '--spec',
-        specFile,
-        '--weights',
-        w,
-        '--inputs',
-        inp,
-        '--dtype',
-        'float32',
-        '--batch',
-        '2',
-        '--repeats',
-        String(reps),
-        '--warmup',
-        String(warm),
-        '--threads',
-        String(THREADS),
-      ],
-      { encoding: 'utf8' },
-    );
-    const r = JSON.parse(out) as { bracketNorm: number; bracketBench: { ms: number } };
+    const r = runTorchPeer([
+      '--bracket-bench',
+      '--spec',
+      specFile,
+      '--weights',
+      w,
+      '--inputs',
+      inp,
+      '--dtype',
+      'float32',
+      '--batch',
+      '2',
+      '--repeats',
+      String(reps),
+      '--warmup',
+      String(warm),
+      '--threads',
+      String(THREADS),
+    ]) as { bracketNorm: number; bracketBench: { ms: number } };
     Object.assign(xresnetBracket, {
       torchMs: r.bracketBench.ms,
       torchThreads: THREADS,
@@ -335,7 +316,7 @@ if (flag('--json')) {
   console.log(`lie-bracket benchmark: one example (pair), median of ${REPEATS} runs after ${WARMUP} warm-up; loss = bce; kernels: ${kernelsLabel}`);
   console.log(
     withTorch
-      ? 'PyTorch peer: scripts/torch_peer.py, double backward, 1 thread, same weights and inputs\n'
+      ? `PyTorch peer: scripts/torch_peer.py, double backward, ${THREADS} thread${THREADS > 1 ? 's' : ''} on both sides, same weights and inputs\n`
       : 'PyTorch peer: not available (/usr/bin/python3 cannot import torch)\n',
   );
   const header = ['model', 'dtype', 'measure', 'ms', 'GFLOP/s', ...(withTorch ? ['torch ms', 'ratio'] : [])];
@@ -367,7 +348,7 @@ if (flag('--json')) {
     );
     if (withTorch)
       console.log(
-        'PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, 1 thread, nn modules, torch.optim.Adam; rounds alternate ours and the peer, figures are medians over rounds',
+        `PyTorch peer: torch_peer.py --train-bench, same architecture and initial weights, ${THREADS} thread${THREADS > 1 ? 's' : ''} on both sides, nn modules, torch.optim.Adam; rounds alternate ours and the peer, figures are medians over rounds`,
       );
     console.log('');
     console.log(

@@ -8,7 +8,7 @@
  * Adam with lr 1e-3, betas (0.9, 0.999), from the seeded initialisation.
  *
  * With PyTorch, scripts/torch_peer.py --train-bench times the same step (zero_grad, forward in
- * training mode, backward, Adam step; 1 thread) of the same architecture — the reference module
+ * training mode, backward, Adam step; on the same --threads) of the same architecture — the reference module
  * for convnet, the JSON spec for xresnet — from the same initial weights and BatchNorm buffers, on
  * the first step's batch (lie-bracket draws a fresh minibatch each step, which costs it a little).
  *
@@ -148,6 +148,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Run scripts/torch_peer.py with Debian's /usr/bin/python3 (which has torch) and parse its one JSON object. */
+export function runTorchPeer(args: readonly string[]): unknown {
+  return JSON.parse(execFileSync('/usr/bin/python3', [join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'), ...args], { encoding: 'utf8' })) as unknown;
+}
+
 /** The PyTorch peer's median ms per step for one model (its own warm-up and repeats). */
 function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDir: string, threads: number): number {
   const w = join(tmpDir, `train-${name}-w.safetensors`);
@@ -165,32 +170,27 @@ function torchPeer(name: string, c: Case, start: Checkpoint, seed: number, tmpDi
   } else {
     modelArgs.push('--model', c.peer.model);
   }
-  const out = execFileSync(
-    '/usr/bin/python3',
-    [
-      join(PACKAGE_ROOT, 'scripts', 'torch_peer.py'),
-      '--train-bench',
-      ...modelArgs,
-      '--weights',
-      w,
-      '--inputs',
-      inp,
-      '--dtype',
-      'float32',
-      '--batch',
-      String(BATCH),
-      '--lr',
-      String(OPT.lr),
-      '--repeats',
-      String(c.repeats),
-      '--warmup',
-      String(c.warmup),
-      '--threads',
-      String(threads),
-    ],
-    { encoding: 'utf8' },
-  );
-  return (JSON.parse(out) as { trainBench: { msPerStep: number } }).trainBench.msPerStep;
+  const out = runTorchPeer([
+    '--train-bench',
+    ...modelArgs,
+    '--weights',
+    w,
+    '--inputs',
+    inp,
+    '--dtype',
+    'float32',
+    '--batch',
+    String(BATCH),
+    '--lr',
+    String(OPT.lr),
+    '--repeats',
+    String(c.repeats),
+    '--warmup',
+    String(c.warmup),
+    '--threads',
+    String(threads),
+  ]);
+  return (out as { trainBench: { msPerStep: number } }).trainBench.msPerStep;
 }
 
 /**
