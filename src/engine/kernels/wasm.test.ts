@@ -12,6 +12,7 @@ import { randn, rng } from '../../../test/kernel-inputs.js';
 import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
+import { jsKernels } from './js.js';
 import { linalgReference } from './linalg_ref.js';
 import { reference } from './reference.js';
 import type { KIn } from './types.js';
@@ -212,6 +213,36 @@ describe('wasm kernels', () => {
       expect(same(run(wasmKernels.maxpool2d_scatter, xs, [key, dy], q, dtype), run(linalgReference.maxpool2d_scatter, xs, [key, dy], q, dtype))).toBe(
         true,
       );
+    }
+  });
+
+  it.each(['float64', 'float32'] as const)('max-pool scatter with overlapping windows: the same float64 sums as js.ts, bit for bit (%s)', (dtype) => {
+    // xresnet's 3×3/2 pad 1, a stride-1 pool (up to 9 contributions per element) and a ragged one;
+    // ties and zeros make several windows pick one element
+    const r = rng(43);
+    const pools = [
+      { kernel: [3, 3], stride: [2, 2], padding: [1, 1] },
+      { kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+      { kernel: [3, 2], stride: [2, 1], padding: [0, 1] },
+    ] as const;
+    for (const p of pools) {
+      for (const [N, C, H, W] of [
+        [2, 3, 17, 16],
+        [1, 2, 8, 9],
+        [4, 8, 32, 32],
+      ] as const) {
+        const xs: Shape = [N, C, H, W];
+        const os: Shape = [N, C, windowOut(H, p.kernel[0], p.stride[0], p.padding[0], 1), windowOut(W, p.kernel[1], p.stride[1], p.padding[1], 1)];
+        const key = randn(xs, dtype, r),
+          dy = randn(os, dtype, r);
+        for (let i = 0; i < key.data.length; i++) if (r() < 0.4) key.data[i] = Math.max(0, Math.round(3 * r() - 1.5));
+        const q = { ...p, inputShape: xs };
+        const got = run(wasmKernels.maxpool2d_scatter, xs, [key, dy], q, dtype);
+        const want = run(jsKernels.maxpool2d_scatter, xs, [key, dy], q, dtype);
+        expect(got.every((v, i) => Object.is(v, want[i])), JSON.stringify({ p, xs })).toBe(true);
+        // and within rounding of the reference's sum
+        expectClose(got, run(linalgReference.maxpool2d_scatter, xs, [key, dy], q, dtype), dtype === 'float32' ? 1e-6 : 1e-14);
+      }
     }
   });
 

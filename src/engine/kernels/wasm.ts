@@ -3,13 +3,15 @@
  * conv family and max-pooling (sources: wasm/kernels.as.ts and the gemm, conv, pool and
  * elementwise files it exports from, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
  * interchangeable with js.ts and linalg_ref.ts up to floating-point summation order (max-pool
- * selects exactly the same elements; its scatter with overlapping windows stays in js.ts,
- * which sums in float64) — and for the simple elementwise primitives (add, sub, mul, div, max,
+ * selects exactly the same elements; its scatter with overlapping windows sums in float64 in
+ * js.ts's order, so it is bit-identical to js.ts) — and for the simple elementwise primitives (add, sub, mul, div, max,
  * min, compare, select, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
  * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p, tanh, mish and mish_grad of float32
- * data run here too, in float64 with the standard library's functions, then rounded: equal to the
- * reference's rounded Math.* in every value the tests try (a difference would be one float32 ulp).
+ * data run here too, in float64, then rounded (exp, log, log1p, tanh with the standard library's
+ * functions; mish and mish_grad two lanes at a time with a polynomial e^(−|x|), a few float64 ulps
+ * from exact): equal to the reference's rounded Math.* in every value the tests try (a difference
+ * would be one float32 ulp).
  *
  * The module is compiled and instantiated synchronously when this file is loaded. Where
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
@@ -592,17 +594,23 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   const key = input(inputs, 0, 'maxpool2d_scatter');
   const dy = input(inputs, 1, 'maxpool2d_scatter');
   const [NC, H, W, OH, OW] = poolDims(outShape, dy.shape, 'maxpool2d_scatter');
-  // Overlapping windows add several contributions to an element: js.ts sums those in float64.
+  // Overlapping windows add several contributions to an element: summed in float64 per plane
+  // (a float64 accumulator of one plane per part for float32 data), in output order, as js.ts.
   const overlap = p.stride[0] < p.kernel[0] || p.stride[1] < p.kernel[1];
-  if (wasm === null || overlap || !uniform(out, key.data, dy.data)) return jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
+  if (wasm === null || !uniform(out, key.data, dy.data)) return jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }], ([pK, pDY], pDX, [pIdx], isF32) => {
+  const nParts = partsFor(NC * Math.max(H * W, OH * OW), wasmTuning.parallelMinElements);
+  const accElems = overlap && out instanceof Float32Array ? 2 * H * W * nParts : 0; // float64 in float32 slots
+  const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }, { elems: accElems }], ([pK, pDY], pDX, [pIdx, pAcc], isF32) => {
     const sz = isF32 ? 4 : 8;
-    const fn = isF32 ? 'maxpool_scatter_f32' : 'maxpool_scatter_f64';
+    const fn = overlap ? (isF32 ? 'maxpool_scatter_overlap_f32' : 'maxpool_scatter_overlap_f64') : isF32 ? 'maxpool_scatter_f32' : 'maxpool_scatter_f64';
+    let part = 0;
     const parts = poolParts(NC, H, W, OH, OW, (q0, q1) => {
       const i = q0 * H * W * sz,
         o = q0 * OH * OW;
-      return [fn, pK! + i, pDY! + o * sz, pDX + i, pIdx! + o * 4, q1 - q0, H, W, OH, OW];
+      const head = [fn, pK! + i, pDY! + o * sz, pDX + i, pIdx! + o * 4] as const;
+      const acc = pAcc! + part++ * H * W * 8;
+      return overlap ? [...head, acc, q1 - q0, H, W, OH, OW] : [...head, q1 - q0, H, W, OH, OW];
     });
     exec(parts.map((c) => [poolCall(p), ...c]));
   });
@@ -737,7 +745,7 @@ export const pow: Kernel<'pow'> = (out, outShape, inputs, params) => {
 
 /**
  * The 'wasm' kernel set: every primitive. matmul, the conv family and max-pooling in wasm (each
- * falls back to js.ts's: no SIMD, mixed dtypes, too large, or an overlapping pool scatter); the
+ * falls back to js.ts's: no SIMD, mixed dtypes or too large); the
  * elementwise kernels in wasm (each falls back to reference.ts's: small, mixed or no SIMD);
  * reduce_sum from js.ts; the rest from reference.ts.
  */

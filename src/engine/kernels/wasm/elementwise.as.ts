@@ -167,8 +167,98 @@ export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): v
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Mish and its derivative, two float64 lanes at a time (f64x2): the formulas of mish64 and
+// mishGrad64 made branch-free, with e^(−|x|) from a polynomial instead of musl's exp. The
+// polynomial (Taylor to degree 13 after reducing by multiples of ln 2, |r| ≤ ln 2 / 2) is within a
+// few float64 ulps of the exact value, so the float32 results equal the scalar path's unless a
+// value falls within a few float64 ulps of a float32 rounding boundary. Lanes with |x| > 700 or
+// NaN (rare) take the scalar path, which also keeps its special values (±∞, NaN) exactly.
+
+const LOG2E: f64 = 1.4426950408889634;
+const LN2_HI: f64 = 6.93147180369123816490e-1; // low 32 bits zero: k·LN2_HI is exact for |k| < 2^20
+const LN2_LO: f64 = 1.90821492927058770002e-10;
+
+/** e^t for float64 lanes −700 ≤ t ≤ 0. */
+@inline function expNeg2(t: v128): v128 {
+  const k = f64x2.nearest(f64x2.mul(t, f64x2.splat(LOG2E)));
+  const r = f64x2.sub(f64x2.sub(t, f64x2.mul(k, f64x2.splat(LN2_HI))), f64x2.mul(k, f64x2.splat(LN2_LO)));
+  // 1 + r + r²/2! + … + r¹³/13! by Estrin's scheme (a shallow dependency chain: the loop is
+  // latency-bound with Horner's)
+  const r2 = f64x2.mul(r, r);
+  const r4 = f64x2.mul(r2, r2);
+  const r8 = f64x2.mul(r4, r4);
+  const q0 = f64x2.add(f64x2.splat(1.0), r);
+  const q1 = f64x2.add(f64x2.splat(0.5), f64x2.mul(r, f64x2.splat(1.0 / 6.0)));
+  const q2 = f64x2.add(f64x2.splat(1.0 / 24.0), f64x2.mul(r, f64x2.splat(1.0 / 120.0)));
+  const q3 = f64x2.add(f64x2.splat(1.0 / 720.0), f64x2.mul(r, f64x2.splat(1.0 / 5040.0)));
+  const q4 = f64x2.add(f64x2.splat(1.0 / 40320.0), f64x2.mul(r, f64x2.splat(1.0 / 362880.0)));
+  const q5 = f64x2.add(f64x2.splat(1.0 / 3628800.0), f64x2.mul(r, f64x2.splat(1.0 / 39916800.0)));
+  const q6 = f64x2.add(f64x2.splat(1.0 / 479001600.0), f64x2.mul(r, f64x2.splat(1.0 / 6227020800.0)));
+  const s0 = f64x2.add(q0, f64x2.mul(q1, r2));
+  const s1 = f64x2.add(q2, f64x2.mul(q3, r2));
+  const s2 = f64x2.add(q4, f64x2.mul(q5, r2));
+  const t0 = f64x2.add(s0, f64x2.mul(s1, r4));
+  const t1 = f64x2.add(s2, f64x2.mul(q6, r4));
+  const p = f64x2.add(t0, f64x2.mul(t1, r8));
+  // 2^k from its bits: (k + 1023) << 52, k ≥ −1010 here
+  const ki = i64x2.extend_low_i32x4_s(i32x4.trunc_sat_f64x2_s_zero(k));
+  const scale = i64x2.shl(i64x2.add(ki, i64x2.splat(1023)), 52);
+  return f64x2.mul(p, scale);
+}
+
+/** Mish (op 4) or its derivative (op 5) of two float64 lanes with |x| ≤ 700. */
+@inline function mish2(op: i32, x: v128): v128 {
+  const one = f64x2.splat(1.0), two = f64x2.splat(2.0);
+  const e = expNeg2(f64x2.neg(f64x2.abs(x)));
+  const neg = f64x2.le(x, f64x2.splat(0.0));
+  // x ≤ 0 (u = e): n = u(u + 2), d = n + 2;  x > 0 (w = e): a = 1 + 2w, b = a + 2w²
+  const n = f64x2.mul(e, f64x2.add(e, two));
+  const a = f64x2.add(one, f64x2.mul(two, e));
+  const ww2 = f64x2.mul(f64x2.mul(two, e), e);
+  const P = v128.bitselect(n, a, neg);
+  const Q = v128.bitselect(f64x2.add(n, two), f64x2.add(a, ww2), neg);
+  if (op == 4) return f64x2.div(f64x2.mul(x, P), Q);
+  // mish' = P/Q + x·R / (Q²(1 + e)), R = 4(n + 1)u (x ≤ 0) or 2w²(a + b) (x > 0)
+  const R = v128.bitselect(f64x2.mul(f64x2.mul(f64x2.splat(4.0), f64x2.add(n, one)), e), f64x2.mul(ww2, f64x2.add(P, Q)), neg);
+  const D = f64x2.mul(f64x2.mul(Q, Q), f64x2.add(one, e));
+  return f64x2.add(f64x2.div(P, Q), f64x2.div(f64x2.mul(x, R), D));
+}
+
+/** O[i] = mish(A[i]) (op 4) or mish'(A[i]) (op 5) for i < n, float32 arrays. */
+function mishF32(op: i32, A: usize, O: usize, n: i32): void {
+  const lim = f64x2.splat(700.0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o: usize = <usize>i << 2;
+    const v = v128.load(A + o);
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+    // |x| > 700 or NaN: not (|x| ≤ 700)
+    const bad = v128.or(v128.not(f64x2.le(f64x2.abs(lo), lim)), v128.not(f64x2.le(f64x2.abs(hi), lim)));
+    if (v128.any_true(bad)) {
+      for (let j = 0; j < 4; j++) {
+        const q: usize = o + (<usize>j << 2);
+        store<f32>(O + q, <f32>mathS(op, <f64>load<f32>(A + q)));
+      }
+      continue;
+    }
+    const rlo = f32x4.demote_f64x2_zero(mish2(op, lo));
+    const rhi = f32x4.demote_f64x2_zero(mish2(op, hi));
+    v128.store(O + o, v128.shuffle<f32>(rlo, rhi, 0, 1, 4, 5));
+  }
+  for (; i < n; i++) {
+    const o: usize = <usize>i << 2;
+    store<f32>(O + o, <f32>mathS(op, <f64>load<f32>(A + o)));
+  }
+}
+
 /** O[i] = op(A[i]) for i < n, float32 arrays. */
 export function ew_math_f32(op: i32, A: usize, O: usize, n: i32): void {
+  if (op >= 4) {
+    mishF32(op, A, O, n);
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const o: usize = <usize>i << 2;
     store<f32>(O + o, <f32>mathS(op, <f64>load<f32>(A + o)));

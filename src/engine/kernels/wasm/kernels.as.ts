@@ -4,7 +4,7 @@
  *
  *   gemm.as.ts          matmul (GEMM in axpy and dot form; also used by the conv family)
  *   conv.as.ts          conv2d, conv2d_input_grad, conv2d_filter_grad (im2col / col2im + GEMM)
- *   pool.as.ts          maxpool2d and its non-overlapping scatter
+ *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
  *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts)
  *   common.as.ts        inlined helpers
  *
@@ -27,5 +27,13 @@ export {
   conv2d_filter_grad_f32, conv2d_filter_grad_f64,
 } from './conv.as';
 export { heapBase } from './common.as';
-export { setPool, maxpool_f32, maxpool_f64, maxpool_scatter_f32, maxpool_scatter_f64 } from './pool.as';
+export {
+  setPool,
+  maxpool_f32,
+  maxpool_f64,
+  maxpool_scatter_f32,
+  maxpool_scatter_f64,
+  maxpool_scatter_overlap_f32,
+  maxpool_scatter_overlap_f64,
+} from './pool.as';
 export { ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';

@@ -1,7 +1,7 @@
 /**
  * Max pooling in WebAssembly SIMD: the window argmaxes in one pass (f32x4 for the common 2×2
- * stride-2 pool), then a gather (maxpool) or a scatter (maxpool_scatter, non-overlapping
- * windows only: the JS side keeps overlapping ones, which sum in float64).
+ * stride-2 pool), then a gather (maxpool) or a scatter (maxpool_scatter; overlapping windows
+ * sum their contributions in float64, plane by plane, and round once, as js.ts does).
  */
 import { max32, min32 } from './common.as';
 
@@ -142,6 +142,43 @@ function maxpoolScatter<T>(Kp: usize, DY: usize, DX: usize, idx: usize, NC: i32,
       store<T>(d, load<T>(d) + load<T>(DY + <usize>o * sz));
     }
   }
+}
+
+/**
+ * maxpoolScatter for windows that overlap (several contributions to an element): per plane, the
+ * contributions are added in output order into a float64 accumulator `acc` (H·W elements; for
+ * float64 data, dx itself), then rounded once to T: the same sums in the same order as js.ts.
+ */
+function maxpoolScatterOverlap<T>(Kp: usize, DY: usize, DX: usize, idx: usize, acc: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32): void {
+  const sz: usize = sizeof<T>();
+  poolArgmax<T>(Kp, NC, H, W, OH, OW, idx);
+  const HW = H * W, OHW = OH * OW;
+  for (let q = 0; q < NC; q++) {
+    const A: usize = sizeof<T>() == 8 ? DX + <usize>(q * HW) * 8 : acc;
+    memory.fill(A, 0, <usize>HW * 8);
+    const base = q * HW;
+    const io: usize = idx + (<usize>(q * OHW) << 2);
+    const dy: usize = DY + <usize>(q * OHW) * sz;
+    for (let o = 0; o < OHW; o++) {
+      const a = load<i32>(io + (<usize>o << 2));
+      if (a >= 0) {
+        const d = A + (<usize>(a - base) << 3);
+        store<f64>(d, load<f64>(d) + <f64>load<T>(dy + <usize>o * sz));
+      }
+    }
+    if (sizeof<T>() == 4) {
+      const out: usize = DX + <usize>(q * HW) * 4;
+      for (let i = 0; i < HW; i++) store<f32>(out + (<usize>i << 2), <f32>load<f64>(acc + (<usize>i << 3)));
+    }
+  }
+}
+
+export function maxpool_scatter_overlap_f32(Kp: usize, DY: usize, DX: usize, idx: usize, acc: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32): void {
+  maxpoolScatterOverlap<f32>(Kp, DY, DX, idx, acc, NC, H, W, OH, OW);
+}
+
+export function maxpool_scatter_overlap_f64(Kp: usize, DY: usize, DX: usize, idx: usize, acc: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32): void {
+  maxpoolScatterOverlap<f64>(Kp, DY, DX, idx, acc, NC, H, W, OH, OW);
 }
 
 export function maxpool_f32(Kp: usize, V: usize, Out: usize, idx: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32): void {
