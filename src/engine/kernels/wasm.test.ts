@@ -239,7 +239,10 @@ describe('wasm kernels', () => {
         const q = { ...p, inputShape: xs };
         const got = run(wasmKernels.maxpool2d_scatter, xs, [key, dy], q, dtype);
         const want = run(jsKernels.maxpool2d_scatter, xs, [key, dy], q, dtype);
-        expect(got.every((v, i) => Object.is(v, want[i])), JSON.stringify({ p, xs })).toBe(true);
+        expect(
+          got.every((v, i) => Object.is(v, want[i])),
+          JSON.stringify({ p, xs }),
+        ).toBe(true);
         // and within rounding of the reference's sum
         expectClose(got, run(linalgReference.maxpool2d_scatter, xs, [key, dy], q, dtype), dtype === 'float32' ? 1e-6 : 1e-14);
       }

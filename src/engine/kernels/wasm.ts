@@ -603,7 +603,13 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   const accElems = overlap && out instanceof Float32Array ? 2 * H * W * nParts : 0; // float64 in float32 slots
   const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }, { elems: accElems }], ([pK, pDY], pDX, [pIdx, pAcc], isF32) => {
     const sz = isF32 ? 4 : 8;
-    const fn = overlap ? (isF32 ? 'maxpool_scatter_overlap_f32' : 'maxpool_scatter_overlap_f64') : isF32 ? 'maxpool_scatter_f32' : 'maxpool_scatter_f64';
+    const fn = overlap
+      ? isF32
+        ? 'maxpool_scatter_overlap_f32'
+        : 'maxpool_scatter_overlap_f64'
+      : isF32
+        ? 'maxpool_scatter_f32'
+        : 'maxpool_scatter_f64';
     let part = 0;
     const parts = poolParts(NC, H, W, OH, OW, (q0, q1) => {
       const i = q0 * H * W * sz,
