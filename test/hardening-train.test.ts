@@ -276,7 +276,12 @@ describe('(11) stop at a step boundary', () => {
     const r = readRun(dir);
     expect(r.status).toBe('interrupted');
     expect(r.interrupted).toEqual({ step: 3, lastCheckpoint: 1 });
-    expect(readdirSync(join(dir, 'checkpoints')).sort()).toEqual(['step-0.safetensors', 'step-1.safetensors']);
+    expect(readdirSync(join(dir, 'checkpoints')).sort()).toEqual([
+      'step-0.optim.safetensors',
+      'step-0.safetensors',
+      'step-1.optim.safetensors',
+      'step-1.safetensors',
+    ]);
     const metricSteps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')

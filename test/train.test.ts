@@ -1,5 +1,5 @@
 /** Training: learns on the shipped data, bit-identical reruns, resume after a crash, and its errors. */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -9,6 +9,11 @@ import { openDataset } from '../src/data/registry.js';
 import { resolveModel } from '../src/study/resolve.js';
 import {
   checkpointSchedule,
+  CHECKPOINT_FORMAT_V1,
+  checkpointPath,
+  listCheckpoints,
+  loadCheckpoint,
+  optimizerStatePath,
   freshCheckpoint,
   lossFor,
   parseTrainConfig,
@@ -23,6 +28,10 @@ import { concrete, valueAndGrad } from '../src/engine/transforms.js';
 import type { Params } from '../src/engine/tree.js';
 import { trainState } from '../src/nn/layers.js';
 import { optimizerStep, type OptimizerConfig } from '../src/nn/optim.js';
+import { readSafetensors, serializeSafetensors } from '../src/data/safetensors.js';
+import { loadModelState } from '../src/data/weights.js';
+import { Tensor } from '../src/engine/tensor.js';
+import { userError } from './expect-user-error.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lb-train-'));
 
@@ -44,6 +53,11 @@ const bnSpec = {
     { type: 'flatten' },
     { type: 'linear', out: 10 },
   ],
+};
+
+/** An onStep callback that throws at `step` (a crash after the checkpoints before it). */
+const crashAt = (step: number) => (s: number) => {
+  if (s === step) throw new Error('crash');
 };
 
 const files = (dir: string) =>
@@ -71,7 +85,14 @@ describe('training', () => {
     train(context(raw), join(tmp, 'det-a'));
     train(context(raw), join(tmp, 'det-b'));
     const a = files(join(tmp, 'det-a'));
-    expect(Object.keys(a).sort()).toEqual(['step-0.safetensors', 'step-12.safetensors', 'step-4.safetensors']);
+    expect(Object.keys(a).sort()).toEqual([
+      'step-0.optim.safetensors',
+      'step-0.safetensors',
+      'step-12.optim.safetensors',
+      'step-12.safetensors',
+      'step-4.optim.safetensors',
+      'step-4.safetensors',
+    ]);
     expect(files(join(tmp, 'det-b'))).toEqual(a);
     expect(readFileSync(join(tmp, 'det-a', 'metrics.jsonl'), 'utf8').replace(/"seconds":[0-9.e-]+/g, '')).toEqual(
       readFileSync(join(tmp, 'det-b', 'metrics.jsonl'), 'utf8').replace(/"seconds":[0-9.e-]+/g, ''),
@@ -97,7 +118,12 @@ describe('training', () => {
         },
       }),
     ).toThrow(/simulated crash/);
-    expect(Object.keys(files(dir)).sort()).toEqual(['step-0.safetensors', 'step-5.safetensors']);
+    expect(Object.keys(files(dir)).sort()).toEqual([
+      'step-0.optim.safetensors',
+      'step-0.safetensors',
+      'step-5.optim.safetensors',
+      'step-5.safetensors',
+    ]);
     const s = train(context(raw), dir, { resume: true });
     expect(s.resumedFrom).toBe(5);
     expect(files(dir)).toEqual(files(join(tmp, 'whole')));
@@ -170,5 +196,90 @@ describe('lie-bracket train (CLI)', () => {
     io.err = '';
     expect(await run('--loss', 'grouped', '--data', 'fashion-mnist', '--optimizer', 'adam', '--beta1', '1.5', '--out', join(tmp, 'y'))).not.toBe(0);
     expect(io.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('checkpoints are plain PyTorch state_dicts (float32 parameters and statistics, I64 num_batches_tracked); the optimizer state is beside them', () => {
+    const raw = { model: bnSpec, loss: 'bce', steps: 4, trainSize: 64, batchSize: 8, evalSize: 16, checkpointSteps: [0, 4] };
+    const ctx = context(raw);
+    const dir = join(tmp, 'layout');
+    train(ctx, dir);
+    expect(listCheckpoints(dir)).toEqual([0, 4]); // not the .optim files
+    const sd = readSafetensors(checkpointPath(dir, 4));
+    expect(Object.keys(sd.tensors).sort()).toEqual([...Object.keys(ctx.model.paramShapes), ...Object.keys(ctx.model.bufferShapes)].sort());
+    expect(sd.dtypes).toEqual({
+      '0.weight': 'F32',
+      '0.bias': 'F32',
+      '1.weight': 'F32',
+      '1.bias': 'F32',
+      '1.running_mean': 'F32',
+      '1.running_var': 'F32',
+      '1.num_batches_tracked': 'I64',
+      '5.weight': 'F32',
+      '5.bias': 'F32',
+    });
+    expect(sd.tensors['1.num_batches_tracked']!.toArray()).toEqual([4]);
+    expect(sd.metadata).toEqual({ format: 'lie-bracket checkpoint v2', step: '4', model: 'custom', optimizer: 'step-4.optim.safetensors' });
+    const op = readSafetensors(optimizerStatePath(dir, 4));
+    expect(op.metadata).toEqual({ format: 'lie-bracket optimizer state v2', step: '4', model: 'custom', checkpoint: 'step-4.safetensors' });
+    expect(op.tensors['step']!.toArray()).toEqual([4]);
+    expect(Object.keys(op.tensors).filter((k) => k.startsWith('exp_avg.'))).toHaveLength(Object.keys(ctx.model.paramShapes).length);
+    // the exact float64 statistics, for resuming; the state_dict holds them rounded to float32
+    const exact = op.tensors['buffers.1.running_var']!;
+    expect(exact.dtype).toBe('float64');
+    expect(Array.from(sd.tensors['1.running_var']!.data)).toEqual(Array.from(exact.data, Math.fround));
+    // loaded back: float64 statistics in memory, the optimizer state read when used
+    const ck = loadCheckpoint(dir, 4, ctx.model, ctx.config.optimizer, 'float32');
+    expect(ck.buffers['1.running_var']!.dtype).toBe('float64');
+    expect(ck.optimizer.step).toBe(4);
+    // --weights takes the tool's own checkpoint as it is
+    const w = loadModelState(ctx.model, checkpointPath(dir, 4), 'float64');
+    expect(Array.from(w.params['0.weight']!.data)).toEqual(Array.from(sd.tensors['0.weight']!.data));
+  });
+
+  test('old-layout checkpoints (optimizer state under optim. in the one file) still load, resume identically, and work as --weights', () => {
+    const raw = {
+      model: bnSpec,
+      loss: 'ce',
+      steps: 8,
+      trainSize: 64,
+      batchSize: 8,
+      evalSize: 16,
+      checkpointSteps: [0, 4, 8],
+      optimizer: { name: 'momentum', lr: 0.05 },
+    };
+    const whole = join(tmp, 'v1-whole');
+    train(context(raw), whole);
+    const dir = join(tmp, 'v1-killed');
+    expect(() => train(context(raw), dir, { onStep: crashAt(6) })).toThrow(/crash/);
+    // rewrite step 4 in the old layout: float64 buffers, optim.* tensors, no .optim file
+    const sd = readSafetensors(checkpointPath(dir, 4)).tensors;
+    const op = readSafetensors(optimizerStatePath(dir, 4)).tensors;
+    const v1: Record<string, Tensor> = {};
+    for (const [k, t] of Object.entries(sd)) v1[k] = k.endsWith('num_batches_tracked') ? t : (op[`buffers.${k}`] ?? t);
+    for (const [k, t] of Object.entries(op)) if (!k.startsWith('buffers.')) v1[`optim.${k}`] = t;
+    writeFileSync(checkpointPath(dir, 4), serializeSafetensors(v1, { step: '4', model: 'custom', format: CHECKPOINT_FORMAT_V1 }));
+    for (const s of [0, 4]) rmSync(optimizerStatePath(dir, s));
+    const ctx = context(raw);
+    const w = loadModelState(ctx.model, checkpointPath(dir, 4), 'float32'); // optim.* ignored there
+    expect(Object.keys(w.params).sort()).toEqual(Object.keys(ctx.model.paramShapes).sort());
+    expect(loadCheckpoint(dir, 4, ctx.model, ctx.config.optimizer as OptimizerConfig, 'float32').optimizer.step).toBe(4);
+    const s = train(ctx, dir, { resume: true });
+    expect(s.resumedFrom).toBe(4);
+    for (const f of ['step-8.safetensors', 'step-8.optim.safetensors']) {
+      expect(readFileSync(join(dir, 'checkpoints', f)).equals(readFileSync(join(whole, 'checkpoints', f))), f).toBe(true);
+    }
+  });
+
+  test('resuming without the last checkpoint’s optimizer file: one line naming it', async () => {
+    const dir = join(tmp, 'no-optim');
+    const raw = { model: 'mlp', steps: 2, trainSize: 32, batchSize: 8, evalSize: 8, checkpointSteps: [0, 1] };
+    expect(() => train(context(raw), dir, { onStep: crashAt(2) })).toThrow(/crash/);
+    rmSync(optimizerStatePath(dir, 1));
+    expect(userError(() => train(context(raw), dir, { resume: true }))).toBe(
+      `${optimizerStatePath(dir, 1)} is missing: checkpoint step 1 has no optimizer state (needed to resume training or for the run's optimizer)`,
+    );
+    expect(await run('--resume', dir)).toBe(2);
+    expect(io.err.trim().split('\n')).toHaveLength(1);
+    expect(io.err).toContain('step-1.optim.safetensors is missing');
   });
 });

@@ -11,6 +11,7 @@ import { mergeCommand, sweepCommand } from './sweep.js';
 import { statsCommand } from './stats.js';
 import { studyCommand } from './study.js';
 import { reportCommand } from './report.js';
+import { importCommand } from './import.js';
 import { UserError } from '../errors.js';
 import { fsUserError, isFsError } from '../fs-errors.js';
 import { releaseHeldLocks } from '../study/lock.js';
@@ -29,7 +30,8 @@ export function program(): Command {
     .addCommand(mergeCommand())
     .addCommand(statsCommand())
     .addCommand(studyCommand())
-    .addCommand(reportCommand());
+    .addCommand(reportCommand())
+    .addCommand(importCommand());
   // --quiet, before or after the command name: no progress bars, progress or stage lines (errors still print)
   prog.option('--quiet', 'no progress on stderr: no bars, no progress or stage lines (errors still print)');
   prog.option(

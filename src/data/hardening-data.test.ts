@@ -130,10 +130,12 @@ describe('safetensors: integer dtypes (point 3)', () => {
     expect(userError(() => parseSafetensors(u8, 'w.st'))).toBe('w.st: tensor "u" has 3 bytes of data but shape [2,2] of U8 needs 4');
   });
 
-  it('F16 and BF16 stay refused, with the list of supported dtypes', () => {
-    const bytes = stFile([{ name: 'w', dtype: 'F16', shape: [2], bytes: new Uint8Array(4) }]);
+  it('F16 and BF16 load (as float32); other dtypes stay refused, with the list of supported dtypes', () => {
+    const half = stFile([{ name: 'w', dtype: 'F16', shape: [2], bytes: new Uint8Array(4) }]);
+    expect(parseSafetensors(half, 'w.st').tensors['w']!.dtype).toBe('float32');
+    const bytes = stFile([{ name: 'w', dtype: 'U16', shape: [2], bytes: new Uint8Array(4) }]);
     expect(userError(() => parseSafetensors(bytes, 'w.st'))).toBe(
-      'w.st: tensor "w" has dtype F16, which is not supported (supported: F32, F64, and the integer dtypes I64, I32, U8 and BOOL);' +
+      'w.st: tensor "w" has dtype U16, which is not supported (supported: F32, F64, F16, BF16, and the integer dtypes I64, I32, U8 and BOOL);' +
         ' convert it to float32 or float64 first',
     );
   });

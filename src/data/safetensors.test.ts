@@ -244,10 +244,10 @@ describe('safetensors: rejections', () => {
   });
 
   it('unsupported dtypes name the tensor and the dtype', () => {
-    for (const dt of ['F16', 'BF16', 'I16', 'U32', 'F8_E4M3']) {
+    for (const dt of ['I16', 'U32', 'F8_E4M3']) {
       const msg = userError(() => parseSafetensors(fileOf({ 'fc1.weight': { dtype: dt, shape: [2], data_offsets: [0, 2] } }, [0, 0]), 'w.st'));
       expect(msg).toBe(
-        `w.st: tensor "fc1.weight" has dtype ${dt}, which is not supported (supported: F32, F64, and the integer dtypes I64, I32, U8 and BOOL); convert it to float32 or float64 first`,
+        `w.st: tensor "fc1.weight" has dtype ${dt}, which is not supported (supported: F32, F64, F16, BF16, and the integer dtypes I64, I32, U8 and BOOL); convert it to float32 or float64 first`,
       );
     }
   });
@@ -343,5 +343,84 @@ describe('checkParamShapes', () => {
       'w: fc3.weight (shape [2]) is not a parameter of model mlp',
     );
     expect(() => checkParamShapes(t, expected, 'w', { allowExtra: true })).not.toThrow();
+  });
+});
+
+describe('safetensors: half precision (F16, BF16) and I64', () => {
+  const u16le = (...xs: number[]) => new Uint8Array(new Uint16Array(xs).buffer);
+  const half = (dtype: string, bits: number[]) =>
+    fileOf({ h: { dtype, shape: [bits.length], data_offsets: [0, 2 * bits.length] } }, u16le(...bits));
+
+  it('F16 known values load exactly as float32 (default) or float64: normal, largest, subnormals, signed zero, inf, NaN', () => {
+    // 1.0, -2.5, 65504 (largest), 2^-24 (smallest subnormal), 1023·2^-24 (largest subnormal), 2^-14 (smallest normal), -0
+    const bits = [0x3c00, 0xc100, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x8000];
+    const want = [1, -2.5, 65504, 2 ** -24, 1023 * 2 ** -24, 2 ** -14, -0];
+    const f = parseSafetensors(half('F16', bits), 'h.st');
+    expect(f.tensors['h']!.dtype).toBe('float32');
+    expect(f.dtypes['h']).toBe('F16');
+    expect(Array.from(f.tensors['h']!.data)).toEqual(want);
+    expect(Object.is(f.tensors['h']!.data[6], -0)).toBe(true);
+    const d = parseSafetensors(half('F16', bits), 'h.st', { float: 'float64' });
+    expect(d.tensors['h']!.dtype).toBe('float64');
+    expect(Array.from(d.tensors['h']!.data)).toEqual(want);
+    const inf = parseSafetensors(half('F16', [0x7c00, 0xfc00, 0x7e00]), 'h.st', { allowNonFinite: true });
+    expect(Array.from(inf.tensors['h']!.data)).toEqual([Infinity, -Infinity, NaN]);
+    // non-finite values are refused by default, as for F32
+    expect(userError(() => parseSafetensors(half('F16', [0x3c00, 0x7e00]), 'h.st'))).toMatch(/^h\.st: tensor "h" has a non-finite value \(NaN\) at index \[1\]/);
+  });
+
+  it('BF16 known values: the upper half of a float32', () => {
+    // 1.0, -2.5, largest finite (0x7f7f = 3.3895314e38), 2^-133 (smallest subnormal), inf, NaN
+    const f = parseSafetensors(half('BF16', [0x3f80, 0xc020, 0x7f7f, 0x0001, 0x7f80, 0x7fc0]), 'b.st', { allowNonFinite: true });
+    expect(f.tensors['h']!.dtype).toBe('float32');
+    expect(f.dtypes['h']).toBe('BF16');
+    const v = Array.from(f.tensors['h']!.data);
+    expect(v.slice(0, 2)).toEqual([1, -2.5]);
+    expect(v[2]).toBe(Math.fround(3.3895313892515355e38));
+    expect(v[2]).toBe((2 - 2 ** -7) * 2 ** 127);
+    expect(v[3]).toBe(2 ** -133);
+    expect(v[4]).toBe(Infinity);
+    expect(v[5]).toBeNaN();
+    expect(userError(() => parseSafetensors(half('BF16', [0xff80]), 'b.st'))).toContain('non-finite value (-Infinity)');
+  });
+
+  it('I64 round trip: written from integer-valued tensors (bytes as PyTorch writes them), read back as float64; I64 first in the buffer', () => {
+    const t = {
+      'bn.num_batches_tracked': new Tensor(Float64Array.of(123), []),
+      big: new Tensor(Float64Array.of(-(2 ** 53), 2 ** 53, 0, -7), [2, 2]),
+      w: tensor([1.5], [1], 'float64'),
+      x: tensor([0.25], [1], 'float32'),
+    };
+    const bytes = serializeSafetensors(t, { format: 'x' }, { stored: { 'bn.num_batches_tracked': 'I64', big: 'I64' } });
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; data_offsets: number[] }>;
+    // the reference's dtype order, descending: I64, F64, F32
+    expect(Object.keys(header)).toEqual(['__metadata__', 'big', 'bn.num_batches_tracked', 'w', 'x']);
+    expect(header['bn.num_batches_tracked']).toEqual({ dtype: 'I64', shape: [], data_offsets: [32, 40] });
+    const view = new DataView(bytes.buffer, 8 + n);
+    expect(view.getBigInt64(32, true)).toBe(123n);
+    expect(view.getBigInt64(0, true)).toBe(-(2n ** 53n));
+    const back = parseSafetensors(bytes, 'i.st');
+    expect(back.dtypes).toEqual({ big: 'I64', 'bn.num_batches_tracked': 'I64', w: 'F64', x: 'F32' });
+    expect(back.tensors['big']!.toArray()).toEqual([-(2 ** 53), 2 ** 53, 0, -7]);
+    expect(back.tensors['bn.num_batches_tracked']!.toArray()).toEqual([123]);
+    expect(back.tensors['bn.num_batches_tracked']!.dtype).toBe('float64');
+    // a float32 tensor of integers can be written as I64 too
+    const f = parseSafetensors(serializeSafetensors({ c: tensor([3, 4], [2], 'float32') }, undefined, { stored: { c: 'I64' } }), 'c.st');
+    expect(f.dtypes['c']).toBe('I64');
+    expect(f.tensors['c']!.toArray()).toEqual([3, 4]);
+  });
+
+  it('I64 refuses non-integers, values beyond ±2^53 and unknown names, naming the tensor', () => {
+    expect(userError(() => serializeSafetensors({ n: tensor([1, 2.5], [2], 'float64') }, undefined, { stored: { n: 'I64' } }))).toBe(
+      'cannot write "n" as I64: value 2.5 at flat index 1 is not an integer within ±2^53',
+    );
+    expect(userError(() => serializeSafetensors({ n: tensor([2 ** 54], [1], 'float64') }, undefined, { stored: { n: 'I64' } }))).toContain(
+      'not an integer within ±2^53',
+    );
+    expect(userError(() => serializeSafetensors({ n: tensor([NaN], [1], 'float64') }, undefined, { stored: { n: 'I64' } }))).toContain('value NaN');
+    expect(userError(() => serializeSafetensors({ n: tensor([1], [1], 'float64') }, undefined, { stored: { m: 'I64' } }))).toBe(
+      'cannot write "m" as I64: no such tensor',
+    );
   });
 });

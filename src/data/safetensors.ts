@@ -6,14 +6,18 @@
  *
  * The header maps each tensor name to {dtype, shape, data_offsets: [begin, end]} (offsets relative
  * to the start of the byte buffer) plus an optional "__metadata__": {string: string}. Data is
- * little-endian, row-major. F32 and F64 are read and written. The integer dtypes of PyTorch
- * state_dicts (I64, e.g. BatchNorm's `num_batches_tracked`; I32, U8 and BOOL) are read too, as
- * float64 tensors of the integer values (I64 values beyond ±2^53 are refused: float64 cannot hold
- * them exactly); `dtypes` keeps each tensor's dtype as stored, so a caller can tell integer
- * buffers from float parameters. Any other dtype (F16, BF16, …) is rejected.
+ * little-endian, row-major. F32 and F64 are read and written. F16 and BF16 (half-precision
+ * PyTorch checkpoints) are read as float32 tensors, or float64 with `ReadOptions.float` (both hold
+ * every half value exactly). The integer dtypes of PyTorch state_dicts (I64, e.g. BatchNorm's
+ * `num_batches_tracked`; I32, U8 and BOOL) are read too, as float64 tensors of the integer values
+ * (I64 values beyond ±2^53 are refused: float64 cannot hold them exactly); `dtypes` keeps each
+ * tensor's dtype as stored, so a caller can tell integer buffers from float parameters. Any other
+ * dtype (F8, U64, …) is rejected. I64 is written too, from a tensor of integer values
+ * (`WriteOptions.stored`), as PyTorch stores `num_batches_tracked`.
  *
- * Writing mirrors the reference (Rust) serializer byte for byte: tensors ordered by dtype, wider
- * first (F64 before F32, so every tensor is aligned to its item size), then by name (byte order);
+ * Writing mirrors the reference (Rust) serializer byte for byte: tensors ordered by dtype, the
+ * reference's dtype order descending (I64, F64, F32: every tensor stays aligned to its item size),
+ * then by name (byte order);
  * the header lists "__metadata__" first, then the tensors in data order, as compact JSON; the header
  * is padded with spaces to a multiple of 8 bytes. For a single-dtype tree the header keys are thus
  * sorted by name.
@@ -39,11 +43,17 @@ const ST_DTYPE: Record<DType, 'F32' | 'F64'> = { float32: 'F32', float64: 'F64' 
 const ITEMSIZE: Record<DType, number> = { float32: 4, float64: 8 };
 
 /** The dtypes read, with their item sizes in bytes. Integer dtypes load as float64 tensors. */
-const READ_ITEMSIZE = { F64: 8, F32: 4, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
+const READ_ITEMSIZE = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
 type StDType = keyof typeof READ_ITEMSIZE;
 /** The safetensors dtypes that hold integers (loaded as float64 tensors of the values). */
 export const INTEGER_DTYPES: readonly string[] = ['I64', 'I32', 'U8', 'BOOL'];
-const SUPPORTED_TEXT = 'F32, F64, and the integer dtypes I64, I32, U8 and BOOL';
+const SUPPORTED_TEXT = 'F32, F64, F16, BF16, and the integer dtypes I64, I32, U8 and BOOL';
+
+/** The dtypes written: a tensor's own (F32, F64), or I64 on request. */
+export type WrittenDType = 'F32' | 'F64' | 'I64';
+/** The reference serializer's dtype order (its `Dtype` enum), for the tensors' order in the buffer. */
+const WRITE_RANK: Record<WrittenDType, number> = { F32: 0, F64: 1, I64: 2 };
+const WRITE_ITEMSIZE: Record<WrittenDType, number> = { F32: 4, F64: 8, I64: 8 };
 
 const IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -60,6 +70,16 @@ export interface SafetensorsFile {
 export interface ReadOptions {
   /** Skip the NaN/Inf check (on by default: a non-finite parameter is almost always a bug). */
   allowNonFinite?: boolean;
+  /** The dtype F16 and BF16 tensors load as (default float32; both hold every half value exactly). */
+  float?: DType;
+}
+
+export interface WriteOptions {
+  /**
+   * Tensors to store as another dtype than their own: 'I64' for integer buffers such as
+   * BatchNorm's `num_batches_tracked` (every value must be an integer within ±2^53).
+   */
+  stored?: Record<string, 'I64'>;
 }
 
 /** Read a .safetensors file. */
@@ -179,12 +199,15 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
   const dtypes: Record<string, string> = {};
   for (const e of entries) {
     setOwn(dtypes, e.name, e.dtype);
-    if (e.dtype !== 'F32' && e.dtype !== 'F64') {
+    if (e.dtype !== 'F32' && e.dtype !== 'F64' && e.dtype !== 'F16' && e.dtype !== 'BF16') {
       setOwn(tensors, e.name, new Tensor(decodeIntLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype, e.name, e.shape, fail), e.shape));
       continue;
     }
     // Always copy: the offset in the file need not be aligned, and the result must not alias `bytes`.
-    const data = decodeLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype === 'F32' ? 'float32' : 'float64');
+    const data =
+      e.dtype === 'F16' || e.dtype === 'BF16'
+        ? decodeHalfLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype, opts.float ?? 'float32')
+        : decodeLE(bytes, dataStart + e.begin, e.end - e.begin, e.dtype === 'F32' ? 'float32' : 'float64');
     if (!opts.allowNonFinite) {
       for (let i = 0; i < data.length; i++) {
         if (!Number.isFinite(data[i]!)) {
@@ -202,12 +225,29 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: ReadOp
 }
 
 /** Serialize a parameter tree (and optional string metadata) to safetensors bytes. */
-export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>, opts: WriteOptions = {}): Uint8Array {
   const names = Object.keys(tensors);
   for (const name of names) {
     if (name === METADATA_KEY) throw new UserError(`cannot write a tensor named "${METADATA_KEY}" (reserved by the safetensors format)`);
     const t = tensors[name];
     if (!(t instanceof Tensor)) throw new UserError(`cannot write ${JSON.stringify(name)}: not a concrete Tensor`);
+  }
+  const stored = (name: string): WrittenDType => {
+    const as = opts.stored && Object.prototype.hasOwnProperty.call(opts.stored, name) ? opts.stored[name] : undefined;
+    return as ?? ST_DTYPE[tensors[name]!.dtype];
+  };
+  if (opts.stored) {
+    for (const [name, as] of Object.entries(opts.stored)) {
+      if (!Object.prototype.hasOwnProperty.call(tensors, name)) throw new UserError(`cannot write ${JSON.stringify(name)} as ${as}: no such tensor`);
+      if (as !== 'I64') throw new UserError(`cannot write ${JSON.stringify(name)} as ${String(as)}: only I64 is written besides F32 and F64`);
+      const d = tensors[name]!.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i]!;
+        if (!Number.isInteger(v) || Math.abs(v) > 2 ** 53) {
+          throw new UserError(`cannot write ${JSON.stringify(name)} as I64: value ${v} at flat index ${i} is not an integer within ±2^53`);
+        }
+      }
+    }
   }
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -217,8 +257,8 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
   // Reference order: wider dtype first (keeps every tensor aligned), then name by UTF-8 bytes.
   const enc = new TextEncoder();
   const order = names
-    .map((name) => ({ name, key: enc.encode(name), t: tensors[name]! }))
-    .sort((a, b) => ITEMSIZE[b.t.dtype] - ITEMSIZE[a.t.dtype] || compareBytes(a.key, b.key));
+    .map((name) => ({ name, key: enc.encode(name), t: tensors[name]!, dt: stored(name) }))
+    .sort((a, b) => WRITE_RANK[b.dt] - WRITE_RANK[a.dt] || compareBytes(a.key, b.key));
 
   // Built by hand (not JSON.stringify of an object) so that every name, "__proto__" included, is
   // kept, in the intended order. Metadata keys are sorted for determinism (the reference uses a
@@ -230,10 +270,10 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
     parts.push(`${JSON.stringify(METADATA_KEY)}:{${kv.join(',')}}`);
   }
   let off = 0;
-  for (const { name, t } of order) {
-    const len = t.data.length * ITEMSIZE[t.dtype];
+  for (const { name, t, dt } of order) {
+    const len = t.data.length * WRITE_ITEMSIZE[dt];
     // Key order inside an entry matches the reference: dtype, shape, data_offsets.
-    const entry = { dtype: ST_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [off, off + len] };
+    const entry = { dtype: dt, shape: [...t.shape], data_offsets: [off, off + len] };
     parts.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
     off += len;
   }
@@ -249,16 +289,19 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
   let p = 8 + json.length;
-  for (const { t } of order) {
-    encodeLE(t.data, out, p);
-    p += t.data.length * ITEMSIZE[t.dtype];
+  for (const { t, dt } of order) {
+    if (dt === 'I64') {
+      const view = new DataView(out.buffer, p, t.data.length * 8);
+      for (let i = 0; i < t.data.length; i++) view.setBigInt64(8 * i, BigInt(t.data[i]!), true);
+    } else if (dt === ST_DTYPE[t.dtype]) encodeLE(t.data, out, p);
+    p += t.data.length * WRITE_ITEMSIZE[dt];
   }
   return out;
 }
 
 /** Write a parameter tree atomically (readers never see a half-written file). */
-export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>, opts: WriteOptions = {}): void {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata, opts));
 }
 
 export interface ShapeCheckOptions {
@@ -321,6 +364,32 @@ function decodeLE(bytes: Uint8Array, start: number, byteLen: number, dtype: DTyp
   }
   const out = new Float64Array(size);
   for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);
+  return out;
+}
+
+/** IEEE half (F16) or bfloat16 (BF16) data as float32 or float64 values (exact: both hold every half value). */
+function decodeHalfLE(bytes: Uint8Array, start: number, byteLen: number, dtype: 'F16' | 'BF16', to: DType): Buf {
+  const size = byteLen / 2;
+  const out = to === 'float32' ? new Float32Array(size) : new Float64Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, byteLen);
+  if (dtype === 'BF16') {
+    // the upper 16 bits of a float32
+    const f = new DataView(new ArrayBuffer(4));
+    for (let i = 0; i < size; i++) {
+      f.setUint32(0, view.getUint16(2 * i, true) << 16);
+      out[i] = f.getFloat32(0);
+    }
+    return out;
+  }
+  for (let i = 0; i < size; i++) {
+    const h = view.getUint16(2 * i, true);
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) out[i] = sign * frac * 2 ** -24; // zero and subnormals
+    else if (exp === 0x1f) out[i] = frac === 0 ? sign * Infinity : NaN;
+    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
   return out;
 }
 

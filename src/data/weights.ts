@@ -11,6 +11,10 @@
  *   which eval-mode analysis never reads (PyTorch itself fills it in for old state_dicts). It is
  *   typically I64 in a PyTorch state_dict and loads as a float64 tensor.
  * - A tensor in the file that is neither a parameter nor a buffer of the model is an error.
+ * - The tool's own checkpoints load as they are: today's runs/<run>/checkpoints/step-<n>.safetensors
+ *   is a plain state_dict; in the old layout ("format": "lie-bracket checkpoint v1" in the
+ *   metadata) the optimizer state under `optim.` is ignored here.
+ * - F16 and BF16 tensors load too (exactly) and are cast to the requested dtype like F32 ones.
  */
 import type { DType } from '../engine/dtype.js';
 import { cast } from '../engine/ops.js';
@@ -34,6 +38,9 @@ export interface ModelState {
   freshBnStats: boolean;
 }
 
+/** The metadata `format` of the tool's old checkpoints (src/study/train.ts CHECKPOINT_FORMAT_V1), optimizer state included. */
+const OLD_CHECKPOINT_FORMAT = 'lie-bracket checkpoint v1';
+
 const BN_STAT = /\.(running_mean|running_var)$/;
 
 function listNames(names: readonly string[]): string {
@@ -43,7 +50,13 @@ function listNames(names: readonly string[]): string {
 
 /** Load a model's parameters and buffers from a safetensors file, checked as described above. */
 export function loadModelState(model: Model, path: string, dtype: DType, opts: LoadWeightsOptions = {}): ModelState {
-  const { tensors, dtypes } = readSafetensors(path);
+  const file = readSafetensors(path);
+  const { dtypes } = file;
+  let tensors = file.tensors;
+  if (file.metadata.format === OLD_CHECKPOINT_FORMAT) {
+    // a checkpoint of the old layout: its optimizer state is not part of the model
+    tensors = Object.fromEntries(Object.entries(tensors).filter(([k]) => !k.startsWith('optim.')));
+  }
   const has = (k: string) => Object.prototype.hasOwnProperty.call(tensors, k);
   const intParams = Object.keys(model.paramShapes).filter((k) => has(k) && INTEGER_DTYPES.includes(dtypes[k]!));
   if (intParams.length > 0) {

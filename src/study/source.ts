@@ -18,7 +18,7 @@ import type { OptimizerConfig, OptimizerState } from '../nn/optim.js';
 import { count, type Vec } from '../bracket/vec.js';
 import { resolveModel } from './resolve.js';
 import { openRun, type Run } from './run.js';
-import { resolveGroups } from './train.js';
+import { readRunFile, requireKnown, resolveGroups } from './train.js';
 
 export interface SourceOptions {
   run?: string;
@@ -103,7 +103,11 @@ export function resolveSource(f: SourceOptions): Source {
       dataSpec: run.config.data,
       run,
       step,
-      optimizer: { config: run.config.optimizer, state: ck.optimizer },
+      // read when used (verify --optimizer run): an imported run has neither optimizer nor state
+      get optimizer() {
+        requireKnown(f.run!, readRunFile(f.run!), ['optimizer'], 'the run’s optimizer (--optimizer run)');
+        return { config: run.config.optimizer, state: ck.optimizer };
+      },
     };
   }
   if (f.step !== undefined) throw new UserError('--step needs --run');

@@ -1,18 +1,30 @@
 /**
- * Training with checkpoints: config → run directory with run.json, checkpoints/step-<n>.safetensors
- * (parameters and BatchNorm buffers under PyTorch state_dict names, optimizer state under
- * `optim.`), and metrics.jsonl. Deterministic: the minibatch of step s is a function of (seed, s)
- * alone, so a resumed run ends bit-identical to an uninterrupted one.
+ * Training with checkpoints: config → run directory with run.json, metrics.jsonl and, at each
+ * checkpoint step n,
+ *
+ *   checkpoints/step-<n>.safetensors        the model's PyTorch state_dict, nothing else: parameters
+ *                                           in the run's dtype, BatchNorm running_mean/var in the
+ *                                           same dtype, num_batches_tracked as I64, under PyTorch
+ *                                           names (`module.load_state_dict(load_file(f), strict=True)`)
+ *   checkpoints/step-<n>.optim.safetensors  what resuming needs besides: the optimizer state
+ *                                           (`step`, `exp_avg.<param>`, …) and the exact float64
+ *                                           BatchNorm statistics (`buffers.<name>`, float32 runs)
+ *
+ * The optimizer file is written first, then the state_dict, each atomically, so the state_dict's
+ * presence means the step is complete. Checkpoints of the old layout ('lie-bracket checkpoint v1':
+ * float64 buffers and the optimizer state under `optim.` in the one file) still load.
+ * Deterministic: the minibatch of step s is a function of (seed, s) alone, so a resumed run ends
+ * bit-identical to an uninterrupted one.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../data/atomic.js';
 import { acquireLock } from './lock.js';
 import { batch, type Dataset } from '../data/dataset.js';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
 import type { DType } from '../engine/dtype.js';
-import { mean } from '../engine/ops.js';
+import { cast, mean } from '../engine/ops.js';
 import { Rng } from '../engine/random.js';
 import { Tensor } from '../engine/tensor.js';
 import { Scratch, withScratch } from '../engine/scratch.js';
@@ -221,7 +233,18 @@ export function checkpointPath(runDir: string, step: number): string {
   return join(runDir, 'checkpoints', `step-${step}.safetensors`);
 }
 
-/** Steps of the complete checkpoints in a run directory, ascending. */
+/** The optimizer state (and exact buffers) of a checkpoint, next to its state_dict. */
+export function optimizerStatePath(runDir: string, step: number): string {
+  return join(runDir, 'checkpoints', `step-${step}.optim.safetensors`);
+}
+
+/** The `format` metadata of a checkpoint's state_dict file (this layout, and the old one). */
+export const CHECKPOINT_FORMAT = 'lie-bracket checkpoint v2';
+export const CHECKPOINT_FORMAT_V1 = 'lie-bracket checkpoint v1';
+/** The `format` metadata of a checkpoint's optimizer file. */
+export const OPTIMIZER_STATE_FORMAT = 'lie-bracket optimizer state v2';
+
+/** Steps of the complete checkpoints (their state_dict files; not the .optim files) in a run directory, ascending. */
 export function listCheckpoints(runDir: string): number[] {
   const dir = join(runDir, 'checkpoints');
   if (!existsSync(dir)) return [];
@@ -232,22 +255,82 @@ export function listCheckpoints(runDir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-export function saveCheckpoint(runDir: string, model: Model, ck: Checkpoint): void {
-  const tensors: Record<string, Tensor> = { ...ck.params, ...ck.buffers };
-  for (const [k, t] of Object.entries(stateToTensors(ck.optimizer))) tensors[`optim.${k}`] = t;
-  writeSafetensors(checkpointPath(runDir, ck.step), tensors, { step: String(ck.step), model: model.name, format: 'lie-bracket checkpoint v1' });
+/** BatchNorm's step counter, an integer buffer (I64 in a PyTorch state_dict). */
+export const isIntegerBuffer = (name: string): boolean => name === 'num_batches_tracked' || name.endsWith('.num_batches_tracked');
+
+const toDtype = (t: Tensor, dtype: DType): Tensor => (t.dtype === dtype ? t : concrete(cast(t, dtype)));
+
+/**
+ * Write a model state as PyTorch would save its state_dict: parameters and float buffers in
+ * `dtype`, integer buffers (num_batches_tracked) as I64. Atomic.
+ */
+export function writeStateDict(path: string, state: ModelState, dtype: DType, metadata: Record<string, string>): void {
+  const tensors: Record<string, Tensor> = {};
+  const stored: Record<string, 'I64'> = {};
+  for (const [k, t] of Object.entries(state.params)) tensors[k] = toDtype(t, dtype);
+  for (const [k, t] of Object.entries(state.buffers)) {
+    if (isIntegerBuffer(k)) {
+      tensors[k] = t;
+      stored[k] = 'I64';
+    } else tensors[k] = toDtype(t, dtype);
+  }
+  writeSafetensors(path, tensors, metadata, { stored });
 }
 
-export function loadCheckpoint(runDir: string, step: number, model: Model, opt: OptimizerConfig, dtype: DType): Checkpoint {
+/** The dtype of a parameter tree (all parameters share one). */
+function dtypeOf(params: Vec): DType {
+  return Object.values(params)[0]?.dtype ?? 'float64';
+}
+
+export function saveCheckpoint(runDir: string, model: Model, ck: Checkpoint): void {
+  const dtype = dtypeOf(ck.params);
+  const optim: Record<string, Tensor> = { ...stateToTensors(ck.optimizer) };
+  // float32 runs: the state_dict holds float32 statistics; resuming needs the exact ones
+  if (dtype !== 'float64') for (const [k, t] of Object.entries(ck.buffers)) if (!isIntegerBuffer(k)) optim[`buffers.${k}`] = t;
+  const step = String(ck.step);
+  const file = basename(checkpointPath(runDir, ck.step));
+  writeSafetensors(optimizerStatePath(runDir, ck.step), optim, { format: OPTIMIZER_STATE_FORMAT, step, model: model.name, checkpoint: file });
+  writeStateDict(checkpointPath(runDir, ck.step), ck, dtype, {
+    format: CHECKPOINT_FORMAT,
+    step,
+    model: model.name,
+    optimizer: basename(optimizerStatePath(runDir, ck.step)),
+  });
+}
+
+export interface LoadCheckpointOptions {
+  /**
+   * For resuming: read the optimizer file now (a missing one is an error) and take the exact
+   * BatchNorm statistics from it. Otherwise the optimizer state is read when first used.
+   */
+  resume?: boolean;
+}
+
+/**
+ * A checkpoint of a run: its state_dict (either layout), with float buffers as float64 in memory
+ * and the optimizer state (from the .optim file, or the old layout's `optim.` tensors) read when
+ * `optimizer` is first used, unless `o.resume`. A missing optimizer file is a one-line UserError then.
+ */
+export function loadCheckpoint(
+  runDir: string,
+  step: number,
+  model: Model,
+  opt: OptimizerConfig,
+  dtype: DType,
+  o: LoadCheckpointOptions = {},
+): Checkpoint {
   const path = checkpointPath(runDir, step);
-  const { tensors } = readSafetensors(path);
+  const { tensors, metadata } = readSafetensors(path);
   const params: Vec = {};
   const buffers: Vec = {};
   const optim: Record<string, Tensor> = {};
+  const isParam = (k: string) => Object.prototype.hasOwnProperty.call(model.paramShapes, k);
+  const isBuffer = (k: string) => Object.prototype.hasOwnProperty.call(model.bufferShapes, k);
+  const v1 = metadata.format === CHECKPOINT_FORMAT_V1 || Object.keys(tensors).some((k) => k.startsWith('optim.') && !isParam(k) && !isBuffer(k));
   for (const [k, t] of Object.entries(tensors)) {
-    if (k.startsWith('optim.')) optim[k.slice(6)] = t;
-    else if (k in model.paramShapes) params[k] = t;
-    else if (k in model.bufferShapes) buffers[k] = t;
+    if (v1 && k.startsWith('optim.')) optim[k.slice(6)] = t;
+    else if (isParam(k)) params[k] = t;
+    else if (isBuffer(k)) buffers[k] = toDtype(t, 'float64');
     else throw new UserError(`${path}: tensor ${k} is neither a parameter nor a buffer of model ${model.name}`);
   }
   for (const k of Object.keys(model.paramShapes)) {
@@ -255,7 +338,33 @@ export function loadCheckpoint(runDir: string, step: number, model: Model, opt: 
     if (params[k].dtype !== dtype) throw new UserError(`${path}: parameter ${k} is ${params[k].dtype}, the run is ${dtype}`);
   }
   for (const k of Object.keys(model.bufferShapes)) if (!buffers[k]) throw new UserError(`${path}: buffer ${k} is missing`);
-  return { step, params, buffers, optimizer: stateFromTensors(optim, opt, params, path) };
+
+  let state: OptimizerState | undefined;
+  const readOptimizer = (): OptimizerState => {
+    if (state) return state;
+    if (v1) return (state = stateFromTensors(optim, opt, params, path));
+    const op = optimizerStatePath(runDir, step);
+    if (!existsSync(op)) {
+      throw new UserError(`${op} is missing: checkpoint step ${step} has no optimizer state (needed to resume training or for the run's optimizer)`);
+    }
+    const f = readSafetensors(op);
+    if (f.metadata.step !== undefined && f.metadata.step !== String(step)) {
+      throw new UserError(`${op}: holds the optimizer state of step ${f.metadata.step}, not of step ${step}`);
+    }
+    const own: Record<string, Tensor> = {};
+    for (const [k, t] of Object.entries(f.tensors)) {
+      if (k.startsWith('buffers.')) {
+        const b = k.slice(8);
+        if (!isBuffer(b)) throw new UserError(`${op}: tensor ${k}: ${b} is not a buffer of model ${model.name}`);
+        if (o.resume) buffers[b] = toDtype(t, 'float64');
+      } else own[k] = t;
+    }
+    return (state = stateFromTensors(own, opt, params, op));
+  };
+  const ck = { step, params, buffers } as Checkpoint;
+  Object.defineProperty(ck, 'optimizer', { get: readOptimizer, enumerable: true, configurable: true });
+  if (o.resume) readOptimizer();
+  return ck;
 }
 
 export const evalResultSchema = z.strictObject({ loss: jsonNumber, ...outputMetricsSchema.shape });
@@ -351,8 +460,40 @@ export const runFileSchema = z.strictObject({
   failure: z.strictObject({ step: index, reason: z.string(), lastCheckpoint: z.number().int() }).optional(),
   /** status 'complete'. */
   timings: z.strictObject({ seconds: jsonNumber, msPerStep: jsonNumber, resumedFrom: index.nullable() }).optional(),
+  /**
+   * Where the run comes from, when not from `lie-bracket train`: `source` 'imported' (by
+   * `lie-bracket import`, from the checkpoints at `from`), and the settings of its training that
+   * are `unknown` (config keys: optimizer, batchSize, seed, …). Their values in `config` are
+   * absent from the file (the schema's defaults fill them in memory) and must not be used: a
+   * consumer that needs one fails naming it (`requireKnown`).
+   */
+  provenance: z
+    .strictObject({
+      source: z.literal('imported'),
+      from: z.string(),
+      unknown: z.array(z.string()),
+    })
+    .optional(),
 });
 export type RunFile = z.infer<typeof runFileSchema>;
+export type Provenance = NonNullable<RunFile['provenance']>;
+
+/** What an imported run does not know about its training (docs/pytorch-runs.md). */
+export const IMPORTED_UNKNOWN: readonly string[] = ['optimizer', 'batchSize', 'seed', 'trainSize'];
+
+/**
+ * Fails with a one-line UserError when `what` (e.g. "resuming training") needs settings of the run
+ * that are unknown (an imported run), naming them.
+ */
+export function requireKnown(runDir: string, run: Pick<RunFile, 'provenance'>, fields: readonly string[], what: string): void {
+  const p = run.provenance;
+  if (!p) return;
+  const missing = fields.filter((f) => p.unknown.includes(f));
+  if (missing.length === 0) return;
+  throw new UserError(
+    `${what} needs the run's ${missing.join(', ')}, unknown for ${runDir}: it was imported from ${p.from} (lie-bracket import), trained elsewhere`,
+  );
+}
 
 /** A run directory's run.json under its schema; a file that fails it is a one-line error naming the field. */
 export function readRunFile(runDir: string): RunFile {
@@ -457,6 +598,7 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
     const existing = listCheckpoints(runDir);
     if (opts.resume && existing.length > 0) {
       const prior = readRunStatus(runDir);
+      if (prior) requireKnown(runDir, prior, IMPORTED_UNKNOWN, 'resuming training');
       if (prior?.status === 'failed') {
         const f = prior.failure;
         throw new UserError(
@@ -464,7 +606,7 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
         );
       }
       const last = existing[existing.length - 1]!;
-      ck = loadCheckpoint(runDir, last, ctx.model, opt, cfg.dtype);
+      ck = loadCheckpoint(runDir, last, ctx.model, opt, cfg.dtype, { resume: true });
       resumedFrom = last;
       metrics = readMetrics(runDir, last);
     } else {
@@ -546,7 +688,7 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
 }
 
 /** status and failure of a run directory's run.json, or null when it has none (or it is unreadable). */
-function readRunStatus(runDir: string): Pick<RunFile, 'status' | 'failure'> | null {
+function readRunStatus(runDir: string): Pick<RunFile, 'status' | 'failure' | 'provenance'> | null {
   try {
     return readRunFile(runDir);
   } catch {
