@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import * as e from '../src/engine/index.js';
 import * as o from '../src/engine/ops.js';
 import type { Val } from '../src/engine/tensor.js';
-import { withKernelHook } from '../src/engine/kernels/index.js';
+import { KERNEL_SETS, withKernelHook } from '../src/engine/kernels/index.js';
 
 const rng = new e.Rng(42);
 const N = (...s: number[]) => rng.normalTensor(s);
@@ -62,6 +62,7 @@ const CASES: Case[] = [
   { name: 'log', f: ([a]) => o.log(a!), xs: () => [U(0.3, 3, 3, 4)] },
   { name: 'log1p', f: ([a]) => o.log1p(a!), xs: () => [U(-0.5, 3, 3, 4)] },
   { name: 'tanh', f: ([a]) => o.tanh(a!), xs: () => [N(3, 4)] },
+  { name: 'erf', f: ([a]) => o.erf(a!), xs: () => [N(3, 4)] },
   { name: 'sqrt', f: ([a]) => o.sqrt(a!), xs: () => [U(0.3, 3, 3, 4)] },
   { name: 'abs', f: ([a]) => o.abs(a!), xs: () => [away(3, 4)] },
   { name: 'pow 3', f: ([a]) => o.pow(a!, 3), xs: () => [N(3, 4)] },
@@ -132,6 +133,7 @@ const CASES: Case[] = [
   { name: 'mish_grad', f: ([a]) => o.mishGrad(a!), xs: () => [N(3, 4)] },
   { name: 'mish (composite form)', f: ([a]) => e.mishComposite(a!), xs: () => [away(3, 4)] },
   { name: 'gelu', f: ([a]) => e.gelu(a!), xs: () => [N(3, 4)] },
+  { name: 'geluErf (exact GELU)', f: ([a]) => e.geluErf(a!), xs: () => [N(3, 4)] },
   { name: 'logsumexp', f: ([a]) => e.logsumexp(a!, -1), xs: () => [N(3, 4)] },
   { name: 'logSoftmax axis 0', f: ([a]) => e.logSoftmax(a!, 0), xs: () => [N(3, 4)] },
   { name: 'softmax', f: ([a]) => e.softmax(a!), xs: () => [N(3, 4)] },
@@ -248,6 +250,7 @@ describe('smooth composites at their branch points', () => {
     ['silu', e.silu],
     ['sigmoid', e.sigmoid],
     ['gelu', e.gelu],
+    ['geluErf', e.geluErf],
     ['bceWithLogits', (z) => e.bceWithLogits(z, e.tensor([0.3]))],
   ];
   for (const [name, f] of cases) {
@@ -274,5 +277,65 @@ describe('the mish primitive', () => {
     const g = (f: (x: Val) => Val) => (x: Val) => e.grad((t: Val) => o.sum(f(t)))(x);
     near(v(g(e.mish)), v(g(e.mishComposite)), 1e-12);
     near(v(g(g(e.mish))), v(g(g(e.mishComposite))), 1e-10);
+  });
+});
+
+describe('the erf primitive and exact GELU', () => {
+  const vals = (f: (x: Val) => Val, xs: number[], dtype: e.DType = 'float64') => Array.from((f(e.tensor(xs, [xs.length], dtype)) as e.Tensor).data);
+  const d = (f: (x: Val) => Val) => (x: Val) => e.grad((t: Val) => o.sum(f(t)))(x);
+  const close = (got: number[], want: number[], tol: number) =>
+    got.forEach((v, i) => expect(Math.abs(v - want[i]!), `${v} vs ${want[i]}`).toBeLessThanOrEqual(tol));
+
+  test('erf matches known values to 1e-15 in every kernel set (±∞ → ±1, NaN → NaN, −0 → −0)', () => {
+    for (const set of KERNEL_SETS)
+      e.withKernels(set, () => {
+        const v = vals(o.erf, [0, 0.5, 1, -2, Infinity, -Infinity, NaN, -0]);
+        close(v.slice(0, 6), [0, 0.5204998778130465, 0.8427007929497149, -0.9953222650189527, 1, -1], 1e-15);
+        expect(v[6]).toBeNaN();
+        expect(Object.is(v[7], -0)).toBe(true);
+      });
+  });
+  test('float32 erf is the float64 value rounded once', () => {
+    const xs = Array.from({ length: 101 }, (_, i) => Math.fround(-5 + i * 0.1 + 0.0123));
+    const f64 = vals(o.erf, xs);
+    for (const set of KERNEL_SETS) e.withKernels(set, () => expect(vals(o.erf, xs, 'float32')).toEqual(f64.map(Math.fround)));
+  });
+  test('derivatives of erf to fourth order equal (2/√π)·e^(−x²) times its Hermite polynomials', () => {
+    const xs = [-1.7, -0.3, 0, 0.45, 2.2];
+    const c = (x: number) => (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x);
+    const d1 = d(o.erf);
+    const d2 = d(d1);
+    const d3 = d(d2);
+    const d4 = d(d3);
+    close(vals(d1, xs), xs.map(c), 1e-15);
+    close(
+      vals(d2, xs),
+      xs.map((x) => -2 * x * c(x)),
+      1e-14,
+    );
+    close(
+      vals(d3, xs),
+      xs.map((x) => (4 * x * x - 2) * c(x)),
+      1e-13,
+    );
+    close(
+      vals(d4, xs),
+      xs.map((x) => (-8 * x ** 3 + 12 * x) * c(x)),
+      1e-13,
+    );
+  });
+  test("geluErf equals PyTorch's nn.GELU() values and its derivative Φ(x) + x·φ(x)", () => {
+    close(vals(e.geluErf, [1, -1, 0]), [0.8413447460685429, -0.15865525393145707, 0], 1e-15);
+    const phi = (x: number) => Math.exp((-x * x) / 2) / Math.sqrt(2 * Math.PI);
+    // Φ(1) = gelu(1), Φ(−1) = 1 − Φ(1)
+    close(vals(d(e.geluErf), [1, -1, 0]), [0.8413447460685429 + phi(1), 0.15865525393145707 - phi(1), 0.5], 1e-15);
+  });
+  test('gelu and geluTanh are the tanh approximation, within 5e-4 of geluErf', () => {
+    expect(e.geluTanh).toBe(e.gelu);
+    const xs = Array.from({ length: 201 }, (_, i) => -10 + i * 0.1);
+    const exact = vals(e.geluErf, xs);
+    const approx = vals(e.gelu, xs);
+    close(approx, exact, 5e-4);
+    expect(Math.max(...approx.map((a, i) => Math.abs(a - exact[i]!)))).toBeGreaterThan(1e-4); // not the same function
   });
 });

@@ -98,6 +98,19 @@ describe('model specs', () => {
     const y = m.apply(initModel(m, 1, 'float64'), rng.normalTensor([2, 2, 4, 4]), evalState(initBuffers(m)));
     expect(y.shape).toEqual([2, 5]);
   });
+  test("activations 'gelu' and 'gelu_tanh' are the tanh approximation, 'gelu_erf' the exact GELU", () => {
+    const x = e.tensor([-3, -1, -0.25, 0, 0.5, 1, 2.5], [1, 7]);
+    const run = (type: string) => {
+      const m = modelFromSpec({ input: [7], layers: [{ type }] });
+      return Array.from((m.apply(initModel(m, 1, 'float64'), x, evalState(initBuffers(m))) as e.Tensor).data);
+    };
+    const want = (f: (v: Val) => Val) => Array.from((f(x) as e.Tensor).data);
+    expect(run('gelu')).toEqual(want(e.gelu));
+    expect(run('gelu_tanh')).toEqual(want(e.gelu));
+    expect(run('gelu_erf')).toEqual(want(e.geluErf));
+    expect(run('gelu_erf')[5]).toBeCloseTo(0.8413447460685429, 15); // torch.nn.GELU()(1.)
+    expect(run('gelu_erf')).not.toEqual(run('gelu'));
+  });
   test('bad specs give one-line errors naming the layer', () => {
     expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'linear', out: 3 }] })).toThrow(/layer 0 \(linear\): needs a flat input/);
     expect(() => modelFromSpec({ input: [1, 4, 4], layers: [{ type: 'conv2d', out: 3, kernel: 9 }] })).toThrow(/kernel does not fit/);

@@ -46,12 +46,25 @@ export function mishComposite(x: Val): Val {
 }
 
 /**
- * GELU in its tanh form, ½x(1 + tanh(√(2/π)(x + 0.044715x³))) — PyTorch's gelu(approximate='tanh').
- * (The erf form needs erf, which is not a primitive.)
+ * GELU in its tanh form, ½x(1 + tanh(√(2/π)(x + 0.044715x³))) — PyTorch's
+ * nn.GELU(approximate='tanh'). This is what `gelu` has always meant here, and it stays so; the exact
+ * form, PyTorch's default nn.GELU(), is `geluErf`. The two differ by up to about 5e-4.
  */
 export function gelu(x: Val): Val {
   const inner = o.mul(o.add(x, o.mul(o.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
   return o.mul(o.mul(x, 0.5), o.add(o.tanh(inner), 1));
+}
+
+/** The tanh approximation of GELU under its explicit name: the same function as `gelu`. */
+export const geluTanh: (x: Val) => Val = gelu;
+
+/**
+ * Exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)) — PyTorch's default nn.GELU() (approximate='none'),
+ * computed as PyTorch does, x·½·(1 + erf(x·√½)); far in the negative tail (x ≲ −8) 1 + erf
+ * cancels to 0, as in PyTorch.
+ */
+export function geluErf(x: Val): Val {
+  return o.mul(o.mul(x, 0.5), o.add(o.erf(o.mul(x, Math.SQRT1_2)), 1));
 }
 
 /** log Σ exp(x) over an axis, shifted by the (gradient-free) max. */

@@ -71,6 +71,10 @@ export function log1p(x: Val): Val {
 export function tanh(x: Val): Val {
   return bind('tanh', [x], {});
 }
+/** The Gauss error function erf(x) (primitive); d erf = (2/√π)·e^(−x²). */
+export function erf(x: Val): Val {
+  return bind('erf', [x], {});
+}
 export function sqrt(x: Val): Val {
   return bind('sqrt', [x], {});
 }

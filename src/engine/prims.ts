@@ -41,6 +41,8 @@ export interface PrimParams {
   log: None;
   log1p: None;
   tanh: None;
+  /** The Gauss error function erf(x) = (2/√π)∫₀ˣ e^(−t²) dt; derivative (2/√π)·e^(−x²). */
+  erf: None;
   sqrt: None;
   /** |x|; derivative sign(x), 0 at 0. */
   abs: None;
@@ -105,6 +107,7 @@ export const PRIMS = [
   'log',
   'log1p',
   'tanh',
+  'erf',
   'sqrt',
   'abs',
   'mish',

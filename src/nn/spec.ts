@@ -6,7 +6,7 @@
  * written as nested nn.Sequential in PyTorch has the same state_dict keys.
  */
 import { z } from 'zod';
-import { gelu, relu, sigmoid, silu } from '../engine/composites.js';
+import { gelu, geluErf, relu, sigmoid, silu } from '../engine/composites.js';
 import * as o from '../engine/ops.js';
 import { windowOut } from '../engine/prims.js';
 import type { Val } from '../engine/tensor.js';
@@ -20,7 +20,11 @@ const pos = z.number().int().positive();
 const nonneg = z.number().int().nonnegative();
 const pairOrInt = z.union([pos, z.tuple([pos, pos])]);
 const pairOrNonneg = z.union([nonneg, z.tuple([nonneg, nonneg])]);
-const activations = ['relu', 'tanh', 'silu', 'mish', 'gelu', 'sigmoid'] as const;
+/**
+ * 'gelu' is the tanh approximation (as it always was here), the same as 'gelu_tanh' =
+ * torch.nn.GELU(approximate='tanh'); 'gelu_erf' is the exact GELU, torch.nn.GELU() (PyTorch's default).
+ */
+const activations = ['relu', 'tanh', 'silu', 'mish', 'gelu', 'gelu_tanh', 'gelu_erf', 'sigmoid'] as const;
 export type Activation = (typeof activations)[number];
 
 export type LayerSpec =
@@ -84,7 +88,7 @@ export const modelSpecSchema = z
   .strict();
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
 
-const ACT: Record<Activation, (x: Val) => Val> = { relu, tanh: o.tanh, silu, mish: o.mish, gelu, sigmoid };
+const ACT: Record<Activation, (x: Val) => Val> = { relu, tanh: o.tanh, silu, mish: o.mish, gelu, gelu_tanh: gelu, gelu_erf: geluErf, sigmoid };
 const pair = (v: number | readonly [number, number] | undefined, d: number): [number, number] =>
   v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
 

@@ -742,6 +742,7 @@ export const jsKernels: KernelTable = {
   log: reference.log,
   log1p: reference.log1p,
   tanh: reference.tanh,
+  erf: reference.erf,
   sqrt: reference.sqrt,
   abs: reference.abs,
   mish: reference.mish,

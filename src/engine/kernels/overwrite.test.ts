@@ -31,6 +31,7 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   log: (d) => [unary(d)],
   log1p: (d) => [unary(d)],
   tanh: (d) => [unary(d)],
+  erf: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   sqrt: (d) => [unary(d)],
   abs: (d) => [unary(d)],
   mish: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],

@@ -8,6 +8,7 @@ import { stridesOf } from '../shape.js';
 import { stridedLoop } from './strided.js';
 import type { KIn, Kernel, KernelTable } from './types.js';
 import { linalgReference } from './linalg_ref.js';
+import erf64 from '@stdlib/math-base-special-erf';
 
 // Each elementwise kernel is its own loop: a shared loop calling a function per element would be
 // megamorphic in V8 and several times slower. Comparisons are +(a > b), not a > b ? 1 : 0: V8
@@ -145,6 +146,11 @@ export const reference: KernelTable = {
   tanh: (out, _s, ins) => {
     const x = X(ins);
     for (let i = 0; i < out.length; i++) out[i] = Math.tanh(x[i]!);
+  },
+  // erf in float64 (@stdlib, FreeBSD's algorithm, < 1 ulp); float32 data rounds once on store
+  erf: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = erf64(x[i]!);
   },
   sqrt: (out, _s, ins) => {
     const x = X(ins);

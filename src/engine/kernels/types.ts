@@ -34,6 +34,7 @@ export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'log',
   'log1p',
   'tanh',
+  'erf',
   'sqrt',
   'abs',
   'mish',

@@ -767,6 +767,7 @@ export const wasmKernels: KernelTable = {
   log: mathKernel('log'),
   log1p: mathKernel('log1p'),
   tanh: mathKernel('tanh'),
+  erf: reference.erf,
   sqrt: unaryKernel('sqrt'),
   abs: unaryKernel('abs'),
   mish: mathKernel('mish'),

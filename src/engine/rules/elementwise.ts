@@ -15,7 +15,7 @@ function sameAvals(name: string, ins: readonly Aval[]): Aval {
 }
 
 /** A unary rule from d(out)/dx written in ops: tangent and cotangent are both  ·  × dfdx. */
-function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'sqrt' | 'abs' | 'mish' | 'mish_grad'>(
+function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'abs' | 'mish' | 'mish_grad'>(
   name: P,
   dfdx: (x: Val, out: Val) => Val,
 ): Rule<P> {
@@ -45,6 +45,9 @@ function extremum<P extends 'max' | 'min'>(name: P): Rule<P> {
     },
   };
 }
+
+/** 2/√π, the derivative of erf at 0 (C's M_2_SQRTPI). */
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
 const sign = (x: Val) => o.sub(o.gt(x, 0), o.lt(x, 0));
 
@@ -94,6 +97,7 @@ export const elementwiseRules = {
   log: unary('log', (x) => o.div(1, x)), // d log x = 1/x
   log1p: unary('log1p', (x) => o.div(1, o.add(x, 1))), // d log(1+x) = 1/(1+x)
   tanh: unary('tanh', (_x, out) => o.sub(1, o.square(out))), // d tanh = 1 − tanh²
+  erf: unary('erf', (x) => o.mul(o.exp(o.neg(o.square(x))), TWO_OVER_SQRT_PI)), // d erf = (2/√π) e^(−x²)
   sqrt: unary('sqrt', (_x, out) => o.div(0.5, out)), // d √x = 1/(2√x)
   abs: unary('abs', (x) => sign(x)), // d|x| = sign x (0 at 0)
   mish: unary('mish', (x) => o.mishGrad(x)),
@@ -141,6 +145,7 @@ export const elementwiseRules = {
       | 'log'
       | 'log1p'
       | 'tanh'
+      | 'erf'
       | 'sqrt'
       | 'abs'
       | 'mish'
