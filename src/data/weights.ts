@@ -21,7 +21,7 @@ import { cast } from '../engine/ops.js';
 import type { Tensor } from '../engine/tensor.js';
 import { concrete } from '../engine/transforms.js';
 import { UserError } from '../errors.js';
-import { initBuffers, type Model } from '../nn/models.js';
+import { freshBuffers, type Model } from '../nn/models.js';
 import { checkParamShapes, INTEGER_DTYPES, readSafetensors } from './safetensors.js';
 
 export interface LoadWeightsOptions {
@@ -83,7 +83,7 @@ export function loadModelState(model: Model, path: string, dtype: DType, opts: L
     const t = tensors[k]!;
     params[k] = t.dtype === dtype ? t : concrete(cast(t, dtype));
   }
-  const buffers = initBuffers(model);
+  const buffers = freshBuffers(model);
   if (!fresh) for (const [k] of presentBuffers) buffers[k] = tensors[k]!;
   return { params, buffers, freshBnStats: fresh };
 }

@@ -28,10 +28,19 @@ export interface Model {
    * and carries the buffers (default: eval mode without buffers, enough for buffer-free models).
    */
   apply(params: Params, x: Val, state?: ForwardState): Val;
+  /**
+   * The model's own starting parameters (cast to `dtype`) and buffers (float64), for a model that
+   * comes with weights (an ONNX file); initModel and initBuffers return them instead of fresh ones.
+   */
+  initialState?: (dtype: DType) => { params: Record<string, Tensor>; buffers: Record<string, Tensor> };
 }
 
-/** PyTorch-style initial parameters; BatchNorm weights 1 and biases 0, as PyTorch. */
+/**
+ * PyTorch-style initial parameters; BatchNorm weights 1 and biases 0, as PyTorch. A model with its
+ * own weights (`initialState`) starts from those instead, whatever the seed.
+ */
 export function initModel(model: Model, seed: number, dtype: DType): Record<string, Tensor> {
+  if (model.initialState) return model.initialState(dtype).params;
   const bnNames = new Set(
     Object.keys(model.bufferShapes)
       .filter((k) => k.endsWith('.running_mean'))
@@ -58,8 +67,17 @@ export function memoryEstimate(model: Model, batch: number, dtype: DType): numbe
   return (dtype === 'float64' ? 8 : 4) * 8 * (params + batch * activations);
 }
 
-/** Initial buffers: running_mean 0, running_var 1, num_batches_tracked 0 (float64). */
+/**
+ * Initial buffers: running_mean 0, running_var 1, num_batches_tracked 0 (float64); a model with
+ * its own weights (`initialState`) starts from its own buffers.
+ */
 export function initBuffers(model: Model): Record<string, Tensor> {
+  if (model.initialState) return model.initialState('float64').buffers;
+  return freshBuffers(model);
+}
+
+/** Fresh buffers whatever the model's own: running_mean 0, running_var 1, num_batches_tracked 0 (float64; `--fresh-bn-stats`). */
+export function freshBuffers(model: Model): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [k, shape] of Object.entries(model.bufferShapes)) out[k] = full(shape, k.endsWith('.running_var') ? 1 : 0, 'float64');
   return out;

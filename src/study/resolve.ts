@@ -1,7 +1,8 @@
-/** Model resolution for runs: a preset name, a path to a JSON spec, or an inline spec, fitted to the data. */
+/** Model resolution for runs: a preset name, a path to a JSON spec or an ONNX file, or an inline spec, fitted to the data. */
 import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { Dataset } from '../data/dataset.js';
+import { loadOnnx } from '../data/onnx.js';
 import { readFileOrExplain } from '../data/read-file.js';
 import type { DType } from '../engine/dtype.js';
 import { UserError } from '../errors.js';
@@ -29,7 +30,7 @@ export function checkFitsInMemory(m: Model, fit: FitOptions, limit = 0.8 * total
 }
 
 /**
- * The model named by `model` (preset, spec file or inline spec), checked against the data set's
+ * The model named by `model` (preset, spec file, .onnx file or inline spec), checked against the data set's
  * input shape and outputs and against the memory it needs at `fit` (default: batch 32, float64).
  */
 export function resolveModel(
@@ -40,6 +41,7 @@ export function resolveModel(
   const k = ds.labelNames.length;
   let m: Model;
   if (typeof model !== 'string') m = modelFromSpec(model);
+  else if (/\.onnx$/i.test(model)) m = loadOnnx(model);
   else if (model.endsWith('.json')) {
     if (!existsSync(model)) throw new UserError(`${model}: model spec file not found`);
     const text = new TextDecoder().decode(readFileOrExplain(model)); // a regular file (not a FIFO or device)
@@ -54,7 +56,7 @@ export function resolveModel(
     m = modelFromSpec(xresnetSpec({ input: [...ds.inputShape], outputs: k }));
   } else {
     const preset = MODELS[model];
-    if (!preset) throw new UserError(`unknown model "${model}"; choose ${Object.keys(MODELS).join(', ')} or give a JSON spec file`);
+    if (!preset) throw new UserError(`unknown model "${model}"; choose ${Object.keys(MODELS).join(', ')} or give a JSON spec file or an .onnx file`);
     m = preset;
   }
   const want = m.inputShape.join(',');

@@ -119,9 +119,17 @@ export function resolveSource(f: SourceOptions): Source {
   const model = resolveModel(f.model ?? SOURCE_DEFAULTS.model, data);
   const groups = resolveGroups({ groups: undefined } as never, data);
   const loss = getLoss(lossName, { groups, numOutputs: data.labelNames.length });
+  if (model.initialState && !f.weights && f.seed !== 0) {
+    throw new UserError(`--seed: model ${model.name} carries its own weights (its ONNX initializers), so there is no seeded init; drop --seed or give --weights`);
+  }
   const { params, buffers, weights } = f.weights
     ? loadWeights(model, f.weights, dtype, f.freshBnStats === true)
-    : { params: initModel(model, f.seed, dtype), buffers: initBuffers(model), weights: `seed ${f.seed}` };
+    : {
+        params: initModel(model, f.seed, dtype),
+        buffers: initBuffers(model),
+        // a model that carries its weights (ONNX initializers) starts from them, not from the seed
+        weights: model.initialState ? `the weights in ${f.model ?? SOURCE_DEFAULTS.model}` : `seed ${f.seed}`,
+      };
   return { model, loss, dtype, data, probes, params, buffers, forward: forwardFor(buffers), weights, dataSpec };
 }
 
