@@ -58,7 +58,7 @@ export function formatReport(r: BracketReport): string {
     out.push(
       table(
         ['output', 'mean |J_f·B|', '± s.e.', 'normalised'],
-        r.features.map((f) => [f.feature, sci(f.meanAbsEffect), sci(f.stderr, 1), sci(f.normalized)]),
+        r.features.map((f) => [f.feature, sci(f.meanAbsEffect), Number.isFinite(f.stderr) ? sci(f.stderr, 1) : '— (1 pair)', sci(f.normalized)]),
       ),
     );
   }

@@ -88,6 +88,35 @@ describe('parameters, buffers and modes', () => {
     expect(maxRelErr(concrete(model.apply(st.params, x)).data, Array.from(run(model, x).data))).toBe(0);
   });
 
+  test("a fresh BatchNorm's statistics merged by the exporter into Identity(weight) and Identity(bias) are buffers of their own", () => {
+    // torch.onnx.export dedups equal initializers: running_var (ones) → Identity(bn.weight), running_mean (zeros) → Identity(bn.bias)
+    const m = onnx.ModelProto.decode(new Uint8Array(readFileSync(`${DIR}/cnn.onnx`)));
+    const g = m.graph!;
+    g.initializer = g.initializer!.filter((t) => t.name !== 'bn1.running_mean' && t.name !== 'bn1.running_var');
+    g.node!.unshift(
+      onnx.NodeProto.create({ opType: 'Identity', name: 'Identity_0', input: ['bn1.weight'], output: ['bn1.running_var'] }),
+      onnx.NodeProto.create({ opType: 'Identity', name: 'Identity_1', input: ['bn1.bias'], output: ['bn1.running_mean'] }),
+    );
+    const model = parseOnnx(onnx.ModelProto.encode(m).finish(), 'dedup.onnx');
+    expect(model.bufferShapes).toEqual({ 'bn1.running_mean': [4], 'bn1.running_var': [4], 'bn1.num_batches_tracked': [] });
+    expect(Object.keys(model.paramShapes)).toContain('bn1.weight');
+    const { params, buffers } = model.initialState!('float64');
+    expect(Array.from(buffers['bn1.running_var']!.data)).toEqual(Array.from(params['bn1.weight']!.data));
+    expect(Array.from(buffers['bn1.running_mean']!.data)).toEqual(Array.from(params['bn1.bias']!.data));
+    // training moves the statistics, not the parameters they were copied from
+    const { x } = fixture('cnn');
+    const state = trainState(buffers);
+    model.apply(params, x, state);
+    expect(Array.from(state.updates['bn1.running_var']!.data)).not.toEqual(Array.from(params['bn1.weight']!.data));
+    // an Identity that feeds anything else (a tied parameter) stays a node
+    const m2 = onnx.ModelProto.decode(new Uint8Array(readFileSync(`${DIR}/cnn.onnx`)));
+    const bnNode = m2.graph!.node!.find((n) => n.opType === 'BatchNormalization')!;
+    m2.graph!.node!.unshift(onnx.NodeProto.create({ opType: 'Identity', name: 'Identity_0', input: ['bn1.weight'], output: ['tied'] }));
+    bnNode.input![1] = 'tied';
+    const tied = parseOnnx(onnx.ModelProto.encode(m2).finish(), 'tied.onnx');
+    expect(Object.keys(tied.paramShapes)).not.toContain('tied');
+  });
+
   test('BatchNormalization in training mode updates the running statistics; per-example mode does not', () => {
     const { model, x } = fixture('cnn');
     const { params, buffers } = model.initialState!('float64');

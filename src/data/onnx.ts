@@ -959,8 +959,29 @@ export function parseOnnx(bytes: Uint8Array, source: string, opts: LoadOnnxOptio
   const outDims = dimsOf(output);
   if (outDims && outDims.length !== 2) fail(`the output "${outputName}" has shape [${outDims.join(',')}]; a model's output is [N, K]`);
 
+  // The exporter merges initializers of equal value: a fresh BatchNorm's running_var (all ones)
+  // becomes Identity(its weight), its running_mean Identity(its bias). A buffer is state of its
+  // own, so such an Identity whose output serves only as BatchNorm statistics becomes an
+  // initializer again under the buffer's name (a copy). Parameters stay shared: an Identity
+  // that ties two parameters is left alone.
+  const protoNodes = g.node ?? [];
+  const statSlot = new Map<string, boolean>(); // value → used only as BatchNorm mean/var so far
+  for (const p of protoNodes) {
+    (p.input ?? []).forEach((name, k) => {
+      const stat = p.opType === 'BatchNormalization' && (k === 3 || k === 4);
+      statSlot.set(name, (statSlot.get(name) ?? true) && stat);
+    });
+  }
+  const kept = protoNodes.filter((p) => {
+    const [src, out] = [p.input?.[0] ?? '', p.output?.[0] ?? ''];
+    if (p.opType !== 'Identity' || !inits.has(src) || inits.has(out) || statSlot.get(out) !== true || out === outputName) return true;
+    const t = inits.get(src)!;
+    inits.set(out, { ...t, data: Float64Array.from(t.data) });
+    return false;
+  });
+
   // nodes: supported ops, known inputs, topological order
-  const nodes = (g.node ?? []).map((p, i) => new Node(p, i, source));
+  const nodes = kept.map((p, i) => new Node(p, i, source));
   const produced = new Map<string, number>();
   for (const n of nodes) {
     if (n.proto.domain && n.proto.domain !== 'ai.onnx') n.fail(`the op domain "${n.proto.domain}" is not supported (only the default ONNX domain)`);

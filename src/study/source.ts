@@ -120,7 +120,9 @@ export function resolveSource(f: SourceOptions): Source {
   const groups = resolveGroups({ groups: undefined } as never, data);
   const loss = getLoss(lossName, { groups, numOutputs: data.labelNames.length });
   if (model.initialState && !f.weights && f.seed !== 0) {
-    throw new UserError(`--seed: model ${model.name} carries its own weights (its ONNX initializers), so there is no seeded init; drop --seed or give --weights`);
+    throw new UserError(
+      `--seed: model ${model.name} carries its own weights (its ONNX initializers), so there is no seeded init; drop --seed or give --weights`,
+    );
   }
   const { params, buffers, weights } = f.weights
     ? loadWeights(model, f.weights, dtype, f.freshBnStats === true)
