@@ -38,7 +38,10 @@ export function importCommand(): Command {
       '--checkpoints <dir|list>',
       'a directory of step-<n>.safetensors state_dicts, or FILE:STEP,FILE:STEP (e.g. a.safetensors:100,b.safetensors:200)',
     )
-    .requiredOption('--model <name|spec.json>', `the trained architecture: ${Object.keys(MODELS).join(', ')}, or a JSON model spec file`)
+    .requiredOption(
+      '--model <name|spec.json|model.onnx>',
+      `the trained architecture: ${Object.keys(MODELS).join(', ')}, a JSON model spec file or an ONNX file`,
+    )
     .requiredOption('--data <spec>', 'the data set: fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory of IDX files / CelebA')
     .addOption(
       new Option('--loss <loss>', 'the loss it was trained with: bce (independent sigmoids), ce (softmax), grouped (default: bce)').choices([

@@ -14,7 +14,10 @@ export function addSourceOptions(cmd: Command): Command {
   return cmd
     .option('--run <dir>', 'a training run directory: model, loss and data come from it')
     .option('--step <n>', 'checkpoint step of --run (default: the last)', parseIntArg('--step'))
-    .option('--model <name|spec.json>', `model without --run: ${Object.keys(MODELS).join(', ')} or a JSON spec (default: ${d.model})`)
+    .option(
+      '--model <name|spec.json|model.onnx>',
+      `model without --run: ${Object.keys(MODELS).join(', ')}, a JSON spec or an ONNX file (default: ${d.model})`,
+    )
     .option('--weights <file>', 'weights as safetensors with PyTorch names (default: a fresh seeded init)')
     .option(
       '--fresh-bn-stats',

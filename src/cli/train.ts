@@ -250,7 +250,10 @@ export function addTrainOptions(cmd: Command): Command {
   const d = TRAIN_DEFAULTS;
   return cmd
     .option('--config <file>', 'JSON config (every field is also a flag; flags win)')
-    .option('--model <name|spec.json>', `model: ${Object.keys(MODELS).join(', ')}, or a JSON model spec file ${dflt(d.model)}`)
+    .option(
+      '--model <name|spec.json|model.onnx>',
+      `model: ${Object.keys(MODELS).join(', ')}, a JSON model spec file, or an ONNX file (starts from its weights) ${dflt(d.model)}`,
+    )
     .option('--data <spec>', `fashion-mnist (shipped subset), synthetic, celeba:<dir>, or a directory of IDX files / CelebA ${dflt(d.data)}`)
     .addOption(
       new Option('--loss <loss>', `bce (independent sigmoids), ce (softmax), grouped (softmax per exclusive group) ${dflt(d.loss)}`).choices([

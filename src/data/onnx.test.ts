@@ -141,6 +141,13 @@ describe('parameters, buffers and modes', () => {
   });
 });
 
+test("the README's table of supported ONNX ops lists exactly ONNX_OPS", () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const table = readme.slice(readme.indexOf('<!-- onnx-ops'), readme.indexOf('<!-- /onnx-ops -->'));
+  const listed = [...table.matchAll(/^\| [^|]+ \| (.*) \|$/gm)].flatMap((m) => [...m[1]!.matchAll(/`([A-Z][A-Za-z0-9]*)`/g)].map((k) => k[1]!));
+  expect([...new Set(listed)].sort()).toEqual([...ONNX_OPS]);
+});
+
 describe('derivatives through a loaded graph (float64)', () => {
   /** The model as a function of its parameter list, on a fixed input. */
   function asFunction(name: string) {
