@@ -18,6 +18,7 @@ interface StudyFlags extends TrainFlags {
   saveVectors?: boolean;
   workers?: number;
   json?: boolean;
+  skipTrain?: boolean;
 }
 
 export function formatStudy(r: StudyResult): string {
@@ -69,6 +70,10 @@ export function studyCommand(): Command {
     )
     .option('--save-vectors', 'also save the sweep’s bracket vectors (sweep/vectors/step-<n>.safetensors)')
     .option('--workers <n>', 'worker threads for the sweep (default: the number of cores)', parseIntArg('--workers', 1))
+    .option(
+      '--skip-train',
+      'analyse the complete run in --out as it is (one of ours, or one brought in with lie-bracket import): no training, and no training flags',
+    )
     .option('--json', 'print a JSON summary instead of text')
     .addHelpText(
       'after',
@@ -81,6 +86,16 @@ Running the same command again reuses every finished stage.`,
     .action(async (f: StudyFlags, c: Command) => {
       if (f.eps !== undefined && !f.verify)
         throw new UserError(`--eps sets the step sizes of the verify stage: add --verify (Adam's ε is --adam-eps)`);
+      if (f.skipTrain) {
+        if (f.out === undefined) throw new UserError('--skip-train needs --out RUN: the run to analyse');
+        // the run's own configuration is used: a training flag given here would be silently ignored
+        const trainFlags = addTrainOptions(new Command()).options.map((opt) => opt.attributeName());
+        const given = trainFlags.filter((k) => k !== 'out' && ['cli', 'env'].includes(c.getOptionValueSource(k) ?? ''));
+        if (given.length > 0) {
+          const flag = c.options.find((opt) => opt.attributeName() === given[0])?.long ?? given[0];
+          throw new UserError(`${flag}: with --skip-train the run's own configuration is used; drop ${flag}`);
+        }
+      }
       const { config, runDir } = configFromFlags({ ...f, resume: undefined, out: f.out ?? f.resume });
       const progress = commandReporter(c);
       let bar: ProgressTask | undefined;
@@ -91,6 +106,7 @@ Running the same command again reuses every finished stage.`,
           : `lie-bracket study --out ${shellQuote(runDir)} (with the same flags)`;
       };
       const r = await runStudy(config, runDir, {
+        skipTrain: f.skipTrain === true,
         report: writeReport,
         verifyEps: f.eps,
         interruptible: whileSigintStops,

@@ -123,6 +123,25 @@ describe('import a PyTorch run', () => {
     expect(io.out).toContain('unknown, not guessed');
   });
 
+  test('study --skip-train analyses an imported run; a training flag with it, or a missing run, is an error', async () => {
+    const out = join(tmp, 'skip');
+    expect(await cli('import', out, '--checkpoints', FIXTURE, '--model', 'smoothconvnet', '--data', 'fashion-mnist')).toBe(0);
+    io.out = '';
+    expectOneLineError(
+      io,
+      await cli('study', '--skip-train', '--out', out, '--lr', '0.1'),
+      /--lr: with --skip-train the run's own configuration is used/,
+    );
+    io.err = '';
+    expectOneLineError(io, await cli('study', '--skip-train', '--out', join(tmp, 'none')), /--skip-train: .*none holds no run/);
+    io.err = '';
+    expect(await cli('study', '--skip-train', '--out', out, '--first', '3', '--probes', '2', '--workers', '1', '--json')).toBe(0);
+    const r = JSON.parse(io.out) as { train: string; report: string };
+    expect(r.train).toBe('reused');
+    expect(existsSync(r.report)).toBe(true);
+    io.out = '';
+  });
+
   test('bad input: one-line errors naming the problem, and no OUT left behind', async () => {
     const bad = async (name: string, checkpoints: string, pattern: RegExp, model = 'smoothconvnet') => {
       io.err = '';

@@ -49,6 +49,11 @@ export interface StudyOptions {
    * stops at a step boundary with `TrainingInterrupted`.
    */
   interruptible?: <T>(fn: (signal: StopSignal) => Promise<T>) => Promise<T>;
+  /**
+   * Analyse the run in `runDir` as it is (ours, or one made by `lie-bracket import`) without
+   * training: it must be complete, and `wanted` is ignored (the run's own configuration is used).
+   */
+  skipTrain?: boolean;
   /** How to name a field where the flags differ from an existing run (default: its flag). */
   differenceLabel?: (d: ConfigDifference) => string;
   /**
@@ -84,7 +89,12 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
   const runJson = join(runDir, 'run.json');
   let trained: TrainSummary | 'reused' = 'reused';
   const prior = existsSync(runJson) ? readRunFile(runDir) : null;
-  if (prior) {
+  if (o.skipTrain) {
+    if (!prior) throw new UserError(`--skip-train: ${runDir} holds no run (no run.json); train one, or bring checkpoints in with lie-bracket import`);
+    if (prior.status !== 'complete') {
+      throw new UserError(`--skip-train: the run in ${runDir} is ${prior.status}, not complete; resume it with lie-bracket train --resume ${runDir}`);
+    }
+  } else if (prior) {
     const own = parseTrainConfig(prior.config, runJson);
     const diffs = configDifferences(own, config);
     if (diffs.length > 0) {
