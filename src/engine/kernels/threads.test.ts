@@ -7,7 +7,7 @@
  * count's default and validation.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -409,6 +409,7 @@ function transpiledEngine(): string {
   };
   walk(src);
   writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+  symlinkSync(join(ROOT, 'node_modules'), join(out, 'node_modules'), 'dir'); // the engine's dependencies (erf's kernel)
   return out;
 }
 
