@@ -61,27 +61,12 @@ def save_safetensors(state_dict, path):
 # ------------------------------------------------------------------------------------------------
 
 
-class SmoothConvNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.fc = nn.Linear(1568, 10)
+def reference_model(name):
+    """The preset as an nn.Module with its parameter names (torch_peer.py's, the one copy)."""
+    sys.path.insert(0, HERE)
+    import torch_peer  # noqa: E402
 
-    def forward(self, x):
-        h = F.avg_pool2d(F.silu(self.conv1(x)), 2)
-        h = F.avg_pool2d(F.silu(self.conv2(h)), 2)
-        return self.fc(h.reshape(h.shape[0], 1568))
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        return self.fc2(torch.tanh(self.fc1(x.reshape(x.shape[0], 784))))
+    return torch_peer.build_reference_model(name)[0]
 
 
 def read_idx(path):
@@ -104,7 +89,7 @@ def fashion(split, n):
 def make_fixture(out):
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    model = SmoothConvNet()
+    model = reference_model("smoothconvnet")
     x, y = fashion("train", 256)
     targets = F.one_hot(y, 10).float()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -141,10 +126,8 @@ def read_safetensors(path):
 def check(path, model_name):
     """load_state_dict(strict=True) of a lie-bracket checkpoint; prints the dtypes and the logits of 4 test images."""
     sys.path.insert(0, HERE)
-    if model_name == "smoothconvnet":
-        model = SmoothConvNet()
-    elif model_name == "mlp":
-        model = MLP()
+    if model_name in ("smoothconvnet", "mlp", "convnet"):
+        model = reference_model(model_name)
     else:
         import torch_peer  # noqa: E402  (spec models)
 
