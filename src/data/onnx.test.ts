@@ -117,6 +117,29 @@ describe('parameters, buffers and modes', () => {
     expect(Object.keys(tied.paramShapes)).not.toContain('tied');
   });
 
+  test('Dropout is the identity in inference; a training-mode pass through a non-zero ratio is an error, not a silent skip', () => {
+    const T = onnx.TensorProto.DataType.FLOAT;
+    const vi = (name: string) =>
+      onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: T, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } });
+    const graph = (ratio: number) =>
+      onnx.ModelProto.encode({
+        irVersion: 7,
+        opsetImport: [{ domain: '', version: 11 }],
+        graph: {
+          name: 'g',
+          input: [vi('x')],
+          output: [vi('y')],
+          node: [{ opType: 'Dropout', name: 'drop', input: ['x'], output: ['y'], attribute: [{ name: 'ratio', type: onnx.AttributeProto.AttributeType.FLOAT, f: ratio }] }],
+        },
+      }).finish();
+    const x = new Tensor(Float64Array.of(1, -2, 3, 4, 5, -6), [2, 3]);
+    const m = parseOnnx(graph(0.1), 'drop.onnx');
+    expect(Array.from(concrete(m.apply({}, x, evalState({}))).data)).toEqual(Array.from(x.data));
+    expect(userError(() => m.apply({}, x, trainState({})))).toMatch(/node "drop" \(Dropout\).*training would skip its dropout \(ratio 0\.1/);
+    const m0 = parseOnnx(graph(0), 'drop0.onnx');
+    expect(Array.from(concrete(m0.apply({}, x, trainState({}))).data)).toEqual(Array.from(x.data));
+  });
+
   test('BatchNormalization in training mode updates the running statistics; per-example mode does not', () => {
     const { model, x } = fixture('cnn');
     const { params, buffers } = model.initialState!('float64');

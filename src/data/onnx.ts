@@ -434,6 +434,16 @@ const HANDLERS: Record<string, Handler> = {
   Identity: (ctx, ins) => need(ctx, ins, 0),
   Dropout: (ctx, ins) => {
     if (ctx.usedOutputs(1)) ctx.node.fail('its mask output is used; export the model in eval mode (model.eval())');
+    // inference: the identity. Training here never drops units, so a training-mode forward pass
+    // through a Dropout with a non-zero ratio would silently differ from PyTorch's training
+    if (ctx.state.training && !ctx.state.perExample) {
+      const ratio = ctx.opset >= 12 ? (ins[1] ? values(ctx, ins[1], 'ratio')[0]! : 0.5) : ctx.node.float('ratio', 0.5);
+      if (ratio > 0) {
+        ctx.node.fail(
+          `training would skip its dropout (ratio ${ratio}): lie-bracket does not train with dropout; export the model without it (or with p = 0) to train here`,
+        );
+      }
+    }
     return need(ctx, ins, 0);
   },
   Add: binary(o.add),
