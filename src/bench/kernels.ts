@@ -11,10 +11,11 @@
  * includes zero-filling the output buffer, which the kernel contract guarantees.
  */
 import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
+import { setThreads, threads } from '../engine/kernels/index.js';
 import { jsKernels } from '../engine/kernels/js.js';
 import { linalgReference } from '../engine/kernels/linalg_ref.js';
 import type { KIn } from '../engine/kernels/types.js';
-import { wasmAvailable, wasmVariant, wasmKernels } from '../engine/kernels/wasm.js';
+import { wasmAvailable, wasmSimdPeakGflops, wasmVariant, wasmKernels } from '../engine/kernels/wasm.js';
 import { windowOut, type ConvParams, type PoolParams } from '../engine/prims.js';
 import { sizeOf, type Shape } from '../engine/shape.js';
 
@@ -239,6 +240,29 @@ function main(): void {
       }
     }
   }
+  // The xresnet training step's hottest conv shapes (batch 32, float32; train-bench --profile),
+  // in the wasm kernels only, against the SIMD multiply-add peak of one thread.
+  const before = threads();
+  setThreads(1);
+  const peak = wasmSimdPeakGflops();
+  console.log(
+    `\nxresnet step, batch 32, float32, wasm, 1 thread; SIMD peak ${peak.toFixed(1)} GFLOP/s (12 independent f32x4 multiply-adds in registers)`,
+  );
+  console.log(`${'case'.padEnd(38)} ${'ms'.padStart(9)} ${'GFLOP/s'.padStart(9)} ${'of peak'.padStart(8)}`);
+  const hot = [
+    ...convCases('stem B32 16→32 32²', 32, 16, 32, 32, 3, 1),
+    ...convCases('stem B32 32→32 32²', 32, 32, 32, 32, 3, 1),
+    ...convCases('stage1 B32 32→32 16²', 32, 32, 16, 32, 3, 1),
+    ...convCases('stage4 B32 256→256 2²', 32, 256, 2, 256, 3, 1),
+  ];
+  for (const c of hot) {
+    const f = c.prepare(wasmKernels, 'float32');
+    warm(f);
+    const t = time(f, samples, minMs);
+    const gf = c.flops / t / 1e6;
+    console.log(`${c.name.padEnd(38)} ${fmt(t, 9)} ${fmt(gf, 9, 2)} ${fmt((100 * gf) / peak, 7, 0)}%`);
+  }
+  setThreads(before);
   if (sink === 0.123456789) console.log(sink);
 }
 

@@ -91,6 +91,7 @@ interface Exports {
   // (the kernels' argument lists: gemm.as.ts, conv.as.ts, pool.as.ts and elementwise.as.ts; they
   // are called through `Call`s, [name, ...args], on this thread or on a kernel worker thread)
   readonly setPool: (KH: number, KW: number, sh: number, sw: number, ph: number, pw: number) => void;
+  readonly simd_peak_f32: (n: number) => number;
 }
 
 /**
@@ -298,6 +299,23 @@ export function releaseWasmMemory(): void {
   ctx = instantiate();
   wasm = ctx === null ? null : ctx.ex;
   initHeap();
+}
+
+/**
+ * The float32 multiply-add rate (GFLOP/s) that the running build reaches on this thread with
+ * everything in registers: the ceiling for the GEMM and conv kernels' rates (best of `rounds`
+ * timings of `n` rounds of 12 independent f32x4 multiply-adds; 0 without WebAssembly).
+ */
+export function wasmSimdPeakGflops(n = 2_000_000, rounds = 5): number {
+  if (wasm === null) return 0;
+  wasm.simd_peak_f32(n / 10); // compile and warm up
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    wasm.simd_peak_f32(n);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return (n * 12 * 8) / (best * 1e6);
 }
 
 /** The current size of the linear memory in bytes (0 without WebAssembly). */

@@ -614,3 +614,23 @@ export function matmul_f64(
 ): void {
   matmul<f64>(batch, M, N, K, transA, transB, A, B, C, scratch, r0, r1, j0, j1);
 }
+
+/**
+ * The float32 multiply-add peak of this build on one thread: `n` rounds of 12 independent f32x4
+ * accumulators a ← a + x·b (madd: fused in the relaxed build), all in registers, so nothing but
+ * the arithmetic is timed (8 flops per accumulator and round: 4 lanes × multiply and add). The
+ * result only keeps the work from being optimised away. For the benchmark's "% of peak".
+ */
+export function simd_peak_f32(n: i32): f32 {
+  const x = f32x4.splat(0.999999), b = f32x4.splat(1e-7);
+  let a0 = f32x4.splat(1), a1 = f32x4.splat(2), a2 = f32x4.splat(3), a3 = f32x4.splat(4);
+  let a4 = f32x4.splat(5), a5 = f32x4.splat(6), a6 = f32x4.splat(7), a7 = f32x4.splat(8);
+  let a8 = f32x4.splat(9), a9 = f32x4.splat(10), a10 = f32x4.splat(11), a11 = f32x4.splat(12);
+  for (let i = 0; i < n; i++) {
+    a0 = madd<f32>(a0, x, b); a1 = madd<f32>(a1, x, b); a2 = madd<f32>(a2, x, b); a3 = madd<f32>(a3, x, b);
+    a4 = madd<f32>(a4, x, b); a5 = madd<f32>(a5, x, b); a6 = madd<f32>(a6, x, b); a7 = madd<f32>(a7, x, b);
+    a8 = madd<f32>(a8, x, b); a9 = madd<f32>(a9, x, b); a10 = madd<f32>(a10, x, b); a11 = madd<f32>(a11, x, b);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  return hsum<f32>(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))));
+}

@@ -19,7 +19,7 @@
  * instance, so each thread sets its own; the only shared static state is read-only.
  */
 
-export { matmul_f32, matmul_f64, setPack } from './gemm.as';
+export { matmul_f32, matmul_f64, setPack, simd_peak_f32 } from './gemm.as';
 export {
   setGeom,
   conv2d_f32, conv2d_f64,
