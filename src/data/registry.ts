@@ -46,10 +46,11 @@ export interface OpenDatasetOptions {
   groups?: CelebaOptions['groups'];
   /** CelebA: decoded-image cache size. */
   cacheImages?: number;
-  /** Synthetic: seed, examples in the split, difficulty. */
+  /** Synthetic: seed, examples in the split, difficulty, hair-label ambiguity q (same for both splits). */
   seed?: SyntheticOptions['seed'];
   length?: SyntheticOptions['length'];
   difficulty?: SyntheticOptions['difficulty'];
+  ambiguity?: SyntheticOptions['ambiguity'];
 }
 
 export const DATASET_CHOICES = ['fashion-mnist', 'fashion-mnist:DIR', 'mnist:DIR', 'synthetic', 'celeba:ROOT', 'DIR (IDX files or a CelebA root)'] as const;
@@ -129,8 +130,8 @@ function openAny(spec: string, split: 'train' | 'test', opts: OpenDatasetOptions
       if (!arg) throw new UserError(`mnist needs a directory of IDX files: 'mnist:DIR' (only a Fashion-MNIST subset is shipped)`);
       return mnist(arg, 'digits', split, opts);
     case 'synthetic':
-      if (arg !== undefined) throw new UserError(`synthetic takes no argument after a colon; set seed, length, size, difficulty as options`);
-      return new SyntheticDataset(split, { seed: opts.seed, length: opts.length, size: opts.size, difficulty: opts.difficulty });
+      if (arg !== undefined) throw new UserError(`synthetic takes no argument after a colon; set seed, length, size, difficulty, ambiguity as options`);
+      return new SyntheticDataset(split, { seed: opts.seed, length: opts.length, size: opts.size, difficulty: opts.difficulty, ambiguity: opts.ambiguity });
     case 'celeba': {
       const root = arg || opts.root;
       if (!root) throw new UserError(`celeba needs its root directory: 'celeba:ROOT' (holding img_align_celeba/, ${CELEBA_ATTR_FILE}, list_eval_partition.txt)`);

@@ -1,13 +1,17 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../engine/random.js';
 import { UserError } from '../errors.js';
 import { batch, describeDataset, groupViolation } from './dataset.js';
+import { openDataset } from './registry.js';
 import {
   SYNTHETIC_GROUPS,
   SYNTHETIC_LABELS,
   SYNTHETIC_RATES,
   SyntheticDataset,
+  ambiguityUniform,
   exampleSeed,
+  hairLabel,
   latentTargets,
   renderSynthetic,
   sampleLatent,
@@ -163,5 +167,149 @@ describe('synthetic data', () => {
       expect(() => new SyntheticDataset('train', bad)).toThrow(UserError);
     }
     expect(() => ds.get(10)).toThrow(/example index 10 is out of range for the train split of synthetic/);
+  });
+});
+
+/** sha256 of the pixels and labels of examples 0…n−1, in order. */
+function digest(ds: SyntheticDataset, n: number): string {
+  const h = createHash('sha256');
+  for (let i = 0; i < n; i++) {
+    const { x, y } = ds.get(i);
+    h.update(bytes(x));
+    h.update(bytes(y));
+  }
+  return h.digest('hex');
+}
+
+/** The hair label of y: 0 none, 1 black, 2 brown. */
+function hairOf(y: Float32Array): number {
+  return y[0] === 1 ? 1 : y[1] === 1 ? 2 : 0;
+}
+
+describe('synthetic ambiguity (q)', () => {
+  it('q = 0 (or omitted) is bit for bit the data set from before the option existed', () => {
+    // Pinned from the generator before `ambiguity` was added (seed 7, examples 0…299, pixels then labels).
+    const before = {
+      train: '229a221d5c7cc7973cfdf2241b9a2ddc817e08980e7cf0edce557aa0cfd2c448',
+      test: 'b0733ec84f2b6e8d406e4840ea35a27d4cdb87bfbdc6b719a301cdd2032f05fe',
+    };
+    for (const split of ['train', 'test'] as const) {
+      const omitted = new SyntheticDataset(split, { seed: 7, length: 300 });
+      const zero = new SyntheticDataset(split, { seed: 7, length: 300, ambiguity: 0 });
+      expect(digest(omitted, 300)).toBe(before[split]);
+      expect(digest(zero, 300)).toBe(before[split]);
+      for (let i = 0; i < 300; i++) expect(Array.from(zero.targets(i))).toEqual(Array.from(omitted.targets(i)));
+    }
+  });
+
+  it('keeps the fingerprint of q = 0 unchanged and gives every q > 0 its own', () => {
+    // Pinned from before the option existed.
+    expect(new SyntheticDataset('train', { seed: 7, length: 300 }).fingerprint()).toBe('15f1cc1ff631d4f4f1a4c230db2973655ee307c7d9943605edd0ead7354fc52a');
+    expect(new SyntheticDataset('test', { seed: 7, length: 300, ambiguity: 0 }).fingerprint()).toBe('e217d79a78ba8eb5486e233606ffad5909b34cbf4f3213f96fb53e2c780c4692');
+    expect(new SyntheticDataset('train', { ambiguity: 0 }).fingerprint()).toBe('c513561915fb0e5efa0fcbe3642ddeb73dbb124f9c3ed3745dfc31d4ea531e73');
+    expect(new SyntheticDataset('test').fingerprint()).toBe('2c5a6d7c6693b74d11c097943a911673f202ac449a8d42f80d01cec34b8ae07c');
+    const fps = [0, 0.1, 0.2, 0.5].map((q) => new SyntheticDataset('train', { seed: 7, length: 300, ambiguity: q }).fingerprint());
+    expect(new Set(fps).size).toBe(4);
+    expect(new SyntheticDataset('train', { seed: 7, length: 300, ambiguity: 0.2 }).fingerprint()).toBe(fps[2]);
+  });
+
+  it('never changes the images, only hair labels, and keeps hair exclusive', () => {
+    const base = new SyntheticDataset('train', { seed: 3, length: 300 });
+    for (const q of [0.2, 0.5]) {
+      const amb = new SyntheticDataset('train', { seed: 3, length: 300, ambiguity: q });
+      let swapped = 0;
+      for (let i = 0; i < 300; i++) {
+        const a = amb.get(i);
+        const b = base.get(i);
+        expect(bytes(a.x).equals(bytes(b.x))).toBe(true);
+        // The independent labels never change; no hair stays no hair; exclusivity holds.
+        expect(Array.from(a.y.subarray(2))).toEqual(Array.from(b.y.subarray(2)));
+        expect(a.y[0]! + a.y[1]!).toBeLessThanOrEqual(1);
+        expect(groupViolation(amb.labelNames, SYNTHETIC_GROUPS, a.y)).toBeUndefined();
+        expect(hairOf(a.y) === 0).toBe(hairOf(b.y) === 0);
+        expect(Array.from(amb.targets(i))).toEqual(Array.from(a.y));
+        if (hairOf(a.y) !== hairOf(b.y)) swapped++;
+      }
+      expect(swapped).toBeGreaterThan(0);
+    }
+  });
+
+  it('swaps per example, deterministically, iff u < q, so the swapped set grows with q', () => {
+    const n = 1000;
+    const swappedAt = (q: number, split: 'train' | 'test' = 'train') => {
+      const ds = new SyntheticDataset(split, { seed: 9, length: n, ambiguity: q });
+      const out = new Set<number>();
+      for (let i = 0; i < n; i++) {
+        const l = ds.latent(i);
+        expect(hairOf(ds.targets(i))).toBe(hairLabel(l));
+        if (l.swapped) {
+          expect(l.hair).not.toBe(0);
+          out.add(i);
+        }
+        // The rule, exactly: hair present and u < q.
+        expect(l.swapped).toBe(l.hair !== 0 && ambiguityUniform(9, split, i) < q);
+      }
+      return out;
+    };
+    const qs = [0, 0.05, 0.1, 0.2, 0.35, 0.5];
+    const sets = qs.map((q) => swappedAt(q));
+    expect(sets[0]!.size).toBe(0);
+    for (let k = 1; k < qs.length; k++) {
+      for (const i of sets[k - 1]!) expect(sets[k]!.has(i)).toBe(true);
+      expect(sets[k]!.size).toBeGreaterThan(sets[k - 1]!.size);
+    }
+    // Deterministic given (seed, split, index, q), and any index alone gives the same answer.
+    expect([...swappedAt(0.2)]).toEqual([...sets[3]!]);
+    const alone = new SyntheticDataset('train', { seed: 9, length: 10_000, ambiguity: 0.2 });
+    for (const i of [999, 3, 500]) expect(alone.latent(i).swapped).toBe(sets[3]!.has(i));
+    // The test split has streams of its own.
+    expect([...swappedAt(0.2, 'test')]).not.toEqual([...sets[3]!]);
+  });
+
+  it('swaps at rate q among hair examples (4000 examples, within 4 standard errors)', () => {
+    const q = 0.2;
+    const base = new SyntheticDataset('train', { seed: 13 });
+    const amb = new SyntheticDataset('train', { seed: 13, ambiguity: q });
+    let hair = 0;
+    let swapped = 0;
+    let black = 0;
+    for (let i = 0; i < amb.length; i++) {
+      const h0 = hairOf(base.targets(i));
+      const h = hairOf(amb.targets(i));
+      if (h0 === 0) continue;
+      hair++;
+      if (h !== h0) swapped++;
+      if (h === 1) black++;
+    }
+    const rate = swapped / hair;
+    expect(Math.abs(rate - q)).toBeLessThan(4 * Math.sqrt((q * (1 - q)) / hair));
+    // The swap is symmetric, so the two colours keep equal marginal rates.
+    expect(Math.abs(black / hair - 0.5)).toBeLessThan(4 * Math.sqrt(0.25 / hair));
+  });
+
+  it('reaches the data set through openDataset, the same q for both splits', () => {
+    for (const split of ['train', 'test'] as const) {
+      const ds = openDataset('synthetic', split, { seed: 9, length: 50, ambiguity: 0.3 }) as SyntheticDataset;
+      expect(ds.ambiguity).toBe(0.3);
+      expect(ds.fingerprint()).toBe(new SyntheticDataset(split, { seed: 9, length: 50, ambiguity: 0.3 }).fingerprint());
+    }
+    expect((openDataset('synthetic', 'train', { length: 5 }) as SyntheticDataset).ambiguity).toBe(0);
+  });
+
+  it('refuses q outside [0, 0.5] with a one-line UserError naming the option and range', () => {
+    for (const q of [-0.01, 0.51, 1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      let err: unknown;
+      try {
+        new SyntheticDataset('train', { length: 5, ambiguity: q });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UserError);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/ambiguity must be a number from 0 to 0\.5/);
+      expect(msg).not.toContain('\n');
+    }
+    expect(() => openDataset('synthetic', 'test', { length: 5, ambiguity: 0.7 })).toThrow(/ambiguity must be a number from 0 to 0\.5, got 0\.7/);
+    expect(new SyntheticDataset('train', { length: 5, ambiguity: 0.5 }).ambiguity).toBe(0.5);
   });
 });

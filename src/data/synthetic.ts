@@ -34,6 +34,13 @@
  * fixed seed, so no two examples of one seed — within a split or across train and test — share a
  * random stream, and any index can be generated alone. Labels are drawn first, so `targets(i)`
  * costs a few draws, not an image.
+ *
+ * Ambiguity q (option `ambiguity`, default 0, at most 0.5): the *label* of an example with hair is
+ * swapped to the other colour iff u < q, where u is one uniform draw from a stream of the example's
+ * own (`ambiguitySeed`), separate from the one that draws its image. The pixels never depend on q;
+ * q = 0 is exactly the data set without the option; the examples swapped at q are a subset of
+ * those swapped at any q′ > q. The posterior of the hair group given the pixels is then about
+ * (1 − q, q) — a held-out NLL floor of H(q) nats per hair example.
  */
 import { Rng } from '../engine/random.js';
 import { UserError } from '../errors.js';
@@ -58,7 +65,10 @@ export const SYNTHETIC_RATES: Readonly<Record<SyntheticLabel, number>> = {
 const CUES = ['glasses', 'mole', 'bg_patch', 'stripe'] as const;
 type Cue = (typeof CUES)[number];
 
-export const SYNTHETIC_DEFAULTS = { seed: 0, size: 32, difficulty: 1, trainLength: 4000, testLength: 1000 } as const;
+export const SYNTHETIC_DEFAULTS = { seed: 0, size: 32, difficulty: 1, ambiguity: 0, trainLength: 4000, testLength: 1000 } as const;
+
+/** Largest allowed `ambiguity`: at 0.5 the hair colour label is a coin flip given the pixels. */
+export const SYNTHETIC_MAX_AMBIGUITY = 0.5;
 
 /** Per-pixel cue contrast at difficulty 1 over a reference area of S²/16 pixels × 3 channels. */
 const BASE_CONTRAST = 0.02;
@@ -85,12 +95,19 @@ export interface SyntheticOptions {
   size?: number;
   /** Cue energy is divided by this (default 1; 2 = half as visible). */
   difficulty?: number;
+  /**
+   * q in [0, 0.5] (default 0): each example with hair has its hair *label* swapped to the other
+   * colour with probability q (the image is unchanged). Same q for both splits.
+   */
+  ambiguity?: number;
 }
 
 /** Everything random about one example; `renderSynthetic` turns it into pixels. */
 export interface SyntheticLatent {
-  /** 0: no hair, 1: black, 2: brown. */
+  /** 0: no hair, 1: black, 2: brown — the hair that is drawn. */
   hair: 0 | 1 | 2;
+  /** Whether the hair *label* is the other colour (ambiguity; never for no hair). Labels only. */
+  swapped: boolean;
   cues: Record<Cue, boolean>;
   brightness: number;
   background: [number, number, number];
@@ -124,7 +141,22 @@ export function exampleSeed(seed: number, split: 'train' | 'test', i: number): n
   return fmix32((fmix32(seed >>> 0) ^ ((2 * i + (split === 'test' ? 1 : 0)) >>> 0)) >>> 0);
 }
 
-/** Draw one example's latent variables (labels first). */
+const AMBIGUITY_SALT = 0x5bd1e995;
+
+/**
+ * The 32-bit Rng seed of example i's ambiguity stream: a stream of its own (not the image's), so
+ * the image never depends on the ambiguity, and a bijection of (split, i) for a fixed seed.
+ */
+export function ambiguitySeed(seed: number, split: 'train' | 'test', i: number): number {
+  return fmix32((exampleSeed(seed, split, i) ^ AMBIGUITY_SALT) >>> 0);
+}
+
+/** The uniform u in [0, 1) of example i: its hair label is swapped iff it has hair and u < q. */
+export function ambiguityUniform(seed: number, split: 'train' | 'test', i: number): number {
+  return new Rng(ambiguitySeed(seed, split, i)).random();
+}
+
+/** Draw one example's latent variables (labels first; `swapped` false: no ambiguity). */
 export function sampleLatent(rng: Rng): SyntheticLatent {
   const u = rng.random();
   const hair: 0 | 1 | 2 = u < SYNTHETIC_RATES.black_hair ? 1 : u < SYNTHETIC_RATES.black_hair + SYNTHETIC_RATES.brown_hair ? 2 : 0;
@@ -140,12 +172,18 @@ export function sampleLatent(rng: Rng): SyntheticLatent {
   const hairShade = rng.uniform(0.8, 1.25);
   const brightness = rng.uniform(0.85, 1.15);
   const noiseSeed = rng.nextU32();
-  return { hair, cues, brightness, background, gradient, skin, faceRx, faceRy, hairShade, noiseSeed };
+  return { hair, swapped: false, cues, brightness, background, gradient, skin, faceRx, faceRy, hairShade, noiseSeed };
+}
+
+/** The hair label of a latent: its drawn hair, or the other colour when swapped (none stays none). */
+export function hairLabel(l: SyntheticLatent): 0 | 1 | 2 {
+  return l.hair === 0 || !l.swapped ? l.hair : l.hair === 1 ? 2 : 1;
 }
 
 /** The label vector of a latent, in `SYNTHETIC_LABELS` order. */
 export function latentTargets(l: SyntheticLatent): Float32Array {
-  return Float32Array.from([l.hair === 1 ? 1 : 0, l.hair === 2 ? 1 : 0, ...CUES.map((c) => (l.cues[c] ? 1 : 0))]);
+  const hair = hairLabel(l);
+  return Float32Array.from([hair === 1 ? 1 : 0, hair === 2 ? 1 : 0, ...CUES.map((c) => (l.cues[c] ? 1 : 0))]);
 }
 
 const geometryCache = new Map<string, SyntheticGeometry>();
@@ -255,6 +293,8 @@ export class SyntheticDataset implements Dataset {
   readonly seed: number;
   readonly size: number;
   readonly difficulty: number;
+  /** q: probability that a hair example's label is the other colour. */
+  readonly ambiguity: number;
   private readonly geom: SyntheticGeometry;
   private fp: string | undefined;
 
@@ -267,14 +307,21 @@ export class SyntheticDataset implements Dataset {
     const difficulty = opts.difficulty ?? SYNTHETIC_DEFAULTS.difficulty;
     if (!Number.isFinite(difficulty) || difficulty <= 0) throw new UserError(`synthetic: difficulty must be a positive number, got ${difficulty}`);
     this.difficulty = difficulty;
+    const ambiguity = opts.ambiguity ?? SYNTHETIC_DEFAULTS.ambiguity;
+    if (!(ambiguity >= 0 && ambiguity <= SYNTHETIC_MAX_AMBIGUITY)) {
+      throw new UserError(`synthetic: ambiguity must be a number from 0 to ${SYNTHETIC_MAX_AMBIGUITY}, got ${ambiguity}`);
+    }
+    this.ambiguity = ambiguity;
     this.inputShape = [3, this.size, this.size];
     this.geom = syntheticGeometry(this.size, this.difficulty);
   }
 
-  /** The latent variables of example i (labels, nuisances, noise seed). */
+  /** The latent variables of example i (labels, nuisances, noise seed, label swap). */
   latent(i: number): SyntheticLatent {
     checkIndex(this, i);
-    return sampleLatent(new Rng(exampleSeed(this.seed, this.split, i)));
+    const l = sampleLatent(new Rng(exampleSeed(this.seed, this.split, i)));
+    if (this.ambiguity > 0 && l.hair !== 0) l.swapped = ambiguityUniform(this.seed, this.split, i) < this.ambiguity;
+    return l;
   }
 
   /** Cue regions and contrasts of this data set's images. */
@@ -295,7 +342,15 @@ export class SyntheticDataset implements Dataset {
     if (this.fp === undefined) {
       const parts: (string | Float32Array)[] = [
         GENERATOR_VERSION,
-        JSON.stringify({ split: this.split, seed: this.seed, length: this.length, size: this.size, difficulty: this.difficulty }),
+        JSON.stringify({
+          split: this.split,
+          seed: this.seed,
+          length: this.length,
+          size: this.size,
+          difficulty: this.difficulty,
+          // Only when set, so that the fingerprints of q = 0 data sets stay what they were.
+          ...(this.ambiguity > 0 ? { ambiguity: this.ambiguity } : {}),
+        }),
       ];
       // Pin the generator's implementation too: a changed renderer changes the first image.
       if (this.length > 0) parts.push(this.get(0).x);
