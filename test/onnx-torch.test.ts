@@ -26,21 +26,13 @@ import { getLoss } from '../src/nn/losses.js';
 import type { Model } from '../src/nn/models.js';
 import { initOptimizerState } from '../src/nn/optim.js';
 import { checkpointPath, parseTrainConfig, saveCheckpoint, trainStep, type Checkpoint, type RunContext } from '../src/study/train.js';
+import type { TorchPairBase } from './torch-fixture.js';
 
 const DIR = 'test/fixtures/onnx/torch';
 const PYTHON = '/usr/bin/python3';
 
-interface TorchPair {
-  x: number;
-  y: number;
-  lossX: number;
-  lossY: number;
-  bracketNorm: number;
-  tensors: Record<string, { bracketNorm: number; gradNormX: number; gradNormY: number }>;
-  logitEffect: number[];
-  gradX: Record<string, number[]>;
+interface TorchPair extends TorchPairBase {
   gradY: Record<string, number[]>;
-  bracket: Record<string, number[]>;
 }
 interface Fixture {
   model: string;

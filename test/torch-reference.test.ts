@@ -15,19 +15,11 @@ import { concrete } from '../src/engine/transforms.js';
 import { sumSq } from '../src/bracket/vec.js';
 import { getLoss } from '../src/nn/losses.js';
 import { getModel } from '../src/nn/models.js';
+import type { TorchPairBase } from './torch-fixture.js';
 
 const DIR = 'test/fixtures/torch';
-interface TorchPair {
-  x: number;
-  y: number;
-  lossX: number;
-  lossY: number;
-  bracketNorm: number;
-  tensors: Record<string, { bracketNorm: number; gradNormX: number; gradNormY: number }>;
-  logitEffect: number[];
+interface TorchPair extends TorchPairBase {
   sampleStride: number;
-  bracket: Record<string, number[]>;
-  gradX: Record<string, number[]>;
 }
 const inputs = readSafetensors(`${DIR}/inputs.safetensors`).tensors;
 
