@@ -19,14 +19,13 @@ import { loadOnnx } from '../src/data/onnx.js';
 import { readSafetensors } from '../src/data/safetensors.js';
 import { loadModelState } from '../src/data/weights.js';
 import { sliceAxis } from '../src/engine/ops.js';
-import type { Tensor } from '../src/engine/tensor.js';
 import { concrete } from '../src/engine/transforms.js';
 import { evalState } from '../src/nn/layers.js';
 import { getLoss } from '../src/nn/losses.js';
 import type { Model } from '../src/nn/models.js';
 import { initOptimizerState } from '../src/nn/optim.js';
 import { checkpointPath, parseTrainConfig, saveCheckpoint, trainStep, type Checkpoint, type RunContext } from '../src/study/train.js';
-import type { TorchPairBase } from './torch-fixture.js';
+import { rel, sampledError, type TorchPairBase } from './torch-fixture.js';
 
 const DIR = 'test/fixtures/onnx/torch';
 const PYTHON = '/usr/bin/python3';
@@ -55,16 +54,6 @@ const CASES = [
 
 const fixture = (name: string) => JSON.parse(readFileSync(`${DIR}/${name}.json`, 'utf8')) as Fixture;
 const inputsOf = (name: string) => readSafetensors(`${DIR}/${name}.inputs.safetensors`).tensors;
-
-const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
-
-/** Largest |ours − theirs| over the sampled entries (every `stride`-th), relative to the tensor's norm. */
-function sampledError(ours: Tensor, theirs: number[], stride: number): number {
-  const scale = Math.sqrt(sumSq(ours)) || 1;
-  let worst = 0;
-  theirs.forEach((v, k) => (worst = Math.max(worst, Math.abs(ours.data[k * stride]! - v) / scale)));
-  return worst;
-}
 
 /** Largest |a − b| relative to ‖b‖ (vectors). */
 function vecError(a: ArrayLike<number>, b: readonly number[]): number {

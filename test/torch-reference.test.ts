@@ -15,7 +15,7 @@ import { concrete } from '../src/engine/transforms.js';
 import { sumSq } from '../src/bracket/vec.js';
 import { getLoss } from '../src/nn/losses.js';
 import { getModel } from '../src/nn/models.js';
-import type { TorchPairBase } from './torch-fixture.js';
+import { rel, sampledError, type TorchPairBase } from './torch-fixture.js';
 
 const DIR = 'test/fixtures/torch';
 interface TorchPair extends TorchPairBase {
@@ -28,16 +28,6 @@ function ex(i: number, dtype: DType): Example {
   const t = allocBuf(dtype, 10);
   t[inputs.labels!.data[i]!] = 1;
   return { x, t: new Tensor(t, [1, 10]) };
-}
-
-const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
-
-/** Largest |ours − theirs| over the sampled entries, relative to the tensor's norm. */
-function sampledError(ours: Tensor, theirs: number[], stride: number): number {
-  const scale = Math.sqrt(sumSq(ours)) || 1;
-  let worst = 0;
-  theirs.forEach((v, k) => (worst = Math.max(worst, Math.abs(ours.data[k * stride]! - v) / scale)));
-  return worst;
 }
 
 const cases = ['mlp', 'convnet', 'smoothconvnet'].flatMap((m) => ['bce', 'ce'].map((l) => [m, l] as const));
