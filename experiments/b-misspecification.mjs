@@ -9,8 +9,9 @@
  *
  * Order sensitivity of output f: mean over pairs, probes and late checkpoints (second half of
  * training) of |Δp_f|, the change of the predicted PROBABILITY of f along the bracket
- * (probabilityEffect) — comparable between the losses, unlike logits (a softmax group's logits are
- * shift-invariant). Per seed and loss: excess = log(mean score of the hair outputs / mean score of
+ * (probabilityEffect) — comparable between the losses, unlike logits (a sigmoid's logit and a
+ * group softmax's logit measured against its "none" option, pinned at 0, are different scales; the
+ * group's logits are identifiable, not shift-invariant, because of that pinned option). Per seed and loss: excess = log(mean score of the hair outputs / mean score of
  * the four independent outputs). Reported: per loss the mean excess with a 95% t-interval over
  * seeds and the count of positive seeds; bce − grouped paired by seed; the logit-space excess and
  * bracket norms for reference; accuracy and AUC per attribute (is difficulty really matched?).

@@ -73,8 +73,10 @@ export function logitEffect(model: Model, params: Vec, z: Tensor, v: Vec, state:
  * J_{p∘f}(z)·v: the change of the per-output probabilities at inputs z [N, ...] along the parameter
  * direction v, as the loss models them (`loss.probabilities`: sigmoids for bce, a softmax for ce,
  * per-group softmaxes for grouped), [N, K]. Unlike logits, probabilities are comparable across
- * losses: a softmax group's logits are shift-invariant, so a logit effect common to the group
- * changes nothing, and this measure says so.
+ * losses: under `ce` a logit effect common to every output changes nothing (a plain softmax is
+ * shift-invariant), and this measure says so. (A `grouped` group with a "none" option is not
+ * shift-invariant: that option's logit is pinned at 0, so a common shift moves probability between
+ * "none" and the members.)
  */
 export function probabilityEffect(model: Model, loss: Loss, params: Vec, z: Tensor, v: Vec, state: ForwardState = evalState()): Tensor {
   // the tangent tree in the parameters' key order (a checkpoint file stores them sorted by name)
