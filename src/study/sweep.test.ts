@@ -46,6 +46,18 @@ beforeAll(async () => {
 });
 
 describe('sweep', () => {
+  test('a run that is not complete is refused unless --steps names the checkpoints to sweep', async () => {
+    const partial = join(tmp, 'partial-run');
+    cpSync(runDir, partial, { recursive: true });
+    const runJson = join(partial, 'run.json');
+    writeFileSync(runJson, JSON.stringify({ ...JSON.parse(readFileSync(runJson, 'utf8')), status: 'running' }));
+    await expect(runSweep({ ...base(join(tmp, 'partial-sweep')), runDir: partial })).rejects.toThrow(
+      /the run is running, not complete \(checkpoints so far: 0, 2, 4\).*give --steps/,
+    );
+    const r = await runSweep({ ...base(join(tmp, 'partial-sweep')), runDir: partial, steps: [0, 2] });
+    expect(r).toMatchObject({ units: 12, complete: true });
+  });
+
   test('layout: sweep.json, results.jsonl in unit order, vectors per checkpoint, summary.json', () => {
     const params = JSON.parse(readFileSync(join(whole, 'sweep.json'), 'utf8'));
     expect(params).toMatchObject({
