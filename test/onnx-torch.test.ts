@@ -16,6 +16,7 @@ import { bracket, logitEffect, modelLoss, type Example } from '../src/bracket/br
 import { sumSq } from '../src/bracket/vec.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { loadOnnx } from '../src/data/onnx.js';
+import { KERNEL_SETS, withKernels } from '../src/engine/kernels/index.js';
 import { readSafetensors } from '../src/data/safetensors.js';
 import { loadModelState } from '../src/data/weights.js';
 import { sliceAxis } from '../src/engine/ops.js';
@@ -114,7 +115,11 @@ describe.each(CASES)('%s.onnx against PyTorch (float64)', (file, name) => {
     }
   });
 
-  test('logits, losses, gradients, brackets and logit effects equal PyTorch to 1e-9', () => {
+  test.each(KERNEL_SETS)('logits, losses, gradients, brackets and logit effects equal PyTorch to 1e-9 (%s kernels)', (kernels) =>
+    withKernels(kernels, () => compareWithTorch()),
+  );
+
+  function compareWithTorch(): void {
     const { params, buffers } = loadModelState(model, `${DIR}/${name}.weights.safetensors`, 'float64');
     const state = evalState(buffers);
     const z = concrete(model.apply(params, inputs.x!, state));
@@ -143,7 +148,7 @@ describe.each(CASES)('%s.onnx against PyTorch (float64)', (file, name) => {
       expect(effect.shape).toEqual([1, 5]);
       expect(record(file, 'logitEffect', vecError(effect.data, p.logitEffect))).toBeLessThan(1e-9);
     }
-  });
+  }
 });
 
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
