@@ -584,8 +584,12 @@ function poolCall(p: PoolParams): Call {
  * indices relative to its first plane), through pointers offset by q0 planes.
  */
 function poolParts(NC: number, H: number, W: number, OH: number, OW: number, call: (q0: number, q1: number) => Call): Call[][] {
-  const parts = partsFor(NC * Math.max(H * W, OH * OW), wasmTuning.parallelMinElements);
-  return ranges(NC, parts).map(([q0, q1]) => [call(q0, q1)]);
+  return ranges(NC, poolPartCount(NC, H, W, OH, OW)).map(([q0, q1]) => [call(q0, q1)]);
+}
+
+/** How many parts poolParts splits a pooling call into (at most). */
+function poolPartCount(NC: number, H: number, W: number, OH: number, OW: number): number {
+  return partsFor(NC * Math.max(H * W, OH * OW), wasmTuning.parallelMinElements);
 }
 
 export const maxpool2d: Kernel<'maxpool2d'> = (out, outShape, inputs, p) => {
@@ -617,17 +621,10 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
   const overlap = p.stride[0] < p.kernel[0] || p.stride[1] < p.kernel[1];
   if (wasm === null || !uniform(out, key.data, dy.data)) return jsKernels.maxpool2d_scatter(out, outShape, inputs, p);
   if (out.length === 0) return;
-  const nParts = partsFor(NC * Math.max(H * W, OH * OW), wasmTuning.parallelMinElements);
-  const accElems = overlap && out instanceof Float32Array ? 2 * H * W * nParts : 0; // float64 in float32 slots
+  const accElems = overlap && out instanceof Float32Array ? 2 * H * W * poolPartCount(NC, H, W, OH, OW) : 0; // float64 in float32 slots
   const ok = viaWasm(out, [key.data, dy.data], [{ elems: dy.data.length, int: true }, { elems: accElems }], ([pK, pDY], pDX, [pIdx, pAcc], isF32) => {
     const sz = isF32 ? 4 : 8;
-    const fn = overlap
-      ? isF32
-        ? 'maxpool_scatter_overlap_f32'
-        : 'maxpool_scatter_overlap_f64'
-      : isF32
-        ? 'maxpool_scatter_f32'
-        : 'maxpool_scatter_f64';
+    const fn = `maxpool_scatter${overlap ? '_overlap' : ''}_${isF32 ? 'f32' : 'f64'}`;
     let part = 0;
     const parts = poolParts(NC, H, W, OH, OW, (q0, q1) => {
       const i = q0 * H * W * sz,
