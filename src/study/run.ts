@@ -8,11 +8,13 @@ import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import type { Vec } from '../bracket/vec.js';
 import { resolveModel } from './resolve.js';
-import { listCheckpoints, loadCheckpoint, lossFor, readRunFile, type Checkpoint, type TrainConfig } from './train.js';
+import { listCheckpoints, loadCheckpoint, lossFor, readRunFile, type Checkpoint, type RunFile, type TrainConfig } from './train.js';
 
 export interface Run {
   readonly dir: string;
   readonly config: TrainConfig;
+  /** Its run.json as read when the run was opened (status, provenance …). */
+  readonly file: RunFile;
   readonly model: Model;
   readonly loss: Loss;
   readonly train: Dataset;
@@ -26,7 +28,8 @@ export interface Run {
 export function openRun(dir: string): Run {
   const runJson = join(dir, 'run.json');
   if (!existsSync(runJson)) throw new UserError(`${dir}: not a run directory (no run.json); create one with lie-bracket train --out ${dir}`);
-  const { config } = readRunFile(dir);
+  const file = readRunFile(dir);
+  const { config } = file;
   const train = openDataset(config.data, 'train', { loss: config.loss });
   const test = openDataset(config.data, 'test', { loss: config.loss });
   const model = resolveModel(config.model, train, { batch: config.batchSize, dtype: config.dtype });
@@ -35,6 +38,7 @@ export function openRun(dir: string): Run {
   return {
     dir,
     config,
+    file,
     model,
     loss: lossFor(config, train),
     train,

@@ -18,7 +18,7 @@ import type { OptimizerConfig, OptimizerState } from '../nn/optim.js';
 import { count, type Vec } from '../bracket/vec.js';
 import { resolveModel } from './resolve.js';
 import { openRun, type Run } from './run.js';
-import { readRunFile, requireKnown, resolveGroups } from './train.js';
+import { requireKnown, resolveGroups } from './train.js';
 
 export interface SourceOptions {
   run?: string;
@@ -105,7 +105,7 @@ export function resolveSource(f: SourceOptions): Source {
       step,
       // read when used (verify --optimizer run): an imported run has neither optimizer nor state
       get optimizer() {
-        requireKnown(f.run!, readRunFile(f.run!), ['optimizer'], 'the run’s optimizer (--optimizer run)');
+        requireKnown(run.dir, run.file, ['optimizer'], 'the run’s optimizer (--optimizer run)');
         return { config: run.config.optimizer, state: ck.optimizer };
       },
     };

@@ -29,7 +29,7 @@ import { openRun, type Run } from './run.js';
 import { summarizeSweep, type Summary } from './sweep-stats.js';
 import { parseUnitRecord, unitRecordSchema, UnitComputer, vectorFilePath, vectorPartPath, type UnitOptions } from './sweep-unit.js';
 import type { UnitReply, UnitTask } from './sweep-worker.js';
-import { checkpointPath, readRunFile } from './train.js';
+import { checkpointPath } from './train.js';
 
 export const SWEEP_FORMAT = 'lie-bracket sweep v1';
 
@@ -327,7 +327,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const run = openRun(o.runDir);
   // a run still being written (or one that stopped part-way) would be swept over the checkpoints
   // that happen to exist so far, and its summary would silently cover part of the training
-  const status = readRunFile(o.runDir).status;
+  const status = run.file.status;
   if (status !== 'complete' && o.steps === undefined) {
     throw new UserError(
       `${o.runDir}: the run is ${status}, not complete (checkpoints so far: ${run.steps.join(', ')}); let it finish or resume it (lie-bracket train --resume ${o.runDir}), or give --steps to sweep the checkpoints written so far`,
