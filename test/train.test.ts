@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { captureOutput } from './capture-output.js';
 import { main } from '../src/cli/main.js';
-import { openDataset } from '../src/data/registry.js';
 import { resolveModel } from '../src/study/resolve.js';
 import {
   checkpointSchedule,
@@ -16,6 +15,7 @@ import {
   optimizerStatePath,
   freshCheckpoint,
   lossFor,
+  openConfigData,
   parseTrainConfig,
   stepIndices,
   train,
@@ -37,8 +37,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'lb-train-'));
 
 function context(raw: Record<string, unknown>): RunContext {
   const config = parseTrainConfig(raw, 'test');
-  const trainSet = openDataset(config.data, 'train', { loss: config.loss });
-  const testSet = openDataset(config.data, 'test', { loss: config.loss });
+  const trainSet = openConfigData(config, 'train');
+  const testSet = openConfigData(config, 'test');
   return { config, train: trainSet, test: testSet, model: resolveModel(config.model, trainSet), loss: lossFor(config, trainSet) };
 }
 
@@ -281,5 +281,43 @@ describe('lie-bracket train (CLI)', () => {
     expect(await run('--resume', dir)).toBe(2);
     expect(io.err.trim().split('\n')).toHaveLength(1);
     expect(io.err).toContain('step-1.optim.safetensors is missing');
+  });
+});
+
+describe('dataOptions (synthetic data options in the config)', () => {
+  const io = captureOutput();
+  const spec = { input: [3, 16, 16], layers: [{ type: 'flatten' }, { type: 'linear', out: 6 }] };
+  test('a run trains on the data its dataOptions name, and reopens with the same data', async () => {
+    const { openRun } = await import('../src/study/run.js');
+    const { SyntheticDataset } = await import('../src/data/synthetic.js');
+    const dir = join(tmp, 'data-options');
+    const cfg = {
+      model: spec,
+      data: 'synthetic',
+      dataOptions: { seed: 5, size: 16, ambiguity: 0.3 },
+      loss: 'grouped',
+      steps: 2,
+      checkpointSteps: [0, 2],
+    };
+    writeFileSync(join(tmp, 'data-options.json'), JSON.stringify(cfg));
+    const code = await main(['node', 'lie-bracket', 'train', '--config', join(tmp, 'data-options.json'), '--out', dir, '--json']);
+    expect(io.err).not.toMatch(/error/);
+    expect(code).toBe(0);
+    const run = openRun(dir);
+    expect(run.config.dataOptions).toEqual({ seed: 5, size: 16, ambiguity: 0.3 });
+    const want = new SyntheticDataset('train', { seed: 5, size: 16, ambiguity: 0.3 });
+    expect(run.train.fingerprint()).toBe(want.fingerprint());
+    // q changes the labels, so a run that dropped dataOptions would see other data
+    expect(new SyntheticDataset('train', { seed: 5, size: 16 }).fingerprint()).not.toBe(want.fingerprint());
+    expect(run.test.fingerprint()).toBe(new SyntheticDataset('test', { seed: 5, size: 16, ambiguity: 0.3 }).fingerprint());
+  });
+  test('dataOptions with data other than synthetic is an error, not ignored', () => {
+    expect(() => context({ data: 'fashion-mnist', dataOptions: { ambiguity: 0.2 } })).toThrow(
+      /dataOptions \(ambiguity\) apply to the synthetic data only/,
+    );
+  });
+  test('out-of-range and unknown dataOptions are refused', () => {
+    expect(() => parseTrainConfig({ data: 'synthetic', dataOptions: { ambiguity: 0.7 } }, 'test')).toThrow(/ambiguity/);
+    expect(() => parseTrainConfig({ data: 'synthetic', dataOptions: { hue: 1 } }, 'test')).toThrow(/hue/);
   });
 });

@@ -65,6 +65,9 @@ export interface TrainBenchRow {
   roundRatios?: number[];
   /** With `profile`: the costliest kernel calls, ms per step by primitive and shapes. */
   profile?: { kernel: string; msPerStep: number; callsPerStep: number }[];
+  /** With `profile`: ms per step in the kernels of each primitive (all shapes), and in all kernels. */
+  profileByPrim?: { prim: string; msPerStep: number; callsPerStep: number }[];
+  profileKernelMsPerStep?: number;
 }
 
 export interface TrainBenchOptions {
@@ -221,11 +224,22 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       if (opts.torch) theirs.push(torchPeer(name, c, start, config.seed, opts.tmpDir, opts.threads ?? 1));
     }
     let profile: TrainBenchRow['profile'];
+    let profileByPrim: TrainBenchRow['profileByPrim'];
+    let profileKernelMsPerStep: number | undefined;
     if (opts.profile) {
       const { rows: prof } = profileKernels(() => {
         for (let i = 0; i < c.repeats; i++) ck = trainStep(ctx, ck, OPT).next;
       });
       profile = prof.slice(0, 15).map((r) => ({ kernel: `${r.prim} ${r.shape}`, msPerStep: r.ms / c.repeats, callsPerStep: r.calls / c.repeats }));
+      const byPrim = new Map<string, { prim: string; msPerStep: number; callsPerStep: number }>();
+      for (const r of prof) {
+        const b = byPrim.get(r.prim) ?? { prim: r.prim, msPerStep: 0, callsPerStep: 0 };
+        b.msPerStep += r.ms / c.repeats;
+        b.callsPerStep += r.calls / c.repeats;
+        byPrim.set(r.prim, b);
+      }
+      profileByPrim = [...byPrim.values()].sort((a, b) => b.msPerStep - a.msPerStep);
+      profileKernelMsPerStep = profileByPrim.reduce((a, r) => a + r.msPerStep, 0);
     }
     const row: TrainBenchRow = {
       model: name,
@@ -239,7 +253,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       warmup: c.warmup,
       rounds,
       loadAverage: loadavg()[0] ?? 0,
-      ...(profile ? { profile } : {}),
+      ...(profile ? { profile, profileByPrim, profileKernelMsPerStep } : {}),
     };
     if (opts.torch) {
       row.torchThreads = opts.threads ?? 1;
@@ -289,6 +303,10 @@ function main(): void {
             ` (load ${r.loadAverage.toFixed(1)})`,
         );
         for (const k of r.profile ?? []) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.kernel}`);
+        if (r.profileByPrim) {
+          console.log(`  by primitive (all kernels ${r.profileKernelMsPerStep!.toFixed(1)} ms of the step's ${r.msPerStep.toFixed(1)}):`);
+          for (const k of r.profileByPrim) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.prim}`);
+        }
       }
     }
   } finally {

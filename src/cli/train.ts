@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { describeDataset } from '../data/dataset.js';
-import { openDataset } from '../data/registry.js';
 import { readFileOrExplain } from '../data/read-file.js';
 import { releaseHeldLocks } from '../study/lock.js';
 import { UserError } from '../errors.js';
@@ -14,6 +13,7 @@ import {
   configDifferences,
   formatConfigDifferences,
   lossFor,
+  openConfigData,
   parseTrainConfig,
   runFileSchema,
   trainAsync,
@@ -164,8 +164,8 @@ export function configFromFlags(f: TrainFlags): { config: TrainConfig; runDir: s
 /** Trains; `progress` (a bar on a terminal, lines in a log) if given. */
 export async function runTrain(f: TrainFlags, progress?: Reporter, signal?: StopSignal): Promise<TrainSummary & { config: TrainConfig }> {
   const { config, runDir, resume } = configFromFlags(f);
-  const trainSet = openDataset(config.data, 'train', { loss: config.loss });
-  const testSet = openDataset(config.data, 'test', { loss: config.loss });
+  const trainSet = openConfigData(config, 'train');
+  const testSet = openConfigData(config, 'test');
   const model = resolveModel(config.model, trainSet, { batch: config.batchSize, dtype: config.dtype });
   const loss = lossFor(config, trainSet);
   let bar: ProgressTask | undefined;
@@ -317,7 +317,7 @@ Examples:
         progress.stop();
       }
       if (stopped !== undefined || s === undefined) return exitInterrupted(stopped!, `lie-bracket train --resume ${shellQuote(stopped!.runDir)}`);
-      const test = openDataset(s.config.data, 'test', { loss: s.config.loss });
+      const test = openConfigData(s.config, 'test');
       process.stdout.write(f.json ? `${JSON.stringify(s)}\n` : `${formatSummary(s, test.labelNames)}\n`);
     });
 }

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { openDataset } from '../data/registry.js';
+import { openDataset, type OpenDatasetOptions } from '../data/registry.js';
 import { z } from 'zod';
 import { tensorStatsSchema, type TensorStats } from '../bracket/pair-stats.js';
 import { allPairsLineSchema } from '../study/allpairs-file.js';
@@ -283,7 +283,12 @@ function openData(runDir: string, config: JsonObject | null, notes: string[]): {
   }
   try {
     const loss = str(config?.loss) ?? undefined;
-    return { train: openDataset(spec, 'train', { loss }), test: openDataset(spec, 'test', { loss }) };
+    const dataOptions = config?.dataOptions;
+    const opts = {
+      loss,
+      ...(dataOptions !== null && typeof dataOptions === 'object' && !Array.isArray(dataOptions) ? (dataOptions as OpenDatasetOptions) : {}),
+    };
+    return { train: openDataset(spec, 'train', opts), test: openDataset(spec, 'test', opts) };
   } catch (e) {
     notes.push(`the data set "${spec}" could not be opened (${(e as Error).message}); example images are not shown`);
     return { train: null, test: null };

@@ -2,13 +2,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { openDataset } from '../data/registry.js';
 import { UserError } from '../errors.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import type { Vec } from '../bracket/vec.js';
 import { resolveModel } from './resolve.js';
-import { listCheckpoints, loadCheckpoint, lossFor, readRunFile, type Checkpoint, type RunFile, type TrainConfig } from './train.js';
+import { listCheckpoints, loadCheckpoint, lossFor, openConfigData, readRunFile, type Checkpoint, type RunFile, type TrainConfig } from './train.js';
 
 export interface Run {
   readonly dir: string;
@@ -30,8 +29,8 @@ export function openRun(dir: string): Run {
   if (!existsSync(runJson)) throw new UserError(`${dir}: not a run directory (no run.json); create one with lie-bracket train --out ${dir}`);
   const file = readRunFile(dir);
   const { config } = file;
-  const train = openDataset(config.data, 'train', { loss: config.loss });
-  const test = openDataset(config.data, 'test', { loss: config.loss });
+  const train = openConfigData(config, 'train');
+  const test = openConfigData(config, 'test');
   const model = resolveModel(config.model, train, { batch: config.batchSize, dtype: config.dtype });
   const steps = listCheckpoints(dir);
   if (steps.length === 0) throw new UserError(`${dir}: the run has no checkpoints yet`);

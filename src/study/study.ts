@@ -15,6 +15,7 @@ import {
   configDifferences,
   formatConfigDifferences,
   lossFor,
+  openConfigData,
   parseTrainConfig,
   readRunFile,
   trainAsync,
@@ -24,7 +25,6 @@ import {
   type TrainSummary,
 } from './train.js';
 import { resolveModel } from './resolve.js';
-import { openDataset } from '../data/registry.js';
 import { describeDataset } from '../data/dataset.js';
 import { readSummary, type Summary } from './sweep-stats.js';
 import { readAllPairsFile, writeAllPairsFile, type AllPairsLine } from './allpairs-file.js';
@@ -106,8 +106,8 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
   }
   if (prior?.status !== 'complete') {
     stage('train', prior ? 'resuming' : undefined);
-    const trainSet = openDataset(config.data, 'train', { loss: config.loss });
-    const testSet = openDataset(config.data, 'test', { loss: config.loss });
+    const trainSet = openConfigData(config, 'train');
+    const testSet = openConfigData(config, 'test');
     const ctx = {
       config,
       train: trainSet,

@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../data/atomic.js';
+import { openDataset } from '../data/registry.js';
 import { acquireLock } from './lock.js';
 import { batch, type Dataset } from '../data/dataset.js';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
@@ -55,6 +56,19 @@ export const trainConfigSchema = z
     model: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).default('smoothconvnet'),
     /** fashion-mnist (the shipped subset), synthetic, celeba:<dir>, or a directory. */
     data: z.string().min(1).default('fashion-mnist'),
+    /**
+     * Options of the synthetic data (docs/synthetic-data.md): its seed, image side, difficulty and
+     * hair-label ambiguity q, the same for both splits. Only with `data: "synthetic"` (elsewhere an
+     * error: they would be silently ignored).
+     */
+    dataOptions: z
+      .strictObject({
+        seed: z.number().int().nonnegative().optional(),
+        size: z.number().int().min(16).optional(),
+        difficulty: z.number().positive().optional(),
+        ambiguity: z.number().min(0).max(0.5).optional(),
+      })
+      .optional(),
     loss: z.enum(['bce', 'ce', 'grouped']).default('bce'),
     /** Output groups for `grouped` (default: the data set's declared groups). */
     groups: z.array(z.strictObject({ name: z.string(), members: z.array(z.string()).min(1), allowNone: z.boolean().default(false) })).optional(),
@@ -93,6 +107,14 @@ export const trainConfigSchema = z
   .strict();
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+/** The data set of a run's config, one split: `data` opened with the config's loss and `dataOptions`. */
+export function openConfigData(config: Pick<TrainConfig, 'data' | 'loss' | 'dataOptions'>, split: 'train' | 'test'): Dataset {
+  if (config.dataOptions !== undefined && Object.keys(config.dataOptions).length > 0 && config.data !== 'synthetic') {
+    throw new UserError(`dataOptions (${Object.keys(config.dataOptions).join(', ')}) apply to the synthetic data only, but data is "${config.data}"`);
+  }
+  return openDataset(config.data, split, { loss: config.loss, ...(config.dataOptions ?? {}) });
+}
 
 export function parseTrainConfig(raw: unknown, source: string): TrainConfig {
   const r = trainConfigSchema.safeParse(raw);
