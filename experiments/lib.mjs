@@ -224,13 +224,22 @@ export function lateSteps(steps) {
 // Probability effects of saved bracket vectors
 
 /**
- * Per pair, per output: mean over the probes of |Δp_f|, the change of the predicted probability of
- * output f along the pair's bracket (probabilityEffect: the jvp of θ ↦ probabilities(f(θ, z))),
- * at checkpoint `step` of a study whose sweep saved its vectors. Also the logit-space value
- * (mean over probes of |J_f(z)·B|) and ‖B‖, for comparison.
+ * Per pair, per output, the pair's order sensitivity at checkpoint `step` of a study whose sweep
+ * saved its vectors, in the four spaces of issue 10 (each a mean over the probes):
+ *   logit   |J_f(z)·B|, the logit effect (the seed's measure);
+ *   prob    |Δp_f|, the change of the predicted probability of output f along the bracket
+ *           (probabilityEffect: the jvp of θ ↦ probabilities(f(θ, z)));
+ *   fisher  |Δp_f| / √(p_f(1 − p_f)), the probability effect in units of output f's Bernoulli
+ *           standard deviation (for `grouped`/`ce` p_f is the softmax's marginal for f, so the same
+ *           formula is the per-output analogue of the group's Fisher metric);
+ *   control p_f(1 − p_f) at the probes: no bracket involved (the same for every pair), the part of
+ *           |Δp| that confidence alone explains (|Δp| = p(1−p)·|Δz| for a sigmoid).
+ * `perProbe` keeps the unaveraged values, [pair][probe][output], for per-unit statistics; `pq` is
+ * p(1 − p) [probe][output]. Also ‖B‖ per pair.
  * @param {string} runDir
  * @param {number} step
- * @returns {{ pairs: [number, number][], prob: number[][], logit: number[][], bracketNorm: number[] }}
+ * @returns {{ pairs: [number, number][], probeIndices: number[], prob: number[][], logit: number[][], fisher: number[][], control: number[],
+ *   bracketNorm: number[], pq: number[][], perProbe: { logit: number[][][], prob: number[][][], fisher: number[][][] } }}
  */
 export function probabilityScores(runDir, step) {
   const run = openRun(runDir);
@@ -244,12 +253,28 @@ export function probabilityScores(runDir, step) {
   const fwd = evalState(ck.buffers);
   const k = params.outputs.length;
   const np = params.probeIndices.length;
+  const probs = engine.concrete(run.loss.probabilities(run.model.apply(ck.params, z, fwd))).data;
+  /** @type {number[][]} */
+  const pq = [];
+  for (let i = 0; i < np; i++) {
+    /** @type {number[]} */
+    const row = [];
+    for (let j = 0; j < k; j++) {
+      const p = probs[i * k + j] ?? NaN;
+      row.push(p * (1 - p));
+    }
+    pq.push(row);
+  }
   /** @type {number[][]} */
   const prob = [];
   /** @type {number[][]} */
   const logit = [];
+  /** @type {number[][]} */
+  const fisher = [];
   /** @type {number[]} */
   const bracketNorm = [];
+  /** @type {{ logit: number[][][], prob: number[][][], fisher: number[][][] }} */
+  const perProbe = { logit: [], prob: [], fisher: [] };
   for (const [x, y] of params.pairs) {
     /** @type {Vec} */
     const v = {};
@@ -268,23 +293,20 @@ export function probabilityScores(runDir, step) {
       Object.fromEntries(Object.keys(ck.params).map((name) => [name, /** @type {Tensor} */ (v[name])])),
       fwd,
     ).data;
-    prob.push(meanAbsColumns(dp, np, k));
-    logit.push(meanAbsColumns(dz, np, k));
+    const rows = (/** @type {(i: number, j: number) => number} */ f) =>
+      Array.from({ length: np }, (_, i) => Array.from({ length: k }, (_, j) => f(i, j)));
+    const pl = rows((i, j) => Math.abs(dz[i * k + j] ?? NaN));
+    const pp = rows((i, j) => Math.abs(dp[i * k + j] ?? NaN));
+    const pf = rows((i, j) => Math.abs(dp[i * k + j] ?? NaN) / Math.sqrt(Math.max(pq[i]?.[j] ?? NaN, 1e-300)));
+    perProbe.logit.push(pl);
+    perProbe.prob.push(pp);
+    perProbe.fisher.push(pf);
+    logit.push(columnMeans(pl));
+    prob.push(columnMeans(pp));
+    fisher.push(columnMeans(pf));
     bracketNorm.push(Math.sqrt(sq));
   }
-  return { pairs: params.pairs, prob, logit, bracketNorm };
-}
-
-/**
- * Column means of |a| for a row-major [n, k] array.
- * @param {ArrayLike<number>} a
- * @param {number} n
- * @param {number} k
- */
-function meanAbsColumns(a, n, k) {
-  const out = new Array(k).fill(0);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[j] += Math.abs(a[i * k + j] ?? NaN) / n;
-  return out;
+  return { pairs: params.pairs, probeIndices: [...params.probeIndices], prob, logit, fisher, control: columnMeans(pq), bracketNorm, pq, perProbe };
 }
 
 /**
