@@ -29,6 +29,7 @@ import type { DType } from '../engine/dtype.js';
 import { activeKernels, KERNEL_SETS, measureFlops, setKernels, type KernelSet } from '../engine/kernels/index.js';
 import { setThreads } from '../engine/kernels/threads.js';
 import { wasmAvailable, wasmVariant } from '../engine/kernels/wasm.js';
+import { Scratch, withScratch } from '../engine/scratch.js';
 import { concrete, hvp, valueAndGrad } from '../engine/transforms.js';
 import { Tensor } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
@@ -79,6 +80,12 @@ function median(xs: number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/**
+ * The intermediates' pool of the timed brackets, recycled from call to call as the CLI's bracket
+ * and sweep do (analyzePairs, src/engine/scratch.ts).
+ */
+const pool = new Scratch();
 
 function time(f: () => unknown, warmup = WARMUP, repeats = REPEATS): number {
   for (let i = 0; i < warmup; i++) f();
@@ -140,7 +147,7 @@ for (const name of MODELS) {
       loss: () => concrete(fx(params)),
       grad: () => valueAndGrad(fx)(params),
       hvp: () => hvp(fx, params, gy),
-      bracket: () => bracket(lossFn, params, x, y),
+      bracket: () => withScratch(pool, () => bracket(lossFn, params, x, y)),
     };
     for (const m of MEASURES) {
       const flops = measureFlops(work[m]).flops;
@@ -196,7 +203,7 @@ if (!flag('--no-xresnet')) {
   const [x, y] = [batch(ds, [0], 'float32'), batch(ds, [1], 'float32')];
   const reps = QUICK ? 3 : 10;
   const warm = 2;
-  const work = () => bracket(lossFn, params, x, y);
+  const work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
   const ours = norm(work().bracket);
   xresnetBracket = { model: 'xresnet', dtype: 'float32', threads: THREADS, ms: time(work, warm, reps) };
   if (withTorch) {

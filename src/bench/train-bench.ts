@@ -230,7 +230,9 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       const { rows: prof } = profileKernels(() => {
         for (let i = 0; i < c.repeats; i++) ck = trainStep(ctx, ck, OPT).next;
       });
-      profile = prof.slice(0, 15).map((r) => ({ kernel: `${r.prim} ${r.shape}`, msPerStep: r.ms / c.repeats, callsPerStep: r.calls / c.repeats }));
+      profile = prof
+        .slice(0, Number(process.env['LB_PROFILE_ROWS'] ?? 15))
+        .map((r) => ({ kernel: `${r.prim} ${r.shape}`, msPerStep: r.ms / c.repeats, callsPerStep: r.calls / c.repeats }));
       const byPrim = new Map<string, { prim: string; msPerStep: number; callsPerStep: number }>();
       for (const r of prof) {
         const b = byPrim.get(r.prim) ?? { prim: r.prim, msPerStep: 0, callsPerStep: 0 };

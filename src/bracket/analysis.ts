@@ -97,21 +97,26 @@ export function analyzePairs(
   // each pair's intermediates are recycled for the next (src/engine/scratch.ts): only its
   // statistics and, when kept, its bracket vector leave the scope
   const scratch = opts.scratch ?? new Scratch();
-  const out = pairs.map(([x, y]) => {
-    const { stats, kept } = withScratch(scratch, () => {
-      const r = bracket(lossFn, input.params, example(x), example(y));
-      const stats: PairAnalysis = pairStats(x, y, r);
-      if (z) {
-        const eff = logitEffect(input.model, input.params, z, r.bracket, input.forward());
-        const k = eff.shape[1]!;
-        stats.probeEffects = probeIndices.map((_, p) => Array.from(eff.data.subarray(p * k, (p + 1) * k)));
-      }
-      return { stats, kept: opts.keepVectors ? r.bracket : null };
+  let out: PairAnalysis[];
+  try {
+    out = pairs.map(([x, y]) => {
+      const { stats, kept } = withScratch(scratch, () => {
+        const r = bracket(lossFn, input.params, example(x), example(y));
+        const stats: PairAnalysis = pairStats(x, y, r);
+        if (z) {
+          const eff = logitEffect(input.model, input.params, z, r.bracket, input.forward());
+          const k = eff.shape[1]!;
+          stats.probeEffects = probeIndices.map((_, p) => Array.from(eff.data.subarray(p * k, (p + 1) * k)));
+        }
+        return { stats, kept: opts.keepVectors ? r.bracket : null };
+      });
+      if (kept) vectors.push({ x, y, bracket: kept });
+      opts.onPair?.();
+      return stats;
     });
-    if (kept) vectors.push({ x, y, bracket: kept });
-    opts.onPair?.();
-    return stats;
-  });
+  } finally {
+    if (opts.scratch === undefined) scratch.dispose(); // its buffers back to their source now, not when collected
+  }
   const result: Analysis = { pairs: out, probeIndices, features: featureScores(out, input.data.labelNames) };
   if (opts.keepVectors) result.vectors = vectors;
   return result;

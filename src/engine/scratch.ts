@@ -21,6 +21,30 @@ import { Tensor } from './tensor.js';
 /** Outputs smaller than this many elements are allocated normally (small allocations are cheap). */
 export const SCRATCH_MIN_ELEMS = 16384;
 
+/**
+ * Where a pool's new buffers come from, when not fresh typed arrays: the wasm kernel tier installs
+ * one (wasm.ts) that places them in its linear memory, so that its kernels read and write them in
+ * place instead of copying them in and out at every call. `alloc` returns null when it cannot
+ * (the pool then allocates a plain array); `free` takes back a buffer it gave, once the pool that
+ * held it is disposed of or collected.
+ */
+export interface BufferSource {
+  alloc(dtype: DType, size: number): Buf | null;
+  free(b: Buf): void;
+}
+
+let source: BufferSource | null = null;
+
+/** Install (or, with null, remove) the source of new pool buffers. */
+export function setBufferSource(s: BufferSource | null): void {
+  source = s;
+}
+
+/** A collected pool's buffers go back to their source (the list does not reference the pool). */
+const returned = new FinalizationRegistry<{ source: BufferSource; bufs: Buf[] }>(({ source: src, bufs }) => {
+  for (const b of bufs) src.free(b);
+});
+
 const POISON_DEFAULT: boolean =
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['LIE_BRACKET_POISON_SCRATCH'] === '1';
 
@@ -29,6 +53,8 @@ export class Scratch {
   private readonly owned = new WeakSet<Buf>();
   private used: Buf[] = [];
   private readonly poison: boolean;
+  /** The buffers that came from a BufferSource, per source (returned on dispose or collection). */
+  private sourced = new Map<BufferSource, Buf[]>();
 
   constructor(opts: { poison?: boolean } = {}) {
     this.poison = opts.poison ?? POISON_DEFAULT;
@@ -39,13 +65,39 @@ export class Scratch {
     const list = this.free.get(`${dtype}:${size}`);
     let b = list?.pop();
     if (b === undefined) {
-      b = allocBuf(dtype, size);
+      const src = source;
+      const s = src?.alloc(dtype, size) ?? null;
+      if (s !== null && src !== null) {
+        b = s;
+        if (zero) b.fill(0);
+        let l = this.sourced.get(src);
+        if (l === undefined) {
+          l = [];
+          this.sourced.set(src, l);
+          returned.register(this, { source: src, bufs: l }, this);
+        }
+        l.push(b);
+      } else {
+        b = allocBuf(dtype, size);
+      }
       this.owned.add(b);
     } else if (zero) {
       b.fill(0);
     }
     this.used.push(b);
     return b;
+  }
+
+  /**
+   * Give every buffer back (those from a BufferSource to it) and empty the pool. Only between
+   * `withScratch` scopes: nothing drawn from the pool may be used afterwards.
+   */
+  dispose(): void {
+    if (this.used.length > 0) throw new Error('Scratch.dispose: buffers are still in use (inside withScratch)');
+    returned.unregister(this);
+    for (const [src, bufs] of this.sourced) for (const b of bufs) src.free(b);
+    this.sourced = new Map();
+    this.free.clear();
   }
 
   /** Whether `b` is one of this pool's buffers. */

@@ -17,7 +17,7 @@ import type { Shape } from '../shape.js';
 export type Combine = 'copy' | 'add' | 'sum' | 'max';
 
 /** Drop extent-1 axes and merge adjacent axes that are contiguous in both buffers. */
-function coalesce(shape: Shape, dstStrides: readonly number[], srcStrides: readonly number[]): [number[], number[], number[]] {
+export function coalesce(shape: Shape, dstStrides: readonly number[], srcStrides: readonly number[]): [number[], number[], number[]] {
   const sh: number[] = [];
   const ds: number[] = [];
   const ss: number[] = [];

@@ -47,11 +47,14 @@
  * instructions in the same order as in a single-thread call, so results are bit-identical for
  * every thread count. (The copies in and out stay on the calling thread.)
  */
-import type { Buf } from '../dtype.js';
+import type { Buf, DType } from '../dtype.js';
+import { setBufferSource } from '../scratch.js';
 import type { ConvParams, PoolParams } from '../prims.js';
 import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
+import { coalesce } from './strided.js';
+import { stridesOf } from '../shape.js';
 import { runParts, shutdownThreads, threads, type Call, type ThreadTarget } from './threads.js';
 import type { Kernel, KernelTable } from './types.js';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from './wasm/kernels.wasm.js';
@@ -194,33 +197,113 @@ export function useWasmVariant(v: 'relaxed-simd' | 'simd'): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// memory: a bump allocator over the linear memory, reset at every call
+// memory: resident buffers at the bottom of the heap, then a bump allocator reset at every call
+//
+// [heapBase, poolTop): the blocks of the resident buffers (residentSource: the scratch pools'
+// buffers, src/engine/scratch.ts), each a typed-array view of the memory handed out for as long
+// as its pool holds it, then kept on a free list for the next block of its size; [poolTop, top):
+// one call's operands, output and scratch, reset at every call. A kernel reads a resident operand
+// and writes a resident output in place (their byte offsets are their addresses): no copies.
 
 const ALIGN = 64; // cache-line aligned regions
 const PAGE = 65536;
 const MAX_BYTES = 4 * 1024 * 1024 * 1024 - PAGE; // wasm32 addresses
+/** The most bytes of resident buffers (the rest of the address space stays for the calls). */
+const POOL_MAX_BYTES = 2 * 1024 * 1024 * 1024;
 
 let heapBase = 0;
+let poolTop = 0;
 let top = 0;
 let f32 = new Float32Array(0);
 let f64 = new Float64Array(0);
+/** The ArrayBuffer objects of the current memory (one per size it has had): a view on one of them is resident. */
+let memBuffers = new WeakSet<ArrayBufferLike>();
+/** Free resident blocks of the current memory, by byte size. */
+let freeBlocks = new Map<number, Ptr[]>();
+/** Each resident buffer's block and the memory it lives in (a buffer of a dropped memory is not given back). */
+const blockOf = new WeakMap<Buf, { p: Ptr; bytes: number; gen: number }>();
+let gen = 0;
 
 function resetViews(): void {
   const buf = ctx!.memory.buffer;
+  memBuffers.add(buf);
   f32 = new Float32Array(buf);
   f64 = new Float64Array(buf);
 }
 
 function initHeap(): void {
+  gen++;
+  memBuffers = new WeakSet();
+  freeBlocks = new Map();
   if (wasm === null) return;
   heapBase = Math.ceil(wasm.heapBase() / ALIGN) * ALIGN;
+  poolTop = heapBase;
   resetViews();
 }
 initHeap();
 
+/** Grow the memory to `bytes` if it is smaller; false if it cannot. */
+function ensure(bytes: number): boolean {
+  const mem = ctx!.memory;
+  if (bytes > MAX_BYTES) return false;
+  const have = mem.buffer.byteLength;
+  if (bytes > have) {
+    try {
+      mem.grow(Math.ceil((bytes - have) / PAGE));
+    } catch {
+      return false;
+    }
+  }
+  if (f32.buffer.byteLength !== mem.buffer.byteLength) resetViews(); // growing makes a longer buffer
+  return true;
+}
+
+/** The address of `b` when it is a view of the current memory (a resident buffer, or part of one), else null. */
+function residentPtr(b: Buf): Ptr | null {
+  return memBuffers.has(b.buffer) ? b.byteOffset : null;
+}
+
+/**
+ * The scratch pools' source of new buffers (scratch.ts's BufferSource): blocks of the linear
+ * memory, so that the kernels here use them in place. Null (a plain array instead) past
+ * POOL_MAX_BYTES or when the memory cannot grow.
+ */
+const residentSource = {
+  alloc(dtype: DType, size: number): Buf | null {
+    if (wasm === null) return null;
+    const sz = dtype === 'float32' ? 4 : 8;
+    const bytes = Math.max(ALIGN, Math.ceil((size * sz) / ALIGN) * ALIGN);
+    let p = freeBlocks.get(bytes)?.pop();
+    if (p === undefined) {
+      if (poolTop - heapBase + bytes > POOL_MAX_BYTES || !ensure(poolTop + bytes)) return null;
+      p = poolTop;
+      poolTop += bytes;
+    }
+    const buf = ctx!.memory.buffer;
+    memBuffers.add(buf);
+    const b: Buf = dtype === 'float32' ? new Float32Array(buf, p, size) : new Float64Array(buf, p, size);
+    blockOf.set(b, { p, bytes, gen });
+    return b;
+  },
+  free(b: Buf): void {
+    const blk = blockOf.get(b);
+    if (blk === undefined || blk.gen !== gen) return; // not ours, or of a memory since dropped
+    blockOf.delete(b);
+    const l = freeBlocks.get(blk.bytes);
+    if (l) l.push(blk.p);
+    else freeBlocks.set(blk.bytes, [blk.p]);
+  },
+};
+if (wasm !== null) setBufferSource(residentSource);
+
+/** Bytes of the linear memory that resident buffers occupy (in use or free), for tests. */
+export function wasmResidentBytes(): number {
+  return poolTop - heapBase;
+}
+
 /** Start a call's allocations. */
 function reset(): void {
-  top = heapBase;
+  top = poolTop;
 }
 
 /** A region of `elems` elements of `bytes` bytes each (the memory is grown later, by `commit`). */
@@ -232,18 +315,7 @@ function alloc(elems: number, bytes: number): Ptr {
 
 /** Grow the memory to hold everything allocated since `reset`; false if it cannot. */
 function commit(): boolean {
-  const mem = ctx!.memory;
-  if (top > MAX_BYTES) return false;
-  const have = mem.buffer.byteLength;
-  if (top > have) {
-    try {
-      mem.grow(Math.ceil((top - have) / PAGE));
-    } catch {
-      return false;
-    }
-  }
-  if (f32.buffer.byteLength !== mem.buffer.byteLength) resetViews(); // growing makes a longer buffer
-  return true;
+  return ensure(top);
 }
 
 /** Copy `src` into wasm memory at `p` (same element type as the views chosen by `isF32`). */
@@ -265,27 +337,32 @@ interface Region {
 }
 
 /**
- * One call into wasm: reserve the inputs (an array passed twice is copied once), the output and
- * the `scratch` regions, copy the inputs in, `run` the kernel with their addresses, copy the
- * output back. False (nothing written) when the memory cannot hold them.
+ * One call into wasm: reserve the inputs (an array passed twice is copied once; a resident one is
+ * used where it is), the output (resident: written in place) and the `scratch` regions, copy the
+ * other inputs in, `run` the kernel with their addresses, copy a non-resident output back. False
+ * (nothing written) when the memory cannot hold them.
  */
 function viaWasm(out: Buf, inputs: readonly Buf[], scratch: readonly Region[], run: (ins: Ptr[], o: Ptr, s: Ptr[], isF32: boolean) => void): boolean {
   const isF32 = out instanceof Float32Array;
   const sz = isF32 ? 4 : 8;
   reset();
   const pIns: Ptr[] = [];
+  const copyIn: boolean[] = [];
   inputs.forEach((b, i) => {
     const first = inputs.indexOf(b);
-    pIns.push(first < i ? pIns[first]! : alloc(b.length, sz));
+    const r = first < i ? null : residentPtr(b);
+    pIns.push(first < i ? pIns[first]! : (r ?? alloc(b.length, sz)));
+    copyIn.push(first === i && r === null);
   });
-  const pOut = alloc(out.length, sz);
+  const rOut = residentPtr(out);
+  const pOut = rOut ?? alloc(out.length, sz);
   const pS = scratch.map((r) => (r.elems === 0 ? 0 : alloc(r.elems, r.int ? 4 : sz)));
   if (!commit()) return false;
   inputs.forEach((b, i) => {
-    if (inputs.indexOf(b) === i) put(b, pIns[i]!, isF32);
+    if (copyIn[i]) put(b, pIns[i]!, isF32);
   });
   run(pIns, pOut, pS, isF32);
-  get(out, pOut, isF32);
+  if (rOut === null) get(out, pOut, isF32);
   return true;
 }
 
@@ -764,6 +841,83 @@ export const pow: Kernel<'pow'> = (out, outShape, inputs, params) => {
   if (params.exponent !== 2 || !unaryWasm(UNARY.square, out, inputs[0]!.data)) reference.pow(out, outShape, inputs, params);
 };
 
+// ---------------------------------------------------------------------------------------------
+// structural: reduce_sum and broadcast over three coalesced axes (wasm/structural.as.ts)
+
+/**
+ * reduce_sum where the coalesced axes (strided.ts) are [A, B, R] with B kept and A, R summed
+ * (fewer axes: the missing ones of extent 1): in wasm, bit-identical to js.ts's (the same float64
+ * runs and roundings), split over threads by ranges of the kept elements. Else js.ts's.
+ */
+export const reduce_sum: Kernel<'reduce_sum'> = (out, outShape, inputs, params) => {
+  const a = inputs[0]!;
+  if (wasm === null || a.data.length < wasmTuning.elementwiseMin || !uniform(out, a.data, a.data))
+    return jsKernels.reduce_sum(out, outShape, inputs, params);
+  const { axes } = params;
+  const kept = stridesOf(a.shape.filter((_, i) => !axes.includes(i)));
+  let k = 0;
+  const dst = a.shape.map((_, i) => (axes.includes(i) ? 0 : kept[k++]!));
+  const [sh, ds, ss] = coalesce(a.shape, dst, stridesOf(a.shape));
+  let A = 1,
+    B = 1,
+    R = 1;
+  const pat = ds.map((d) => (d === 0 ? 'r' : 'k')).join('');
+  if (pat === 'r') R = sh[0]!;
+  else if (pat === 'k') B = sh[0]!;
+  else if (pat === 'kr') [B, R] = [sh[0]!, sh[1]!];
+  else if (pat === 'rk') [A, B] = [sh[0]!, sh[1]!];
+  else if (pat === 'rkr') [A, B, R] = [sh[0]!, sh[1]!, sh[2]!];
+  else return jsKernels.reduce_sum(out, outShape, inputs, params);
+  // the kept axis steps by 1 in the output, the source is contiguous
+  const same = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  const contiguous = sh.map((_, i) => sh.slice(i + 1).reduce((x, y) => x * y, 1));
+  if (
+    !same(
+      ds,
+      [...pat].map((c) => (c === 'r' ? 0 : 1)),
+    ) ||
+    !same(ss, contiguous)
+  )
+    return jsKernels.reduce_sum(out, outShape, inputs, params);
+  const parts = B > 1 ? Math.min(partsFor(a.data.length, wasmTuning.parallelMinElements), B) : 1;
+  const ok = viaWasm(out, [a.data], [], ([pA], pO, _, isF32) => {
+    const fn = isF32 ? 'reduce_sum_f32' : 'reduce_sum_f64';
+    exec(ranges(B, parts).map(([b0, b1]) => [[fn, pA!, pO, A, B, R, b0, b1]]));
+  });
+  if (!ok) jsKernels.reduce_sum(out, outShape, inputs, params);
+};
+
+/**
+ * broadcast where the coalesced axes of the output are at most three, [A, B, R] (the source's
+ * strides any): in wasm, split over threads by ranges of the A·B planes. A single value (a fill)
+ * and small outputs stay in JS.
+ */
+export const broadcast: Kernel<'broadcast'> = (out, outShape, inputs, params) => {
+  const a = inputs[0]!;
+  if (wasm === null || a.data.length === 1 || out.length < wasmTuning.elementwiseMin || !uniform(out, a.data, a.data)) {
+    return reference.broadcast(out, outShape, inputs, params);
+  }
+  const inStrides = stridesOf(a.shape);
+  const src = new Array<number>(outShape.length).fill(0);
+  params.dims.forEach((d, i) => {
+    if (a.shape[i] !== 1) src[d] = inStrides[i]!;
+  });
+  const [sh, ds, ss] = coalesce(outShape, stridesOf(outShape), src);
+  if (sh.length === 0 || sh.length > 3) return reference.broadcast(out, outShape, inputs, params);
+  const pad = 3 - sh.length;
+  const [A, B, R] = [...new Array<number>(pad).fill(1), ...sh] as [number, number, number];
+  const [sA, sB, sR] = [...new Array<number>(pad).fill(0), ...ss] as [number, number, number];
+  const d3 = [...new Array<number>(pad).fill(0), ...ds];
+  if ((B > 1 && d3[1] !== R) || (R > 1 && d3[2] !== 1) || (A > 1 && d3[0] !== B * R)) return reference.broadcast(out, outShape, inputs, params);
+  const planes = A * B;
+  const parts = Math.min(partsFor(out.length, wasmTuning.parallelMinElements), planes);
+  const ok = viaWasm(out, [a.data], [], ([pA], pO, _, isF32) => {
+    const fn = isF32 ? 'broadcast_f32' : 'broadcast_f64';
+    exec(ranges(planes, parts).map(([p0, p1]) => [[fn, pA!, pO, B, R, sA, sB, sR, p0, p1]]));
+  });
+  if (!ok) reference.broadcast(out, outShape, inputs, params);
+};
+
 /**
  * The 'wasm' kernel set: every primitive. matmul, the conv family and max-pooling in wasm (each
  * falls back to js.ts's: no SIMD, mixed dtypes or too large); the
@@ -792,10 +946,10 @@ export const wasmKernels: KernelTable = {
   select,
   cast: reference.cast,
   stop_gradient: reference.stop_gradient,
-  reduce_sum: jsKernels.reduce_sum,
+  reduce_sum,
   reduce_max: reference.reduce_max,
   reshape: reference.reshape,
-  broadcast: reference.broadcast,
+  broadcast,
   transpose: reference.transpose,
   slice: reference.slice,
   pad: reference.pad,

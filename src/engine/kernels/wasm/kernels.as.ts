@@ -6,6 +6,7 @@
  *   conv.as.ts          conv2d, conv2d_input_grad, conv2d_filter_grad (im2col / col2im + GEMM)
  *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
  *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts)
+ *   structural.as.ts    reduce_sum and broadcast over three coalesced axes
  *   common.as.ts        inlined helpers
  *
  * No runtime and no GC objects: every function works on raw linear memory at byte addresses
@@ -37,3 +38,4 @@ export {
   maxpool_scatter_overlap_f64,
 } from './pool.as';
 export { ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
+export { reduce_sum_f32, reduce_sum_f64, broadcast_f32, broadcast_f64 } from './structural.as';
