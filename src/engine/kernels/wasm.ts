@@ -1,11 +1,12 @@
 /**
  * The wasm kernel tier (kernel set 'wasm', the default): WebAssembly SIMD kernels for matmul, the
- * conv family and max-pooling (sources: wasm/kernels.as.ts and the gemm, conv, pool and
- * elementwise files it exports from, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
+ * conv family and max-pooling (sources: wasm/kernels.as.ts and the gemm, conv, pool,
+ * elementwise and structural files it exports from, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
  * interchangeable with js.ts and linalg_ref.ts up to floating-point summation order (max-pool
  * selects exactly the same elements; its scatter with overlapping windows sums in float64 in
  * js.ts's order, so it is bit-identical to js.ts) — and for the simple elementwise primitives (add, sub, mul, div, max,
- * min, compare, select, neg, abs, sqrt, pow 2), bit-identical to reference.ts: even with the copies in
+ * min, compare, select, neg, abs, sqrt, pow 2) and broadcast, bit-identical to reference.ts, and
+ * reduce_sum, bit-identical to js.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
  * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p, tanh, mish and mish_grad of float32
  * data run here too, in float64, then rounded (exp, log, log1p, tanh with the standard library's
@@ -27,12 +28,15 @@
  * float64 in f64x2 lanes with float64 accumulation.
  *
  * Memory: one linear memory (a shared WebAssembly.Memory), grown on demand and never shrunk
- * (WebAssembly memories cannot shrink): it stays at the high-water mark of the largest call, i.e.
- * the operands, the result and the scratch of that call. `releaseWasmMemory()` drops it (a fresh
- * instance with an empty memory takes its place, and the kernel threads are stopped). Per call,
- * regions are bump-allocated from the start of the heap, the operands copied in, the kernel run,
- * and the result copied out into `out`: nothing in wasm memory outlives a call, and no view of
- * it is handed out.
+ * (WebAssembly memories cannot shrink). Its bottom holds the resident buffers: the scratch pools'
+ * buffers (src/engine/scratch.ts, e.g. a training step's or a bracket's intermediates) are
+ * typed-array views of it, so the kernels here read a resident operand and write a resident output
+ * where they are. Above them, per call, regions are bump-allocated for the other operands (copied
+ * in), a non-resident result (copied out into `out`) and the call's scratch: nothing there
+ * outlives a call. The memory stays at the high-water mark of the resident buffers plus the
+ * largest call. `releaseWasmMemory()` drops it (a fresh instance with an empty memory takes its
+ * place, and the kernel threads are stopped); buffers of the old memory stay valid as plain
+ * shared arrays, no longer resident, so the kernels copy them again.
  *
  * Threads (threads.ts: `setThreads`, default all cores): a call whose work reaches
  * `wasmTuning.parallelMinFlops` (matmul, the conv family) or `parallelMinElements` /
@@ -45,7 +49,7 @@
  * batch stays whole in each part, in the same order), max-pooling and its scatter by planes, the
  * elementwise kernels by contiguous ranges. Every output element is computed by the same
  * instructions in the same order as in a single-thread call, so results are bit-identical for
- * every thread count. (The copies in and out stay on the calling thread.)
+ * every thread count. (The copies in and out of non-resident buffers stay on the calling thread.)
  */
 import type { Buf, DType } from '../dtype.js';
 import { setBufferSource } from '../scratch.js';
@@ -921,8 +925,9 @@ export const broadcast: Kernel<'broadcast'> = (out, outShape, inputs, params) =>
 /**
  * The 'wasm' kernel set: every primitive. matmul, the conv family and max-pooling in wasm (each
  * falls back to js.ts's: no SIMD, mixed dtypes or too large); the
- * elementwise kernels in wasm (each falls back to reference.ts's: small, mixed or no SIMD);
- * reduce_sum from js.ts; the rest from reference.ts.
+ * elementwise kernels, reduce_sum and broadcast in wasm (each falls back to reference.ts's or
+ * js.ts's: small, mixed, a pattern of more than three coalesced axes, or no SIMD); the rest from
+ * reference.ts.
  */
 export const wasmKernels: KernelTable = {
   add: binaryKernel('add'),
