@@ -107,8 +107,8 @@ describe.skipIf(!wasmAvailable).each(['float32', 'float64'] as const)('reduce_su
     ];
     for (const [inShape, outShape, dims] of cases) {
       const a = values(sizeOf(inShape), dtype, r);
-      const got = run(wasmKernels.broadcast, outShape, a, inShape, { dims }, false);
-      const want = run(reference.broadcast, outShape, a, inShape, { dims }, false);
+      const got = run(wasmKernels.broadcast, outShape, a, inShape, { shape: outShape, dims }, false);
+      const want = run(reference.broadcast, outShape, a, inShape, { shape: outShape, dims }, false);
       expect(same(got, want), `${inShape.join('x')} → ${outShape.join('x')}`).toBe(true);
     }
   });
@@ -128,10 +128,10 @@ describe.skipIf(!wasmAvailable).each(['float32', 'float64'] as const)('reduce_su
     }
     const c = values(20, dtype, r);
     setThreads(1);
-    const one = run(wasmKernels.broadcast, shape, c, [1, 20, 1, 1], { dims: [0, 1, 2, 3] }, false);
+    const one = run(wasmKernels.broadcast, shape, c, [1, 20, 1, 1], { shape, dims: [0, 1, 2, 3] }, false);
     for (const n of [2, 3]) {
       setThreads(n);
-      expect(same(run(wasmKernels.broadcast, shape, c, [1, 20, 1, 1], { dims: [0, 1, 2, 3] }, false), one)).toBe(true);
+      expect(same(run(wasmKernels.broadcast, shape, c, [1, 20, 1, 1], { shape, dims: [0, 1, 2, 3] }, false), one)).toBe(true);
       expect(threadsRunning()).toBe(n - 1);
     }
   });
