@@ -19,6 +19,17 @@ export default tseslint.config(
     },
   },
   {
+    // the live explorer's page script: plain browser JavaScript, outside the TypeScript project
+    // (which has no DOM library), bundled by scripts/build-explorer.mjs
+    files: ['src/explore/browser/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      globals: globals.browser,
+      sourceType: 'script',
+      parserOptions: { project: false, program: null, projectService: false },
+    },
+  },
+  {
     // tests, scripts and experiments read JSON output and poke at it: typing every JSON.parse there
     // would be noise, so the no-unsafe-* family applies to the library only
     files: ['**/*.test.ts', 'test/**', 'scripts/**', 'experiments/**'],

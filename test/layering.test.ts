@@ -1,6 +1,6 @@
 /**
  * The layering of src/: imports only point down engine ← nn ← data ← bracket ← study ← report ←
- * cli ← bench. The top-level modules (errors, fs-errors, zod-message, paths, version) serve every
+ * explore ← cli ← bench. The top-level modules (errors, fs-errors, zod-message, paths, version) serve every
  * layer and import none; index.ts is the public entry point, which nothing inside imports.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
-const LAYERS = ['engine', 'nn', 'data', 'bracket', 'study', 'report', 'cli', 'bench'] as const;
+const LAYERS = ['engine', 'nn', 'data', 'bracket', 'study', 'report', 'explore', 'cli', 'bench'] as const;
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -12,6 +12,7 @@ import { statsCommand } from './stats.js';
 import { studyCommand } from './study.js';
 import { reportCommand } from './report.js';
 import { importCommand } from './import.js';
+import { exploreCommand } from './explore.js';
 import { UserError } from '../errors.js';
 import { fsUserError, isFsError } from '../fs-errors.js';
 import { releaseHeldLocks } from '../study/lock.js';
@@ -31,7 +32,8 @@ export function program(): Command {
     .addCommand(statsCommand())
     .addCommand(studyCommand())
     .addCommand(reportCommand())
-    .addCommand(importCommand());
+    .addCommand(importCommand())
+    .addCommand(exploreCommand());
   // --quiet, before or after the command name: no progress bars, progress or stage lines (errors still print)
   prog.option('--quiet', 'no progress on stderr: no bars, no progress or stage lines (errors still print)');
   prog.option(

@@ -97,6 +97,9 @@ function kvTable(rows: readonly [string, string][], cls = 'kv'): string {
   return `<table class="${cls}"><tbody>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</tbody></table>`;
 }
 
+/** The default port of `lie-bracket explore` (src/cli/explore.ts), which the report names. */
+export const EXPLORER_PORT = 8731;
+
 const fmt = (v: number | null | undefined, d = 3): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(d) : v.toExponential(2);
 const sci = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toExponential(2));
@@ -530,6 +533,7 @@ ${thumbsSection(files, pairThumbs, probeThumbs)}
 ${statsSection(files, ranked, fits)}
 ${configSection(files, libs, now)}
 </main>
+<p class="explorer">Bracket any two examples of this run live, in the browser: <code>lie-bracket explore ${escapeHtml(runDir)}</code>, then open <code>http://127.0.0.1:${EXPLORER_PORT}/</code> (or <code>--static DIR</code> for a static site); the address is text, not a link, since this file fetches nothing.</p>
 <footer>Made by lie-bracket ${escapeHtml(VERSION)} with ${libs.map((l) => `${escapeHtml(l.name)} ${escapeHtml(l.version)}`).join(', ')} (inlined; this file needs no network). Regenerate with <code>lie-bracket report ${escapeHtml(runDir)}</code>.</footer>
 ${libs.map((l) => `<script>/* ${escapeHtml(l.name)} ${escapeHtml(l.version)} */\n${l.code}\n</script>`).join('\n')}
 <script>${embedJs}

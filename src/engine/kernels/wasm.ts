@@ -110,11 +110,21 @@ interface Exports {
  */
 export type WasmVariant = 'relaxed-simd' | 'simd' | 'none';
 
+/** Base64 → bytes: Node's Buffer where there is one, else atob (a browser, where the explorer's bundle runs). */
+function decodeBase64(s: string): Uint8Array {
+  const B = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array } }).Buffer;
+  if (B !== undefined) return B.from(s, 'base64');
+  const bin = (globalThis as unknown as { atob: (s: string) => string }).atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
 /** The compiled module of a variant, or null where this runtime rejects it. */
 function compileVariant(v: 'relaxed-simd' | 'simd'): object | null {
   if (WA === undefined) return null;
   try {
-    const bytes = Buffer.from(v === 'relaxed-simd' ? WASM_RELAXED_BASE64 : WASM_BASE64, 'base64');
+    const bytes = decodeBase64(v === 'relaxed-simd' ? WASM_RELAXED_BASE64 : WASM_BASE64);
     // validate first: a runtime without relaxed SIMD (Node 20 without --experimental-wasm-relaxed-simd)
     // rejects that module, and the plain one is the fallback
     return WA.validate(bytes) ? new WA.Module(bytes) : null;
