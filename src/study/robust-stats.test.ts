@@ -80,6 +80,23 @@ describe('hierarchicalBootstrap', () => {
     expect(width).toBeGreaterThan(3 * (naive[1] - naive[0]));
   });
 
+  test('pValue: two-sided share of resamples on the far side of 0, with the +1 correction', () => {
+    // seed effects of mean 0: a p-value near 1; shifted by 3 between-seed standard errors: small; by 10: the floor 2/(B + 1)
+    const shifted = (d: number) => data.map((s) => ({ ...s, units: s.units.map((u) => ({ ...u, value: u.value + d })) }));
+    const p0 = hierarchicalBootstrap(data, pooledMean, { samples: 2000, seed: 5 }).pValue;
+    const p3 = hierarchicalBootstrap(shifted(3 / Math.sqrt(10)), pooledMean, { samples: 2000, seed: 5 }).pValue;
+    const p10 = hierarchicalBootstrap(shifted(10 / Math.sqrt(10)), pooledMean, { samples: 2000, seed: 5 }).pValue;
+    expect(p0).toBeGreaterThan(0.7);
+    expect(p3).toBeGreaterThan(2 / 2001);
+    expect(p3).toBeLessThan(0.03);
+    expect(p10).toBeCloseTo(2 / 2001, 12);
+    // by hand: draws of a constant statistic 1 → none ≤ 0; of 0 → all on both sides, p = 1
+    const one: SeedUnits<Unit>[] = [{ seed: 'a', units: [{ image: 'x', value: 1 }] }];
+    expect(hierarchicalBootstrap(one, pooledMean, { samples: 9 }).pValue).toBeCloseTo(0.2, 12);
+    expect(hierarchicalBootstrap(one, () => 0, { samples: 9 }).pValue).toBe(1);
+    expect(hierarchicalBootstrap(one, () => NaN, { samples: 9 }).pValue).toBeNaN();
+  });
+
   test('deterministic given the seed; the resample keeps the nested shape', () => {
     const a = hierarchicalBootstrap(data, pooledMean, { samples: 200, seed: 7 });
     const b = hierarchicalBootstrap(data, pooledMean, { samples: 200, seed: 7 });

@@ -38,6 +38,12 @@ export interface BootstrapResult {
   /** Resamples whose statistic was finite (the interval and sd are over these). */
   samples: number;
   level: number;
+  /**
+   * Two-sided bootstrap p-value of "the statistic is 0": 2·min(#{draws ≤ 0} + 1, #{draws ≥ 0} + 1) /
+   * (samples + 1), capped at 1 — the smallest level at which a percentile interval would exclude 0,
+   * with the +1 that keeps a finite number of resamples from claiming p = 0. NaN without finite draws.
+   */
+  pValue: number;
 }
 
 function options(o: BootstrapOptions): Required<BootstrapOptions> {
@@ -49,12 +55,15 @@ function options(o: BootstrapOptions): Required<BootstrapOptions> {
 
 function summarize(estimate: number, draws: readonly number[], level: number): BootstrapResult {
   const s = draws.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  const below = s.filter((v) => v <= 0).length;
+  const above = s.filter((v) => v >= 0).length;
   return {
     estimate,
     interval: [quantileSorted(s, (1 - level) / 2), quantileSorted(s, 1 - (1 - level) / 2)],
     sd: sd(s),
     samples: s.length,
     level,
+    pValue: s.length > 0 ? Math.min(1, (2 * (Math.min(below, above) + 1)) / (s.length + 1)) : NaN,
   };
 }
 

@@ -31,10 +31,14 @@ import { readAllPairsFile, writeAllPairsFile, type AllPairsLine } from './allpai
 import { readVerifyFile, writeVerifyFile } from './verify-file.js';
 
 export interface StudyOptions {
-  /** All pairs among the first K test examples (default 6, as the seed study). */
+  /** All pairs among the first K test examples (default 6, as the seed study), unless `pairs` is given. */
   first?: number;
-  /** Probe batch: the first N test examples (default 32). */
+  /** The sweep's pairs as test-split indices instead of all pairs among the first K (not with `first`). */
+  pairs?: readonly (readonly [number, number])[];
+  /** Probe batch: the first N test examples (default 32), unless `probeIndices` is given. */
   probes?: number;
+  /** The probe batch as test-split indices instead of the first N (not with `probes`). */
+  probeIndices?: readonly number[];
   /** Compute the N×N logit-effect matrices of the first N test examples at the last checkpoint (0: no). */
   allPairs?: number;
   /** Run the swap verification (pair 0,1 at the last checkpoint). */
@@ -129,8 +133,8 @@ export async function runStudy(wanted: TrainConfig, runDir: string, o: StudyOpti
   stage('sweep');
   const sweep = await runSweep({
     runDir,
-    first: o.first ?? 6,
-    probes: o.probes ?? 32,
+    ...(o.pairs !== undefined ? { pairs: o.pairs, first: o.first } : { first: o.first ?? 6 }),
+    ...(o.probeIndices !== undefined ? { probeIndices: o.probeIndices, probes: o.probes } : { probes: o.probes ?? 32 }),
     saveVectors: o.saveVectors,
     workers: o.workers,
     onUnit: o.onUnit,

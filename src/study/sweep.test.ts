@@ -13,6 +13,7 @@ import { statsCommand } from '../cli/stats.js';
 import { mergeCommand, sweepCommand } from '../cli/sweep.js';
 import { openDataset } from '../data/registry.js';
 import { resolveModel } from './resolve.js';
+import { runStudy } from './study.js';
 import { mergeShards, runSweep, type SweepOptions } from './sweep.js';
 import { lossFor, parseTrainConfig, train } from './train.js';
 
@@ -218,6 +219,39 @@ describe('sweep', () => {
     await expect(runSweep({ ...base(out), first: undefined, pairs: [[0, 100000]] })).rejects.toThrow(/index 100000 is out of range/);
     await expect(runSweep({ ...base(out), pairs: [[0, 1]] })).rejects.toThrow(/either --first K or --pairs/);
     await expect(runSweep({ ...base(join(tmp, 'nothing')), runDir: join(tmp, 'nothing') })).rejects.toThrow(/not a run directory/);
+  });
+
+  test('explicit probe indices (and pairs): the probe effects of those test examples, in the order given', async () => {
+    const out = join(tmp, 'probe-indices');
+    const r = await runSweep({ ...base(out), probes: undefined, probeIndices: [5, 2], first: undefined, pairs: [[1, 3]], steps: [4] });
+    expect(r.complete).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'))).toMatchObject({ pairs: [[1, 3]], probeIndices: [5, 2], units: 1 });
+    const [mine] = readFileSync(join(out, 'results.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const ref = readFileSync(join(whole, 'results.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.step === 4 && l.x === 1 && l.y === 3);
+    expect(mine.probeEffects).toEqual([ref.probeEffects[5], ref.probeEffects[2]]);
+    expect(mine.bracketNorm).toBe(ref.bracketNorm);
+    const e = join(tmp, 'probe-indices-err');
+    await expect(runSweep({ ...base(e), probeIndices: [0] })).rejects.toThrow(/either a probe count \(--probes N\) or probe indices/);
+    await expect(runSweep({ ...base(e), probes: undefined, probeIndices: [1, 1] })).rejects.toThrow(/probe index 1 is given twice/);
+    await expect(runSweep({ ...base(e), probes: undefined, probeIndices: [100000] })).rejects.toThrow(/probe index 100000 is out of range/);
+    await expect(runSweep({ ...base(e), probes: undefined, probeIndices: [0.5] })).rejects.toThrow(/probe index 0.5 is out of range/);
+  });
+
+  test('runStudy passes explicit pairs and probe indices on to its sweep', async () => {
+    const copy = join(tmp, 'study-run');
+    cpSync(runDir, copy, { recursive: true });
+    const config = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')).config;
+    const r = await runStudy(parseTrainConfig(config, 'test'), copy, { pairs: [[1, 3]], probeIndices: [5, 2], saveVectors: true, workers: 1 });
+    expect(r.train).toBe('reused');
+    expect(JSON.parse(readFileSync(join(copy, 'sweep', 'sweep.json'), 'utf8'))).toMatchObject({ pairs: [[1, 3]], probeIndices: [5, 2] });
+    expect(r.summary?.checkpoints).toHaveLength(3);
   });
 
   test('a lock keeps two sweeps out of one directory; a dead holder’s lock is taken over', async () => {

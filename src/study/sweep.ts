@@ -68,8 +68,10 @@ export interface SweepOptions {
   /** All pairs among the first K test examples (default 6), unless `pairs` is given. */
   first?: number;
   pairs?: readonly (readonly [number, number])[];
-  /** Probe batch: the first N test examples (default 32; 0 for none). */
+  /** Probe batch: the first N test examples (default 32; 0 for none), unless `probeIndices` is given. */
   probes?: number;
+  /** Probe batch as explicit test-split indices instead (distinct, in range; may be empty). */
+  probeIndices?: readonly number[];
   bn?: 'eval' | 'train';
   /** Default: the run's dtype. */
   dtype?: DType;
@@ -182,9 +184,22 @@ export function resolveSweepParams(run: Run, o: SweepOptions): SweepParams {
       if (!Number.isInteger(i) || i < 0 || i >= n)
         throw new UserError(`example index ${i} is out of range: the test split of ${run.config.data} has ${n} examples (0…${n - 1})`);
   }
-  const probes = o.probes ?? 32;
-  if (!Number.isInteger(probes) || probes < 0) throw new UserError(`--probes must be an integer ≥ 0, got ${probes}`);
-  const probeIndices = Array.from({ length: Math.min(probes, n) }, (_, i) => i);
+  let probeIndices: number[];
+  if (o.probeIndices !== undefined) {
+    if (o.probes !== undefined) throw new UserError('give either a probe count (--probes N) or probe indices, not both');
+    probeIndices = [...o.probeIndices];
+    const seen = new Set<number>();
+    for (const i of probeIndices) {
+      if (!Number.isInteger(i) || i < 0 || i >= n)
+        throw new UserError(`probe index ${i} is out of range: the test split of ${run.config.data} has ${n} examples (0…${n - 1})`);
+      if (seen.has(i)) throw new UserError(`probe index ${i} is given twice`);
+      seen.add(i);
+    }
+  } else {
+    const probes = o.probes ?? 32;
+    if (!Number.isInteger(probes) || probes < 0) throw new UserError(`--probes must be an integer ≥ 0, got ${probes}`);
+    probeIndices = Array.from({ length: Math.min(probes, n) }, (_, i) => i);
+  }
   const checkpoints: Record<string, string> = {};
   for (const s of steps) checkpoints[String(s)] = fileHash(checkpointPath(run.dir, s));
   const tensors = Object.keys(run.model.paramShapes);
