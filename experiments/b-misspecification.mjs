@@ -3,36 +3,56 @@
  * Experiment B — misspecification, controlled. On the synthetic attributes (an exclusive `hair`
  * group black_hair/brown_hair plus four independent attributes of matched difficulty), train the
  * same model from the same seeds with `bce` (independent sigmoids: misspecified for the group) and
- * with `grouped` (a softmax over the group: correctly specified). The seed study's hypothesis
- * predicts that under bce the group is more order-sensitive than the independent attributes, and
- * that the excess shrinks under grouped.
+ * with `grouped` (a softmax over the group with a "none" option: correctly specified). The seed
+ * study's hypothesis predicts that under bce the group is more order-sensitive than the independent
+ * attributes, and that the excess shrinks under grouped: bce − grouped > 0.
  *
- * Order sensitivity of output f: mean over pairs, probes and late checkpoints (second half of
- * training) of |Δp_f|, the change of the predicted PROBABILITY of f along the bracket
- * (probabilityEffect) — comparable between the losses, unlike logits (a sigmoid's logit and a
- * group softmax's logit measured against its "none" option, pinned at 0, are different scales; the
- * group's logits are identifiable, not shift-invariant, because of that pinned option). Per seed and loss: excess = log(mean score of the hair outputs / mean score of
- * the four independent outputs). Reported: per loss the mean excess with a 95% t-interval over
- * seeds and the count of positive seeds; bce − grouped paired by seed; the logit-space excess and
- * bracket norms for reference; accuracy and AUC per attribute (is difficulty really matched?).
+ * Issue 10's statistics (points 1–3 and 6):
+ *  - four spaces per unit (checkpoint ≥ half of training × pair × probe): logit |J_f·B|, probability
+ *    |Δp|, Fisher-normalised |Δp|/√(p(1−p)), and the bracket-free control p(1−p). The grouped loss
+ *    is not shift-invariant (its "none" logit is pinned at 0), so its logits are identifiable and the
+ *    logit space is compared across the losses like the other two: a verdict is stated only where
+ *    logit, probability and Fisher agree;
+ *  - excess = log(hair / independent) aggregated four ways: the log of the ratio of arithmetic means,
+ *    the mean per-unit log ratio (geometric; the primary, as in experiment E), the median per-unit
+ *    log ratio, and the ratio of means with the top 10% of units (by size) dropped;
+ *  - each seed has data of its own (dataOptions.seed: fresh training data, pair and probe images);
+ *    intervals from a hierarchical bootstrap, seeds then images (a unit weighs m_x·m_y·m_z, the
+ *    multiplicities of its pair's two images and its probe), bce and grouped of a seed resampled
+ *    together (paired); seed counts with an exact sign test, never as significance by themselves;
+ *    the hair group against each attribute alone with Holm-adjusted bootstrap p-values; where an
+ *    interval includes 0, what it excludes.
  *
- * Main model: `synconv` (two stride-2 SiLU convs and a linear read-out; it learns all six
- * attributes in 600 steps). Secondary, one seed: the narrow xresnet of experiment A, whose global
- * average pool learns the hair colours at once but the small fixed-position cues slowly.
+ * Main model: `synconv` (it learns all six attributes in 600 steps), 10 seeds; its studies are the
+ * q = 0 cells of experiment E (the same configs and overrides, so the runs are shared). Secondary,
+ * one seed: the narrow xresnet of experiment A (default data), whose global average pool learns the
+ * hair colours at once but the small fixed-position cues slowly.
  */
+import { excludedEffect, holm } from '../dist/study/robust-stats.js';
+import { recordClaim } from './claims.mjs';
 import {
+  AGGREGATIONS,
+  AGGREGATION_LABELS,
+  SPACES,
+  SPACE_LABELS,
+  bootstrapSamples,
+  cellIndex,
+  cellWeights,
   columnMeans,
   finalEval,
   fmt,
-  fmtCi,
+  fmtEst,
   lateSteps,
   mainIfDirect,
   mdTable,
   mean,
-  probabilityScores,
+  ratioCells,
+  ratioValue,
   readSweepParams,
+  seedMeanEstimates,
+  side,
   study,
-  tInterval,
+  unitScores,
   writeFigure,
   writeResults,
 } from './lib.mjs';
@@ -41,42 +61,47 @@ export const ID = 'b-misspecification';
 
 const HAIR = ['black_hair', 'brown_hair'];
 const LOSSES = /** @type {const} */ (['bce', 'grouped']);
+/** Seeds of the synconv design (each with its own data seed). */
+const SEEDS = 10;
+/** The same training as experiment E's q = 0 cells (only the late checkpoints, step ≥ 300, are analysed). */
+const FULL_OVERRIDES = { steps: 600, checkpointSteps: [0, 300, 450, 600] };
+/** The primary statistic: space, aggregation, contrast. */
+/** @type {{ space: import('./lib.mjs').Space, agg: import('./lib.mjs').Aggregation }} */
+const PRIMARY = { space: 'fisher', agg: 'geometric' };
+/** The spaces that carry a bracket (a verdict needs them to agree); `control` is the confidence confound. */
+/** @type {import('./lib.mjs').Space[]} */
+const BRACKET_SPACES = ['logit', 'prob', 'fisher'];
 
 /**
- * Per-output scores of one study (late checkpoints, all pairs) and its excess.
+ * One study's units, cells and descriptive numbers.
  * @param {string} runDir
  */
 function measure(runDir) {
   const p = readSweepParams(runDir);
   const steps = lateSteps(p.steps);
-  /** @type {number[][]} */
-  const prob = [];
-  /** @type {number[][]} */
-  const logit = [];
-  /** @type {number[]} */
-  const norms = [];
-  for (const step of steps) {
-    const s = probabilityScores(runDir, step);
-    prob.push(...s.prob);
-    logit.push(...s.logit);
-    norms.push(...s.bracketNorm);
+  const sc = unitScores(runDir, steps);
+  const ix = cellIndex(sc);
+  const outputs = sc.outputs;
+  const hair = outputs.flatMap((o, i) => (HAIR.includes(o) ? [i] : []));
+  const indep = outputs.flatMap((o, i) => (HAIR.includes(o) ? [] : [i]));
+  /** @type {Record<string, number[]>} */
+  const scores = {};
+  /** @type {Record<string, number>} */
+  const excess = {};
+  for (const space of SPACES) {
+    scores[space] = columnMeans(sc.units.map((u) => u.scores[space]));
+    excess[space] = ratioValue(ratioCells(sc, ix, space, hair, indep), PRIMARY.agg, cellWeights(ix, null));
   }
-  const outputs = p.outputs;
-  const hair = outputs.map((o, i) => (HAIR.includes(o) ? i : -1)).filter((i) => i >= 0);
-  const indep = outputs.map((o, i) => (HAIR.includes(o) ? -1 : i)).filter((i) => i >= 0);
-  const excess = (/** @type {number[]} */ sc) => Math.log(mean(hair.map((i) => sc[i] ?? NaN)) / mean(indep.map((i) => sc[i] ?? NaN)));
-  const probScore = columnMeans(prob);
-  const logitScore = columnMeans(logit);
   const ev = finalEval(runDir);
   return {
+    sc,
+    ix,
     steps,
-    units: prob.length,
+    units: sc.units.length,
     outputs,
-    probScore,
-    logitScore,
-    excess: excess(probScore),
-    logitExcess: excess(logitScore),
-    bracketNorm: mean(norms),
+    scores,
+    excess,
+    bracketNorm: mean(sc.units.map((u) => u.bracketNorm)),
     accuracy: ev.accuracy,
     auc: ev.auc,
   };
@@ -85,132 +110,233 @@ function measure(runDir) {
 /** @param {import('./lib.mjs').Context} ctx */
 export async function run(ctx) {
   const t0 = performance.now();
-  const seeds = ctx.quick ? [0, 1] : [0, 1, 2, 3, 4];
+  const samples = bootstrapSamples(ctx);
+  const seeds = Array.from({ length: ctx.quick ? 2 : SEEDS }, (_, i) => i);
   const designs = [
-    { key: 'synconv', label: 'synconv', configs: { bce: 'synthetic-synconv-bce', grouped: 'synthetic-synconv-grouped' }, seeds },
-    { key: 'xresnet', label: 'narrow xresnet (1 seed)', configs: { bce: 'synthetic-xresnet-bce', grouped: 'synthetic-xresnet-grouped' }, seeds: [0] },
+    {
+      key: 'synconv',
+      label: `synconv (${seeds.length} seeds, data of its own per seed)`,
+      configs: { bce: 'synthetic-synconv-bce', grouped: 'synthetic-synconv-grouped' },
+      seeds,
+      overrides: (/** @type {number} */ seed) => ({ ...(ctx.quick ? {} : FULL_OVERRIDES), seed, dataOptions: { seed, ambiguity: 0 } }),
+    },
+    {
+      key: 'xresnet',
+      label: 'narrow xresnet (1 seed, default data)',
+      configs: { bce: 'synthetic-xresnet-bce', grouped: 'synthetic-xresnet-grouped' },
+      seeds: [0],
+      overrides: (/** @type {number} */ seed) => ({ seed }),
+    },
   ];
   /** @type {Record<string, unknown>[]} */
   const perRun = [];
-  /** @type {{ model: string, probability: Record<'bce' | 'grouped' | 'bceMinusGrouped', ReturnType<typeof tInterval>> }[]} */
+  /** @type {Record<string, unknown>[]} */
   const summaries = [];
   /** @type {string[]} */
   const commands = [];
   /** @type {string[]} */
   let outputs = [];
   const md = [];
+  /** @type {Record<string, any>} */
+  let main = {};
   for (const d of designs) {
-    /** @type {Record<string, Record<number, ReturnType<typeof measure>>>} */
+    /** @type {Record<string, Record<string, ReturnType<typeof measure>>>} */
     const res = { bce: {}, grouped: {} };
     for (const seed of d.seeds) {
       for (const loss of LOSSES) {
-        const h = await study(ctx, d.configs[loss], { seed });
+        const h = await study(ctx, d.configs[loss], d.overrides(seed));
         commands.push(h.command);
-        ctx.log(`  measuring probability effects (${d.key}, ${loss}, seed ${seed})`);
+        ctx.log(`  measuring the four spaces (${d.key}, ${loss}, seed ${seed})`);
         const m = measure(h.runDir);
         outputs = m.outputs;
-        const r = res[loss];
-        if (r) r[seed] = m;
-        perRun.push({ model: d.key, loss, seed, runDir: h.runPath, ...m });
+        (res[loss] ?? {})[String(seed)] = m;
+        const { sc: _sc, ix: _ix, ...rest } = m;
+        perRun.push({ model: d.key, loss, seed, runDir: h.runPath, ...rest, probScore: m.scores.prob, logitScore: m.scores.logit });
       }
     }
-    const exc = (/** @type {'bce' | 'grouped'} */ loss, /** @type {'excess' | 'logitExcess'} */ key) =>
-      d.seeds.map((s) => res[loss]?.[s]?.[key] ?? NaN);
-    const diff = (/** @type {'excess' | 'logitExcess'} */ key) => d.seeds.map((s) => (res.bce?.[s]?.[key] ?? NaN) - (res.grouped?.[s]?.[key] ?? NaN));
-    const summary = {
-      model: d.key,
-      seeds: d.seeds,
-      probability: { bce: tInterval(exc('bce', 'excess')), grouped: tInterval(exc('grouped', 'excess')), bceMinusGrouped: tInterval(diff('excess')) },
-      logit: {
-        bce: tInterval(exc('bce', 'logitExcess')),
-        grouped: tInterval(exc('grouped', 'logitExcess')),
-        bceMinusGrouped: tInterval(diff('logitExcess')),
-      },
-      bracketNorm: {
-        bce: tInterval(d.seeds.map((s) => res.bce?.[s]?.bracketNorm ?? NaN)),
-        grouped: tInterval(d.seeds.map((s) => res.grouped?.[s]?.bracketNorm ?? NaN)),
-      },
-      // the hair group against each independent attribute alone: is one attribute driving the excess?
-      perAttribute: outputs
-        .filter((o) => !HAIR.includes(o))
-        .map((attr) => {
-          const j = outputs.indexOf(attr);
-          const hairIdx = outputs.map((o, i) => (HAIR.includes(o) ? i : -1)).filter((i) => i >= 0);
-          const lr = (/** @type {'bce' | 'grouped'} */ loss, /** @type {number} */ seed) => {
-            const sc = res[loss]?.[seed]?.probScore ?? [];
-            return Math.log(mean(hairIdx.map((i) => sc[i] ?? NaN)) / (sc[j] ?? NaN));
-          };
-          return {
-            attribute: attr,
-            bce: tInterval(d.seeds.map((s) => lr('bce', s))),
-            grouped: tInterval(d.seeds.map((s) => lr('grouped', s))),
-            bceMinusGrouped: tInterval(d.seeds.map((s) => lr('bce', s) - lr('grouped', s))),
-          };
-        }),
+    const hair = outputs.flatMap((o, i) => (HAIR.includes(o) ? [i] : []));
+    const indep = outputs.flatMap((o, i) => (HAIR.includes(o) ? [] : [i]));
+    const attributes = indep.map((j) => outputs[j] ?? '');
+    // the ratio cells of every (space, comparison) of every run
+    /** @type {Record<string, Record<string, import('./lib.mjs').RatioCells>>} */
+    const cells = {};
+    for (const loss of LOSSES) {
+      for (const seed of d.seeds) {
+        const m = res[loss]?.[String(seed)];
+        if (!m) continue;
+        for (const space of SPACES) {
+          const key = `${loss}/${seed}`;
+          (cells[key] ??= {})[`${space}/excess`] = ratioCells(m.sc, m.ix, space, hair, indep);
+          indep.forEach((j, a) => {
+            (cells[key] ??= {})[`${space}/${attributes[a]}`] = ratioCells(m.sc, m.ix, space, hair, [j]);
+          });
+        }
+      }
+    }
+    const seedList = d.seeds.map((s) => {
+      const a = res.bce?.[String(s)]?.ix.images ?? [];
+      const b = res.grouped?.[String(s)]?.ix.images ?? [];
+      if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`B: seed ${s}: bce and grouped have different images`);
+      return { seed: String(s), images: a };
+    });
+    const ixOf = (/** @type {string} */ loss, /** @type {string} */ seed) => {
+      const m = res[loss]?.[seed];
+      if (!m) throw new Error(`B: no ${loss} run for seed ${seed}`);
+      return m.ix;
     };
+    ctx.log(`  B (${d.key}): hierarchical bootstrap, ${samples} resamples over ${d.seeds.length} seed(s) × images`);
+    const est = seedMeanEstimates(
+      seedList,
+      (seed, m) => {
+        /** @type {Record<string, number>} */
+        const out = {};
+        const w = { bce: cellWeights(ixOf('bce', seed), m), grouped: cellWeights(ixOf('grouped', seed), m) };
+        const val = (/** @type {'bce' | 'grouped'} */ loss, /** @type {string} */ what, /** @type {import('./lib.mjs').Aggregation} */ agg) => {
+          const rc = cells[`${loss}/${seed}`]?.[what];
+          return rc ? ratioValue(rc, agg, w[loss]) : NaN;
+        };
+        // the primary first (seedMeanEstimates checks it against hierarchicalBootstrap)
+        const order = [PRIMARY.space, ...SPACES.filter((s) => s !== PRIMARY.space)];
+        for (const space of order) {
+          for (const agg of [PRIMARY.agg, ...AGGREGATIONS.filter((a) => a !== PRIMARY.agg)]) {
+            const b = val('bce', `${space}/excess`, agg);
+            const g = val('grouped', `${space}/excess`, agg);
+            out[`diff/${space}/${agg}`] = b - g;
+            out[`bce/${space}/${agg}`] = b;
+            out[`grouped/${space}/${agg}`] = g;
+          }
+          for (const attr of attributes) {
+            for (const agg of /** @type {const} */ (['geometric', 'arithmetic'])) {
+              const b = val('bce', `${space}/${attr}`, agg);
+              const g = val('grouped', `${space}/${attr}`, agg);
+              out[`attr/${attr}/diff/${space}/${agg}`] = b - g;
+              out[`attr/${attr}/bce/${space}/${agg}`] = b;
+              out[`attr/${attr}/grouped/${space}/${agg}`] = g;
+            }
+          }
+        }
+        for (const loss of LOSSES) {
+          const r = res[loss]?.[seed];
+          if (!r) continue;
+          // mean ‖B‖ over units, weighted like them
+          let a = 0;
+          let c = 0;
+          r.sc.units.forEach((u, i) => {
+            const wc = w[loss][r.ix.unitCell[i] ?? 0] ?? 0;
+            a += wc * u.bracketNorm;
+            c += wc;
+          });
+          out[`bracketNorm/${loss}`] = a / c;
+        }
+        out['bracketNorm/logRatio'] = Math.log((out['bracketNorm/bce'] ?? NaN) / (out['bracketNorm/grouped'] ?? NaN));
+        return out;
+      },
+      { samples },
+    );
+    const E = (/** @type {string} */ k) => {
+      const e = est[k];
+      if (!e) throw new Error(`B: no estimate ${k}`);
+      return e;
+    };
+    // Holm over the four attributes, per (target, space, aggregation)
+    /** @type {Record<string, number>} */
+    const holmP = {};
+    for (const target of ['bce', 'grouped', 'diff'])
+      for (const space of SPACES)
+        for (const agg of ['geometric', 'arithmetic']) {
+          const keys = attributes.map((a) => `attr/${a}/${target}/${space}/${agg}`);
+          const adj = holm(keys.map((k) => E(k).pValue));
+          keys.forEach((k, i) => (holmP[k] = adj[i] ?? NaN));
+        }
+    const summary = { model: d.key, seeds: d.seeds, attributes, samples, estimates: est, holm: holmP };
     summaries.push(summary);
+    if (d.key === 'synconv') main = { est, holmP, attributes, seeds: d.seeds, seedList };
 
-    const ci = (/** @type {ReturnType<typeof tInterval>} */ t) => (t.n >= 2 ? `${fmt(t.mean)} ${fmtCi(t.ci95)}` : fmt(t.mean));
+    const n = d.seeds.length;
+    const signCell = (/** @type {import('./lib.mjs').Estimate} */ e) => `${e.positiveSeeds}/${n} (sign p ${fmt(e.signP, 2)})`;
+    const excl = (/** @type {import('./lib.mjs').Estimate} */ e) =>
+      side(e.ci95) === 'null'
+        ? `${excludedEffect([-e.ci95[1], -e.ci95[0]], 'shrink').text}; ${excludedEffect([-e.ci95[1], -e.ci95[0]], 'growth').text}`
+        : '–';
     md.push(`## ${d.label}`, '');
     md.push(
-      'Excess = log(mean |Δp| of black_hair, brown_hair / mean |Δp| of the four independent attributes); > 0: the exclusive group is more order-sensitive.',
+      `Excess = log(hair / independent) of the order sensitivity, ${AGGREGATION_LABELS[PRIMARY.agg]} (the primary aggregation); bce − grouped > 0: the excess shrinks under the correctly specified loss, as the hypothesis predicts. 95% hierarchical-bootstrap intervals (seeds, then images; ${samples} resamples). "Excluded" reads the bce − grouped interval as a change of the excess from bce to grouped by the factor e^(grouped − bce).`,
       '',
       mdTable(
         [
           'space',
-          'bce: mean excess [95% CI]',
-          'bce: seeds > 0',
-          'grouped: mean excess [95% CI]',
-          'grouped: seeds > 0',
-          'bce − grouped [95% CI] (paired)',
-          'bce > grouped',
+          'bce: excess',
+          'grouped: excess',
+          'bce − grouped',
+          'seeds bce > grouped',
+          'bootstrap p',
+          'excluded (where the interval includes 0)',
         ],
-        [
-          [
-            'probability',
-            ci(summary.probability.bce),
-            `${summary.probability.bce.positive}/${d.seeds.length}`,
-            ci(summary.probability.grouped),
-            `${summary.probability.grouped.positive}/${d.seeds.length}`,
-            ci(summary.probability.bceMinusGrouped),
-            `${summary.probability.bceMinusGrouped.positive}/${d.seeds.length}`,
-          ],
-          [
-            'logit (reference)',
-            ci(summary.logit.bce),
-            `${summary.logit.bce.positive}/${d.seeds.length}`,
-            ci(summary.logit.grouped),
-            `${summary.logit.grouped.positive}/${d.seeds.length}`,
-            ci(summary.logit.bceMinusGrouped),
-            `${summary.logit.bceMinusGrouped.positive}/${d.seeds.length}`,
-          ],
-        ],
+        SPACES.map((space) => {
+          const k = `${space}/${PRIMARY.agg}`;
+          return [
+            SPACE_LABELS[space],
+            fmtEst(E(`bce/${k}`)),
+            fmtEst(E(`grouped/${k}`)),
+            fmtEst(E(`diff/${k}`)),
+            signCell(E(`diff/${k}`)),
+            fmt(E(`diff/${k}`).pValue, 2),
+            excl(E(`diff/${k}`)),
+          ];
+        }),
       ),
       '',
-      `Mean ‖B‖ (late checkpoints, all pairs): bce ${ci(summary.bracketNorm.bce)}, grouped ${ci(summary.bracketNorm.grouped)}.`,
-      '',
-      'The hair group against each independent attribute alone (probability space): log(mean |Δp| hair / |Δp| attribute).',
+      'The same under every aggregation (issue 10, point 2): bce excess | bce − grouped.',
       '',
       mdTable(
-        ['attribute', 'bce [95% CI]', 'grouped [95% CI]', 'bce − grouped [95% CI]', 'bce > grouped'],
-        summary.perAttribute.map((a) => [
-          a.attribute,
-          ci(a.bce),
-          ci(a.grouped),
-          ci(a.bceMinusGrouped),
-          `${a.bceMinusGrouped.positive}/${d.seeds.length}`,
+        ['space', ...AGGREGATIONS.map((a) => `${a}: bce excess`), ...AGGREGATIONS.map((a) => `${a}: bce − grouped`)],
+        SPACES.map((space) => [
+          SPACE_LABELS[space],
+          ...AGGREGATIONS.map((a) => fmtEst(E(`bce/${space}/${a}`))),
+          ...AGGREGATIONS.map((a) => fmtEst(E(`diff/${space}/${a}`))),
         ]),
       ),
       '',
-      'Per seed: probability-space scores (Δp columns: mean |Δp| per output), excess, and held-out AUC per attribute.',
+      `The hair group against each independent attribute alone (${AGGREGATION_LABELS.geometric}); p: bootstrap p-values, Holm-adjusted over the ${attributes.length} attributes.`,
       '',
       mdTable(
-        ['loss', 'seed', ...outputs.map((o) => `Δp ${o}`), 'excess', 'logit excess', ...outputs.map((o) => `AUC ${o}`)],
+        ['space', 'attribute', 'bce [95% CI]', 'Holm p', 'grouped [95% CI]', 'Holm p', 'bce − grouped [95% CI]', 'Holm p', 'seeds bce > grouped'],
+        SPACES.flatMap((space) =>
+          attributes.map((a) => {
+            const k = (/** @type {string} */ t) => `attr/${a}/${t}/${space}/geometric`;
+            return [
+              SPACE_LABELS[space],
+              a,
+              fmtEst(E(k('bce'))),
+              fmt(holmP[k('bce')], 2),
+              fmtEst(E(k('grouped'))),
+              fmt(holmP[k('grouped')], 2),
+              fmtEst(E(k('diff'))),
+              fmt(holmP[k('diff')], 2),
+              signCell(E(k('diff'))),
+            ];
+          }),
+        ),
+      ),
+      '',
+      `Mean ‖B‖ (late checkpoints, all pairs): bce ${fmtEst(E('bracketNorm/bce'))}, grouped ${fmtEst(E('bracketNorm/grouped'))}; log ratio bce/grouped ${fmtEst(E('bracketNorm/logRatio'))}.`,
+      '',
+      'Per seed: mean |Δp| per output, the excess in each space (primary aggregation), held-out AUC per attribute.',
+      '',
+      mdTable(
+        ['loss', 'seed', ...outputs.map((o) => `Δp ${o}`), ...SPACES.map((s) => `excess ${s}`), '‖B‖', ...outputs.map((o) => `AUC ${o}`)],
         perRun
           .filter((r) => r.model === d.key)
           .map((r) => {
-            const m = /** @type {ReturnType<typeof measure> & { loss: string, seed: number }} */ (/** @type {unknown} */ (r));
-            return [m.loss, String(m.seed), ...m.probScore.map((v) => fmt(v)), fmt(m.excess), fmt(m.logitExcess), ...m.auc.map((v) => fmt(v))];
+            const m = /** @type {any} */ (r);
+            return [
+              m.loss,
+              String(m.seed),
+              ...m.scores.prob.map((/** @type {number} */ v) => fmt(v)),
+              ...SPACES.map((s) => fmt(m.excess[s])),
+              fmt(m.bracketNorm),
+              ...m.auc.map((/** @type {number} */ v) => fmt(v)),
+            ];
           }),
       ),
       '',
@@ -219,43 +345,128 @@ export async function run(ctx) {
         perRun
           .filter((r) => r.model === d.key)
           .map((r) => {
-            const m = /** @type {ReturnType<typeof measure> & { loss: string, seed: number }} */ (/** @type {unknown} */ (r));
-            return [m.loss, String(m.seed), ...m.accuracy.map((v) => fmt(v))];
+            const m = /** @type {any} */ (r);
+            return [m.loss, String(m.seed), ...m.accuracy.map((/** @type {number} */ v) => fmt(v))];
           }),
       ),
       '',
     );
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // the claim
+  const est = /** @type {Record<string, import('./lib.mjs').Estimate>} */ (main.est);
+  const E = (/** @type {string} */ k) => {
+    const e = est[k];
+    if (!e) throw new Error(`B: no estimate ${k}`);
+    return e;
+  };
+  const prim = E(`diff/${PRIMARY.space}/${PRIMARY.agg}`);
+  const sides = Object.fromEntries(BRACKET_SPACES.map((s) => [s, side(E(`diff/${s}/${PRIMARY.agg}`).ci95)]));
+  const aggSides = Object.fromEntries(AGGREGATIONS.map((a) => [a, side(E(`diff/${PRIMARY.space}/${a}`).ci95)]));
+  const distinct = new Set(Object.values(sides));
+  const flips = distinct.size > 1;
+  const verdict = flips
+    ? 'inconclusive'
+    : sides.fisher === 'positive'
+      ? Object.values(aggSides).every((v) => v === 'positive')
+        ? 'reproduced'
+        : 'partly'
+      : sides.fisher === 'negative'
+        ? 'refuted'
+        : 'inconclusive';
+  const bceSides = Object.fromEntries(BRACKET_SPACES.map((s) => [s, side(E(`bce/${s}/${PRIMARY.agg}`).ci95)]));
+  const flipText = (/** @type {Record<string, string>} */ sd) =>
+    BRACKET_SPACES.map((s) => `${s} ${sd[s] === 'positive' ? '> 0' : sd[s] === 'negative' ? '< 0' : 'includes 0'}`).join(', ');
+  const nullExcl = side(prim.ci95) === 'null' ? excludedEffect([-prim.ci95[1], -prim.ci95[0]], 'shrink').text : undefined;
+  const notes = [
+    `bce − grouped of the excess (${AGGREGATION_LABELS[PRIMARY.agg]}), 95% intervals by space: ${BRACKET_SPACES.map((s) => `${s} ${fmtEst(E(`diff/${s}/${PRIMARY.agg}`))}`).join('; ')}; control p(1−p) ${fmtEst(E(`diff/control/${PRIMARY.agg}`))}.`,
+    flips
+      ? `The verdict flips between spaces (${flipText(sides)}): none is stated beyond "inconclusive".`
+      : `The three bracket spaces agree (${flipText(sides)}).`,
+    `Observation (b), the bce excess of the hair group over the four attributes: ${BRACKET_SPACES.map((s) => `${s} ${fmtEst(E(`bce/${s}/${PRIMARY.agg}`))}`).join('; ')} (${flipText(bceSides)}); control ${fmtEst(E(`bce/control/${PRIMARY.agg}`))}.`,
+    `Seeds with bce − grouped > 0 (Fisher): ${prim.positiveSeeds}/${main.seeds.length}, sign test p = ${fmt(prim.signP, 2)}.`,
+    `Mean ‖B‖: bce ${fmtEst(E('bracketNorm/bce'))}, grouped ${fmtEst(E('bracketNorm/grouped'))}.`,
+    'The grouped loss is not shift-invariant (its "none" logit is pinned at 0): the logit space is compared across the losses like the others, not set aside.',
+    "The studies are experiment E's q = 0 cells (the same runs).",
+  ];
+  recordClaim(ctx, {
+    id: 'B',
+    question:
+      'Synthetic attributes, synconv: is the exclusive hair group more order-sensitive than four matched independent attributes under independent sigmoids (bce), and does that excess shrink under the correctly specified grouped softmax (bce − grouped > 0)?',
+    verdict,
+    primary: {
+      statistic: `bce − grouped difference of the hair group's excess (${AGGREGATION_LABELS[PRIMARY.agg]}), mean over seeds`,
+      space: PRIMARY.space,
+      estimate: prim.estimate,
+      ci95: prim.ci95,
+    },
+    robustness: [
+      ...SPACES.filter((s) => s !== PRIMARY.space).map((s) => ({
+        variant: `bce − grouped, ${SPACE_LABELS[s]}`,
+        ...pick(E(`diff/${s}/${PRIMARY.agg}`)),
+      })),
+      ...AGGREGATIONS.filter((a) => a !== PRIMARY.agg).map((a) => ({
+        variant: `bce − grouped, Fisher, ${AGGREGATION_LABELS[a]}`,
+        ...pick(E(`diff/${PRIMARY.space}/${a}`)),
+      })),
+      ...AGGREGATIONS.filter((a) => a !== PRIMARY.agg).map((a) => ({
+        variant: `bce − grouped, probability, ${AGGREGATION_LABELS[a]}`,
+        ...pick(E(`diff/prob/${a}`)),
+      })),
+      ...SPACES.map((s) => ({ variant: `bce excess (observation b), ${SPACE_LABELS[s]}`, ...pick(E(`bce/${s}/${PRIMARY.agg}`)) })),
+      ...SPACES.map((s) => ({ variant: `grouped excess, ${SPACE_LABELS[s]}`, ...pick(E(`grouped/${s}/${PRIMARY.agg}`)) })),
+      ...main.attributes.map((/** @type {string} */ a) => ({
+        variant: `bce − grouped, hair vs ${a} alone, Fisher (Holm p ${fmt(main.holmP[`attr/${a}/diff/fisher/geometric`], 2)})`,
+        ...pick(E(`attr/${a}/diff/fisher/geometric`)),
+      })),
+      { variant: 'log(‖B‖ bce / ‖B‖ grouped)', ...pick(E('bracketNorm/logRatio')) },
+    ],
+    design: { seeds: main.seeds.length, images: main.seedList[0]?.images.length ?? 0 },
+    ...(nullExcl ? { excludes: `${nullExcl} (the shrink of the hair excess from bce to grouped, Fisher space)` } : {}),
+    notes,
+  });
+
   const seconds = (performance.now() - t0) / 1000;
   const head = [
     '# Experiment B — misspecification, controlled (synthetic attributes)',
     '',
     'Same data, model and seeds; bce (independent sigmoids) vs grouped (softmax over the hair group with a "none" option, sigmoids for the rest).',
-    'Order sensitivity per output: mean over pairs (all pairs among the first test examples), probes and late checkpoints (step ≥ half of training) of |Δp|, the jvp of the predicted probability along the bracket.',
-    'Intervals: 95% t-intervals over seeds.',
+    'Units: late checkpoints (step ≥ half of training) × all pairs among the first 8 test examples × the first 32 test examples as probes; each seed has data (and so pair and probe images) of its own.',
+    'Spaces: logit |J_f·B|, probability |Δp| (the jvp of the predicted probability along the bracket), Fisher |Δp|/√(p(1−p)), and the bracket-free control p(1−p) at the probes.',
+    `Verdict (claims.json, B): **${verdict}**. ${notes.slice(0, 2).join(' ')}`,
     '',
     `Mode: ${ctx.quick ? 'quick (pipeline check only)' : 'full'}; this invocation took ${seconds.toFixed(0)} s (with the studies it could reuse; run-info.json keeps every invocation's timing).`,
     '',
   ];
-  writeResults(ctx, ID, { experiment: ID, quick: ctx.quick, seconds, outputs, commands, summaries, runs: perRun }, [...head, ...md].join('\n'));
+  writeResults(
+    ctx,
+    ID,
+    { experiment: ID, quick: ctx.quick, seconds, verdict, outputs, commands, summaries, runs: perRun },
+    [...head, ...md].join('\n'),
+  );
 
-  // figure 1: excess per seed and loss, with mean and 95% interval
-  const pts = perRun.map((r) => ({ model: r.model, loss: r.loss, seed: r.seed, excess: r.excess }));
-  const bars = summaries.flatMap((s) =>
+  // figure 1: per-seed excess per loss and space, with the bootstrap intervals (synconv)
+  const pts = perRun
+    .filter((r) => r.model === 'synconv')
+    .flatMap((r) =>
+      SPACES.map((s) => ({ space: SPACE_LABELS[s], loss: r.loss, seed: r.seed, excess: /** @type {any} */ (r).excess[s], kind: 'seed' })),
+    );
+  const bars = SPACES.flatMap((s) =>
     LOSSES.map((loss) => {
-      const t = s.probability[loss];
-      return { model: s.model, loss, mean: t.mean, lo: t.n >= 2 ? t.ci95[0] : t.mean, hi: t.n >= 2 ? t.ci95[1] : t.mean };
+      const e = E(`${loss}/${s}/${PRIMARY.agg}`);
+      return { space: SPACE_LABELS[s], loss, mean: e.estimate, lo: e.ci95[0], hi: e.ci95[1], kind: 'mean' };
     }),
   );
   await writeFigure(ctx, 'b-excess', {
     title: {
-      text: 'Excess order sensitivity of the exclusive hair group (probability space)',
-      subtitle: 'log(mean |Δp| hair / mean |Δp| independent); dots: seeds; bar: mean with 95% t-interval',
+      text: 'Excess order sensitivity of the exclusive hair group, four spaces (synconv)',
+      subtitle: `mean per-unit log(hair / independent); dots: seeds; bar: mean with 95% hierarchical-bootstrap interval; bce − grouped (Fisher) ${fmtEst(prim)}`,
     },
-    facet: { column: { field: 'model', type: 'nominal', title: null } },
-    data: { values: [...pts.map((p) => ({ ...p, kind: 'seed' })), ...bars.map((b) => ({ ...b, kind: 'mean' }))] },
+    facet: { column: { field: 'space', type: 'nominal', title: null, sort: SPACES.map((s) => SPACE_LABELS[s]) } },
+    data: { values: [...pts, ...bars] },
     spec: {
-      width: 200,
+      width: 150,
       height: 240,
       layer: [
         {
@@ -274,7 +485,7 @@ export async function run(ctx) {
         },
         {
           transform: [{ filter: "datum.kind === 'seed'" }],
-          mark: { type: 'circle', size: 50, opacity: 0.7 },
+          mark: { type: 'circle', size: 40, opacity: 0.6 },
           encoding: {
             x: { field: 'loss', type: 'nominal' },
             y: { field: 'excess', type: 'quantitative' },
@@ -289,38 +500,48 @@ export async function run(ctx) {
       ],
     },
   });
-  // figure 2: per-output scores, each seed a dot
-  const feat = perRun.flatMap((r) => {
-    const m = /** @type {ReturnType<typeof measure> & { loss: string, seed: number, model: string }} */ (/** @type {unknown} */ (r));
-    return m.outputs.map((o, i) => ({
-      model: m.model,
-      loss: m.loss,
-      seed: m.seed,
-      output: o,
-      kind: HAIR.includes(o) ? 'hair group' : 'independent',
-      score: m.probScore[i],
-    }));
-  });
+  // figure 2: per-output scores in each space, each seed a dot (synconv)
+  const feat = perRun
+    .filter((r) => r.model === 'synconv')
+    .flatMap((r) => {
+      const m = /** @type {any} */ (r);
+      return SPACES.flatMap((s) =>
+        m.outputs.map((/** @type {string} */ o, /** @type {number} */ i) => ({
+          space: SPACE_LABELS[s],
+          loss: m.loss,
+          seed: m.seed,
+          output: o,
+          kind: HAIR.includes(o) ? 'hair group' : 'independent',
+          score: m.scores[s][i],
+        })),
+      );
+    });
   await writeFigure(ctx, 'b-outputs', {
     title: {
-      text: 'Order sensitivity per output: mean |Δp| along the bracket (late checkpoints)',
-      subtitle: 'one dot per seed; rows: model, columns: loss',
+      text: 'Order sensitivity per output in four spaces (synconv, late checkpoints)',
+      subtitle: 'one dot per seed; rows: space, columns: loss',
     },
     data: { values: feat },
-    facet: { row: { field: 'model', type: 'nominal', title: null }, column: { field: 'loss', type: 'nominal', title: null } },
+    facet: {
+      row: { field: 'space', type: 'nominal', title: null, sort: SPACES.map((s) => SPACE_LABELS[s]) },
+      column: { field: 'loss', type: 'nominal', title: null },
+    },
     resolve: { scale: { y: 'independent' } },
     spec: {
       width: 220,
-      height: 160,
-      mark: { type: 'circle', size: 45, opacity: 0.75 },
+      height: 120,
+      mark: { type: 'circle', size: 35, opacity: 0.7 },
       encoding: {
         x: { field: 'output', type: 'nominal', sort: outputs, title: null },
-        y: { field: 'score', type: 'quantitative', title: 'mean |Δp|', scale: { type: 'log' } },
+        y: { field: 'score', type: 'quantitative', title: null, scale: { type: 'log' } },
         color: { field: 'kind', type: 'nominal', title: null },
       },
     },
   });
-  return { seconds };
+  return { seconds, verdict };
 }
+
+/** {estimate, ci95} of an Estimate. @param {import('./lib.mjs').Estimate} e */
+const pick = (e) => ({ estimate: e.estimate, ci95: e.ci95 });
 
 await mainIfDirect(import.meta.url, run);
