@@ -1,7 +1,7 @@
 // @ts-check
 /**
- * Run the experiments: `node experiments/run.mjs [a|b|c|d …] [--quick] [--out DIR] [--runs DIR]
- * [--workers N]` (`npm run experiments -- …` builds first). Without names, all four, in order.
+ * Run the experiments: `node experiments/run.mjs [a|b|c|d|e …] [--quick] [--out DIR] [--runs DIR]
+ * [--workers N]` (`npm run experiments -- …` builds first). Without names, all five, in order.
  * Each writes its results table (JSON + Markdown) and figures (PNG + Vega-Lite spec); this runner
  * appends to run-info.json each invocation's wall times, and which studies it trained or reused. Studies are resumable and
  * shared between experiments: a second run reuses every finished training run and sweep.
@@ -13,10 +13,11 @@ import * as a from './a-magnitude.mjs';
 import * as b from './b-misspecification.mjs';
 import * as c from './c-fashion-losses.mjs';
 import * as d from './d-optimizers.mjs';
+import * as e from './e-dose-response.mjs';
 import { ROOT, parseArgs, writeAtomic } from './lib.mjs';
 
 /** @type {Record<string, { ID: string, run: (ctx: import('./lib.mjs').Context) => Promise<unknown> }>} */
-const EXPERIMENTS = { a, b, c, d };
+const EXPERIMENTS = { a, b, c, d, e };
 
 async function main() {
   const { ctx, names } = parseArgs(process.argv.slice(2));
