@@ -5,14 +5,14 @@
  *
  * The scripts run on the built package (dist/); it is rebuilt first when missing or older than src/.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { claimsFileSchema } from '../experiments/claims.mjs';
+import { ROOT, runExperiments } from './experiments-run.js';
 
-const ROOT = join(import.meta.dirname, '..');
 const out = mkdtempSync(join(tmpdir(), 'lb-experiments-'));
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -27,34 +27,11 @@ function experimentKeys(): string[] {
 }
 const KEYS = experimentKeys();
 
-function newestSource(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.as.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 let stderr = '';
 let status: number | null = null;
 
 beforeAll(() => {
-  const built = join(ROOT, 'dist', 'index.js');
-  if (!existsSync(built) || statSync(built).mtimeMs < newestSource(join(ROOT, 'src'))) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
-  }
-  const r = spawnSync(process.execPath, [join(ROOT, 'experiments', 'run.mjs'), '--quick', '--out', out], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 280_000,
-  });
-  stderr = r.stderr;
-  status = r.status;
+  ({ status, stderr } = runExperiments(['--quick', '--out', out], 280_000));
 }, 400_000);
 
 const table = (id: string) => JSON.parse(readFileSync(join(out, 'results', `${id}.json`), 'utf8'));
