@@ -30,8 +30,7 @@
  * dropped); held-out NLL, ECE and accuracy of the 3-way group variable (none / black / brown);
  * the training budget check (hair AUC at q = 0).
  */
-import { batch, engine, openRun } from '../dist/index.js';
-import { evalState } from '../dist/nn/layers.js';
+import { openRun } from '../dist/index.js';
 import { excludedEffect, hierarchicalBootstrap, holm, signTest } from '../dist/study/robust-stats.js';
 import { quantileSorted } from '../dist/study/sweep-stats.js';
 import { recordClaim } from './claims.mjs';
@@ -39,6 +38,7 @@ import {
   finalEval,
   fmt,
   fmtCi,
+  forEachTestPrediction,
   lateSteps,
   mainIfDirect,
   mdTable,
@@ -177,8 +177,6 @@ function groupFit(runDir, limit) {
   const run = openRun(runDir);
   const step = run.steps[run.steps.length - 1] ?? 0;
   const ck = run.checkpoint(step);
-  const fwd = evalState(ck.buffers);
-  const k = run.test.labelNames.length;
   const [ib, ir] = HAIR.map((h) => run.test.labelNames.indexOf(h));
   if (ib === undefined || ir === undefined || ib < 0 || ir < 0) throw new Error(`${runDir}: no ${HAIR.join('/')} outputs`);
   const n = Math.min(limit, run.test.length);
@@ -191,38 +189,32 @@ function groupFit(runDir, limit) {
   const binConf = new Float64Array(ECE_BINS);
   const binAcc = new Float64Array(ECE_BINS);
   const binN = new Float64Array(ECE_BINS);
-  for (let s = 0; s < n; s += 200) {
-    const idx = Array.from({ length: Math.min(200, n - s) }, (_, i) => s + i);
-    const b = batch(run.test, idx, run.config.dtype);
-    const pr = engine.concrete(run.loss.probabilities(run.model.apply(/** @type {any} */ (ck.params), b.x, fwd))).data;
-    const t = b.t.data;
-    for (let i = 0; i < idx.length; i++) {
-      const a = pr[i * k + ib] ?? NaN;
-      const c = pr[i * k + ir] ?? NaN;
-      /** @type {number[]} */
-      let dist;
-      if (isBce) {
-        const w = [(1 - a) * (1 - c), a * (1 - c), (1 - a) * c];
-        const sum = 1 - a * c; // = the sum of w
-        dist = w.map((v) => v / sum);
-        both += a * c;
-      } else dist = [Math.max(0, 1 - a - c), a, c];
-      const label = (t[i * k + ib] ?? 0) > 0.5 ? 1 : (t[i * k + ir] ?? 0) > 0.5 ? 2 : 0;
-      if (label > 0) {
-        withHair++;
-        if ((a > c ? 1 : 2) === label) colourRight++;
-      }
-      nll -= Math.log(Math.max(dist[label] ?? 0, 1e-300));
-      let top = 0;
-      for (let j = 1; j < 3; j++) if ((dist[j] ?? 0) > (dist[top] ?? 0)) top = j;
-      const conf = dist[top] ?? 0;
-      if (top === label) correct++;
-      const bin = Math.min(ECE_BINS - 1, Math.floor(conf * ECE_BINS));
-      binConf[bin] = (binConf[bin] ?? 0) + conf;
-      binAcc[bin] = (binAcc[bin] ?? 0) + (top === label ? 1 : 0);
-      binN[bin] = (binN[bin] ?? 0) + 1;
+  forEachTestPrediction(run, ck, n, (_, pr, t, o) => {
+    const a = pr[o + ib] ?? NaN;
+    const c = pr[o + ir] ?? NaN;
+    /** @type {number[]} */
+    let dist;
+    if (isBce) {
+      const w = [(1 - a) * (1 - c), a * (1 - c), (1 - a) * c];
+      const sum = 1 - a * c; // = the sum of w
+      dist = w.map((v) => v / sum);
+      both += a * c;
+    } else dist = [Math.max(0, 1 - a - c), a, c];
+    const label = (t[o + ib] ?? 0) > 0.5 ? 1 : (t[o + ir] ?? 0) > 0.5 ? 2 : 0;
+    if (label > 0) {
+      withHair++;
+      if ((a > c ? 1 : 2) === label) colourRight++;
     }
-  }
+    nll -= Math.log(Math.max(dist[label] ?? 0, 1e-300));
+    let top = 0;
+    for (let j = 1; j < 3; j++) if ((dist[j] ?? 0) > (dist[top] ?? 0)) top = j;
+    const conf = dist[top] ?? 0;
+    if (top === label) correct++;
+    const bin = Math.min(ECE_BINS - 1, Math.floor(conf * ECE_BINS));
+    binConf[bin] = (binConf[bin] ?? 0) + conf;
+    binAcc[bin] = (binAcc[bin] ?? 0) + (top === label ? 1 : 0);
+    binN[bin] = (binN[bin] ?? 0) + 1;
+  });
   let ece = 0;
   for (let j = 0; j < ECE_BINS; j++) ece += Math.abs((binAcc[j] ?? 0) - (binConf[j] ?? 0)) / n;
   return {

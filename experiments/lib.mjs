@@ -840,6 +840,27 @@ export function columnMeans(rows) {
 }
 
 /**
+ * The loss's predicted probabilities of the first `n` test examples at a checkpoint (BatchNorm in
+ * eval mode), in batches of 200, with their targets: `visit(i, p, t, o)` for each example i, whose
+ * k outputs are p[o … o + k) and targets t[o … o + k).
+ * @param {Run} run
+ * @param {{ params: Vec, buffers: Vec }} ck
+ * @param {number} n
+ * @param {(i: number, p: ArrayLike<number>, t: ArrayLike<number>, o: number) => void} visit
+ */
+export function forEachTestPrediction(run, ck, n, visit) {
+  const k = run.test.labelNames.length;
+  const fwd = evalState(ck.buffers);
+  for (let s = 0; s < n; s += 200) {
+    const idx = Array.from({ length: Math.min(200, n - s) }, (_, i) => s + i);
+    const b = batch(run.test, idx, run.config.dtype);
+    const p = engine.concrete(run.loss.probabilities(run.model.apply(/** @type {any} */ (ck.params), b.x, fwd))).data;
+    const t = b.t.data;
+    for (let i = 0; i < idx.length; i++) visit(s + i, p, t, i * k);
+  }
+}
+
+/**
  * Test-set predictions of a checkpoint: argmax of the loss's probabilities, and the confusion
  * matrix (rows: true class, columns: predicted), for class-labelled data.
  * @param {string} runDir
@@ -852,23 +873,16 @@ export function confusion(runDir, step, limit) {
   const k = run.test.labelNames.length;
   const n = Math.min(limit ?? run.test.length, run.test.length);
   const m = Array.from({ length: k }, () => new Array(k).fill(0));
-  const fwd = evalState(ck.buffers);
-  for (let s = 0; s < n; s += 200) {
-    const idx = Array.from({ length: Math.min(200, n - s) }, (_, i) => s + i);
-    const b = batch(run.test, idx, run.config.dtype);
-    const p = engine.concrete(run.loss.probabilities(run.model.apply(/** @type {any} */ (ck.params), b.x, fwd))).data;
-    const t = b.t.data;
-    for (let i = 0; i < idx.length; i++) {
-      let truth = 0;
-      let pred = 0;
-      for (let j = 1; j < k; j++) {
-        if ((t[i * k + j] ?? 0) > (t[i * k + truth] ?? 0)) truth = j;
-        if ((p[i * k + j] ?? 0) > (p[i * k + pred] ?? 0)) pred = j;
-      }
-      const row = m[truth];
-      if (row) row[pred] += 1;
+  forEachTestPrediction(run, ck, n, (_, p, t, o) => {
+    let truth = 0;
+    let pred = 0;
+    for (let j = 1; j < k; j++) {
+      if ((t[o + j] ?? 0) > (t[o + truth] ?? 0)) truth = j;
+      if ((p[o + j] ?? 0) > (p[o + pred] ?? 0)) pred = j;
     }
-  }
+    const row = m[truth];
+    if (row) row[pred] += 1;
+  });
   return { labels: [...run.test.labelNames], matrix: m, n };
 }
 
