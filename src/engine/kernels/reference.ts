@@ -4,7 +4,7 @@
  */
 import type { Buf } from '../dtype.js';
 import type { CompareOp } from '../prims.js';
-import { stridesOf } from '../shape.js';
+import { stridesOf, type Shape } from '../shape.js';
 import { stridedLoop } from './strided.js';
 import type { KIn, Kernel, KernelTable } from './types.js';
 import { linalgReference } from './linalg_ref.js';
@@ -56,12 +56,25 @@ const COMPARE: Record<CompareOp, Kernel<'compare'>> = {
  * innermost axis (see strided.ts), for the js and wasm kernel sets.
  */
 export function reduceInto(out: Buf, a: KIn, axes: readonly number[], mode: 'add' | 'sum' | 'max'): void {
-  const outStrides = stridesOf(a.shape.filter((_, i) => !axes.includes(i)));
-  const dstStrides: number[] = [];
-  let k = 0;
-  for (let i = 0; i < a.shape.length; i++) dstStrides.push(axes.includes(i) ? 0 : outStrides[k++]!);
   if (mode === 'max') out.fill(-Infinity);
-  stridedLoop(a.shape, out, 0, dstStrides, a.data, 0, stridesOf(a.shape), mode);
+  stridedLoop(a.shape, out, 0, reduceDstStrides(a.shape, axes), a.data, 0, stridesOf(a.shape), mode);
+}
+
+/** A reduction's destination strides over the operand's axes: 0 on the reduced `axes`, the compact output's elsewhere. */
+export function reduceDstStrides(shape: Shape, axes: readonly number[]): number[] {
+  const outStrides = stridesOf(shape.filter((_, i) => !axes.includes(i)));
+  let k = 0;
+  return shape.map((_, i) => (axes.includes(i) ? 0 : outStrides[k++]!));
+}
+
+/** A broadcast's source strides over the output's axes: operand axis i at output axis dims[i], 0 where it has extent 1 or is new. */
+export function broadcastSrcStrides(inShape: Shape, outRank: number, dims: readonly number[]): number[] {
+  const inStrides = stridesOf(inShape);
+  const src = new Array<number>(outRank).fill(0);
+  dims.forEach((d, i) => {
+    if (inShape[i] !== 1) src[d] = inStrides[i]!;
+  });
+  return src;
 }
 
 /**
@@ -187,12 +200,7 @@ export const reference: KernelTable = {
   reshape: (out, _s, [a]) => out.set(a!.data),
   broadcast: (out, outShape, [a], { dims }) => {
     if (a!.data.length === 1) return void out.fill(a!.data[0]!);
-    const inStrides = stridesOf(a!.shape);
-    const src = new Array<number>(outShape.length).fill(0);
-    dims.forEach((d, i) => {
-      if (a!.shape[i] !== 1) src[d] = inStrides[i]!;
-    });
-    stridedLoop(outShape, out, 0, stridesOf(outShape), a!.data, 0, src, 'copy');
+    stridedLoop(outShape, out, 0, stridesOf(outShape), a!.data, 0, broadcastSrcStrides(a!.shape, outShape.length, dims), 'copy');
   },
   transpose: (out, outShape, [a], { perm }) => {
     const inStrides = stridesOf(a!.shape);

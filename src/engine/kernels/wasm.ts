@@ -55,7 +55,7 @@ import type { Buf, DType } from '../dtype.js';
 import { setBufferSource } from '../scratch.js';
 import type { ConvParams, PoolParams } from '../prims.js';
 import { jsKernels } from './js.js';
-import { reference } from './reference.js';
+import { broadcastSrcStrides, reduceDstStrides, reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
 import { coalesce } from './strided.js';
 import { stridesOf } from '../shape.js';
@@ -868,10 +868,7 @@ export const reduce_sum: Kernel<'reduce_sum'> = (out, outShape, inputs, params) 
   if (wasm === null || a.data.length < wasmTuning.elementwiseMin || !uniform(out, a.data, a.data))
     return jsKernels.reduce_sum(out, outShape, inputs, params);
   const { axes } = params;
-  const kept = stridesOf(a.shape.filter((_, i) => !axes.includes(i)));
-  let k = 0;
-  const dst = a.shape.map((_, i) => (axes.includes(i) ? 0 : kept[k++]!));
-  const [sh, ds, ss] = coalesce(a.shape, dst, stridesOf(a.shape));
+  const [sh, ds, ss] = coalesce(a.shape, reduceDstStrides(a.shape, axes), stridesOf(a.shape));
   let A = 1,
     B = 1,
     R = 1;
@@ -911,12 +908,7 @@ export const broadcast: Kernel<'broadcast'> = (out, outShape, inputs, params) =>
   if (wasm === null || a.data.length === 1 || out.length < wasmTuning.elementwiseMin || !uniform(out, a.data, a.data)) {
     return reference.broadcast(out, outShape, inputs, params);
   }
-  const inStrides = stridesOf(a.shape);
-  const src = new Array<number>(outShape.length).fill(0);
-  params.dims.forEach((d, i) => {
-    if (a.shape[i] !== 1) src[d] = inStrides[i]!;
-  });
-  const [sh, ds, ss] = coalesce(outShape, stridesOf(outShape), src);
+  const [sh, ds, ss] = coalesce(outShape, stridesOf(outShape), broadcastSrcStrides(a.shape, outShape.length, params.dims));
   if (sh.length === 0 || sh.length > 3) return reference.broadcast(out, outShape, inputs, params);
   const pad = 3 - sh.length;
   const [A, B, R] = [...new Array<number>(pad).fill(1), ...sh] as [number, number, number];
