@@ -426,7 +426,10 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
 /**
  * Tuning knobs, exported so that tests can force the rarely taken paths.
  * filterGradChunk: most elements that the filter gradient gathers at once (im2col columns and
- * dy rows of a chunk of images; 4 Mi elements = 16 MiB in float32).
+ * dy rows of a chunk of images; 1 Mi elements = 4 MiB in float32: measured a little faster than
+ * 16 MiB on the xresnet's shapes, the chunk staying nearer the caches).
+ * implicitConv: conv2d, and the input gradient of stride-1 convolutions, by the implicit GEMM
+ * (one group, positions per image a multiple of the lanes); false: im2col and GEMM per image.
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -437,7 +440,8 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * kernels; parallelMinMath: for the transcendental ones.
  */
 export const wasmTuning = {
-  filterGradChunk: 1 << 22,
+  filterGradChunk: 1 << 20,
+  implicitConv: true,
   elementwiseMin: 512,
   mathMin: 64,
   parallelMinFlops: 1 << 22,
@@ -478,7 +482,7 @@ function exec(parts: Call[][]): void {
 }
 
 /** Bytes of gemm.as.ts's packing buffer: each worker's part packs into its own (setPack). */
-const PACK_BYTES = 65536;
+const PACK_BYTES = 65536 + 131072;
 
 /**
  * `parts` scratch regions of `elems` elements each (4-byte ints if `int`), and the packing
@@ -565,12 +569,61 @@ function convParts(units: number, rows: number, work: number): { u: [number, num
   return { u: [[0, units]], r: [[0, rows]] };
 }
 
+/** KC_MAX of conv.as.ts: the rows of a packed panel of the implicit GEMM (its buffer: KC_MAX · 32 bytes, then 64 for the lanes). */
+const KC_MAX = 512;
+
+/**
+ * The implicit-GEMM convolution (conv.as.ts, convImplicit) of x [N, Cin, ·, ·] into out
+ * [N, Cout, ·, ·] (OHW positions per image, a multiple of the lanes L) in the geometry that
+ * `geom` sets, with the weights w as they are (flip false) or flipped and transposed (the input
+ * gradient of a stride-1 convolution). Parts: ranges of the N·OHW columns (inner bounds multiples
+ * of 2L), else of the output channels (multiples of 4); every output element is summed in the
+ * same order whatever the partition. False when the memory cannot hold it.
+ */
+function implicitConv(out: Buf, x: Buf, w: Buf, N: number, Cin: number, Cout: number, OHW: number, KK: number, flip: boolean, geom: Call): boolean {
+  const L = out instanceof Float32Array ? 4 : 2;
+  const K = Cin * KK;
+  const NT = N * OHW;
+  const parts = partsFor(2 * out.length * K, wasmTuning.parallelMinFlops);
+  let cols: [number, number][] = [[0, NT]];
+  let rows: [number, number][] = [[0, Cout]];
+  if (parts > 1 && NT >= 8 * L * parts) cols = ranges(NT, parts, 2 * L);
+  else if (parts > 1 && Cout >= 8 * parts) rows = ranges(Cout, parts, 4);
+  const n = cols.length * rows.length;
+  const rowsMax = Math.max(...rows.map(([lo, hi]) => hi - lo));
+  const sz = L === 4 ? 4 : 8;
+  const scratch: Region[] = [];
+  for (let k = 0; k < n; k++) scratch.push({ elems: Math.ceil(rowsMax / 4) * 4 * K }, { elems: (KC_MAX * 32 + 64) / sz });
+  return viaWasm(out, [x, w], scratch, ([pX, pW], pY, s, isF32) => {
+    const fn = isF32 ? 'conv2d_implicit_f32' : 'conv2d_implicit_f64';
+    const calls: Call[][] = [];
+    for (const [j0, j1] of cols) {
+      for (const [o0, o1] of rows) {
+        const k = calls.length;
+        calls.push([geom, [fn, pX!, pW!, pY, s[2 * k]!, s[2 * k + 1]!, Cin, Cout, flip ? 1 : 0, j0, j1, o0, o1]]);
+      }
+    }
+    exec(calls);
+  });
+}
+
+/**
+ * Whether the implicit GEMM serves a convolution with `Cout` output channels and `OHW` positions
+ * per image: one group, L (the lanes: 4 float32, 2 float64) divides OHW, and at least 32 output
+ * channels (with fewer, each gathered panel serves too few row blocks: im2col and GEMM per image
+ * measured faster).
+ */
+function implicitOk(out: Buf, d: ConvDims, Cout: number, OHW: number): boolean {
+  return wasmTuning.implicitConv && d.G === 1 && Cout >= 32 && OHW % (out instanceof Float32Array ? 4 : 2) === 0;
+}
+
 export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d');
   const w = input(inputs, 1, 'conv2d');
   const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
   if (wasm === null || !uniform(out, x.data, w.data)) return jsKernels.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
+  if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p))) return;
   const CKK = d.Cg * d.KH * d.KW;
   const { u, r } = convParts(d.N * d.G, d.Og, 2 * out.length * CKK);
   const parts = u.length * r.length;
@@ -595,6 +648,20 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   const d = convDims(outShape, w.shape, dy.shape, p, 'conv2d_input_grad');
   if (wasm === null || !uniform(out, dy.data, w.data)) return jsKernels.conv2d_input_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
+  // stride 1, dilation 1: dx = the convolution of dy with the flipped, transposed weights, padding KH−1−ph
+  const [ph, pw] = p.padding;
+  if (
+    p.stride[0] === 1 &&
+    p.stride[1] === 1 &&
+    p.dilation[0] === 1 &&
+    p.dilation[1] === 1 &&
+    ph <= d.KH - 1 &&
+    pw <= d.KW - 1 &&
+    implicitOk(out, d, d.C, d.H * d.W)
+  ) {
+    const geom: Call = ['setGeom', d.OH, d.OW, d.KH, d.KW, d.H, d.W, 1, 1, d.KH - 1 - ph, d.KW - 1 - pw, 1, 1];
+    if (implicitConv(out, dy.data, w.data, d.N, d.O, d.C, d.H * d.W, d.KH * d.KW, true, geom)) return;
+  }
   const KK = d.KH * d.KW;
   const { u, r } = convParts(d.N * d.G, d.Cg, 2 * dy.data.length * d.Cg * KK);
   const parts = u.length * r.length;

@@ -3,7 +3,8 @@
  * the JS tier (js.ts). The geometry of a call is set first by setGeom (module globals).
  */
 import { ceilDiv, floorDiv, max32, min32 } from './common.as';
-import { gemmAxpy, gemmDot } from './gemm.as';
+import { gemmAxpy, gemmDot, madd } from './gemm.as';
+import { vzero } from './common.as';
 
 // ---------------------------------------------------------------------------------------------
 // conv geometry (set once per call by setGeom, read by the conv kernels)
@@ -310,4 +311,262 @@ export function conv2d_filter_grad_f64(
   g0: i32, g1: i32, o0: i32, o1: i32, c0: i32, c1: i32,
 ): void {
   conv2dFilterGrad<f64>(X, DY, DW, col, dyg, N, C, O, G, per, g0, g1, o0, o1, c0, c1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implicit GEMM (groups 1, OH·OW a multiple of the lane count L): y [Cout, (n, q)] = A [Cout, K] ·
+// X̃ [K, (n, q)] with K = Cin·KH·KW, where X̃ is the im2col matrix of all the images side by side,
+// never formed: each panel of 2L columns (two vectors, each within one image, as L divides OH·OW)
+// and up to KC rows is gathered from x into an L1-sized buffer, then every 4-row block of the
+// packed A (the weights, packed once per call into 4-row blocks) passes over it with 4 × 2L
+// register tiles. Rows of K are taken in blocks of whole channels (KC = channels·KH·KW ≤ KC_MAX):
+// each output element is the sum over the blocks, in order, of its in-register block sums, the
+// same for any partition of the columns and rows (threads), so results do not depend on the
+// thread count.
+//
+// The input gradient of a stride-1, dilation-1 convolution is the convolution of dy with the
+// flipped, transposed weights (`flip`: A row c, column (o, kh, kw) = w[o, c, KH−1−kh, KW−1−kw]),
+// padding KH−1−ph: the JS side sets that geometry (setGeom with dy's dims as the input) and
+// calls the same kernel.
+
+/** Rows of K per packed B panel (at most): the panel (KC_MAX × 32 bytes = 16 KiB) stays in L1. */
+const KC_MAX: i32 = 512;
+
+/**
+ * AP[(i/4)·4K + k·4 + i%4] = A[o0 + i, k] for i < ⌈(o1−o0)/4⌉·4 (rows past o1: 0), A the weights
+ * as a [Cout, K] matrix (flip = false: w [Cout, Cin, KH, KW]) or the flipped transpose
+ * (flip = true: w [Cin, Cout, KH, KW], A[o, (c, kh, kw)] = w[c, o, KH−1−kh, KW−1−kw]).
+ */
+function packA<T>(Wt: usize, Cin: i32, Cout: i32, flip: bool, o0: i32, o1: i32, AP: usize): void {
+  const sz: usize = sizeof<T>();
+  const KH = gKH, KW = gKW, KK = KH * KW, K = Cin * KK;
+  const M4 = (o1 - o0 + 3) & ~3;
+  for (let i = 0; i < M4; i++) {
+    const o = o0 + i;
+    let dst = AP + (<usize>(i >> 2) * <usize>(4 * K) + <usize>(i & 3)) * sz;
+    if (o >= o1) {
+      for (let k = 0; k < K; k++) {
+        store<T>(dst, <T>0);
+        dst += 4 * sz;
+      }
+    } else if (!flip) {
+      const src = Wt + <usize>o * <usize>K * sz;
+      for (let k = 0; k < K; k++) {
+        store<T>(dst, load<T>(src + <usize>k * sz));
+        dst += 4 * sz;
+      }
+    } else {
+      for (let c = 0; c < Cin; c++) {
+        const src = Wt + <usize>((c * Cout + o) * KK + KK - 1) * sz;
+        for (let t = 0; t < KK; t++) {
+          store<T>(dst, load<T>(src - <usize>t * sz));
+          dst += 4 * sz;
+        }
+      }
+    }
+  }
+}
+
+// per panel vector (v = 0, 1): the image's first plane (byte address), the first input row and
+// column of its first lane, whether its L lanes lie in one output row; and per lane (for the
+// vectors that do not): the first input row and column
+let pvX0: usize = 0, pvX1: usize = 0;
+let pvH0: i32 = 0, pvH1: i32 = 0, pvW0: i32 = 0, pvW1: i32 = 0;
+let pvRow0: bool = false, pvRow1: bool = false;
+// (in the part's own scratch, after its panel: the memory is shared by the threads' instances)
+let LANE_IH: usize = 0, LANE_IW: usize = 0;
+
+/** Sets the panel state of vector v for its first column j (of the N·OH·OW columns). */
+@inline function panelVector<T>(v: i32, X: usize, Cin: i32, j: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const OW = gOW, OHW = gOH * gOW;
+  const n = j / OHW, q = j - n * OHW;
+  const oh = q / OW, ow = q - oh * OW;
+  const xb = X + <usize>n * <usize>(Cin * gH * gW) * sz;
+  const ih = oh * gSH - gPH, iw = ow * gSW - gPW;
+  const row = ow + L <= OW;
+  for (let l = 0; l < L; l++) {
+    const ql = q + l;
+    const ohl = ql / OW, owl = ql - ohl * OW;
+    store<i32>(LANE_IH + <usize>((v * L + l) << 2), ohl * gSH - gPH);
+    store<i32>(LANE_IW + <usize>((v * L + l) << 2), owl * gSW - gPW);
+  }
+  if (v == 0) {
+    pvX0 = xb; pvH0 = ih; pvW0 = iw; pvRow0 = row;
+  } else {
+    pvX1 = xb; pvH1 = ih; pvW1 = iw; pvRow1 = row;
+  }
+}
+
+/** The L values of vector v's columns for input channel plane `plane` (byte offset) and tap (kh, kw), stored at dst. */
+@inline function gatherVector<T>(v: i32, plane: usize, kh: i32, kw: i32, dst: usize): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const H = gH, W = gW, sw = gSW;
+  const xb = (v == 0 ? pvX0 : pvX1) + plane;
+  if (v == 0 ? pvRow0 : pvRow1) {
+    const ih = (v == 0 ? pvH0 : pvH1) + kh * gDH;
+    if (<u32>ih >= <u32>H) {
+      v128.store(dst, v128.splat<i32>(0));
+      return;
+    }
+    const iw = (v == 0 ? pvW0 : pvW1) + kw * gDW;
+    const src = xb + <usize>(ih * W) * sz;
+    if (sw == 1 && iw >= 0 && iw + L <= W) {
+      v128.store(dst, v128.load(src + <usize>iw * sz));
+      return;
+    }
+    for (let l = 0; l < L; l++) {
+      const c = iw + l * sw;
+      store<T>(dst + <usize>l * sz, <u32>c < <u32>W ? load<T>(src + <usize>c * sz) : <T>0);
+    }
+    return;
+  }
+  for (let l = 0; l < L; l++) {
+    const ih = load<i32>(LANE_IH + <usize>((v * L + l) << 2)) + kh * gDH;
+    const iw = load<i32>(LANE_IW + <usize>((v * L + l) << 2)) + kw * gDW;
+    store<T>(dst + <usize>l * sz, <u32>ih < <u32>H && <u32>iw < <u32>W ? load<T>(xb + <usize>(ih * W + iw) * sz) : <T>0);
+  }
+}
+
+/** Stores (or adds) the rows < rows of a 4-row tile's vector at c (rows ldcB bytes apart). */
+@inline function putRows<T>(c: usize, ldcB: usize, r0: v128, r1: v128, r2: v128, r3: v128, rows: i32, acc: bool): void {
+  if (acc) {
+    v128.store(c, v128.add<T>(v128.load(c), r0));
+    if (rows > 1) v128.store(c + ldcB, v128.add<T>(v128.load(c + ldcB), r1));
+    if (rows > 2) v128.store(c + 2 * ldcB, v128.add<T>(v128.load(c + 2 * ldcB), r2));
+    if (rows > 3) v128.store(c + 3 * ldcB, v128.add<T>(v128.load(c + 3 * ldcB), r3));
+  } else {
+    v128.store(c, r0);
+    if (rows > 1) v128.store(c + ldcB, r1);
+    if (rows > 2) v128.store(c + 2 * ldcB, r2);
+    if (rows > 3) v128.store(c + 3 * ldcB, r3);
+  }
+}
+
+/**
+ * The implicit-GEMM convolution for the columns [j0, j1) (multiples of L; inner bounds multiples
+ * of 2L) and the output channels [o0, o1) (inner bounds multiples of 4); AP holds
+ * ⌈(o1−o0)/4⌉·4·K elements, BP KC_MAX·32 + 64 bytes.
+ */
+function convImplicit<T>(
+  X: usize, Wt: usize, Y: usize, AP: usize, BP: usize, Cin: i32, Cout: i32, flip: bool, j0: i32, j1: i32, o0: i32, o1: i32,
+): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  const KH = gKH, KW = gKW, KK = KH * KW, K = Cin * KK;
+  const HW: usize = <usize>(gH * gW) * sz;
+  const OHW = gOH * gOW;
+  const ldcB: usize = <usize>OHW * sz;
+  const rowsAll = o1 - o0;
+  if (rowsAll <= 0 || j1 <= j0) return;
+  packA<T>(Wt, Cin, Cout, flip, o0, o1, AP);
+  LANE_IH = BP + <usize>KC_MAX * 32;
+  LANE_IW = LANE_IH + 32;
+  const cb = max32(1, KC_MAX / KK);
+  const unit = gSW == 1;
+  const blkA: usize = <usize>(4 * K) * sz;
+  for (let j = j0; j < j1; j += 2 * L) {
+    const two = j + L < j1;
+    panelVector<T>(0, X, Cin, j);
+    if (two) panelVector<T>(1, X, Cin, j + L);
+    const wide = two && pvRow0 && pvRow1 && pvX0 == pvX1 && pvH0 == pvH1 && pvW1 == pvW0 + L * gSW;
+    // output addresses of the two vectors at row o0
+    const n0 = j / OHW, q0 = j - n0 * OHW;
+    const y0 = Y + (<usize>(n0 * Cout + o0) * <usize>OHW + <usize>q0) * sz;
+    const n1 = (j + L) / OHW, q1 = j + L - n1 * OHW;
+    const y1 = Y + (<usize>(n1 * Cout + o0) * <usize>OHW + <usize>q1) * sz;
+    for (let c0 = 0; c0 < Cin; c0 += cb) {
+      const c1 = min32(Cin, c0 + cb);
+      // gather the panel: rows (c, kh, kw) for c ∈ [c0, c1)
+      let d = BP;
+      if (wide) {
+        // both vectors in one output row, side by side: 2L input elements per tap
+        for (let c = c0; c < c1; c++) {
+          const plane = pvX0 + <usize>c * HW;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = pvH0 + kh * gDH;
+            if (<u32>ih >= <u32>gH) {
+              for (let kw = 0; kw < KW; kw++) {
+                v128.store(d, v128.splat<i32>(0));
+                v128.store(d, v128.splat<i32>(0), 16);
+                d += 32;
+              }
+              continue;
+            }
+            const rowp = plane + <usize>(ih * gW) * sz;
+            for (let kw = 0; kw < KW; kw++) {
+              const iw = pvW0 + kw * gDW;
+              if (unit && iw >= 0 && iw + 2 * L <= gW) {
+                const src = rowp + <usize>iw * sz;
+                v128.store(d, v128.load(src));
+                v128.store(d, v128.load(src, 16), 16);
+              } else {
+                for (let l = 0; l < 2 * L; l++) {
+                  const cc = iw + l * gSW;
+                  store<T>(d + <usize>l * sz, <u32>cc < <u32>gW ? load<T>(rowp + <usize>cc * sz) : <T>0);
+                }
+              }
+              d += 32;
+            }
+          }
+        }
+      } else for (let c = c0; c < c1; c++) {
+        const plane: usize = <usize>c * HW;
+        for (let kh = 0; kh < KH; kh++) {
+          for (let kw = 0; kw < KW; kw++) {
+            gatherVector<T>(0, plane, kh, kw, d);
+            if (two) gatherVector<T>(1, plane, kh, kw, d + 16);
+            else v128.store(d + 16, v128.splat<i32>(0));
+            d += 32;
+          }
+        }
+      }
+      const pe0: usize = <usize>(c0 * KK * 4) * sz;
+      const rowsK: usize = <usize>((c1 - c0) * KK);
+      const acc = c0 > 0;
+      for (let i = 0; i < rowsAll; i += 4) {
+        let pa = AP + <usize>(i >> 2) * blkA + pe0;
+        const pe = pa + rowsK * 4 * sz;
+        let c00 = vzero<T>(), c01 = vzero<T>(), c10 = vzero<T>(), c11 = vzero<T>();
+        let c20 = vzero<T>(), c21 = vzero<T>(), c30 = vzero<T>(), c31 = vzero<T>();
+        let b = BP;
+        while (pa < pe) {
+          const b0 = v128.load(b);
+          const b1 = v128.load(b, 16);
+          let x = v128.load_splat<T>(pa);
+          c00 = madd<T>(c00, x, b0);
+          c01 = madd<T>(c01, x, b1);
+          x = v128.load_splat<T>(pa, sz);
+          c10 = madd<T>(c10, x, b0);
+          c11 = madd<T>(c11, x, b1);
+          x = v128.load_splat<T>(pa, 2 * sz);
+          c20 = madd<T>(c20, x, b0);
+          c21 = madd<T>(c21, x, b1);
+          x = v128.load_splat<T>(pa, 3 * sz);
+          c30 = madd<T>(c30, x, b0);
+          c31 = madd<T>(c31, x, b1);
+          pa += 4 * sz;
+          b += 32;
+        }
+        const rows = min32(4, rowsAll - i);
+        const off: usize = <usize>i * ldcB;
+        putRows<T>(y0 + off, ldcB, c00, c10, c20, c30, rows, acc);
+        if (two) putRows<T>(y1 + off, ldcB, c01, c11, c21, c31, rows, acc);
+      }
+    }
+  }
+}
+
+export function conv2d_implicit_f32(
+  X: usize, Wt: usize, Y: usize, AP: usize, BP: usize, Cin: i32, Cout: i32, flip: bool, j0: i32, j1: i32, o0: i32, o1: i32,
+): void {
+  convImplicit<f32>(X, Wt, Y, AP, BP, Cin, Cout, flip, j0, j1, o0, o1);
+}
+
+export function conv2d_implicit_f64(
+  X: usize, Wt: usize, Y: usize, AP: usize, BP: usize, Cin: i32, Cout: i32, flip: bool, j0: i32, j1: i32, o0: i32, o1: i32,
+): void {
+  convImplicit<f64>(X, Wt, Y, AP, BP, Cin, Cout, flip, j0, j1, o0, o1);
 }

@@ -24,7 +24,7 @@ import { max32, min32, vzero } from './common.as';
  * plain build's by float32 rounding; the f64 case stays the plain multiply and add in both builds,
  * so float64 results are identical across them.
  */
-@inline function madd<T>(a: v128, x: v128, b: v128): v128 {
+@inline export function madd<T>(a: v128, x: v128, b: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD && sizeof<T>() == 4) return f32x4.relaxed_madd(x, b, a);
   return v128.add<T>(a, v128.mul<T>(x, b));
 }
@@ -97,8 +97,10 @@ export function gemmAxpy<T>(
 
 /** Bytes of the buffer that gemmAxpyP packs A into. */
 const PACK_BYTES: usize = 65536;
-/** The calling thread's static packing buffer (below heapBase). */
-const PACK: usize = memory.data(<i32>PACK_BYTES, 16);
+/** Bytes after the A pack for a packed panel of B (K × 2L elements: K ≤ 4096). */
+const PACKB_BYTES: usize = 131072;
+/** The calling thread's static packing buffer (below heapBase): A's pack, then B's panel. */
+const PACK: usize = memory.data(<i32>(PACK_BYTES + PACKB_BYTES), 16);
 /**
  * This instance's packing buffer: PACK, or (in a kernel worker thread, whose instance shares the
  * memory with the calling thread's) a PACK_BYTES region of its own that the JS side sets per task.
@@ -149,8 +151,21 @@ function gemmAxpyP<T>(
     }
   }
   let j = 0;
+  const packB = <usize>K * 32 <= PACKB_BYTES && M >= 8;
+  const bp = pack + PACK_BYTES;
+  const ldbP: usize = packB ? 32 : ldbB;
   for (; j + NR <= N; j += NR) {
-    const bj = B + <usize>j * sz;
+    let bj = B + <usize>j * sz;
+    if (packB) {
+      let s = bj, d = bp;
+      for (let p = 0; p < K; p++) {
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+        s += ldbB;
+        d += 32;
+      }
+      bj = bp;
+    }
     for (let i = 0; i < M; i += 4) {
       let pa = pack + <usize>(i >> 2) * blk;
       const pe = pa + blk;
@@ -173,7 +188,7 @@ function gemmAxpyP<T>(
         c30 = madd<T>(c30, x, b0);
         c31 = madd<T>(c31, x, b1);
         pa += 4 * sz;
-        b += ldbB;
+        b += ldbP;
       }
       putTile4x2<T>(C + <usize>i * ldcB + <usize>j * sz, ldcB, c00, c01, c10, c11, c20, c21, c30, c31, acc);
     }

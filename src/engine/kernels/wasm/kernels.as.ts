@@ -26,6 +26,7 @@ export {
   conv2d_f32, conv2d_f64,
   conv2d_input_grad_f32, conv2d_input_grad_f64,
   conv2d_filter_grad_f32, conv2d_filter_grad_f64,
+  conv2d_implicit_f32, conv2d_implicit_f64,
 } from './conv.as';
 export { heapBase } from './common.as';
 export {

@@ -84,6 +84,10 @@ function poolArgmax<T>(Kp: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32, idx
     }
     return;
   }
+  if (sizeof<T>() == 4 && KH == 3 && KW == 3 && sh == 2 && sw == 2 && ph == 1 && pw == 1) {
+    poolArgmax3s2(Kp, NC, H, W, OH, OW, idx);
+    return;
+  }
   for (let q = 0; q < NC; q++) {
     const base = q * H * W;
     for (let oh = 0; oh < OH; oh++) {
@@ -109,6 +113,78 @@ function poolArgmax<T>(Kp: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32, idx
         }
         store<i32>(o, arg);
         o += 4;
+      }
+    }
+  }
+}
+
+/**
+ * poolArgmax for float32, 3×3 windows, stride 2, padding 1 (the xresnet's stem pool): 4 windows
+ * of a row at a time where their 9 input columns are in bounds (branch-free, the same selection
+ * rule and order: rows in order, and within a row the columns), the edge windows one at a time.
+ */
+function poolArgmax3s2(Kp: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32, idx: usize): void {
+  const step = i32x4(0, 2, 4, 6);
+  let o: usize = idx;
+  for (let q = 0; q < NC; q++) {
+    const base = q * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      const ih0 = max32(0, 2 * oh - 1);
+      const ih1 = min32(H, 2 * oh + 2);
+      let ow = 0;
+      for (; ow < OW; ) {
+        const b = 2 * ow - 1; // the first input column of window ow
+        if (ih0 < ih1 && b >= 0 && ow + 4 <= OW && b + 8 < W) {
+          let best = f32x4.splat(0);
+          let arg = i32x4.splat(0);
+          for (let ih = ih0; ih < ih1; ih++) {
+            const r = base + ih * W + b;
+            const p0 = Kp + (<usize>r << 2);
+            const v0 = v128.load(p0), v1 = v128.load(p0, 16);
+            const k0 = v128.shuffle<f32>(v0, v1, 0, 2, 4, 6);
+            const k1 = v128.shuffle<f32>(v0, v1, 1, 3, 5, 7);
+            const k2 = v128.shuffle<f32>(k0, f32x4.splat(load<f32>(p0, 32)), 1, 2, 3, 4);
+            const i0 = i32x4.add(i32x4.splat(r), step);
+            let m: v128;
+            if (ih == ih0) {
+              best = k0;
+              arg = i0;
+            } else {
+              m = v128.or(f32x4.gt(k0, best), f32x4.ne(k0, k0));
+              best = v128.bitselect(k0, best, m);
+              arg = v128.bitselect(i0, arg, m);
+            }
+            m = v128.or(f32x4.gt(k1, best), f32x4.ne(k1, k1));
+            best = v128.bitselect(k1, best, m);
+            arg = v128.bitselect(i32x4.add(i0, i32x4.splat(1)), arg, m);
+            m = v128.or(f32x4.gt(k2, best), f32x4.ne(k2, k2));
+            best = v128.bitselect(k2, best, m);
+            arg = v128.bitselect(i32x4.add(i0, i32x4.splat(2)), arg, m);
+          }
+          v128.store(o, arg);
+          o += 16;
+          ow += 4;
+          continue;
+        }
+        const iw0 = max32(0, b);
+        const iw1 = min32(W, b + 3);
+        let arg = -1;
+        if (ih0 < ih1 && iw0 < iw1) {
+          arg = base + ih0 * W + iw0;
+          let best: f32 = -Infinity;
+          for (let ih = ih0; ih < ih1; ih++) {
+            const r = base + ih * W;
+            for (let iw = iw0; iw < iw1; iw++) {
+              const v = load<f32>(Kp + (<usize>(r + iw) << 2));
+              const m = v > best || v != v;
+              best = select<f32>(v, best, m);
+              arg = select<i32>(r + iw, arg, m);
+            }
+          }
+        }
+        store<i32>(o, arg);
+        o += 4;
+        ow++;
       }
     }
   }

@@ -1,0 +1,163 @@
+/**
+ * The implicit-GEMM convolution of the wasm tier (conv.as.ts convImplicit: conv2d, and the input
+ * gradient of stride-1 convolutions as a convolution with the flipped, transposed weights) and the
+ * float32 3×3 stride-2 max-pool argmax (pool.as.ts poolArgmax3s2): against the reference kernels,
+ * against the im2col path they replace, and bit-identical at 1, 2 and 3 threads.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { randn, rng } from '../../../test/kernel-inputs.js';
+import { allocBuf, type Buf, type DType } from '../dtype.js';
+import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
+import { sizeOf, type Shape } from '../shape.js';
+import { linalgReference } from './linalg_ref.js';
+import { setThreads, shutdownThreads } from './threads.js';
+import type { KIn } from './types.js';
+import { wasmAvailable, wasmKernels, wasmTuning } from './wasm.js';
+
+const DEFAULT_TUNING = { ...wasmTuning };
+afterEach(() => {
+  Object.assign(wasmTuning, DEFAULT_TUNING);
+  setThreads(1);
+});
+afterAll(() => shutdownThreads());
+
+function run<P>(k: (out: Buf, s: Shape, ins: readonly KIn[], p: P) => void, shape: Shape, ins: KIn[], p: P, dtype: DType): Buf {
+  const out = allocBuf(dtype, sizeOf(shape));
+  out.fill(NaN); // the implicit GEMM overwrites every element
+  k(out, shape, ins, p);
+  return out;
+}
+
+function maxRelErr(a: Buf, b: Buf): number {
+  let e = 0,
+    m = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (Number.isNaN(a[i]!) !== Number.isNaN(b[i]!)) return Infinity;
+    e = Math.max(e, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return e / m;
+}
+
+const same = (a: Buf, b: Buf): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+interface Case {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  K: number;
+  s: number;
+  pad: number;
+  dil?: number;
+}
+
+// every case has ≥ 32 output channels (the implicit path), and among them: rows not a multiple
+// of 4 (33, 37), Cin·KH·KW above the panel's 512 rows (64·9, 600·9), a tail of one vector
+// (N·OH·OW ≡ 4 mod 8), 2×2 and 1×1 outputs (vectors spanning output rows and images), 1×1 and
+// 5×5 kernels, padding 0 and 2, stride 2, dilation 2, non-square images
+const CASES: Case[] = [
+  { N: 3, C: 5, H: 8, W: 8, O: 32, K: 3, s: 1, pad: 1 },
+  { N: 2, C: 3, H: 6, W: 10, O: 33, K: 3, s: 1, pad: 1 },
+  { N: 5, C: 64, H: 2, W: 2, O: 37, K: 3, s: 1, pad: 1 },
+  { N: 3, C: 64, H: 4, W: 4, O: 32, K: 3, s: 2, pad: 1 },
+  { N: 1, C: 600, H: 4, W: 4, O: 32, K: 3, s: 1, pad: 1 },
+  { N: 4, C: 7, H: 6, W: 6, O: 40, K: 1, s: 1, pad: 0 },
+  { N: 2, C: 4, H: 9, W: 12, O: 32, K: 5, s: 1, pad: 2 },
+  { N: 2, C: 6, H: 10, W: 10, O: 36, K: 3, s: 1, pad: 0 },
+  { N: 3, C: 8, H: 12, W: 12, O: 32, K: 3, s: 2, pad: 1 },
+  { N: 2, C: 8, H: 12, W: 12, O: 32, K: 3, s: 1, pad: 2, dil: 2 },
+  { N: 32, C: 16, H: 2, W: 2, O: 64, K: 3, s: 1, pad: 1 },
+];
+
+function shapes(c: Case): { x: Shape; w: Shape; y: Shape; p: ConvParams } {
+  const d = c.dil ?? 1;
+  const OH = windowOut(c.H, c.K, c.s, c.pad, d);
+  const OW = windowOut(c.W, c.K, c.s, c.pad, d);
+  const p: ConvParams = { stride: [c.s, c.s], padding: [c.pad, c.pad], dilation: [d, d], groups: 1 };
+  return { x: [c.N, c.C, c.H, c.W], w: [c.O, c.C, c.K, c.K], y: [c.N, c.O, OH, OW], p };
+}
+
+describe.skipIf(!wasmAvailable)('implicit-GEMM convolution (wasm)', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    const rtol = dtype === 'float64' ? 1e-12 : 1e-5; // float32: sums of up to 5,400 products
+    it.each(CASES.map((c) => [JSON.stringify(c), c] as const))(`${dtype} %s: conv2d and input gradient equal the reference, the im2col path and themselves at 1, 2, 3 threads`, (_n, c) => {
+      const r = rng(c.N * 1000 + c.C * 10 + c.O);
+      const s = shapes(c);
+      const x = randn(s.x, dtype, r);
+      const w = randn(s.w, dtype, r);
+      const dy = randn(s.y, dtype, r);
+      const pi = { ...s.p, inputShape: s.x };
+      const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, dtype);
+      const dx = (): Buf => run(wasmKernels.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+      const yRef = run(linalgReference.conv2d, s.y, [x, w], s.p, dtype);
+      const dxRef = run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+      const y1 = fwd();
+      const dx1 = dx();
+      expect(maxRelErr(y1, yRef)).toBeLessThanOrEqual(rtol);
+      expect(maxRelErr(dx1, dxRef)).toBeLessThanOrEqual(rtol);
+      // every part of a split call sums each element in the same order
+      wasmTuning.parallelMinFlops = 1;
+      for (const t of [2, 3]) {
+        setThreads(t);
+        expect(same(fwd(), y1), `conv2d at ${t} threads`).toBe(true);
+        expect(same(dx(), dx1), `input gradient at ${t} threads`).toBe(true);
+      }
+      setThreads(1);
+      // the im2col path: the same values up to the order of the sums
+      wasmTuning.implicitConv = false;
+      expect(maxRelErr(fwd(), y1)).toBeLessThanOrEqual(rtol);
+      expect(maxRelErr(dx(), dx1)).toBeLessThanOrEqual(rtol);
+    });
+  }
+
+  it('the implicit path is the one taken (it differs from the im2col path in the last bits somewhere)', () => {
+    // Cin·KK = 600·9 rows: summed in panels of ≤ 512 rows by the implicit GEMM, in one run by the GEMM
+    const c = CASES[4]!;
+    const s = shapes(c);
+    const r = rng(9);
+    const x = randn(s.x, 'float32', r);
+    const w = randn(s.w, 'float32', r);
+    const a = run(wasmKernels.conv2d, s.y, [x, w], s.p, 'float32');
+    wasmTuning.implicitConv = false;
+    const b = run(wasmKernels.conv2d, s.y, [x, w], s.p, 'float32');
+    expect(same(a, b)).toBe(false);
+    expect(maxRelErr(a, b)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe.skipIf(!wasmAvailable)('float32 3×3 stride-2 max-pool (wasm, four windows at a time)', () => {
+  const p: PoolParams = { kernel: [3, 3], stride: [2, 2], padding: [1, 1] };
+  for (const [N, C, H, W] of [
+    [2, 3, 32, 32],
+    [1, 2, 17, 30],
+    [2, 2, 31, 19],
+    [1, 1, 12, 11],
+  ] as const) {
+    it(`${N}×${C}×${H}×${W}: the same selections (ties, NaN, −∞) and scatter as the reference, at 1, 2, 3 threads`, () => {
+      const r = rng(H * 100 + W);
+      const inShape: Shape = [N, C, H, W];
+      const OH = windowOut(H, 3, 2, 1),
+        OW = windowOut(W, 3, 2, 1);
+      const outShape: Shape = [N, C, OH, OW];
+      const key = new Float32Array(N * C * H * W);
+      for (let i = 0; i < key.length; i++) key[i] = Math.round((r() * 2 - 1) * 4) / 4; // many ties
+      for (let i = 3; i < key.length; i += 37) key[i] = NaN;
+      for (let i = 11; i < key.length; i += 41) key[i] = -Infinity;
+      const val = new Float32Array(key.length).map((_, i) => i); // which element each window selected
+      const k: KIn = { data: key, shape: inShape };
+      const v: KIn = { data: val, shape: inShape };
+      const dy = randn(outShape, 'float32', r);
+      const pp = { ...p, inputShape: inShape };
+      const want = run(linalgReference.maxpool2d, outShape, [k, v], p, 'float32');
+      const wantS = run(linalgReference.maxpool2d_scatter, inShape, [k, dy], pp, 'float32');
+      wasmTuning.parallelMinElements = 1;
+      for (const t of [1, 2, 3]) {
+        setThreads(t);
+        expect(same(run(wasmKernels.maxpool2d, outShape, [k, v], p, 'float32'), want), `maxpool2d, ${t} threads`).toBe(true);
+        expect(same(run(wasmKernels.maxpool2d_scatter, inShape, [k, dy], pp, 'float32'), wantS), `scatter, ${t} threads`).toBe(true);
+      }
+    });
+  }
+});
