@@ -53,21 +53,22 @@ interface Case {
   dil?: number;
 }
 
-// every case has ≥ 32 output channels (the implicit path), and among them: rows not a multiple
+// every case takes the implicit path (≥ 32 output channels, ≤ 64 positions per image, ≥ 128
+// columns in all; the input gradient where it has ≥ 32 input channels), and among them: rows not a multiple
 // of 4 (33, 37), Cin·KH·KW above the panel's 512 rows (64·9, 600·9), a tail of one vector
 // (N·OH·OW ≡ 4 mod 8), 2×2 and 1×1 outputs (vectors spanning output rows and images), 1×1 and
 // 5×5 kernels, padding 0 and 2, stride 2, dilation 2, non-square images
 const CASES: Case[] = [
   { N: 3, C: 5, H: 8, W: 8, O: 32, K: 3, s: 1, pad: 1 },
-  { N: 2, C: 3, H: 6, W: 10, O: 33, K: 3, s: 1, pad: 1 },
-  { N: 5, C: 64, H: 2, W: 2, O: 37, K: 3, s: 1, pad: 1 },
-  { N: 3, C: 64, H: 4, W: 4, O: 32, K: 3, s: 2, pad: 1 },
-  { N: 1, C: 600, H: 4, W: 4, O: 32, K: 3, s: 1, pad: 1 },
+  { N: 3, C: 3, H: 6, W: 10, O: 33, K: 3, s: 1, pad: 1 },
+  { N: 33, C: 64, H: 2, W: 2, O: 37, K: 3, s: 1, pad: 1 },
+  { N: 40, C: 64, H: 4, W: 4, O: 32, K: 3, s: 2, pad: 1 },
+  { N: 8, C: 600, H: 4, W: 4, O: 32, K: 3, s: 1, pad: 1 },
   { N: 4, C: 7, H: 6, W: 6, O: 40, K: 1, s: 1, pad: 0 },
-  { N: 2, C: 4, H: 9, W: 12, O: 32, K: 5, s: 1, pad: 2 },
+  { N: 3, C: 4, H: 6, W: 8, O: 32, K: 5, s: 1, pad: 2 },
   { N: 2, C: 6, H: 10, W: 10, O: 36, K: 3, s: 1, pad: 0 },
-  { N: 3, C: 8, H: 12, W: 12, O: 32, K: 3, s: 2, pad: 1 },
-  { N: 2, C: 8, H: 12, W: 12, O: 32, K: 3, s: 1, pad: 2, dil: 2 },
+  { N: 4, C: 8, H: 12, W: 12, O: 32, K: 3, s: 2, pad: 1 },
+  { N: 2, C: 8, H: 8, W: 8, O: 32, K: 3, s: 1, pad: 2, dil: 2 },
   { N: 32, C: 16, H: 2, W: 2, O: 64, K: 3, s: 1, pad: 1 },
 ];
 
