@@ -129,6 +129,12 @@ const CASES: Case[] = [
   { name: 'softplus', f: ([a]) => e.softplus(a!), xs: () => [away(3, 4)] },
   { name: 'relu', f: ([a]) => o.mul(e.relu(a!), a!), xs: () => [away(3, 4)] },
   { name: 'silu', f: ([a]) => e.silu(a!), xs: () => [N(3, 4)] },
+  {
+    name: 'channelAffine axis 1 (x, scale and shift all differentiated; tanh so second order is not trivially zero)',
+    f: ([x, s, t]) => o.tanh(o.channelAffine(o.tanh(x!), s!, t!, 1)),
+    xs: () => [N(2, 3, 2, 2), N(3), N(3)],
+  },
+  { name: 'channelAffine axis 0 of a matrix', f: ([x, s, t]) => o.mul(o.channelAffine(x!, o.tanh(s!), t!, 0), x!), xs: () => [N(4, 3), N(4), N(4)] },
   { name: 'mish', f: ([a]) => e.mish(a!), xs: () => [away(3, 4)] },
   { name: 'mish_grad', f: ([a]) => o.mishGrad(a!), xs: () => [N(3, 4)] },
   { name: 'mish (composite form)', f: ([a]) => e.mishComposite(a!), xs: () => [away(3, 4)] },

@@ -77,6 +77,7 @@ const ENGINE = [
   'broadcastShapes',
   'broadcastTo',
   'cast',
+  'channelAffine',
   'checkGrads',
   'compare',
   'concatenate',

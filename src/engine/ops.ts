@@ -94,6 +94,13 @@ export function pow(x: Val, p: number): Val {
   if (p === 1) return x;
   return bind('pow', [x], { exponent: p });
 }
+/**
+ * x·s + t with s and t vectors of length x.shape[axis], applied along that axis (per channel for
+ * axis 1 of [N, C, H, W]): one pass, the same values as mul(x, s) + t with s and t broadcast.
+ */
+export function channelAffine(x: Val, s: Val, t: Val, axis = 1): Val {
+  return bind('channel_affine', [x, s, t], { axis });
+}
 export function square(x: Val): Val {
   return bind('pow', [x], { exponent: 2 });
 }

@@ -54,6 +54,12 @@ export interface PrimParams {
   mish_grad: None;
   /** x ** exponent for a constant exponent. */
   pow: { readonly exponent: number };
+  /**
+   * (x, s, t) → x·s + t with s and t vectors along x's `axis` (per channel: BatchNorm's scale and
+   * shift), the product rounded before the sum: the same values as mul and add of the broadcast
+   * vectors, in one pass over x instead of five (two broadcasts, mul, add).
+   */
+  channel_affine: { readonly axis: number };
   /** 1 where `a op b`, else 0 (same dtype); derivative zero. */
   compare: { readonly op: CompareOp };
   /** select(c, a, b) = c ≠ 0 ? a : b; no derivative through c. */
@@ -113,6 +119,7 @@ export const PRIMS = [
   'mish',
   'mish_grad',
   'pow',
+  'channel_affine',
   'compare',
   'select',
   'cast',

@@ -118,6 +118,12 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
   const w = p[`${prefix}.weight`];
   const b = p[`${prefix}.bias`];
   const sd = o.sqrt(o.add(vari, eps));
+  if (b && !(state.training && state.perExample)) {
+    // per-channel scale and shift in one pass (channel_affine: the same values as the mul and
+    // add of the broadcast vectors below, without materialising them)
+    const sdC = o.reshape(sd, [c]);
+    return o.channelAffine(centred, w ? o.div(w, sdC) : o.div(1, sdC), b, 1);
+  }
   const scaled = o.mul(centred, w ? o.div(o.reshape(w, bshape), sd) : o.div(1, sd));
   return b ? o.add(scaled, o.reshape(b, bshape)) : scaled;
 }

@@ -1,8 +1,10 @@
 /**
- * The implicit-GEMM convolution of the wasm tier (conv.as.ts convImplicit: conv2d, and the input
- * gradient of stride-1 convolutions as a convolution with the flipped, transposed weights) and the
- * float32 3×3 stride-2 max-pool argmax (pool.as.ts poolArgmax3s2): against the reference kernels,
- * against the im2col path they replace, and bit-identical at 1, 2 and 3 threads.
+ * The wasm tier's fast paths for the xresnet training step: the implicit-GEMM convolution
+ * (conv.as.ts convImplicit: conv2d, and the input gradient of stride-1 convolutions as a
+ * convolution with the flipped, transposed weights), the float32 3×3 stride-2 max-pool argmax
+ * (pool.as.ts poolArgmax3s2) and channel_affine (BatchNorm's scale and shift in one pass):
+ * against the reference kernels (and the im2col path they replace), and bit-identical at 1, 2 and
+ * 3 threads.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { randn, rng } from '../../../test/kernel-inputs.js';
@@ -10,6 +12,7 @@ import { allocBuf, type Buf, type DType } from '../dtype.js';
 import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
 import { sizeOf, type Shape } from '../shape.js';
 import { linalgReference } from './linalg_ref.js';
+import { reference } from './reference.js';
 import { setThreads, shutdownThreads } from './threads.js';
 import type { KIn } from './types.js';
 import { wasmAvailable, wasmKernels, wasmTuning } from './wasm.js';
@@ -160,5 +163,37 @@ describe.skipIf(!wasmAvailable)('float32 3×3 stride-2 max-pool (wasm, four wind
         expect(same(run(wasmKernels.maxpool2d_scatter, inShape, [k, dy], pp, 'float32'), wantS), `scatter, ${t} threads`).toBe(true);
       }
     });
+  }
+});
+
+describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const [shape, axis] of [
+      [[32, 16, 32, 32], 1],
+      [[3, 5, 7], 1],
+      [[4, 37], 1],
+      [[41, 6], 0],
+      [[2, 3, 4, 5], 3],
+    ] as const) {
+      it(`${dtype} ${JSON.stringify(shape)} axis ${axis}: bit-identical to the reference and to mul then add, at 1, 2, 3 threads`, () => {
+        const r = rng(shape.length * 10 + axis);
+        const x = randn([...shape], dtype, r);
+        const s = randn([shape[axis]!], dtype, r);
+        const t = randn([shape[axis]!], dtype, r);
+        const want = run(reference.channel_affine, [...shape], [x, s, t], { axis }, dtype);
+        // mul then add of the broadcast vectors
+        const dims = [axis];
+        const bs = run(reference.broadcast, [...shape], [s], { shape: [...shape], dims }, dtype);
+        const bt = run(reference.broadcast, [...shape], [t], { shape: [...shape], dims }, dtype);
+        const prod = run(reference.mul, [...shape], [x, { data: bs, shape: [...shape] }], {}, dtype);
+        const sum = run(reference.add, [...shape], [{ data: prod, shape: [...shape] }, { data: bt, shape: [...shape] }], {}, dtype);
+        expect(same(want, sum)).toBe(true);
+        wasmTuning.parallelMinElements = 1;
+        for (const n of [1, 2, 3]) {
+          setThreads(n);
+          expect(same(run(wasmKernels.channel_affine, [...shape], [x, s, t], { axis }, dtype), want), `${n} threads`).toBe(true);
+        }
+      });
+    }
   }
 });

@@ -734,6 +734,7 @@ export const jsKernels: KernelTable = {
   add: reference.add,
   sub: reference.sub,
   mul: reference.mul,
+  channel_affine: reference.channel_affine,
   div: reference.div,
   max: reference.max,
   min: reference.min,

@@ -40,6 +40,10 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
     { ...unary(d), params: { exponent: 2 } },
     { ...unary(d), params: { exponent: 1.5 } },
   ],
+  channel_affine: (d) => [
+    { ins: [arr(d, [3, 7, 197]), arr(d, [7]), arr(d, [7])], out: [3, 7, 197], params: { axis: 1 } },
+    { ins: [arr(d, S), arr(d, [1367]), arr(d, [1367])], out: S, params: { axis: 1 } },
+  ],
   compare: (d) => (['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const).map((op) => ({ ...binary(d), params: { op } })),
   select: (d) => [
     { ins: [arr(d, S), arr(d, S), arr(d, S)].map((a, i) => (i === 0 ? { ...a, data: a.data.map((v) => +(v > 0)) } : a)), out: S, params: {} },

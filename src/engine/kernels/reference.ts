@@ -124,6 +124,22 @@ export const reference: KernelTable = {
       y = X(ins, 1);
     for (let i = 0; i < out.length; i++) out[i] = x[i]! * y[i]!;
   },
+  // x·s + t per index along `axis`, the product rounded to the output's precision first (as mul, then add)
+  channel_affine: (out, shape, ins, { axis }) => {
+    const x = X(ins),
+      s = X(ins, 1),
+      t = X(ins, 2);
+    const C = shape[axis]!;
+    let R = 1;
+    for (let i = axis + 1; i < shape.length; i++) R *= shape[i]!;
+    const f32 = out instanceof Float32Array;
+    for (let i = 0, c = 0; i < out.length; i += R, c = c + 1 === C ? 0 : c + 1) {
+      const sc = s[c]!,
+        sh = t[c]!;
+      if (f32) for (let k = i; k < i + R; k++) out[k] = Math.fround(x[k]! * sc) + sh;
+      else for (let k = i; k < i + R; k++) out[k] = x[k]! * sc + sh;
+    }
+  },
   div: (out, _s, ins) => {
     const x = X(ins),
       y = X(ins, 1);

@@ -40,6 +40,7 @@ export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'mish',
   'mish_grad',
   'pow',
+  'channel_affine',
   'compare',
   'select',
   'cast',

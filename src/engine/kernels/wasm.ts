@@ -907,6 +907,29 @@ const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
   };
 };
 
+/**
+ * channel_affine in wasm: planes (the R elements after `axis` share one scale and shift) split
+ * over threads; bit-identical to reference.ts (f32x4/f64x2 multiply, then add, as mul and add).
+ */
+export const channel_affine: Kernel<'channel_affine'> = (out, outShape, inputs, params) => {
+  const x = inputs[0]!.data,
+    s = inputs[1]!.data,
+    t = inputs[2]!.data;
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || !uniform(out, x, s) || !uniform(out, t, t)) {
+    return reference.channel_affine(out, outShape, inputs, params);
+  }
+  const C = outShape[params.axis]!;
+  let R = 1;
+  for (let i = params.axis + 1; i < outShape.length; i++) R *= outShape[i]!;
+  const P = out.length / R;
+  const ok = viaWasm(out, [x, s, t], [], ([pX, pS, pT], pO, _, isF32) => {
+    const fn = isF32 ? 'channel_affine_f32' : 'channel_affine_f64';
+    const parts = partsFor(out.length, wasmTuning.parallelMinElements);
+    exec(ranges(P, parts).map(([p0, p1]) => [[fn, pX!, pS!, pT!, pO, C, R, p0, p1]]));
+  });
+  if (!ok) reference.channel_affine(out, outShape, inputs, params);
+};
+
 export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
   const m = inputs[0]!.data,
     a = inputs[1]!.data,
@@ -1022,6 +1045,7 @@ export const wasmKernels: KernelTable = {
   erf: reference.erf,
   sqrt: unaryKernel('sqrt'),
   abs: unaryKernel('abs'),
+  channel_affine,
   mish: mathKernel('mish'),
   mish_grad: mathKernel('mish_grad'),
   pow,

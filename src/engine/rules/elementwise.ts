@@ -1,6 +1,6 @@
 /** Elementwise primitives: shape rule, jvp and vjp, each derivative a one-line formula in ops. */
 import { fmtShape, shapesEqual } from '../shape.js';
-import type { Val } from '../tensor.js';
+import { full, type Val } from '../tensor.js';
 import * as o from '../ops.js';
 import { softplus } from '../composites.js';
 import { sumCts, type Aval, type Rule } from './types.js';
@@ -24,6 +24,11 @@ function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'ab
     jvp: ([x], [t], out) => (t ? o.mul(t, dfdx(x!, out)) : null),
     vjp: (ct, [x], out) => [o.mul(ct, dfdx(x!, out))],
   };
+}
+
+/** A vector v (length shape[axis]) broadcast along `axis` of `shape`. */
+function alongAxis(v: Val, shape: readonly number[], axis: number): Val {
+  return o.broadcastInDim(v, shape, [axis]);
 }
 
 /** Weight of operand a in max(a, b) (min: lt): 1 where it wins, ½ at ties, else 0. */
@@ -108,6 +113,38 @@ export const elementwiseRules = {
     jvp: ([x], [t], _out, { exponent: p }) => (t && p !== 0 ? o.mul(t, o.mul(o.pow(x!, p - 1), p)) : null),
     vjp: (ct, [x], _out, { exponent: p }) => [p === 0 ? null : o.mul(ct, o.mul(o.pow(x!, p - 1), p))],
   },
+  channel_affine: {
+    shape: ([x, s, t], { axis }) => {
+      if (!Number.isInteger(axis) || axis < 0 || axis >= x!.shape.length)
+        throw new Error(`channel_affine: axis ${axis} is not an axis of ${fmtShape(x!.shape)}`);
+      const c = x!.shape[axis]!;
+      for (const [name, v] of [['scale', s!], ['shift', t!]] as const) {
+        if (v.dtype !== x!.dtype) throw new Error(`channel_affine: ${name} has dtype ${v.dtype}, x ${x!.dtype}; cast explicitly`);
+        if (v.shape.length !== 1 || v.shape[0] !== c)
+          throw new Error(`channel_affine: ${name} has shape ${fmtShape(v.shape)}, expected [${c}] (x ${fmtShape(x!.shape)}, axis ${axis})`);
+      }
+      return { shape: x!.shape, dtype: x!.dtype };
+    },
+    // d(x·s + t) = ẋ·s + x·ṡ + ṫ
+    jvp: ([x, s], [tx, ts, tt], _out, { axis }) => {
+      const zero = () => full([x!.shape[axis]!], 0, x!.dtype);
+      return sumCts(
+        [
+          () => (tx ? o.channelAffine(tx, s!, zero(), axis) : null),
+          () => (ts ? o.channelAffine(x!, ts, tt ?? zero(), axis) : tt ? alongAxis(tt, x!.shape, axis) : null),
+        ],
+        o.add,
+      );
+    },
+    vjp: (ct, [x, s], _out, { axis }, needs) => {
+      const others = x!.shape.map((_, i) => i).filter((i) => i !== axis);
+      return [
+        needs[0] ? o.channelAffine(ct, s!, full([x!.shape[axis]!], 0, x!.dtype), axis) : null,
+        needs[1] ? o.sum(o.mul(ct, x!), others) : null,
+        needs[2] ? o.sum(ct, others) : null,
+      ];
+    },
+  },
   compare: {
     shape: (ins) => sameAvals('compare', ins),
     jvp: () => null,
@@ -151,6 +188,7 @@ export const elementwiseRules = {
       | 'mish'
       | 'mish_grad'
       | 'pow'
+      | 'channel_affine'
       | 'compare'
       | 'select'
       | 'cast'

@@ -346,3 +346,37 @@ export function ew_unary_f32(op: i32, A: usize, O: usize, n: i32): void {
 export function ew_unary_f64(op: i32, A: usize, O: usize, n: i32): void {
   unary<f64>(op, A, O, n);
 }
+
+// ---------------------------------------------------------------------------------------------
+// channel_affine: O[p·R + r] = X[p·R + r]·S[p mod C] + T[p mod C] for the planes p ∈ [p0, p1)
+// (R elements each), the product rounded before the sum (as mul then add)
+
+function channelAffine<T>(X: usize, S: usize, Tv: usize, O: usize, C: i32, R: i32, p0: i32, p1: i32): void {
+  const sz: usize = sizeof<T>();
+  const L: i32 = 16 / <i32>sz;
+  for (let p = p0; p < p1; p++) {
+    const c = p % C;
+    const s = load<T>(S + <usize>c * sz), t = load<T>(Tv + <usize>c * sz);
+    const vs = v128.splat<T>(s), vt = v128.splat<T>(t);
+    const base: usize = <usize>p * <usize>R * sz;
+    const x = X + base, o = O + base;
+    let r = 0;
+    for (; r + 2 * L <= R; r += 2 * L) {
+      const q: usize = <usize>r * sz;
+      v128.store(o + q, v128.add<T>(v128.mul<T>(v128.load(x + q), vs), vt));
+      v128.store(o + q, v128.add<T>(v128.mul<T>(v128.load(x + q, 16), vs), vt), 16);
+    }
+    for (; r < R; r++) {
+      const q: usize = <usize>r * sz;
+      store<T>(o + q, load<T>(x + q) * s + t);
+    }
+  }
+}
+
+export function channel_affine_f32(X: usize, S: usize, Tv: usize, O: usize, C: i32, R: i32, p0: i32, p1: i32): void {
+  channelAffine<f32>(X, S, Tv, O, C, R, p0, p1);
+}
+
+export function channel_affine_f64(X: usize, S: usize, Tv: usize, O: usize, C: i32, R: i32, p0: i32, p1: i32): void {
+  channelAffine<f64>(X, S, Tv, O, C, R, p0, p1);
+}

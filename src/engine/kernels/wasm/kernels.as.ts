@@ -38,5 +38,5 @@ export {
   maxpool_scatter_overlap_f32,
   maxpool_scatter_overlap_f64,
 } from './pool.as';
-export { ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
+export { channel_affine_f32, channel_affine_f64, ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
 export { reduce_sum_f32, reduce_sum_f64, broadcast_f32, broadcast_f64 } from './structural.as';
