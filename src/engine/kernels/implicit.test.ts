@@ -86,34 +86,37 @@ function shapes(c: Case): { x: Shape; w: Shape; y: Shape; p: ConvParams } {
 describe.skipIf(!wasmAvailable)('implicit-GEMM convolution (wasm)', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     const rtol = dtype === 'float64' ? 1e-12 : 1e-5; // float32: sums of up to 5,400 products
-    it.each(CASES.map((c) => [JSON.stringify(c), c] as const))(`${dtype} %s: conv2d and input gradient equal the reference, the im2col path and themselves at 1, 2, 3 threads`, (_n, c) => {
-      const r = rng(c.N * 1000 + c.C * 10 + c.O);
-      const s = shapes(c);
-      const x = randn(s.x, dtype, r);
-      const w = randn(s.w, dtype, r);
-      const dy = randn(s.y, dtype, r);
-      const pi = { ...s.p, inputShape: s.x };
-      const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, dtype);
-      const dx = (): Buf => run(wasmKernels.conv2d_input_grad, s.x, [dy, w], pi, dtype);
-      const yRef = run(linalgReference.conv2d, s.y, [x, w], s.p, dtype);
-      const dxRef = run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype);
-      const y1 = fwd();
-      const dx1 = dx();
-      expect(maxRelErr(y1, yRef)).toBeLessThanOrEqual(rtol);
-      expect(maxRelErr(dx1, dxRef)).toBeLessThanOrEqual(rtol);
-      // every part of a split call sums each element in the same order
-      wasmTuning.parallelMinFlops = 1;
-      for (const t of [2, 3]) {
-        setThreads(t);
-        expect(same(fwd(), y1), `conv2d at ${t} threads`).toBe(true);
-        expect(same(dx(), dx1), `input gradient at ${t} threads`).toBe(true);
-      }
-      setThreads(1);
-      // the im2col path: the same values up to the order of the sums
-      wasmTuning.implicitConv = false;
-      expect(maxRelErr(fwd(), y1)).toBeLessThanOrEqual(rtol);
-      expect(maxRelErr(dx(), dx1)).toBeLessThanOrEqual(rtol);
-    });
+    it.each(CASES.map((c) => [JSON.stringify(c), c] as const))(
+      `${dtype} %s: conv2d and input gradient equal the reference, the im2col path and themselves at 1, 2, 3 threads`,
+      (_n, c) => {
+        const r = rng(c.N * 1000 + c.C * 10 + c.O);
+        const s = shapes(c);
+        const x = randn(s.x, dtype, r);
+        const w = randn(s.w, dtype, r);
+        const dy = randn(s.y, dtype, r);
+        const pi = { ...s.p, inputShape: s.x };
+        const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, dtype);
+        const dx = (): Buf => run(wasmKernels.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+        const yRef = run(linalgReference.conv2d, s.y, [x, w], s.p, dtype);
+        const dxRef = run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+        const y1 = fwd();
+        const dx1 = dx();
+        expect(maxRelErr(y1, yRef)).toBeLessThanOrEqual(rtol);
+        expect(maxRelErr(dx1, dxRef)).toBeLessThanOrEqual(rtol);
+        // every part of a split call sums each element in the same order
+        wasmTuning.parallelMinFlops = 1;
+        for (const t of [2, 3]) {
+          setThreads(t);
+          expect(same(fwd(), y1), `conv2d at ${t} threads`).toBe(true);
+          expect(same(dx(), dx1), `input gradient at ${t} threads`).toBe(true);
+        }
+        setThreads(1);
+        // the im2col path: the same values up to the order of the sums
+        wasmTuning.implicitConv = false;
+        expect(maxRelErr(fwd(), y1)).toBeLessThanOrEqual(rtol);
+        expect(maxRelErr(dx(), dx1)).toBeLessThanOrEqual(rtol);
+      },
+    );
   }
 
   it('the implicit path is the one taken (it differs from the im2col path in the last bits somewhere)', () => {
@@ -186,7 +189,16 @@ describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
         const bs = run(reference.broadcast, [...shape], [s], { shape: [...shape], dims }, dtype);
         const bt = run(reference.broadcast, [...shape], [t], { shape: [...shape], dims }, dtype);
         const prod = run(reference.mul, [...shape], [x, { data: bs, shape: [...shape] }], {}, dtype);
-        const sum = run(reference.add, [...shape], [{ data: prod, shape: [...shape] }, { data: bt, shape: [...shape] }], {}, dtype);
+        const sum = run(
+          reference.add,
+          [...shape],
+          [
+            { data: prod, shape: [...shape] },
+            { data: bt, shape: [...shape] },
+          ],
+          {},
+          dtype,
+        );
         expect(same(want, sum)).toBe(true);
         wasmTuning.parallelMinElements = 1;
         for (const n of [1, 2, 3]) {

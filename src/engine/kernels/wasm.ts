@@ -616,14 +616,7 @@ function implicitConv(out: Buf, x: Buf, w: Buf, N: number, Cin: number, Cout: nu
  * the im2col path's time at batch 32 for 8×8 and smaller outputs, 1.8× at batch 1 on 2×2.
  */
 function implicitOk(out: Buf, d: ConvDims, Cout: number, OHW: number): boolean {
-  return (
-    wasmTuning.implicitConv &&
-    d.G === 1 &&
-    Cout >= 32 &&
-    OHW <= 64 &&
-    d.N * OHW >= 128 &&
-    OHW % (out instanceof Float32Array ? 4 : 2) === 0
-  );
+  return wasmTuning.implicitConv && d.G === 1 && Cout >= 32 && OHW <= 64 && d.N * OHW >= 128 && OHW % (out instanceof Float32Array ? 4 : 2) === 0;
 }
 
 export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
@@ -632,7 +625,8 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
   if (wasm === null || !uniform(out, x.data, w.data)) return jsKernels.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
-  if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p))) return;
+  if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p)))
+    return;
   const CKK = d.Cg * d.KH * d.KW;
   const { u, r } = convParts(d.N * d.G, d.Og, 2 * out.length * CKK);
   const parts = u.length * r.length;

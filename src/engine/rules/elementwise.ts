@@ -118,7 +118,10 @@ export const elementwiseRules = {
       if (!Number.isInteger(axis) || axis < 0 || axis >= x!.shape.length)
         throw new Error(`channel_affine: axis ${axis} is not an axis of ${fmtShape(x!.shape)}`);
       const c = x!.shape[axis]!;
-      for (const [name, v] of [['scale', s!], ['shift', t!]] as const) {
+      for (const [name, v] of [
+        ['scale', s!],
+        ['shift', t!],
+      ] as const) {
         if (v.dtype !== x!.dtype) throw new Error(`channel_affine: ${name} has dtype ${v.dtype}, x ${x!.dtype}; cast explicitly`);
         if (v.shape.length !== 1 || v.shape[0] !== c)
           throw new Error(`channel_affine: ${name} has shape ${fmtShape(v.shape)}, expected [${c}] (x ${fmtShape(x!.shape)}, axis ${axis})`);
