@@ -4,15 +4,17 @@
  * elementwise and structural files it exports from, compiled by scripts/build-wasm.mjs into wasm/kernels.wasm.ts),
  * interchangeable with js.ts and linalg_ref.ts up to floating-point summation order (max-pool
  * selects exactly the same elements; its scatter with overlapping windows sums in float64 in
- * js.ts's order, so it is bit-identical to js.ts) — and for the simple elementwise primitives (add, sub, mul, div, max,
- * min, compare, select, neg, abs, sqrt, pow 2) and broadcast, bit-identical to reference.ts, and
- * reduce_sum, bit-identical to js.ts: even with the copies in
+ * js.ts's order, so it is bit-identical to js.ts). conv2d, and the input gradient of stride-1
+ * convolutions, take an implicit GEMM where it was measured faster (conv.as.ts convImplicit, see
+ * implicitOk), else im2col and a GEMM per image. For the simple elementwise primitives (add, sub,
+ * mul, div, max, min, compare, select, neg, abs, sqrt, pow 2), channel_affine and broadcast the
+ * kernels are bit-identical to reference.ts, and reduce_sum to js.ts: even with the copies in
  * and out, 4 lanes at a time beat V8's scalar loops 2–4× from about a thousand elements on
- * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p, tanh, mish and mish_grad of float32
- * data run here too, in float64, then rounded (exp, log, log1p, tanh with the standard library's
- * functions; mish and mish_grad two lanes at a time with a polynomial e^(−|x|), a few float64 ulps
- * from exact): equal to the reference's rounded Math.* in every value the tests try (a difference
- * would be one float32 ulp).
+ * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p, tanh of float32 data run
+ * here too, in float64 with the standard library's functions, then rounded: equal to the
+ * reference's rounded Math.* in every value the tests try (a difference would be one float32
+ * ulp); mish and mish_grad of float32 data run in float32 lanes, four at a time, within a few
+ * float32 ulps of the reference (elementwise.as.ts).
  *
  * The module is compiled and instantiated synchronously when this file is loaded. Where
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
@@ -877,8 +879,9 @@ const MATH = { exp: 0, log: 1, log1p: 2, tanh: 3, mish: 4, mish_grad: 5 } as con
 type MathPrim = keyof typeof MATH;
 
 /**
- * exp, log, log1p, tanh, mish, mish_grad of float32 data in wasm (the standard library's float64 functions, about
- * twice as fast as V8's Math.* even with the copies); float64 data keeps the reference's Math.*.
+ * exp, log, log1p, tanh of float32 data in wasm (the standard library's float64 functions, about
+ * twice as fast as V8's Math.* even with the copies), mish and mish_grad in float32 lanes; float64
+ * data keeps the reference's Math.*.
  */
 const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
   const op = MATH[prim];
