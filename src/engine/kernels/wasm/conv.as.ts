@@ -3,8 +3,7 @@
  * the JS tier (js.ts). The geometry of a call is set first by setGeom (module globals).
  */
 import { ceilDiv, floorDiv, max32, min32 } from './common.as';
-import { gemmAxpy, gemmDot, madd } from './gemm.as';
-import { vzero } from './common.as';
+import { gemmAxpy, gemmDot, tile4x2 } from './gemm.as';
 
 // ---------------------------------------------------------------------------------------------
 // conv geometry (set once per call by setGeom, read by the conv kernels)
@@ -430,21 +429,6 @@ let LANE_IH: usize = 0, LANE_IW: usize = 0;
   }
 }
 
-/** Stores (or adds) the rows < rows of a 4-row tile's vector at c (rows ldcB bytes apart). */
-@inline function putRows<T>(c: usize, ldcB: usize, r0: v128, r1: v128, r2: v128, r3: v128, rows: i32, acc: bool): void {
-  if (acc) {
-    v128.store(c, v128.add<T>(v128.load(c), r0));
-    if (rows > 1) v128.store(c + ldcB, v128.add<T>(v128.load(c + ldcB), r1));
-    if (rows > 2) v128.store(c + 2 * ldcB, v128.add<T>(v128.load(c + 2 * ldcB), r2));
-    if (rows > 3) v128.store(c + 3 * ldcB, v128.add<T>(v128.load(c + 3 * ldcB), r3));
-  } else {
-    v128.store(c, r0);
-    if (rows > 1) v128.store(c + ldcB, r1);
-    if (rows > 2) v128.store(c + 2 * ldcB, r2);
-    if (rows > 3) v128.store(c + 3 * ldcB, r3);
-  }
-}
-
 /**
  * The implicit-GEMM convolution for the columns [j0, j1) (multiples of L; inner bounds multiples
  * of 2L) and the output channels [o0, o1) (inner bounds multiples of 4); AP holds
@@ -527,33 +511,9 @@ function convImplicit<T>(
       const rowsK: usize = <usize>((c1 - c0) * KK);
       const acc = c0 > 0;
       for (let i = 0; i < rowsAll; i += 4) {
-        let pa = AP + <usize>(i >> 2) * blkA + pe0;
-        const pe = pa + rowsK * 4 * sz;
-        let c00 = vzero<T>(), c01 = vzero<T>(), c10 = vzero<T>(), c11 = vzero<T>();
-        let c20 = vzero<T>(), c21 = vzero<T>(), c30 = vzero<T>(), c31 = vzero<T>();
-        let b = BP;
-        while (pa < pe) {
-          const b0 = v128.load(b);
-          const b1 = v128.load(b, 16);
-          let x = v128.load_splat<T>(pa);
-          c00 = madd<T>(c00, x, b0);
-          c01 = madd<T>(c01, x, b1);
-          x = v128.load_splat<T>(pa, sz);
-          c10 = madd<T>(c10, x, b0);
-          c11 = madd<T>(c11, x, b1);
-          x = v128.load_splat<T>(pa, 2 * sz);
-          c20 = madd<T>(c20, x, b0);
-          c21 = madd<T>(c21, x, b1);
-          x = v128.load_splat<T>(pa, 3 * sz);
-          c30 = madd<T>(c30, x, b0);
-          c31 = madd<T>(c31, x, b1);
-          pa += 4 * sz;
-          b += 32;
-        }
-        const rows = min32(4, rowsAll - i);
+        const pa = AP + <usize>(i >> 2) * blkA + pe0;
         const off: usize = <usize>i * ldcB;
-        putRows<T>(y0 + off, ldcB, c00, c10, c20, c30, rows, acc);
-        if (two) putRows<T>(y1 + off, ldcB, c01, c11, c21, c31, rows, acc);
+        tile4x2<T>(pa, pa + rowsK * 4 * sz, BP, 32, y0 + off, y1 + off, ldcB, min32(4, rowsAll - i), two, acc);
       }
     }
   }

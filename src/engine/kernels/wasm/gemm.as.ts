@@ -55,6 +55,54 @@ import { max32, min32, vzero } from './common.as';
   putT<T>(c + 3 * ldcB + 16, c31, acc);
 }
 
+/** Stores (or adds) the rows < rows of a 4-row tile's vector at c (rows ldcB bytes apart). */
+@inline function putRows<T>(c: usize, ldcB: usize, r0: v128, r1: v128, r2: v128, r3: v128, rows: i32, acc: bool): void {
+  if (acc) {
+    v128.store(c, v128.add<T>(v128.load(c), r0));
+    if (rows > 1) v128.store(c + ldcB, v128.add<T>(v128.load(c + ldcB), r1));
+    if (rows > 2) v128.store(c + 2 * ldcB, v128.add<T>(v128.load(c + 2 * ldcB), r2));
+    if (rows > 3) v128.store(c + 3 * ldcB, v128.add<T>(v128.load(c + 3 * ldcB), r3));
+  } else {
+    v128.store(c, r0);
+    if (rows > 1) v128.store(c + ldcB, r1);
+    if (rows > 2) v128.store(c + 2 * ldcB, r2);
+    if (rows > 3) v128.store(c + 3 * ldcB, r3);
+  }
+}
+
+/**
+ * The 4 × 2L micro-kernel: A packed in a 4-row block from pa to pe (4 elements per step), B rows
+ * of two vectors ldbB bytes apart from b; the rows < rows of the tile's first vector go to c0,
+ * of its second (when `two`) to c1, rows ldcB bytes apart, stored or (acc) added.
+ */
+@inline export function tile4x2<T>(
+  pa: usize, pe: usize, b: usize, ldbB: usize, c0: usize, c1: usize, ldcB: usize, rows: i32, two: bool, acc: bool,
+): void {
+  const sz: usize = sizeof<T>();
+  let c00 = vzero<T>(), c01 = vzero<T>(), c10 = vzero<T>(), c11 = vzero<T>();
+  let c20 = vzero<T>(), c21 = vzero<T>(), c30 = vzero<T>(), c31 = vzero<T>();
+  while (pa < pe) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let x = v128.load_splat<T>(pa);
+    c00 = madd<T>(c00, x, b0);
+    c01 = madd<T>(c01, x, b1);
+    x = v128.load_splat<T>(pa, sz);
+    c10 = madd<T>(c10, x, b0);
+    c11 = madd<T>(c11, x, b1);
+    x = v128.load_splat<T>(pa, 2 * sz);
+    c20 = madd<T>(c20, x, b0);
+    c21 = madd<T>(c21, x, b1);
+    x = v128.load_splat<T>(pa, 3 * sz);
+    c30 = madd<T>(c30, x, b0);
+    c31 = madd<T>(c31, x, b1);
+    pa += 4 * sz;
+    b += ldbB;
+  }
+  putRows<T>(c0, ldcB, c00, c10, c20, c30, rows, acc);
+  if (two) putRows<T>(c1, ldcB, c01, c11, c21, c31, rows, acc);
+}
+
 /** Store (or accumulate) a 4-row × 1-vector tile of C at c. */
 @inline function putTile4x1<T>(c: usize, ldcB: usize, c0: v128, c1: v128, c2: v128, c3: v128, acc: bool): void {
   putT<T>(c, c0, acc);
@@ -167,30 +215,9 @@ function gemmAxpyP<T>(
       bj = bp;
     }
     for (let i = 0; i < M; i += 4) {
-      let pa = pack + <usize>(i >> 2) * blk;
-      const pe = pa + blk;
-      let c00 = vzero<T>(), c01 = vzero<T>(), c10 = vzero<T>(), c11 = vzero<T>();
-      let c20 = vzero<T>(), c21 = vzero<T>(), c30 = vzero<T>(), c31 = vzero<T>();
-      let b = bj;
-      while (pa < pe) {
-        let b0 = v128.load(b);
-        let b1 = v128.load(b, 16);
-        let x = v128.load_splat<T>(pa);
-        c00 = madd<T>(c00, x, b0);
-        c01 = madd<T>(c01, x, b1);
-        x = v128.load_splat<T>(pa, sz);
-        c10 = madd<T>(c10, x, b0);
-        c11 = madd<T>(c11, x, b1);
-        x = v128.load_splat<T>(pa, 2 * sz);
-        c20 = madd<T>(c20, x, b0);
-        c21 = madd<T>(c21, x, b1);
-        x = v128.load_splat<T>(pa, 3 * sz);
-        c30 = madd<T>(c30, x, b0);
-        c31 = madd<T>(c31, x, b1);
-        pa += 4 * sz;
-        b += ldbP;
-      }
-      putTile4x2<T>(C + <usize>i * ldcB + <usize>j * sz, ldcB, c00, c01, c10, c11, c20, c21, c30, c31, acc);
+      const pa = pack + <usize>(i >> 2) * blk;
+      const c = C + <usize>i * ldcB + <usize>j * sz;
+      tile4x2<T>(pa, pa + blk, bj, ldbP, c, c + 16, ldcB, 4, true, acc);
     }
   }
   for (; j + L <= N; j += L) {
