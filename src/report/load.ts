@@ -9,7 +9,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { openDataset, type OpenDatasetOptions } from '../data/registry.js';
 import { z } from 'zod';
 import { tensorStatsSchema, type TensorStats } from '../bracket/pair-stats.js';
 import { allPairsLineSchema } from '../study/allpairs-file.js';
@@ -17,7 +16,7 @@ import { openRun } from '../study/run.js';
 import { summarySchema } from '../study/sweep-stats.js';
 import { sweepParamsSchema } from '../study/sweep.js';
 import { unitRecordSchema, type UnitRecord } from '../study/sweep-unit.js';
-import { metricsLineSchema, runFileSchema } from '../study/train.js';
+import { metricsLineSchema, openConfigData, runFileSchema, type TrainConfig } from '../study/train.js';
 import { verifyFileSchema } from '../study/verify-file.js';
 import { formatIssue } from '../zod-message.js';
 
@@ -284,11 +283,13 @@ function openData(runDir: string, config: JsonObject | null, notes: string[]): {
   try {
     const loss = str(config?.loss) ?? undefined;
     const dataOptions = config?.dataOptions;
-    const opts = {
+    // through openConfigData, as every command that reopens a run's data: dataOptions only with the synthetic data
+    const c = {
+      data: spec,
       loss,
-      ...(dataOptions !== null && typeof dataOptions === 'object' && !Array.isArray(dataOptions) ? (dataOptions as OpenDatasetOptions) : {}),
-    };
-    return { train: openDataset(spec, 'train', opts), test: openDataset(spec, 'test', opts) };
+      ...(dataOptions !== null && typeof dataOptions === 'object' && !Array.isArray(dataOptions) ? { dataOptions: dataOptions } : {}),
+    } as Pick<TrainConfig, 'data' | 'loss' | 'dataOptions'>;
+    return { train: openConfigData(c, 'train'), test: openConfigData(c, 'test') };
   } catch (e) {
     notes.push(`the data set "${spec}" could not be opened (${(e as Error).message}); example images are not shown`);
     return { train: null, test: null };
