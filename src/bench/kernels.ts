@@ -4,6 +4,7 @@
  * float32 and float64.
  *
  *   npm run build && node dist/bench/kernels.js [--batch 1,8] [--quick]
+ *   node dist/bench/kernels.js --peak-threads N   the SIMD peak of 1 and of N worker threads at once (are the cores real?)
  *   npx tsx src/bench/kernels.ts [--batch 1,8] [--quick]      (tsx is not a dependency)
  *
  * Prints the median time per call over several samples and the rate in GFLOP/s (2 flops per
@@ -19,6 +20,7 @@ import type { KIn } from '../engine/kernels/types.js';
 import { wasmAvailable, wasmSimdPeakGflops, wasmVariant, wasmKernels } from '../engine/kernels/wasm.js';
 import { windowOut, type ConvParams, type PoolParams } from '../engine/prims.js';
 import { sizeOf, type Shape } from '../engine/shape.js';
+import { Worker } from 'node:worker_threads';
 
 type Table = typeof linalgReference;
 
@@ -198,6 +200,30 @@ function fmt(x: number, w: number, digits = 3): string {
   return x.toFixed(digits).padStart(w);
 }
 
+/**
+ * The float32 SIMD multiply-add peak of each of `n` worker threads running it at the same time
+ * (best of 5 rounds each): on a machine whose cores are real, every thread keeps the one-thread rate.
+ */
+async function peakThreads(n: number): Promise<number[]> {
+  const wasmUrl = new URL('../engine/kernels/wasm.js', import.meta.url).href;
+  const code = `const { parentPort } = require('node:worker_threads');
+import(${JSON.stringify(wasmUrl)}).then((m) => parentPort.postMessage(m.wasmSimdPeakGflops(20000000, 5)));`;
+  return Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const w = new Worker(code, { eval: true });
+          w.once('message', (g: number) => {
+            resolve(g);
+            void w.terminate();
+          });
+          w.once('error', reject);
+        }),
+    ),
+  );
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
@@ -293,4 +319,17 @@ function main(): void {
   if (sink === 0.123456789) console.log(sink);
 }
 
-main();
+const pi = process.argv.indexOf('--peak-threads');
+if (pi >= 0) {
+  const n = Number(process.argv[pi + 1]);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error('kernels: --peak-threads needs a positive integer');
+    process.exit(2);
+  }
+  for (const k of [1, n, 1, n]) {
+    const g = await peakThreads(k);
+    console.log(`${k} thread${k > 1 ? 's' : ''} at once: ${g.map((v) => v.toFixed(1)).join(', ')} GFLOP/s each`);
+  }
+} else {
+  main();
+}
