@@ -12,6 +12,7 @@ import { escapeHtml, jsonForScript } from './html.js';
 import { crc32, encodePng, imageFromCHW, sideBySide, upscale } from './png.js';
 import { buildReport, collectReport, readSweepSummary, writeReport } from './report.js';
 import { factorModelR2, groupedFit, type TensorPoint } from './figure-data.js';
+import { loadRun } from './load.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lb-report-'));
 
@@ -215,6 +216,19 @@ describe('the report', () => {
     has(html, '&lt;b&gt;bold&lt;_b&gt;'); // the run path
     has(html, '\\u003cscript\\u003ealert(1)\\u003c/script\\u003e'); // inside the figures' JSON
     has(html, 'plain &amp; simple');
+  });
+
+  test('a run without checkpoints: its data opens through openConfigData (dataOptions only with the synthetic data)', () => {
+    const wrong = join(tmp, 'data-options-wrong');
+    mkdirSync(wrong, { recursive: true });
+    writeFileSync(join(wrong, 'run.json'), JSON.stringify({ config: { data: 'fashion-mnist', loss: 'bce', dataOptions: { seed: 3 } } }));
+    const a = loadRun(wrong);
+    expect(a.notes.some((n) => n.includes('apply to the synthetic data only'))).toBe(true);
+    const right = join(tmp, 'data-options-synthetic');
+    mkdirSync(right, { recursive: true });
+    writeFileSync(join(right, 'run.json'), JSON.stringify({ config: { data: 'synthetic', loss: 'bce', dataOptions: { seed: 3 } } }));
+    const b = loadRun(right);
+    expect(b.notes.some((n) => n.includes('could not be opened'))).toBe(false);
   });
 
   test('missing and malformed inputs become notes, not errors', () => {
