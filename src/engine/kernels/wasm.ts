@@ -431,7 +431,7 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * dy rows of a chunk of images; 1 Mi elements = 4 MiB in float32: measured a little faster than
  * 16 MiB on the xresnet's shapes, the chunk staying nearer the caches).
  * implicitConv: conv2d, and the input gradient of stride-1 convolutions, by the implicit GEMM
- * (one group, positions per image a multiple of the lanes); false: im2col and GEMM per image.
+ * where implicitOk allows; false: im2col and GEMM per image everywhere.
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -592,17 +592,16 @@ function implicitConv(out: Buf, x: Buf, w: Buf, N: number, Cin: number, Cout: nu
   if (parts > 1 && NT >= 8 * L * parts) cols = ranges(NT, parts, 2 * L);
   else if (parts > 1 && Cout >= 8 * parts) rows = ranges(Cout, parts, 4);
   const n = cols.length * rows.length;
-  const rowsMax = Math.max(...rows.map(([lo, hi]) => hi - lo));
-  const sz = L === 4 ? 4 : 8;
-  const scratch: Region[] = [];
-  for (let k = 0; k < n; k++) scratch.push({ elems: Math.ceil(rowsMax / 4) * 4 * K }, { elems: (KC_MAX * 32 + 64) / sz });
-  return viaWasm(out, [x, w], scratch, ([pX, pW], pY, s, isF32) => {
+  // the packed weights (all rows, in 4-row blocks: one region for every part), then each part's panel buffer
+  const scratch: Region[] = [{ elems: Math.ceil(Cout / 4) * 4 * K }];
+  for (let k = 0; k < n; k++) scratch.push({ elems: (KC_MAX * 32 + 64) / (L === 4 ? 4 : 8) });
+  return viaWasm(out, [x, w], scratch, ([pX, pW], pY, [pA, ...pB], isF32) => {
     const fn = isF32 ? 'conv2d_implicit_f32' : 'conv2d_implicit_f64';
+    exec([[geom, [isF32 ? 'conv2d_pack_f32' : 'conv2d_pack_f64', pW!, Cin, Cout, flip ? 1 : 0, pA!]]]);
     const calls: Call[][] = [];
     for (const [j0, j1] of cols) {
       for (const [o0, o1] of rows) {
-        const k = calls.length;
-        calls.push([geom, [fn, pX!, pW!, pY, s[2 * k]!, s[2 * k + 1]!, Cin, Cout, flip ? 1 : 0, j0, j1, o0, o1]]);
+        calls.push([geom, [fn, pX!, pA!, pY, pB[calls.length]!, Cin, Cout, j0, j1, o0, o1]]);
       }
     }
     exec(calls);

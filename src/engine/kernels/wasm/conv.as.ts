@@ -431,11 +431,11 @@ let LANE_IH: usize = 0, LANE_IW: usize = 0;
 
 /**
  * The implicit-GEMM convolution for the columns [j0, j1) (multiples of L; inner bounds multiples
- * of 2L) and the output channels [o0, o1) (inner bounds multiples of 4); AP holds
- * ⌈(o1−o0)/4⌉·4·K elements, BP KC_MAX·32 + 64 bytes.
+ * of 2L) and the output channels [o0, o1) (inner bounds multiples of 4); AP holds the weights as
+ * packA packed all Cout rows (once per call, shared by the parts), BP KC_MAX·32 + 64 bytes.
  */
 function convImplicit<T>(
-  X: usize, Wt: usize, Y: usize, AP: usize, BP: usize, Cin: i32, Cout: i32, flip: bool, j0: i32, j1: i32, o0: i32, o1: i32,
+  X: usize, AP: usize, Y: usize, BP: usize, Cin: i32, Cout: i32, j0: i32, j1: i32, o0: i32, o1: i32,
 ): void {
   const sz: usize = sizeof<T>();
   const L: i32 = 16 / <i32>sz;
@@ -445,7 +445,6 @@ function convImplicit<T>(
   const ldcB: usize = <usize>OHW * sz;
   const rowsAll = o1 - o0;
   if (rowsAll <= 0 || j1 <= j0) return;
-  packA<T>(Wt, Cin, Cout, flip, o0, o1, AP);
   LANE_IH = BP + <usize>KC_MAX * 32;
   LANE_IW = LANE_IH + 32;
   const cb = max32(1, KC_MAX / KK);
@@ -511,7 +510,7 @@ function convImplicit<T>(
       const rowsK: usize = <usize>((c1 - c0) * KK);
       const acc = c0 > 0;
       for (let i = 0; i < rowsAll; i += 4) {
-        const pa = AP + <usize>(i >> 2) * blkA + pe0;
+        const pa = AP + <usize>((o0 + i) >> 2) * blkA + pe0;
         const off: usize = <usize>i * ldcB;
         tile4x2<T>(pa, pa + rowsK * 4 * sz, BP, 32, y0 + off, y1 + off, ldcB, min32(4, rowsAll - i), two, acc);
       }
@@ -519,14 +518,19 @@ function convImplicit<T>(
   }
 }
 
-export function conv2d_implicit_f32(
-  X: usize, Wt: usize, Y: usize, AP: usize, BP: usize, Cin: i32, Cout: i32, flip: bool, j0: i32, j1: i32, o0: i32, o1: i32,
-): void {
-  convImplicit<f32>(X, Wt, Y, AP, BP, Cin, Cout, flip, j0, j1, o0, o1);
+export function conv2d_implicit_f32(X: usize, AP: usize, Y: usize, BP: usize, Cin: i32, Cout: i32, j0: i32, j1: i32, o0: i32, o1: i32): void {
+  convImplicit<f32>(X, AP, Y, BP, Cin, Cout, j0, j1, o0, o1);
 }
 
-export function conv2d_implicit_f64(
-  X: usize, Wt: usize, Y: usize, AP: usize, BP: usize, Cin: i32, Cout: i32, flip: bool, j0: i32, j1: i32, o0: i32, o1: i32,
-): void {
-  convImplicit<f64>(X, Wt, Y, AP, BP, Cin, Cout, flip, j0, j1, o0, o1);
+export function conv2d_implicit_f64(X: usize, AP: usize, Y: usize, BP: usize, Cin: i32, Cout: i32, j0: i32, j1: i32, o0: i32, o1: i32): void {
+  convImplicit<f64>(X, AP, Y, BP, Cin, Cout, j0, j1, o0, o1);
+}
+
+/** packA of all Cout rows, for conv2d_implicit (one call before the parts). */
+export function conv2d_pack_f32(Wt: usize, Cin: i32, Cout: i32, flip: bool, AP: usize): void {
+  packA<f32>(Wt, Cin, Cout, flip, 0, Cout, AP);
+}
+
+export function conv2d_pack_f64(Wt: usize, Cin: i32, Cout: i32, flip: bool, AP: usize): void {
+  packA<f64>(Wt, Cin, Cout, flip, 0, Cout, AP);
 }

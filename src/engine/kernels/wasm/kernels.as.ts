@@ -27,6 +27,7 @@ export {
   conv2d_input_grad_f32, conv2d_input_grad_f64,
   conv2d_filter_grad_f32, conv2d_filter_grad_f64,
   conv2d_implicit_f32, conv2d_implicit_f64,
+  conv2d_pack_f32, conv2d_pack_f64,
 } from './conv.as';
 export { heapBase } from './common.as';
 export {
