@@ -4,7 +4,7 @@
  */
 import type { Buf } from '../dtype.js';
 import type { CompareOp } from '../prims.js';
-import { stridesOf, type Shape } from '../shape.js';
+import { sizeOf, stridesOf, type Shape } from '../shape.js';
 import { stridedLoop } from './strided.js';
 import type { KIn, Kernel, KernelTable } from './types.js';
 import { linalgReference } from './linalg_ref.js';
@@ -130,8 +130,7 @@ export const reference: KernelTable = {
       s = X(ins, 1),
       t = X(ins, 2);
     const C = shape[axis]!;
-    let R = 1;
-    for (let i = axis + 1; i < shape.length; i++) R *= shape[i]!;
+    const R = sizeOf(shape.slice(axis + 1));
     const f32 = out instanceof Float32Array;
     for (let i = 0, c = 0; i < out.length; i += R, c = c + 1 === C ? 0 : c + 1) {
       const sc = s[c]!,

@@ -60,7 +60,7 @@ import { jsKernels } from './js.js';
 import { broadcastSrcStrides, reduceDstStrides, reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
 import { coalesce } from './strided.js';
-import { stridesOf } from '../shape.js';
+import { sizeOf, stridesOf } from '../shape.js';
 import { runParts, shutdownThreads, threads, type Call, type ThreadTarget } from './threads.js';
 import type { Kernel, KernelTable } from './types.js';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from './wasm/kernels.wasm.js';
@@ -915,8 +915,7 @@ export const channel_affine: Kernel<'channel_affine'> = (out, outShape, inputs, 
     return reference.channel_affine(out, outShape, inputs, params);
   }
   const C = outShape[params.axis]!;
-  let R = 1;
-  for (let i = params.axis + 1; i < outShape.length; i++) R *= outShape[i]!;
+  const R = sizeOf(outShape.slice(params.axis + 1));
   const P = out.length / R;
   const ok = viaWasm(out, [x, s, t], [], ([pX, pS, pT], pO, _, isF32) => {
     const fn = isF32 ? 'channel_affine_f32' : 'channel_affine_f64';

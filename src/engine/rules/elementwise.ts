@@ -26,11 +26,6 @@ function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'ab
   };
 }
 
-/** A vector v (length shape[axis]) broadcast along `axis` of `shape`. */
-function alongAxis(v: Val, shape: readonly number[], axis: number): Val {
-  return o.broadcastInDim(v, shape, [axis]);
-}
-
 /** Weight of operand a in max(a, b) (min: lt): 1 where it wins, ½ at ties, else 0. */
 function winnerWeight(a: Val, b: Val, op: 'gt' | 'lt'): Val {
   return o.add(o.compare(a, op, b), o.mul(o.eq(a, b), 0.5));
@@ -134,7 +129,7 @@ export const elementwiseRules = {
       return sumCts(
         [
           () => (tx ? o.channelAffine(tx, s!, zero(), axis) : null),
-          () => (ts ? o.channelAffine(x!, ts, tt ?? zero(), axis) : tt ? alongAxis(tt, x!.shape, axis) : null),
+          () => (ts ? o.channelAffine(x!, ts, tt ?? zero(), axis) : tt ? o.broadcastInDim(tt, x!.shape, [axis]) : null),
         ],
         o.add,
       );
