@@ -39,6 +39,7 @@ interface Case {
 const onehot = e.tensor([0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0], [3, 4]);
 const targets = fixed(U(0, 1, 3, 4));
 const weights234 = fixed(N(2, 3, 4));
+const weights2222 = fixed(N(2, 2, 2, 2));
 const conv = (opts: e.ConvOptions, xs: number[], ws: number[]): Case => ({
   name: `conv2d ${JSON.stringify(opts)} x${JSON.stringify(xs)} w${JSON.stringify(ws)}`,
   f: ([x, w]) => o.conv2d(x!, w!, opts),
@@ -135,6 +136,18 @@ const CASES: Case[] = [
     xs: () => [N(2, 3, 2, 2), N(3), N(3)],
   },
   { name: 'channelAffine axis 0 of a matrix', f: ([x, s, t]) => o.mul(o.channelAffine(x!, o.tanh(s!), t!, 0), x!), xs: () => [N(4, 3), N(4), N(4)] },
+  {
+    name: 'bnNormalize axis 1 of [N, C, H, W] (weighted and through tanh, so that neither derivative is trivial)',
+    f: ([x]) => o.tanh(o.mul(o.bnNormalize(x!, 1, 1e-3), weights2222)),
+    xs: () => [N(2, 2, 2, 2)],
+  },
+  { name: 'bnNormalize axis 0 of a matrix', f: ([x]) => o.mul(o.bnNormalize(x!, 0, 1e-5), o.tanh(x!)), xs: () => [N(3, 4)] },
+  { name: 'bnNormalize last axis (runs of one element)', f: ([x]) => o.tanh(o.mul(o.bnNormalize(x!, 2, 0.1), x!)), xs: () => [N(2, 3, 3)] },
+  {
+    name: 'bn_normalize_jvp as a primitive (x and t both differentiated, to second order)',
+    f: ([x, t]) => o.tanh(o.bnNormalizeJvp(x!, o.tanh(t!), 1, 1e-2)),
+    xs: () => [N(3, 2, 2), N(3, 2, 2)],
+  },
   { name: 'mish', f: ([a]) => e.mish(a!), xs: () => [away(3, 4)] },
   { name: 'mish_grad', f: ([a]) => o.mishGrad(a!), xs: () => [N(3, 4)] },
   { name: 'mish (composite form)', f: ([a]) => e.mishComposite(a!), xs: () => [away(3, 4)] },
@@ -159,7 +172,7 @@ describe('derivatives of every primitive and composite (float64)', () => {
 });
 
 /** Primitives whose rules finite differences cannot check; the block below tests them explicitly. */
-const CHECKED_BELOW = ['stop_gradient', 'cast'] as const;
+const CHECKED_BELOW = ['stop_gradient', 'cast', 'channel_moments'] as const;
 
 describe('the table covers the primitive set', () => {
   test('every primitive runs in some row of the table (or is in CHECKED_BELOW)', () => {
@@ -178,6 +191,17 @@ describe('rules that finite differences cannot see', () => {
     const x = N(5);
     const g = e.grad((p: Val) => o.sum(o.mul(p, o.stopGradient(p))))(x) as e.Tensor;
     expect(g.toArray()).toEqual(x.toArray());
+  });
+  test('channelMoments: the mean and biased variance per channel, and no derivative', () => {
+    const x = N(3, 2, 4);
+    const m = o.channelMoments(x, 1) as e.Tensor;
+    expect(m.shape).toEqual([2, 2]);
+    const mean = (o.mean(x, [0, 2]) as e.Tensor).toArray();
+    const vari = (o.mean(o.square(o.sub(x, o.mean(x, [0, 2], true))), [0, 2]) as e.Tensor).toArray();
+    m.toArray().forEach((v, i) => expect(v).toBeCloseTo(i < 2 ? mean[i]! : vari[i - 2]!, 13));
+    const g = e.grad((p: Val) => o.sum(o.mul(p, o.sum(o.channelMoments(p, 1)))))(x) as e.Tensor;
+    const s = (o.sum(m) as e.Tensor).item();
+    g.toArray().forEach((v) => expect(v).toBeCloseTo(s, 13));
   });
   test('cast: the gradient comes back in the input dtype', () => {
     const x = N(4);

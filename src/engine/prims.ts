@@ -60,6 +60,20 @@ export interface PrimParams {
    * vectors, in one pass over x instead of five (two broadcasts, mul, add).
    */
   channel_affine: { readonly axis: number };
+  /**
+   * BatchNorm's normalisation in one pass: (x − μ)/√(σ² + eps), with μ and σ² the mean and the
+   * biased variance of each index along `axis` over all other axes (per channel for axis 1 of
+   * [N, C, H, W]). Its Jacobian J is symmetric, so both derivatives are bn_normalize_jvp.
+   */
+  bn_normalize: { readonly axis: number; readonly eps: number };
+  /**
+   * (x, t) → J(x)·t for bn_normalize's Jacobian J(x) = (1/σ)(t − mean(t) − x̂·mean(x̂·t)), x̂ the
+   * normalised x (the tangent and, J being symmetric, the cotangent of bn_normalize); linear in t,
+   * its derivatives in x are closed-form expressions of bn_normalize, itself and means.
+   */
+  bn_normalize_jvp: { readonly axis: number; readonly eps: number };
+  /** x → [2, C]: the mean (row 0) and biased variance (row 1) of each index along `axis` over all other axes; derivative zero (BatchNorm's running statistics). */
+  channel_moments: { readonly axis: number };
   /** 1 where `a op b`, else 0 (same dtype); derivative zero. */
   compare: { readonly op: CompareOp };
   /** select(c, a, b) = c ≠ 0 ? a : b; no derivative through c. */
@@ -120,6 +134,9 @@ export const PRIMS = [
   'mish_grad',
   'pow',
   'channel_affine',
+  'bn_normalize',
+  'bn_normalize_jvp',
+  'channel_moments',
   'compare',
   'select',
   'cast',

@@ -4,7 +4,7 @@
  * running_mean, running_var, num_batches_tracked).
  */
 import * as o from '../engine/ops.js';
-import { Tensor, type Val } from '../engine/tensor.js';
+import { full, Tensor, type Val } from '../engine/tensor.js';
 import { primalValue } from '../engine/trace.js';
 import type { Params } from '../engine/tree.js';
 import { UserError } from '../errors.js';
@@ -69,10 +69,12 @@ export interface BatchNormOptions {
  * variance over (N, H, W); running_mean/var move towards the batch mean and *unbiased* variance,
  * as PyTorch. Eval: normalise by the running statistics.
  *
- * Computed as y = (x − μ) · (w / √(σ² + eps)) + b: the centred input serves both the variance and
- * the output, and the per-channel factor is formed on [1, C, 1, 1] before it meets the full
- * tensor, so the forward pass makes 4 full-size elementwise passes (sub, square, mul, add) and 2
- * reductions, and its derivatives correspondingly few.
+ * Training over the batch: y = bn_normalize(x)·w + b, the normalisation one primitive (one pass
+ * each way; its derivatives are closed forms, rules/batchnorm.ts) and the scale and shift one
+ * channel_affine; the batch statistics for the running averages come from channel_moments. Eval,
+ * and training with per-example statistics: y = (x − μ) · (w / √(σ² + eps)) + b, the centred input
+ * serving both the variance and the output, the per-channel factor formed on [1, C, 1, 1] before
+ * it meets the full tensor.
  */
 export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardState, opts: BatchNormOptions = {}): Val {
   const eps = opts.eps ?? 1e-5;
@@ -97,19 +99,22 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
       throw new UserError(
         `${prefix}: BatchNorm in training mode needs more than one value per channel (got input ${JSON.stringify(x.shape)}); use a larger batch`,
       );
-    mean = o.mean(x, [0, 2, 3], true);
-    centred = o.sub(x, mean);
-    vari = o.mean(o.square(centred), [0, 2, 3], true);
     const rm = buffer(state, `${prefix}.running_mean`, c);
     const rv = buffer(state, `${prefix}.running_var`, c);
-    const bm = primalValue(mean).data;
-    const bv = primalValue(vari).data;
+    const moments = primalValue(o.channelMoments(x, 1)).data; // [mean; biased variance], no derivative
+    const bm = moments.subarray(0, c);
+    const bv = moments.subarray(c, 2 * c);
     const newMean = rm.data.map((v, i) => (1 - momentum) * v + momentum * bm[i]!);
     const newVar = rv.data.map((v, i) => (1 - momentum) * v + momentum * bv[i]! * (n / (n - 1)));
     state.updates[`${prefix}.running_mean`] = new Tensor(newMean, rm.shape);
     state.updates[`${prefix}.running_var`] = new Tensor(newVar, rv.shape);
     const nbt = state.buffers[`${prefix}.num_batches_tracked`];
     state.updates[`${prefix}.num_batches_tracked`] = new Tensor(Float64Array.of((nbt?.data[0] ?? 0) + 1), []);
+    const xh = o.bnNormalize(x, 1, eps);
+    const w = p[`${prefix}.weight`];
+    const b = p[`${prefix}.bias`];
+    if (!w && !b) return xh;
+    return o.channelAffine(xh, w ?? full([c], 1, x.dtype), b ?? full([c], 0, x.dtype), 1);
   } else {
     mean = o.reshape(o.cast(buffer(state, `${prefix}.running_mean`, c), x.dtype), bshape);
     vari = o.reshape(o.cast(buffer(state, `${prefix}.running_var`, c), x.dtype), bshape);

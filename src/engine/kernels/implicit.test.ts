@@ -2,7 +2,8 @@
  * The wasm tier's fast paths for the xresnet training step: the implicit-GEMM convolution
  * (conv.as.ts convImplicit: conv2d, and the input gradient of stride-1 convolutions as a
  * convolution with the flipped, transposed weights), the float32 3×3 stride-2 max-pool argmax
- * (pool.as.ts poolArgmax3s2) and channel_affine (BatchNorm's scale and shift in one pass):
+ * (pool.as.ts poolArgmax3s2), channel_affine (BatchNorm's scale and shift in one pass) and
+ * BatchNorm's normalisation (bn_normalize, bn_normalize_jvp, channel_moments; normalize.as.ts):
  * against the reference kernels (and the im2col path they replace), and bit-identical at 1, 2 and
  * 3 threads.
  */
@@ -208,4 +209,59 @@ describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
       });
     }
   }
+});
+
+describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp and channel_moments (wasm)', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    // float64 sums in another order than the reference's: the float64 results agree to a few
+    // float64 ulps; float32 ones, rounded once from them, to one float32 ulp of the largest value
+    const tol = dtype === 'float32' ? 2 ** -23 : 1e-14;
+    for (const [shape, axis] of [
+      [[32, 16, 32, 32], 1],
+      [[8, 8, 2, 2], 1],
+      [[3, 5, 7], 1],
+      [[4, 37], 1],
+      [[41, 6], 0],
+      [[2, 3, 4, 5], 3],
+    ] as const) {
+      it(`${dtype} ${JSON.stringify(shape)} axis ${axis}: the reference's values, and bit-identical at 1, 2, 3 threads`, () => {
+        const r = rng(shape.length * 10 + axis + 3);
+        const x = randn([...shape], dtype, r);
+        for (let i = 0; i < x.data.length; i++) x.data[i] = 3 + 2 * x.data[i]!; // an offset mean, as activations have
+        const t = randn([...shape], dtype, r);
+        const C = shape[axis]!;
+        const p = { axis, eps: 1e-5 };
+        wasmTuning.elementwiseMin = 1; // the wasm kernels for the small shapes too (their ragged runs)
+        const cases = [
+          ['bn_normalize', [...shape], [x], p],
+          ['bn_normalize_jvp', [...shape], [x, t], p],
+          ['channel_moments', [2, C], [x], { axis }],
+        ] as const;
+        for (const [prim, outShape, ins, params] of cases) {
+          const kr = reference[prim] as (o: Buf, s: Shape, i: readonly KIn[], q: typeof params) => void;
+          const kw = wasmKernels[prim] as typeof kr;
+          const want = run(kr, [...outShape], [...ins], params, dtype);
+          expect(maxRelErr(run(kw, [...outShape], [...ins], params, dtype), want), prim).toBeLessThanOrEqual(tol);
+          wasmTuning.parallelMinElements = 1;
+          setThreads(1);
+          const one = run(kw, [...outShape], [...ins], params, dtype);
+          for (const n of [2, 3]) {
+            setThreads(n);
+            expect(same(run(kw, [...outShape], [...ins], params, dtype), one), `${prim} at ${n} threads`).toBe(true);
+          }
+          setThreads(1);
+          wasmTuning.parallelMinElements = DEFAULT_TUNING.parallelMinElements;
+        }
+      });
+    }
+  }
+  it('bn_normalize gives mean 0 and variance 1/(1 + eps/σ²) per channel (float64)', () => {
+    const x = randn([16, 3, 5, 5], 'float64', rng(5));
+    const y = run(wasmKernels.bn_normalize, [16, 3, 5, 5], [x], { axis: 1, eps: 0 }, 'float64');
+    const m = run(wasmKernels.channel_moments, [2, 3], [{ data: y, shape: [16, 3, 5, 5] }], { axis: 1 }, 'float64');
+    for (let c = 0; c < 3; c++) {
+      expect(Math.abs(m[c]!)).toBeLessThan(1e-15);
+      expect(m[3 + c]!).toBeCloseTo(1, 14);
+    }
+  });
 });

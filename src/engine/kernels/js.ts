@@ -36,7 +36,7 @@ import type { Buf } from '../dtype.js';
 import type { ConvParams, PoolParams } from '../prims.js';
 import { convDims, input, matmulDims, poolArgmax, poolDims, type ConvDims } from './linalg_ref.js';
 import { reduceInto, reference } from './reference.js';
-import type { Kernel, KernelTable } from './types.js';
+import { overwriting, type Kernel, type KernelTable } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // scratch
@@ -735,6 +735,9 @@ export const jsKernels: KernelTable = {
   sub: reference.sub,
   mul: reference.mul,
   channel_affine: reference.channel_affine,
+  bn_normalize: reference.bn_normalize,
+  bn_normalize_jvp: reference.bn_normalize_jvp,
+  channel_moments: reference.channel_moments,
   div: reference.div,
   max: reference.max,
   min: reference.min,
@@ -762,9 +765,9 @@ export const jsKernels: KernelTable = {
   pad: reference.pad,
   concatenate: reference.concatenate,
   matmul,
-  conv2d,
-  conv2d_input_grad,
-  conv2d_filter_grad,
+  conv2d: overwriting(conv2d),
+  conv2d_input_grad: overwriting(conv2d_input_grad),
+  conv2d_filter_grad: overwriting(conv2d_filter_grad),
   maxpool2d,
   maxpool2d_scatter,
 };

@@ -27,7 +27,7 @@
 import { windowOut, type ConvParams } from '../prims.js';
 import type { Shape } from '../shape.js';
 import { sizeOf, fmtShape } from '../shape.js';
-import type { KIn, Kernel } from './types.js';
+import { overwriting, type KIn, type Kernel } from './types.js';
 
 export function input(inputs: readonly KIn[], i: number, what: string): KIn {
   const x = inputs[i];
@@ -319,9 +319,9 @@ export const maxpool2d_scatter: Kernel<'maxpool2d_scatter'> = (out, outShape, in
 
 export const linalgReference = {
   matmul,
-  conv2d,
-  conv2d_input_grad,
-  conv2d_filter_grad,
+  conv2d: overwriting(conv2d),
+  conv2d_input_grad: overwriting(conv2d_input_grad),
+  conv2d_filter_grad: overwriting(conv2d_filter_grad),
   maxpool2d,
   maxpool2d_scatter,
 } as const;

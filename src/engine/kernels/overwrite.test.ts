@@ -18,6 +18,16 @@ const S = [3, 1367]; // 4101 elements: the WebAssembly paths, with a ragged tail
 const unary = (dtype: DType) => ({ ins: [arr(dtype, S, true)], out: S, params: {} });
 const binary = (dtype: DType) => ({ ins: [arr(dtype, S), arr(dtype, S, true)], out: S, params: {} });
 
+/** A conv-family case for x, w shapes (stride s, padding q): conv2d (x, w) → y, input grad (dy, w) → dx, filter grad (x, dy) → dw. */
+function conv(prim: 'conv2d' | 'conv2d_input_grad' | 'conv2d_filter_grad', d: DType, xs: number[], ws: number[], s: number, q: number): Case {
+  const oh = Math.floor((xs[2]! + 2 * q - ws[2]!) / s) + 1;
+  const ys = [xs[0]!, ws[0]!, oh, Math.floor((xs[3]! + 2 * q - ws[3]!) / s) + 1];
+  const p = { stride: [s, s], padding: [q, q], dilation: [1, 1], groups: 1 };
+  if (prim === 'conv2d') return { ins: [arr(d, xs), arr(d, ws)], out: ys, params: p };
+  if (prim === 'conv2d_input_grad') return { ins: [arr(d, ys), arr(d, ws)], out: xs, params: { ...p, inputShape: xs } };
+  return { ins: [arr(d, xs), arr(d, ys)], out: ws, params: { ...p, filterShape: ws } };
+}
+
 type Case = { ins: KIn[]; out: readonly number[]; outDtype?: DType; params: unknown };
 const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   add: (d) => [binary(d)],
@@ -43,6 +53,32 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   channel_affine: (d) => [
     { ins: [arr(d, [3, 7, 197]), arr(d, [7]), arr(d, [7])], out: [3, 7, 197], params: { axis: 1 } },
     { ins: [arr(d, S), arr(d, [1367]), arr(d, [1367])], out: S, params: { axis: 1 } },
+  ],
+  bn_normalize: (d) => [
+    { ins: [arr(d, [3, 7, 197])], out: [3, 7, 197], params: { axis: 1, eps: 1e-5 } },
+    { ins: [arr(d, S)], out: S, params: { axis: 0, eps: 1e-5 } },
+  ],
+  bn_normalize_jvp: (d) => [
+    { ins: [arr(d, [3, 7, 197]), arr(d, [3, 7, 197])], out: [3, 7, 197], params: { axis: 1, eps: 1e-5 } },
+    { ins: [arr(d, S), arr(d, S)], out: S, params: { axis: 1, eps: 1e-5 } },
+  ],
+  channel_moments: (d) => [
+    { ins: [arr(d, [3, 7, 197])], out: [2, 7], params: { axis: 1 } },
+    { ins: [arr(d, S)], out: [2, 1367], params: { axis: 1 } },
+  ],
+  conv2d: (d) => [
+    conv('conv2d', d, [2, 3, 9, 9], [5, 3, 3, 3], 2, 1), // im2col + GEMM, stride 2
+    conv('conv2d', d, [2, 4, 6, 6], [6, 4, 1, 1], 1, 0), // pointwise
+    conv('conv2d', d, [4, 8, 8, 8], [32, 8, 3, 3], 1, 1), // the implicit GEMM
+  ],
+  conv2d_input_grad: (d) => [
+    conv('conv2d_input_grad', d, [2, 3, 9, 9], [5, 3, 1, 1], 2, 0), // inputs no window covers
+    conv('conv2d_input_grad', d, [2, 3, 9, 9], [5, 3, 3, 3], 2, 1),
+    conv('conv2d_input_grad', d, [4, 32, 8, 8], [8, 32, 3, 3], 1, 1), // the implicit GEMM
+  ],
+  conv2d_filter_grad: (d) => [
+    conv('conv2d_filter_grad', d, [3, 3, 9, 9], [5, 3, 3, 3], 2, 1),
+    conv('conv2d_filter_grad', d, [2, 4, 6, 6], [6, 4, 1, 1], 1, 0),
   ],
   compare: (d) => (['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const).map((op) => ({ ...binary(d), params: { op } })),
   select: (d) => [

@@ -108,6 +108,30 @@ function mishGrad64(x: number): number {
   return a / b + (x * 2 * w * w * (a + b)) / (b * b * (1 + w));
 }
 
+/**
+ * x as [P, C, R] around `axis` (C = shape[axis]), and each channel's mean and biased variance
+ * over its P·R elements, in float64: the sums in row-major order, the variance of the centred
+ * values (two passes).
+ */
+function channelStats(x: Buf, shape: Shape, axis: number): { P: number; C: number; R: number; mean: Float64Array; vari: Float64Array } {
+  const C = shape[axis]!;
+  const R = sizeOf(shape.slice(axis + 1));
+  const P = sizeOf(shape.slice(0, axis));
+  const n = P * R;
+  const mean = new Float64Array(C);
+  const vari = new Float64Array(C);
+  for (let p = 0, i = 0; p < P; p++) for (let c = 0; c < C; c++) for (let r = 0; r < R; r++) mean[c] = mean[c]! + x[i++]!;
+  for (let c = 0; c < C; c++) mean[c] = mean[c]! / n;
+  for (let p = 0, i = 0; p < P; p++)
+    for (let c = 0; c < C; c++)
+      for (let r = 0; r < R; r++) {
+        const d = x[i++]! - mean[c]!;
+        vari[c] = vari[c]! + d * d;
+      }
+  for (let c = 0; c < C; c++) vari[c] = vari[c]! / n;
+  return { P, C, R, mean, vari };
+}
+
 export const reference: KernelTable = {
   add: (out, _s, ins) => {
     const x = X(ins),
@@ -137,6 +161,49 @@ export const reference: KernelTable = {
         sh = t[c]!;
       if (f32) for (let k = i; k < i + R; k++) out[k] = Math.fround(x[k]! * sc) + sh;
       else for (let k = i; k < i + R; k++) out[k] = x[k]! * sc + sh;
+    }
+  },
+  // (x − μ)·(1/√(σ² + eps)) per channel, in float64 (channelStats), rounded once
+  bn_normalize: (out, shape, ins, { axis, eps }) => {
+    const x = X(ins);
+    const { P, C, R, mean, vari } = channelStats(x, shape, axis);
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++) {
+        const m = mean[c]!,
+          rs = 1 / Math.sqrt(vari[c]! + eps);
+        for (let r = 0; r < R; r++, i++) out[i] = (x[i]! - m) * rs;
+      }
+  },
+  // r·(t − mean(t) − x̂·mean(x̂·t)) per channel, r = 1/√(σ² + eps), x̂ = (x − μ)·r, in float64
+  bn_normalize_jvp: (out, shape, ins, { axis, eps }) => {
+    const x = X(ins),
+      t = X(ins, 1);
+    const { P, C, R, mean, vari } = channelStats(x, shape, axis);
+    const rs = vari.map((v) => 1 / Math.sqrt(v + eps));
+    const st = new Float64Array(C);
+    const sxt = new Float64Array(C);
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++)
+        for (let r = 0; r < R; r++, i++) {
+          st[c] = st[c]! + t[i]!;
+          sxt[c] = sxt[c]! + (x[i]! - mean[c]!) * rs[c]! * t[i]!;
+        }
+    const n = P * R;
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++) {
+        const m = mean[c]!,
+          r0 = rs[c]!,
+          a = st[c]! / n,
+          b = sxt[c]! / n;
+        for (let r = 0; r < R; r++, i++) out[i] = r0 * (t[i]! - a - (x[i]! - m) * r0 * b);
+      }
+  },
+  // [mean; biased variance] per channel (channelStats)
+  channel_moments: (out, _shape, ins, { axis }) => {
+    const { C, mean, vari } = channelStats(X(ins), ins[0]!.shape, axis);
+    for (let c = 0; c < C; c++) {
+      out[c] = mean[c]!;
+      out[C + c] = vari[c]!;
     }
   },
   div: (out, _s, ins) => {

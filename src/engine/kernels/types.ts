@@ -19,8 +19,10 @@ export type KernelTable = { readonly [P in Prim]: Kernel<P> };
 /**
  * Primitives whose kernels, in every kernel set, write every output element without reading it
  * first: their output buffer may hold garbage (a recycled scratch buffer is not zero-filled).
- * Accumulating kernels (reductions, pad, the conv and pooling family) are not here. A test runs
- * each of these kernels on a NaN-filled output (src/engine/kernels/overwrite.test.ts).
+ * Accumulating kernels (reductions, pad, the pooling scatter) are not here. The conv family is:
+ * its wasm kernels write every element, and the JS and reference ones zero their output first
+ * (`overwriting`). A test runs each of these kernels on a NaN-filled output
+ * (src/engine/kernels/overwrite.test.ts).
  */
 export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'add',
@@ -41,6 +43,9 @@ export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'mish_grad',
   'pow',
   'channel_affine',
+  'bn_normalize',
+  'bn_normalize_jvp',
+  'channel_moments',
   'compare',
   'select',
   'cast',
@@ -50,4 +55,15 @@ export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'transpose',
   'slice',
   'concatenate',
+  'conv2d',
+  'conv2d_input_grad',
+  'conv2d_filter_grad',
 ]);
+
+/** `k` after a zero-fill of its output: a kernel that accumulates into its output, made to write every element. */
+export function overwriting<P extends Prim>(k: Kernel<P>): Kernel<P> {
+  return (out, shape, inputs, params) => {
+    out.fill(0);
+    k(out, shape, inputs, params);
+  };
+}

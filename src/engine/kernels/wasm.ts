@@ -14,7 +14,9 @@
  * here too, in float64 with the standard library's functions, then rounded: equal to the
  * reference's rounded Math.* in every value the tests try (a difference would be one float32
  * ulp); mish and mish_grad of float32 data run in float32 lanes, four at a time, within a few
- * float32 ulps of the reference (elementwise.as.ts).
+ * float32 ulps of the reference (elementwise.as.ts). BatchNorm's bn_normalize, bn_normalize_jvp
+ * and channel_moments compute in float64 as reference.ts does, with the sums in another order
+ * (normalize.as.ts).
  *
  * The module is compiled and instantiated synchronously when this file is loaded. Where
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
@@ -60,7 +62,7 @@ import { jsKernels } from './js.js';
 import { broadcastSrcStrides, reduceDstStrides, reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
 import { coalesce } from './strided.js';
-import { sizeOf, stridesOf } from '../shape.js';
+import { sizeOf, stridesOf, type Shape } from '../shape.js';
 import { runParts, shutdownThreads, threads, type Call, type ThreadTarget } from './threads.js';
 import type { Kernel, KernelTable } from './types.js';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from './wasm/kernels.wasm.js';
@@ -626,6 +628,7 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const d = convDims(x.shape, w.shape, outShape, p, 'conv2d');
   if (wasm === null || !uniform(out, x.data, w.data)) return jsKernels.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
+  if (d.Cg === 0) return void out.fill(0); // (no input channels: nothing to sum; the kernels below write every element otherwise)
   if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p)))
     return;
   const CKK = d.Cg * d.KH * d.KW;
@@ -652,6 +655,7 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   const d = convDims(outShape, w.shape, dy.shape, p, 'conv2d_input_grad');
   if (wasm === null || !uniform(out, dy.data, w.data)) return jsKernels.conv2d_input_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
+  if (dy.data.length === 0) return void out.fill(0);
   // stride 1, dilation 1: dx = the convolution of dy with the flipped, transposed weights, padding KH−1−ph
   const [ph, pw] = p.padding;
   if (
@@ -695,6 +699,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   const d = convDims(x.shape, outShape, dy.shape, p, 'conv2d_filter_grad');
   if (wasm === null || !uniform(out, x.data, dy.data)) return jsKernels.conv2d_filter_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
+  if (dy.data.length === 0) return void out.fill(0);
   const OHW = d.OH * d.OW;
   const KK = d.KH * d.KW;
   const CKK = d.Cg * KK;
@@ -925,6 +930,55 @@ export const channel_affine: Kernel<'channel_affine'> = (out, outShape, inputs, 
   if (!ok) reference.channel_affine(out, outShape, inputs, params);
 };
 
+/** x as [P, C, R] around `axis` (C = shape[axis]): the layout of the BatchNorm kernels. */
+function channelLayout(shape: Shape, axis: number): { P: number; C: number; R: number } {
+  return { P: sizeOf(shape.slice(0, axis)), C: shape[axis]!, R: sizeOf(shape.slice(axis + 1)) };
+}
+
+/**
+ * bn_normalize, bn_normalize_jvp and channel_moments in wasm (normalize.as.ts): the channels split
+ * over threads, each channel's sums taken by one thread in one order (the same results for every
+ * thread count); float64 sums and arithmetic as reference.ts, in another order of the sums.
+ */
+export const bn_normalize: Kernel<'bn_normalize'> = (out, outShape, inputs, params) => {
+  const x = inputs[0]!.data;
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || !uniform(out, x, x)) return reference.bn_normalize(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(outShape, params.axis);
+  const ok = viaWasm(out, [x], [], ([pX], pO, _, isF32) => {
+    const fn = isF32 ? 'bn_normalize_f32' : 'bn_normalize_f64';
+    const parts = partsFor(out.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pO, P, C, R, params.eps, c0, c1]]));
+  });
+  if (!ok) reference.bn_normalize(out, outShape, inputs, params);
+};
+
+export const bn_normalize_jvp: Kernel<'bn_normalize_jvp'> = (out, outShape, inputs, params) => {
+  const x = inputs[0]!.data,
+    t = inputs[1]!.data;
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || !uniform(out, x, t))
+    return reference.bn_normalize_jvp(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(outShape, params.axis);
+  const ok = viaWasm(out, [x, t], [], ([pX, pT], pO, _, isF32) => {
+    const fn = isF32 ? 'bn_normalize_jvp_f32' : 'bn_normalize_jvp_f64';
+    const parts = partsFor(out.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pT!, pO, P, C, R, params.eps, c0, c1]]));
+  });
+  if (!ok) reference.bn_normalize_jvp(out, outShape, inputs, params);
+};
+
+export const channel_moments: Kernel<'channel_moments'> = (out, outShape, inputs, params) => {
+  const x = inputs[0]!;
+  if (wasm === null || x.data.length < wasmTuning.elementwiseMin || !uniform(out, x.data, x.data))
+    return reference.channel_moments(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(x.shape, params.axis);
+  const ok = viaWasm(out, [x.data], [], ([pX], pO, _, isF32) => {
+    const fn = isF32 ? 'channel_moments_f32' : 'channel_moments_f64';
+    const parts = partsFor(x.data.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pO, P, C, R, c0, c1]]));
+  });
+  if (!ok) reference.channel_moments(out, outShape, inputs, params);
+};
+
 export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
   const m = inputs[0]!.data,
     a = inputs[1]!.data,
@@ -1041,6 +1095,9 @@ export const wasmKernels: KernelTable = {
   sqrt: unaryKernel('sqrt'),
   abs: unaryKernel('abs'),
   channel_affine,
+  bn_normalize,
+  bn_normalize_jvp,
+  channel_moments,
   mish: mathKernel('mish'),
   mish_grad: mathKernel('mish_grad'),
   pow,

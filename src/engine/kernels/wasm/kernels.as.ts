@@ -7,6 +7,7 @@
  *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
  *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts)
  *   structural.as.ts    reduce_sum and broadcast over three coalesced axes
+ *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp and channel_moments
  *   common.as.ts        inlined helpers
  *
  * No runtime and no GC objects: every function works on raw linear memory at byte addresses
@@ -40,4 +41,9 @@ export {
   maxpool_scatter_overlap_f64,
 } from './pool.as';
 export { channel_affine_f32, channel_affine_f64, ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
+export {
+  bn_normalize_f32, bn_normalize_f64,
+  bn_normalize_jvp_f32, bn_normalize_jvp_f64,
+  channel_moments_f32, channel_moments_f64,
+} from './normalize.as';
 export { reduce_sum_f32, reduce_sum_f64, broadcast_f32, broadcast_f64 } from './structural.as';

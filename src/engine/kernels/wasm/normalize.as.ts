@@ -1,0 +1,322 @@
+/**
+ * BatchNorm's statistics and normalisation (bn_normalize, bn_normalize_jvp, channel_moments)
+ * over x laid out as [P, C, R] around the channel axis: channel c is the P runs of R elements at
+ * (p·C + c)·R. A call handles the channels [c0, c1); each channel's sums are taken by one thread
+ * in one order (within a run in two float64x2 lane pairs, runs in order), so the results are the
+ * same for every thread count. Everything is computed in float64 (float32 data promoted) and
+ * rounded once at the store, with the formulas of reference.ts. Float64 data take the
+ * reference's two passes for the moments (the mean, then the centred squares); float32 data one
+ * pass of sums shifted by the channel's first element (d = x − x₀: var = mean(d²) − mean(d)²,
+ * whose float64 rounding error, a few 2⁻⁵³ of var + (μ − x₀)², is far below float32's), and
+ * bn_normalize_jvp gathers Σt and Σd·t in the same pass. Only the order of the sums (and, for
+ * float32, this shift) differs from the reference.
+ */
+
+// the second result of runSums2
+let second: f64 = 0;
+
+/** Σ (x − mu) (square false) or Σ (x − mu)² (square true) over the R elements at x. */
+@inline
+function runSum<T>(x: usize, R: i32, mu: f64, square: bool): f64 {
+  let s0 = f64x2.splat(0),
+    s1 = f64x2.splat(0);
+  const m = f64x2.splat(mu);
+  let r = 0;
+  for (; r + 4 <= R; r += 4) {
+    let lo: v128, hi: v128;
+    if (sizeof<T>() == 4) {
+      const v = v128.load(x + (<usize>r << 2));
+      lo = f64x2.sub(f64x2.promote_low_f32x4(v), m);
+      hi = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), m);
+    } else {
+      lo = f64x2.sub(v128.load(x + (<usize>r << 3)), m);
+      hi = f64x2.sub(v128.load(x + (<usize>r << 3), 16), m);
+    }
+    if (square) {
+      lo = f64x2.mul(lo, lo);
+      hi = f64x2.mul(hi, hi);
+    }
+    s0 = f64x2.add(s0, lo);
+    s1 = f64x2.add(s1, hi);
+  }
+  const s = f64x2.add(s0, s1);
+  let t = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  for (; r < R; r++) {
+    const d = <f64>load<T>(x + <usize>r * sizeof<T>()) - mu;
+    t += square ? d * d : d;
+  }
+  return t;
+}
+
+/** Σ t and (in `second`) Σ (x − mu)·rs·t over the R elements at x and t. */
+@inline
+function runSums2<T>(x: usize, t: usize, R: i32, mu: f64, rs: f64): f64 {
+  let a0 = f64x2.splat(0),
+    a1 = f64x2.splat(0),
+    b0 = f64x2.splat(0),
+    b1 = f64x2.splat(0);
+  const m = f64x2.splat(mu),
+    vr = f64x2.splat(rs);
+  let r = 0;
+  for (; r + 4 <= R; r += 4) {
+    let xl: v128, xh: v128, tl: v128, th: v128;
+    if (sizeof<T>() == 4) {
+      const v = v128.load(x + (<usize>r << 2));
+      const w = v128.load(t + (<usize>r << 2));
+      xl = f64x2.promote_low_f32x4(v);
+      xh = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+      tl = f64x2.promote_low_f32x4(w);
+      th = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
+    } else {
+      xl = v128.load(x + (<usize>r << 3));
+      xh = v128.load(x + (<usize>r << 3), 16);
+      tl = v128.load(t + (<usize>r << 3));
+      th = v128.load(t + (<usize>r << 3), 16);
+    }
+    a0 = f64x2.add(a0, tl);
+    a1 = f64x2.add(a1, th);
+    b0 = f64x2.add(b0, f64x2.mul(f64x2.mul(f64x2.sub(xl, m), vr), tl));
+    b1 = f64x2.add(b1, f64x2.mul(f64x2.mul(f64x2.sub(xh, m), vr), th));
+  }
+  const a = f64x2.add(a0, a1),
+    b = f64x2.add(b0, b1);
+  let sa = f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1);
+  let sb = f64x2.extract_lane(b, 0) + f64x2.extract_lane(b, 1);
+  for (; r < R; r++) {
+    const q: usize = <usize>r * sizeof<T>();
+    const tv = <f64>load<T>(t + q);
+    sa += tv;
+    sb += (<f64>load<T>(x + q) - mu) * rs * tv;
+  }
+  second = sb;
+  return sa;
+}
+
+// channel c's mean and biased variance (moments<T>)
+let gMean: f64 = 0;
+let gVar: f64 = 0;
+
+@inline
+function moments<T>(X: usize, P: i32, C: i32, R: i32, c: i32): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  const x0 = X + <usize>c * <usize>R * sz;
+  let s: f64 = 0;
+  let x = x0;
+  for (let p = 0; p < P; p++, x += stride) s += runSum<T>(x, R, 0, false);
+  const n = <f64>P * <f64>R;
+  const mu = s / n;
+  let q: f64 = 0;
+  x = x0;
+  for (let p = 0; p < P; p++, x += stride) q += runSum<T>(x, R, mu, true);
+  gMean = mu;
+  gVar = q / n;
+}
+
+// one pass over channel c (float32 data): Σd, Σd² and, with Tv ≠ 0, Σt and Σd·t, d = x − x₀
+let gSt: f64 = 0;
+let gSxt: f64 = 0;
+
+@inline
+function shiftedStats(X: usize, Tv: usize, P: i32, C: i32, R: i32, c: i32): void {
+  const stride: usize = <usize>C * <usize>R * 4;
+  let off: usize = <usize>c * <usize>R * 4;
+  const k0: f64 = <f64>load<f32>(X + off);
+  const k = f64x2.splat(k0);
+  let s0 = f64x2.splat(0),
+    s1 = f64x2.splat(0),
+    q0 = f64x2.splat(0),
+    q1 = f64x2.splat(0),
+    a0 = f64x2.splat(0),
+    a1 = f64x2.splat(0),
+    b0 = f64x2.splat(0),
+    b1 = f64x2.splat(0);
+  let s: f64 = 0,
+    q: f64 = 0,
+    a: f64 = 0,
+    b: f64 = 0;
+  for (let p = 0; p < P; p++, off += stride) {
+    const x = X + off,
+      t = Tv + off;
+    let r = 0;
+    for (; r + 4 <= R; r += 4) {
+      const v = v128.load(x + (<usize>r << 2));
+      const dl = f64x2.sub(f64x2.promote_low_f32x4(v), k);
+      const dh = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), k);
+      s0 = f64x2.add(s0, dl);
+      s1 = f64x2.add(s1, dh);
+      q0 = f64x2.add(q0, f64x2.mul(dl, dl));
+      q1 = f64x2.add(q1, f64x2.mul(dh, dh));
+      if (Tv != 0) {
+        const w = v128.load(t + (<usize>r << 2));
+        const tl = f64x2.promote_low_f32x4(w),
+          th = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
+        a0 = f64x2.add(a0, tl);
+        a1 = f64x2.add(a1, th);
+        b0 = f64x2.add(b0, f64x2.mul(dl, tl));
+        b1 = f64x2.add(b1, f64x2.mul(dh, th));
+      }
+    }
+    for (; r < R; r++) {
+      const d = <f64>load<f32>(x + (<usize>r << 2)) - k0;
+      s += d;
+      q += d * d;
+      if (Tv != 0) {
+        const tv = <f64>load<f32>(t + (<usize>r << 2));
+        a += tv;
+        b += d * tv;
+      }
+    }
+  }
+  const sv = f64x2.add(s0, s1),
+    qv = f64x2.add(q0, q1),
+    av = f64x2.add(a0, a1),
+    bv = f64x2.add(b0, b1);
+  s += f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
+  q += f64x2.extract_lane(qv, 0) + f64x2.extract_lane(qv, 1);
+  const n = <f64>P * <f64>R;
+  const md = s / n;
+  gMean = k0 + md;
+  const v = q / n - md * md;
+  gVar = v > 0 ? v : 0;
+  if (Tv != 0) {
+    a += f64x2.extract_lane(av, 0) + f64x2.extract_lane(av, 1);
+    b += f64x2.extract_lane(bv, 0) + f64x2.extract_lane(bv, 1);
+    gSt = a;
+    gSxt = b - md * a; // Σ (x − μ)·t
+  }
+}
+
+function channelMoments<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
+  for (let c = c0; c < c1; c++) {
+    if (sizeof<T>() == 4) shiftedStats(X, 0, P, C, R, c);
+    else moments<T>(X, P, C, R, c);
+    store<T>(O + <usize>c * sizeof<T>(), <T>gMean);
+    store<T>(O + <usize>(C + c) * sizeof<T>(), <T>gVar);
+  }
+}
+
+/** O = (X − μ)·rs over channel c's runs (rounded once). */
+@inline
+function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, mu: f64, rs: f64): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  const m = f64x2.splat(mu),
+    vr = f64x2.splat(rs);
+  let off: usize = <usize>c * <usize>R * sz;
+  for (let p = 0; p < P; p++, off += stride) {
+    const x = X + off,
+      o = O + off;
+    let r = 0;
+    for (; r + 4 <= R; r += 4) {
+      if (sizeof<T>() == 4) {
+        const v = v128.load(x + (<usize>r << 2));
+        const lo = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v), m), vr);
+        const hi = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), m), vr);
+        v128.store(o + (<usize>r << 2), v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+      } else {
+        const q: usize = <usize>r << 3;
+        v128.store(o + q, f64x2.mul(f64x2.sub(v128.load(x + q), m), vr));
+        v128.store(o + q, f64x2.mul(f64x2.sub(v128.load(x + q, 16), m), vr), 16);
+      }
+    }
+    for (; r < R; r++) {
+      const q: usize = <usize>r * sz;
+      store<T>(o + q, <T>((<f64>load<T>(x + q) - mu) * rs));
+    }
+  }
+}
+
+function normalize<T>(X: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  for (let c = c0; c < c1; c++) {
+    if (sizeof<T>() == 4) shiftedStats(X, 0, P, C, R, c);
+    else moments<T>(X, P, C, R, c);
+    writeNormalized<T>(X, O, P, C, R, c, gMean, 1 / Math.sqrt(gVar + eps));
+  }
+}
+
+/** O = rs·(T − a − (X − μ)·rs·b) over channel c's runs (rounded once). */
+@inline
+function writeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, c: i32, mu: f64, rs: f64, a: f64, b: f64): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  const m = f64x2.splat(mu),
+    vr = f64x2.splat(rs),
+    va = f64x2.splat(a),
+    vb = f64x2.splat(b);
+  let off: usize = <usize>c * <usize>R * sz;
+  for (let p = 0; p < P; p++, off += stride) {
+    const x = X + off,
+      t = Tv + off,
+      o = O + off;
+    let r = 0;
+    for (; r + 4 <= R; r += 4) {
+      if (sizeof<T>() == 4) {
+        const q: usize = <usize>r << 2;
+        const v = v128.load(x + q),
+          w = v128.load(t + q);
+        const xl = f64x2.promote_low_f32x4(v),
+          xh = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+        const tl = f64x2.promote_low_f32x4(w),
+          th = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
+        const lo = f64x2.mul(vr, f64x2.sub(f64x2.sub(tl, va), f64x2.mul(f64x2.mul(f64x2.sub(xl, m), vr), vb)));
+        const hi = f64x2.mul(vr, f64x2.sub(f64x2.sub(th, va), f64x2.mul(f64x2.mul(f64x2.sub(xh, m), vr), vb)));
+        v128.store(o + q, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+      } else {
+        const q: usize = <usize>r << 3;
+        const lo = f64x2.mul(vr, f64x2.sub(f64x2.sub(v128.load(t + q), va), f64x2.mul(f64x2.mul(f64x2.sub(v128.load(x + q), m), vr), vb)));
+        const hi = f64x2.mul(vr, f64x2.sub(f64x2.sub(v128.load(t + q, 16), va), f64x2.mul(f64x2.mul(f64x2.sub(v128.load(x + q, 16), m), vr), vb)));
+        v128.store(o + q, lo);
+        v128.store(o + q, hi, 16);
+      }
+    }
+    for (; r < R; r++) {
+      const q: usize = <usize>r * sz;
+      store<T>(o + q, <T>(rs * (<f64>load<T>(t + q) - a - (<f64>load<T>(x + q) - mu) * rs * b)));
+    }
+  }
+}
+
+function normalizeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  const n = <f64>P * <f64>R;
+  for (let c = c0; c < c1; c++) {
+    if (sizeof<T>() == 4) {
+      shiftedStats(X, Tv, P, C, R, c);
+      const rs = 1 / Math.sqrt(gVar + eps);
+      writeJvp<T>(X, Tv, O, P, C, R, c, gMean, rs, gSt / n, (gSxt * rs) / n);
+      continue;
+    }
+    moments<T>(X, P, C, R, c);
+    const mu = gMean,
+      rs = 1 / Math.sqrt(gVar + eps);
+    let sa: f64 = 0,
+      sb: f64 = 0;
+    let off: usize = <usize>c * <usize>R * sz;
+    for (let p = 0; p < P; p++, off += stride) {
+      sa += runSums2<T>(X + off, Tv + off, R, mu, rs);
+      sb += second;
+    }
+    writeJvp<T>(X, Tv, O, P, C, R, c, mu, rs, sa / n, sb / n);
+  }
+}
+
+export function channel_moments_f32(X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
+  channelMoments<f32>(X, O, P, C, R, c0, c1);
+}
+export function channel_moments_f64(X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
+  channelMoments<f64>(X, O, P, C, R, c0, c1);
+}
+export function bn_normalize_f32(X: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  normalize<f32>(X, O, P, C, R, eps, c0, c1);
+}
+export function bn_normalize_f64(X: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  normalize<f64>(X, O, P, C, R, eps, c0, c1);
+}
+export function bn_normalize_jvp_f32(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  normalizeJvp<f32>(X, Tv, O, P, C, R, eps, c0, c1);
+}
+export function bn_normalize_jvp_f64(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  normalizeJvp<f64>(X, Tv, O, P, C, R, eps, c0, c1);
+}
