@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Params } from '../engine/tree.js';
 import type { DType } from '../engine/dtype.js';
-import { Tensor, tensor } from '../engine/tensor.js';
+import { Tensor, tensor, zeros } from '../engine/tensor.js';
+import { setThreads, withKernels } from '../engine/kernels/index.js';
+import { wasmTuning } from '../engine/kernels/wasm.js';
 import { parseSafetensors, serializeSafetensors } from '../data/safetensors.js';
 import { UserError } from '../errors.js';
 import {
@@ -533,5 +535,56 @@ describe('optimizer config', () => {
       expect(msg).toMatch(/^config\.json: /);
       expect(msg).toMatch(re);
     });
+  }
+});
+
+describe('the Adam update in WebAssembly (kernels wasm) is bit-identical to the JS loop', () => {
+  const n = 4101; // odd: a scalar tail after the float64 lane pairs
+  const rnd = (dtype: DType, scale: number, positive = false): Tensor => {
+    const t = zeros([3, 1367], dtype);
+    let s = 12345 + scale * 1000;
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      const u = s / 4294967296;
+      t.data[i] = positive ? scale * u * u : scale * (u - 0.5);
+    }
+    return t;
+  };
+  const configs: OptimizerConfig[] = [
+    { name: 'adam', lr: 5e-3, betas: [0.8, 0.999] },
+    { name: 'adam', lr: 1e-3, weightDecay: 0.1 },
+    { name: 'adamw', lr: 1e-2, weightDecay: 0.05 },
+  ];
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const cfg of configs) {
+      it(`${dtype} ${cfg.name}${cfg.weightDecay ? ` weight decay ${cfg.weightDecay}` : ''}, at 1, 2 and 3 threads`, () => {
+        const params = { w: rnd(dtype, 1) };
+        const grads = { w: rnd(dtype, 0.01) };
+        const state = { step: 3, buffers: { 'exp_avg.w': rnd(dtype, 0.01), 'exp_avg_sq.w': rnd(dtype, 1e-4, true) } };
+        const want = withKernels('js', () => optimizerStep(cfg, params, grads, state));
+        const tuning = { ...wasmTuning };
+        try {
+          wasmTuning.parallelMinElements = 1;
+          for (const t of [1, 2, 3]) {
+            setThreads(t);
+            const got = withKernels('wasm', () => optimizerStep(cfg, params, grads, state));
+            for (const [k, v] of [
+              ['w', got.params.w!],
+              ['exp_avg.w', got.state.buffers['exp_avg.w']!],
+              ['exp_avg_sq.w', got.state.buffers['exp_avg_sq.w']!],
+            ] as const) {
+              const ref = k === 'w' ? want.params.w! : want.state.buffers[k]!;
+              expect(
+                v.data.every((x, i) => Object.is(x, ref.data[i])),
+                `${k} at ${t} threads`,
+              ).toBe(true);
+            }
+          }
+        } finally {
+          Object.assign(wasmTuning, tuning);
+          setThreads(1);
+        }
+      });
+    }
   }
 });

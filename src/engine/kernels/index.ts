@@ -12,7 +12,8 @@
 import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import type { KernelTable } from './types.js';
-import { wasmKernels } from './wasm.js';
+import type { Buf } from '../dtype.js';
+import { wasmAdam, wasmKernels, type AdamCoeffs } from './wasm.js';
 
 export type KernelSet = 'wasm' | 'js' | 'reference';
 
@@ -56,6 +57,16 @@ export function withKernels<T>(set: KernelSet | LegacyKernelSet, f: () => T): T 
     setKernels(prev);
   }
 }
+
+/**
+ * One Adam/AdamW update of a parameter tensor (nn/optim.ts): with the wasm kernel set, in
+ * WebAssembly, bit-identical to the JS loop (wasm.ts wasmAdam); false when that did not run (another
+ * kernel set, no WebAssembly, a small tensor), so that the caller runs the loop itself.
+ */
+export function fusedAdam(ins: readonly [Buf, Buf, Buf, Buf], outs: readonly [Buf, Buf, Buf], c: AdamCoeffs): boolean {
+  return active === 'wasm' && wasmAdam(ins, outs, c);
+}
+export type { AdamCoeffs } from './wasm.js';
 
 export type { Kernel, KernelTable, KIn } from './types.js';
 

@@ -979,6 +979,49 @@ export const channel_moments: Kernel<'channel_moments'> = (out, outShape, inputs
   if (!ok) reference.channel_moments(out, outShape, inputs, params);
 };
 
+/** The coefficients of one Adam/AdamW update (nn/optim.ts's adamKernel computes them). */
+export interface AdamCoeffs {
+  readonly b1: number;
+  readonly a1: number;
+  readonly b2: number;
+  readonly a2: number;
+  readonly eps: number;
+  readonly negStep: number;
+  readonly bc2Sqrt: number;
+  readonly wd: number;
+  readonly shrink: number;
+  /** 0 Adam, 1 Adam with L2 weight decay, 2 AdamW. */
+  readonly mode: 0 | 1 | 2;
+}
+
+/**
+ * One Adam/AdamW update in wasm (elementwise.as.ts adam): float64 lanes with the JS loop's
+ * formulas and order, so the results are bit-identical to it; the elements split over threads.
+ * False (nothing written) without WebAssembly, below `elementwiseMin` elements, for mixed dtypes
+ * or when the memory cannot hold the seven arrays: the caller runs its JS loop.
+ */
+export function wasmAdam(ins: readonly [Buf, Buf, Buf, Buf], outs: readonly [Buf, Buf, Buf], c: AdamCoeffs): boolean {
+  const n = ins[0].length;
+  if (wasm === null || n < wasmTuning.elementwiseMin) return false;
+  const isF32 = ins[0] instanceof Float32Array;
+  const all = [...ins, ...outs];
+  if (all.some((b) => b.length !== n || b instanceof Float32Array !== isF32)) return false;
+  const sz = isF32 ? 4 : 8;
+  reset();
+  const ptrs = all.map((b) => residentPtr(b) ?? alloc(n, sz));
+  if (!commit()) return false;
+  ins.forEach((b, i) => {
+    if (residentPtr(b) === null) put(b, ptrs[i]!, isF32);
+  });
+  const fn = isF32 ? 'adam_f32' : 'adam_f64';
+  const parts = partsFor(n, wasmTuning.parallelMinElements);
+  exec(ranges(n, parts, 2).map(([i0, i1]) => [[fn, ...ptrs, i0, i1, c.b1, c.a1, c.b2, c.a2, c.eps, c.negStep, c.bc2Sqrt, c.wd, c.shrink, c.mode]]));
+  outs.forEach((b, i) => {
+    if (residentPtr(b) === null) get(b, ptrs[4 + i]!, isF32);
+  });
+  return true;
+}
+
 export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
   const m = inputs[0]!.data,
     a = inputs[1]!.data,

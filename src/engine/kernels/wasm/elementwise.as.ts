@@ -294,3 +294,70 @@ export function channel_affine_f32(X: usize, S: usize, Tv: usize, O: usize, C: i
 export function channel_affine_f64(X: usize, S: usize, Tv: usize, O: usize, C: i32, R: i32, p0: i32, p1: i32): void {
   channelAffine<f64>(X, S, Tv, O, C, R, p0, p1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Adam / AdamW update of the elements [i0, i1): in float64 lanes (float32 data promoted, the
+// results rounded once), with the formulas and operation order of nn/optim.ts's adamKernel, so
+// that the results are bit-identical to it. mode 0: Adam, 1: Adam with L2 weight decay
+// (g + wd·p), 2: AdamW (p·shrink).
+
+@inline
+function ld2<T>(a: usize): v128 {
+  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(a));
+  return v128.load(a);
+}
+
+@inline
+function st2<T>(a: usize, v: v128): void {
+  if (sizeof<T>() == 4) v128.store64_lane(a, f32x4.demote_f64x2_zero(v), 0);
+  else v128.store(a, v);
+}
+
+function adam<T>(
+  P: usize, G: usize, M: usize, V: usize, OP: usize, OM: usize, OV: usize, i0: i32, i1: i32,
+  b1: f64, a1: f64, b2: f64, a2: f64, eps: f64, negStep: f64, bc2Sqrt: f64, wd: f64, shrink: f64, mode: i32,
+): void {
+  const sz: usize = sizeof<T>();
+  const vb1 = f64x2.splat(b1), va1 = f64x2.splat(a1), vb2 = f64x2.splat(b2), va2 = f64x2.splat(a2);
+  const veps = f64x2.splat(eps), vneg = f64x2.splat(negStep), vbc = f64x2.splat(bc2Sqrt);
+  const vwd = f64x2.splat(wd), vsh = f64x2.splat(shrink);
+  let i = i0;
+  for (; i + 2 <= i1; i += 2) {
+    const o: usize = <usize>i * sz;
+    let p = ld2<T>(P + o);
+    let g = ld2<T>(G + o);
+    if (mode == 1) g = f64x2.add(g, f64x2.mul(vwd, p));
+    else if (mode == 2) p = f64x2.mul(p, vsh);
+    const m = f64x2.add(f64x2.mul(vb1, ld2<T>(M + o)), f64x2.mul(va1, g));
+    const v = f64x2.add(f64x2.mul(vb2, ld2<T>(V + o)), f64x2.mul(f64x2.mul(va2, g), g));
+    st2<T>(OM + o, m);
+    st2<T>(OV + o, v);
+    st2<T>(OP + o, f64x2.add(p, f64x2.div(f64x2.mul(vneg, m), f64x2.add(f64x2.div(f64x2.sqrt(v), vbc), veps))));
+  }
+  for (; i < i1; i++) {
+    const o: usize = <usize>i * sz;
+    let p = <f64>load<T>(P + o);
+    let g = <f64>load<T>(G + o);
+    if (mode == 1) g = g + wd * p;
+    else if (mode == 2) p = p * shrink;
+    const m = b1 * <f64>load<T>(M + o) + a1 * g;
+    const v = b2 * <f64>load<T>(V + o) + a2 * g * g;
+    store<T>(OM + o, <T>m);
+    store<T>(OV + o, <T>v);
+    store<T>(OP + o, <T>(p + (negStep * m) / (Math.sqrt(v) / bc2Sqrt + eps)));
+  }
+}
+
+export function adam_f32(
+  P: usize, G: usize, M: usize, V: usize, OP: usize, OM: usize, OV: usize, i0: i32, i1: i32,
+  b1: f64, a1: f64, b2: f64, a2: f64, eps: f64, negStep: f64, bc2Sqrt: f64, wd: f64, shrink: f64, mode: i32,
+): void {
+  adam<f32>(P, G, M, V, OP, OM, OV, i0, i1, b1, a1, b2, a2, eps, negStep, bc2Sqrt, wd, shrink, mode);
+}
+
+export function adam_f64(
+  P: usize, G: usize, M: usize, V: usize, OP: usize, OM: usize, OV: usize, i0: i32, i1: i32,
+  b1: f64, a1: f64, b2: f64, a2: f64, eps: f64, negStep: f64, bc2Sqrt: f64, wd: f64, shrink: f64, mode: i32,
+): void {
+  adam<f64>(P, G, M, V, OP, OM, OV, i0, i1, b1, a1, b2, a2, eps, negStep, bc2Sqrt, wd, shrink, mode);
+}

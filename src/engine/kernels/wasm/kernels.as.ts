@@ -5,7 +5,7 @@
  *   gemm.as.ts          matmul (GEMM in axpy and dot form; also used by the conv family)
  *   conv.as.ts          conv2d, conv2d_input_grad, conv2d_filter_grad (im2col / col2im + GEMM)
  *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
- *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts)
+ *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts) and the Adam update
  *   structural.as.ts    reduce_sum and broadcast over three coalesced axes
  *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp and channel_moments
  *   common.as.ts        inlined helpers
@@ -40,7 +40,7 @@ export {
   maxpool_scatter_overlap_f32,
   maxpool_scatter_overlap_f64,
 } from './pool.as';
-export { channel_affine_f32, channel_affine_f64, ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
+export { adam_f32, adam_f64, channel_affine_f32, channel_affine_f64, ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
 export {
   bn_normalize_f32, bn_normalize_f64,
   bn_normalize_jvp_f32, bn_normalize_jvp_f64,
