@@ -13,6 +13,9 @@
  *            --no-xresnet (skip the xresnet float32 bracket), --threads N (both sides; default 1)
  *   `--json` prints one object whose `train` rows are {model, threads, msPerStep, torchMsPerStep,
  *   torchThreads, ratio} and `bracket` rows {model, dtype, threads, ms, torchMs, torchThreads, ratio}.
+ *   With --threads N > 1, the train rows and the xresnet bracket row also have `speedup`: the
+ *   speed-up over 1 thread from runs alternating between 1 and N threads in one process
+ *   (train-bench.ts pairedSpeedup: median, min and max over the pairs, and the load).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,7 +41,7 @@ import { evalState } from '../nn/layers.js';
 import { getModel, initBuffers, initModel } from '../nn/models.js';
 import { xresnetSpec } from '../nn/spec.js';
 import { table } from '../cli/util.js';
-import { randomDataset, runTorchPeer, type TrainBenchRow } from './train-bench.js';
+import { pairedSpeedup, randomDataset, runTorchPeer, type PairedSpeedup, type TrainBenchRow } from './train-bench.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
@@ -115,6 +118,8 @@ interface BracketRow {
   ratio?: number;
   /** |‖B‖ − ‖B_torch‖| / ‖B_torch‖: both sides computed the same bracket. */
   normRelDiff?: number;
+  /** With --threads N > 1 (the xresnet bracket): the speed-up over 1 thread from alternating brackets (train-bench.ts pairedSpeedup). */
+  speedup?: PairedSpeedup;
 }
 
 interface Row {
@@ -206,6 +211,7 @@ if (!flag('--no-xresnet')) {
   const work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
   const ours = norm(work().bracket);
   xresnetBracket = { model: 'xresnet', dtype: 'float32', threads: THREADS, ms: time(work, warm, reps) };
+  if (THREADS > 1) xresnetBracket.speedup = pairedSpeedup(work, THREADS, reps);
   if (withTorch) {
     const w = join(tmp, 'xresnet-w.safetensors');
     const inp = join(tmp, 'xresnet-in.safetensors');
@@ -255,6 +261,7 @@ if (!flag('--no-train')) {
     ...(KERNELS !== undefined ? ['--kernels', KERNELS] : []),
     '--threads',
     String(THREADS),
+    ...(THREADS > 1 ? ['--scaling'] : []),
   ];
   const out = execFileSync(process.execPath, [script, '--json', ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
   training = (JSON.parse(out.trim().split('\n').pop()!) as { rows: TrainBenchRow[] }).rows;
@@ -295,6 +302,11 @@ const kernelsLabel =
       : 'wasm (plain JS: no WebAssembly SIMD)'
     : activeKernels();
 
+/** A paired speed-up in words. */
+function speedupText(sp: PairedSpeedup): string {
+  return `${sp.threads} threads vs 1 (${sp.pairs} alternating pairs): ${sp.ms1.toFixed(1)} → ${sp.msN.toFixed(1)} ms, speed-up ${sp.median.toFixed(2)}× (pairs ${sp.min.toFixed(2)}–${sp.max.toFixed(2)}, load ${sp.loadAverage.toFixed(1)})`;
+}
+
 // the contract of `--json`: `train` and `bracket` rows with both sides' thread counts
 const bracketRows: BracketRow[] = [
   ...rows
@@ -313,6 +325,7 @@ const trainRows = (training ?? []).map((r) => ({
   threads: r.threads,
   msPerStep: r.msPerStep,
   ...(r.torchMsPerStep !== undefined ? { torchMsPerStep: r.torchMsPerStep, torchThreads: r.torchThreads, ratio: r.ratio } : {}),
+  ...(r.speedup ? { speedup: r.speedup } : {}),
 }));
 
 if (flag('--json')) {
@@ -346,7 +359,8 @@ if (flag('--json')) {
       `\nxresnet bracket (float32, one pair of random 3×64×64 inputs, BatchNorm eval, ${x.threads} thread${x.threads > 1 ? 's' : ''}): ${x.ms.toFixed(1)} ms` +
         (x.torchMs !== undefined
           ? `; PyTorch ${x.torchMs.toFixed(1)} ms on ${x.torchThreads} thread(s), ratio ${x.ratio!.toFixed(2)} (‖B‖ agrees to ${x.normRelDiff!.toExponential(1)})`
-          : ''),
+          : '') +
+        (x.speedup ? `; ${speedupText(x.speedup)}` : ''),
     );
   }
   if (training) {
@@ -372,6 +386,7 @@ if (flag('--json')) {
         ]),
       ),
     );
+    for (const r of training) if (r.speedup) console.log(`${r.model}: ${speedupText(r.speedup)}`);
   }
   if (allPairs) {
     const a = allPairs as {

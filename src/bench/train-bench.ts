@@ -70,6 +70,59 @@ export interface TrainBenchRow {
   profileKernelMsPerStep?: number;
   /** With `profile`: ms per step of the profiled steps themselves (the kernels and everything between them). */
   profileStepMs?: number;
+  /** With `scaling` and threads > 1: the speed-up over one thread (pairedSpeedup). */
+  speedup?: PairedSpeedup;
+}
+
+/**
+ * The speed-up of `threads` threads over one, from steps that alternate between the two counts in
+ * one process (one step at each count per pair, after an untimed step that warms the count up and
+ * restarts the worker threads), so that both see the same drift in the machine's speed: the
+ * median, min and max over the pairs of (1-thread ms) / (N-thread ms), and each count's median ms.
+ */
+export interface PairedSpeedup {
+  threads: number;
+  pairs: number;
+  ms1: number;
+  msN: number;
+  median: number;
+  min: number;
+  max: number;
+  /** 1-minute load average after the pairs (2 cores: above 2, other processes compete). */
+  loadAverage: number;
+}
+
+/** pairs × (one step at 1 thread, one at `threads`), each after an untimed one at its count; restores `threads`. */
+export function pairedSpeedup(work: () => void, threads: number, pairs: number): PairedSpeedup {
+  const t1: number[] = [];
+  const tn: number[] = [];
+  try {
+    for (let i = 0; i < pairs; i++) {
+      for (const [t, out] of [
+        [1, t1],
+        [threads, tn],
+      ] as const) {
+        setThreads(t);
+        work();
+        const t0 = performance.now();
+        work();
+        out.push(performance.now() - t0);
+      }
+    }
+  } finally {
+    setThreads(threads);
+  }
+  const ratios = t1.map((a, i) => a / tn[i]!);
+  return {
+    threads,
+    pairs,
+    ms1: median(t1),
+    msN: median(tn),
+    median: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    loadAverage: loadavg()[0] ?? 0,
+  };
 }
 
 export interface TrainBenchOptions {
@@ -84,6 +137,8 @@ export interface TrainBenchOptions {
   profile?: boolean;
   /** Threads of both sides (lie-bracket's kernels are set by the caller; the peer's torch.set_num_threads). Default 1. */
   threads?: number;
+  /** With threads > 1: also the paired speed-up over one thread (`speedup`, `repeats` pairs). */
+  scaling?: boolean;
 }
 
 const BATCH = 32;
@@ -248,6 +303,17 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       profileByPrim = [...byPrim.values()].sort((a, b) => b.msPerStep - a.msPerStep);
       profileKernelMsPerStep = profileByPrim.reduce((a, r) => a + r.msPerStep, 0);
     }
+    const threads = opts.threads ?? 1;
+    const speedup =
+      opts.scaling && threads > 1
+        ? pairedSpeedup(
+            () => {
+              ck = trainStep(ctx, ck, OPT).next;
+            },
+            threads,
+            c.repeats,
+          )
+        : undefined;
     const row: TrainBenchRow = {
       model: name,
       data: c.data,
@@ -261,6 +327,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       rounds,
       loadAverage: loadavg()[0] ?? 0,
       ...(profile ? { profile, profileByPrim, profileKernelMsPerStep, profileStepMs } : {}),
+      ...(speedup ? { speedup } : {}),
     };
     if (opts.torch) {
       row.torchThreads = opts.threads ?? 1;
@@ -277,8 +344,9 @@ function main(): void {
   const args = process.argv.slice(2);
   if (args.includes('--help')) {
     process.stdout.write(
-      'usage: node dist/bench/train-bench.js [--quick] [--json] [--threads N] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile]\n' +
-        'ms per Adam step (batch 32, float32), against PyTorch on the same threads when /usr/bin/python3 imports torch.\n',
+      'usage: node dist/bench/train-bench.js [--quick] [--json] [--threads N] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile] [--scaling]\n' +
+        'ms per Adam step (batch 32, float32), against PyTorch on the same threads when /usr/bin/python3 imports torch.\n' +
+        '--scaling (with --threads N > 1): also the speed-up over 1 thread, from steps alternating between 1 and N threads in one process.\n',
     );
     return;
   }
@@ -299,7 +367,15 @@ function main(): void {
     const threads = Number(value('--threads') ?? 1);
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads: expected an integer ≥ 1, got "${value('--threads')}"`);
     setThreads(threads);
-    const rows = trainBench({ quick: flag('--quick'), torch, tmpDir, profile: flag('--profile'), threads, ...(models ? { models } : {}) });
+    const rows = trainBench({
+      quick: flag('--quick'),
+      torch,
+      tmpDir,
+      profile: flag('--profile'),
+      threads,
+      scaling: flag('--scaling'),
+      ...(models ? { models } : {}),
+    });
     if (flag('--json')) process.stdout.write(`${JSON.stringify({ torch, rows })}\n`);
     else {
       for (const r of rows) {
@@ -309,6 +385,11 @@ function main(): void {
             (r.torchMsPerStep !== undefined ? `, PyTorch ${r.torchMsPerStep.toFixed(1)} ms/step, ratio ${r.ratio!.toFixed(2)}${rounds}` : '') +
             ` (load ${r.loadAverage.toFixed(1)})`,
         );
+        const sp = r.speedup;
+        if (sp)
+          console.log(
+            `  ${sp.threads} threads vs 1, ${sp.pairs} alternating pairs: ${sp.ms1.toFixed(1)} → ${sp.msN.toFixed(1)} ms/step, speed-up ${sp.median.toFixed(2)}× (pairs ${sp.min.toFixed(2)}–${sp.max.toFixed(2)}, load ${sp.loadAverage.toFixed(1)})`,
+          );
         for (const k of r.profile ?? []) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.kernel}`);
         if (r.profileByPrim) {
           console.log(

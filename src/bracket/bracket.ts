@@ -8,6 +8,7 @@ import type { Tensor, Val } from '../engine/tensor.js';
 import { concrete, hvp, jvp, valueAndGrad } from '../engine/transforms.js';
 import type { Params } from '../engine/tree.js';
 import { sub as opsSub, sum } from '../engine/ops.js';
+import { residentCopy } from '../engine/scratch.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
@@ -31,7 +32,8 @@ const asVec = (p: Params): Vec => {
   return out;
 };
 
-export function bracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): BracketResult {
+export function bracket<E>(loss: LossFn<E>, params0: Vec, x: E, y: E): BracketResult {
+  const params = residentCopy(params0); // (inside withScratch: read in place by the wasm kernels)
   const fx = (p: Params) => loss(p, x);
   const fy = (p: Params) => loss(p, y);
   const [lx, gx] = valueAndGrad(fx)(params);
@@ -65,7 +67,7 @@ export function modelLoss(model: Model, loss: Loss, state: ForwardState = evalSt
 
 /** J_f(z)·v: the change of the model's logits at inputs z [N, ...] along the parameter direction v ([N, K]). */
 export function logitEffect(model: Model, params: Vec, z: Tensor, v: Vec, state: ForwardState = evalState()): Tensor {
-  const [, dz] = jvp((p: Params) => model.apply(p, z, state), params as Params, v as Params);
+  const [, dz] = jvp((p: Params) => model.apply(p, z, state), residentCopy(params) as Params, v as Params);
   return concrete(dz);
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as o from './ops.js';
-import { Scratch, SCRATCH_MIN_ELEMS, withScratch } from './scratch.js';
+import { residentCopy, Scratch, SCRATCH_MIN_ELEMS, withScratch } from './scratch.js';
 import { Tensor, tensor } from './tensor.js';
 import { valueAndGrad } from './transforms.js';
 
@@ -103,5 +103,34 @@ describe('scratch pool', () => {
     withScratch(s, () => o.mul(x, x)); // reuse (and poison) the pool
     expect(t.data[N - 1]).toBeCloseTo((2 * (N - 1)) / N, 12);
     expect(deep[N - 1]).toBeCloseTo((2 * (N - 1)) / N, 12);
+  });
+});
+
+describe('residentCopy', () => {
+  const big = () => {
+    const t = new Tensor(new Float32Array(SCRATCH_MIN_ELEMS + 3), [SCRATCH_MIN_ELEMS + 3]);
+    t.data.forEach((_, i) => (t.data[i] = i * 0.5));
+    return t;
+  };
+  it('outside withScratch: the tree itself', () => {
+    const tree = { w: big() };
+    expect(residentCopy(tree)).toBe(tree);
+  });
+  it('inside: large tensors copied into the pool (equal values), small ones and pool ones as they are; the originals untouched', () => {
+    const s = new Scratch({ poison: true });
+    const w = big();
+    const b = tensor([1, 2, 3], [3]);
+    const sums = withScratch(s, () => {
+      const r = residentCopy({ w, b });
+      expect(r.b).toBe(b);
+      expect(r.w).not.toBe(w);
+      expect(s.owns(r.w.data)).toBe(true);
+      expect(r.w.shape).toEqual(w.shape);
+      expect(r.w.data.every((v, i) => v === w.data[i])).toBe(true);
+      expect(residentCopy(r).w).toBe(r.w); // already in the pool
+      return (o.sum(o.mul(r.w, r.w)) as Tensor).item();
+    });
+    expect(sums).toBe((o.sum(o.mul(w, w)) as Tensor).item());
+    expect(w.data[7]).toBe(3.5); // the pool's buffers were poisoned at release, the original was not
   });
 });
