@@ -121,6 +121,7 @@ const ENGINE = [
   'mish',
   'mishComposite',
   'mishGrad',
+  'mishGrad2',
   'mul',
   'neg',
   'normAxes',

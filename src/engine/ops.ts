@@ -89,6 +89,10 @@ export function mish(x: Val): Val {
 export function mishGrad(x: Val): Val {
   return bind('mish_grad', [x], {});
 }
+/** d² mish / dx² = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)), T = tanh(softplus(x)), σ = sigmoid(x) (primitive). */
+export function mishGrad2(x: Val): Val {
+  return bind('mish_grad2', [x], {});
+}
 /** x ** p for a constant p. */
 export function pow(x: Val, p: number): Val {
   if (p === 1) return x;

@@ -47,11 +47,13 @@ export interface PrimParams {
   /** |x|; derivative sign(x), 0 at 0. */
   abs: None;
   /**
-   * Mish, x·tanh(softplus(x)), as one pass (its composite form takes about ten), and its
-   * derivative mish_grad, whose own derivative is a composite: derivatives still nest to any order.
+   * Mish, x·tanh(softplus(x)), as one pass (its composite form takes about ten), its derivative
+   * mish_grad and second derivative mish_grad2 (what an HVP through mish evaluates), whose own
+   * derivative is a composite: derivatives still nest to any order.
    */
   mish: None;
   mish_grad: None;
+  mish_grad2: None;
   /** x ** exponent for a constant exponent. */
   pow: { readonly exponent: number };
   /**
@@ -132,6 +134,7 @@ export const PRIMS = [
   'abs',
   'mish',
   'mish_grad',
+  'mish_grad2',
   'pow',
   'channel_affine',
   'bn_normalize',

@@ -3,7 +3,8 @@
  * (conv.as.ts convImplicit: conv2d, and the input gradient of stride-1 convolutions as a
  * convolution with the flipped, transposed weights), the float32 3×3 stride-2 max-pool argmax
  * (pool.as.ts poolArgmax3s2), channel_affine (BatchNorm's scale and shift in one pass) and
- * BatchNorm's normalisation (bn_normalize, bn_normalize_jvp, channel_moments; normalize.as.ts):
+ * BatchNorm's normalisation (bn_normalize, bn_normalize_jvp, channel_moments; normalize.as.ts)
+ * and the filter gradient's short sums (a per-example bracket's few positions: the axpy form):
  * against the reference kernels (and the im2col path they replace), and bit-identical at 1, 2 and
  * 3 threads.
  */
@@ -264,4 +265,37 @@ describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp and channel_mome
       expect(m[3 + c]!).toBeCloseTo(1, 14);
     }
   });
+});
+
+// the filter gradient of chunks of ≤ 16 terms per sum (conv.as.ts SMALL_L): batch 1 at 2×2 and
+// 4×4 (the xresnet's last stages in a per-example bracket), stride 2, a 1×1 output of 3 images, a
+// pointwise kernel on one image (x read in place), and 17 terms (the dot form, just above)
+const SHORT: Case[] = [
+  { N: 1, C: 24, H: 2, W: 2, O: 20, K: 3, s: 1, pad: 1 },
+  { N: 1, C: 12, H: 8, W: 8, O: 16, K: 3, s: 2, pad: 1 },
+  { N: 3, C: 5, H: 1, W: 1, O: 8, K: 3, s: 1, pad: 1 },
+  { N: 1, C: 16, H: 3, W: 3, O: 12, K: 1, s: 1, pad: 0 },
+  { N: 1, C: 8, H: 4, W: 4, O: 9, K: 3, s: 1, pad: 1 },
+  { N: 17, C: 8, H: 1, W: 1, O: 8, K: 1, s: 1, pad: 0 },
+];
+
+describe.skipIf(!wasmAvailable)('conv2d_filter_grad of short sums (wasm)', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    const rtol = dtype === 'float64' ? 1e-12 : 1e-5;
+    it.each(SHORT.map((c) => [JSON.stringify(c), c] as const))(`${dtype} %s: equals the reference, and itself at 1, 2, 3 threads`, (_n, c) => {
+      const r = rng(c.N * 100 + c.C * 10 + c.O);
+      const s = shapes(c);
+      const x = randn(s.x, dtype, r);
+      const dy = randn(s.y, dtype, r);
+      const pf = { ...s.p, filterShape: s.w };
+      const dw = (): Buf => run(wasmKernels.conv2d_filter_grad, s.w, [x, dy], pf, dtype);
+      const one = dw();
+      expect(maxRelErr(one, run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype))).toBeLessThanOrEqual(rtol);
+      wasmTuning.parallelMinFlops = 1;
+      for (const t of [2, 3]) {
+        setThreads(t);
+        expect(same(dw(), one), `${t} threads`).toBe(true);
+      }
+    });
+  }
 });

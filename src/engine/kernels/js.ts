@@ -751,6 +751,7 @@ export const jsKernels: KernelTable = {
   abs: reference.abs,
   mish: reference.mish,
   mish_grad: reference.mish_grad,
+  mish_grad2: reference.mish_grad2,
   pow: reference.pow,
   compare: reference.compare,
   select: reference.select,

@@ -46,6 +46,7 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   abs: (d) => [unary(d)],
   mish: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   mish_grad: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
+  mish_grad2: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   pow: (d) => [
     { ...unary(d), params: { exponent: 2 } },
     { ...unary(d), params: { exponent: 1.5 } },

@@ -67,6 +67,33 @@ export function reduceDstStrides(shape: Shape, axes: readonly number[]): number[
   return shape.map((_, i) => (axes.includes(i) ? 0 : outStrides[k++]!));
 }
 
+/**
+ * mish'' = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)) in float64 with one exponential, T, 1 − T², σ and
+ * 1 − σ as in mishGrad64 (without cancellation); 0 at ±∞ (its limits).
+ */
+function mishGrad2_64(x: number): number {
+  if (x === Infinity || x === -Infinity) return 0;
+  let T: number, S: number, s: number, sc: number;
+  if (x <= 0) {
+    const u = Math.exp(x);
+    const n = u * (u + 2);
+    const d = n + 2;
+    T = n / d;
+    S = (4 * (n + 1)) / (d * d);
+    s = u / (1 + u);
+    sc = 1 / (1 + u);
+  } else {
+    const w = Math.exp(-x);
+    const a = 1 + 2 * w;
+    const b = a + 2 * w * w;
+    T = a / b;
+    S = (2 * w * w * (a + b)) / (b * b);
+    s = 1 / (1 + w);
+    sc = w / (1 + w);
+  }
+  return S * s * (2 + x * (sc - 2 * T * s));
+}
+
 /** A broadcast's source strides over the output's axes: operand axis i at output axis dims[i], 0 where it has extent 1 or is new. */
 export function broadcastSrcStrides(inShape: Shape, outRank: number, dims: readonly number[]): number[] {
   const inStrides = stridesOf(inShape);
@@ -262,6 +289,10 @@ export const reference: KernelTable = {
   mish_grad: (out, _s, ins) => {
     const x = X(ins);
     for (let i = 0; i < out.length; i++) out[i] = mishGrad64(x[i]!);
+  },
+  mish_grad2: (out, _s, ins) => {
+    const x = X(ins);
+    for (let i = 0; i < out.length; i++) out[i] = mishGrad2_64(x[i]!);
   },
   pow: (out, _s, ins, { exponent: p }) => {
     const x = X(ins);

@@ -41,6 +41,7 @@ export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'abs',
   'mish',
   'mish_grad',
+  'mish_grad2',
   'pow',
   'channel_affine',
   'bn_normalize',

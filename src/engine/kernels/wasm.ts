@@ -13,7 +13,7 @@
  * (below `wasmTuning.elementwiseMin` the JS loops run). exp, log, log1p, tanh of float32 data run
  * here too, in float64 with the standard library's functions, then rounded: equal to the
  * reference's rounded Math.* in every value the tests try (a difference would be one float32
- * ulp); mish and mish_grad of float32 data run in float32 lanes, four at a time, within a few
+ * ulp); mish, mish_grad and mish_grad2 of float32 data run in float32 lanes, four at a time, within a few
  * float32 ulps of the reference (elementwise.as.ts). BatchNorm's bn_normalize, bn_normalize_jvp
  * and channel_moments compute in float64 as reference.ts does, with the sums in another order
  * (normalize.as.ts).
@@ -693,6 +693,9 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
+/** SMALL_L of conv.as.ts: the filter gradient's chunks of at most this many terms per sum take the axpy form. */
+const FILTER_SMALL_L = 16;
+
 export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d_filter_grad');
   const dy = input(inputs, 1, 'conv2d_filter_grad');
@@ -720,7 +723,8 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   const n = g.length * o.length * c.length;
   const ccMax = Math.max(...c.map(([lo, hi]) => hi - lo));
   const ooMax = Math.max(...o.map(([lo, hi]) => hi - lo));
-  const col = isPointwise(d, p) && per === 1 ? 0 : ccMax * KK * per * OHW;
+  // (short sums, per·OHW ≤ SMALL_L of conv.as.ts: room for the transposed columns too)
+  const col = per * OHW <= FILTER_SMALL_L ? 2 * ccMax * KK * per * OHW : isPointwise(d, p) && per === 1 ? 0 : ccMax * KK * per * OHW;
   const dyg = per > 1 ? ooMax * per * OHW : 0;
   const scratch = perPart(n, col);
   for (let k = 0; k < n; k++) scratch.push({ elems: dyg });
@@ -879,12 +883,12 @@ export const compare: Kernel<'compare'> = (out, outShape, inputs, params) => {
   if (!binaryWasm(BINARY[params.op], out, inputs[0]!.data, inputs[1]!.data)) reference.compare(out, outShape, inputs, params);
 };
 
-const MATH = { exp: 0, log: 1, log1p: 2, tanh: 3, mish: 4, mish_grad: 5 } as const;
+const MATH = { exp: 0, log: 1, log1p: 2, tanh: 3, mish: 4, mish_grad: 5, mish_grad2: 6 } as const;
 type MathPrim = keyof typeof MATH;
 
 /**
  * exp, log, log1p, tanh of float32 data in wasm (the standard library's float64 functions, about
- * twice as fast as V8's Math.* even with the copies), mish and mish_grad in float32 lanes; float64
+ * twice as fast as V8's Math.* even with the copies), mish, mish_grad and mish_grad2 in float32 lanes; float64
  * data keeps the reference's Math.*.
  */
 const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
@@ -1143,6 +1147,7 @@ export const wasmKernels: KernelTable = {
   channel_moments,
   mish: mathKernel('mish'),
   mish_grad: mathKernel('mish_grad'),
+  mish_grad2: mathKernel('mish_grad2'),
   pow,
   compare,
   select,

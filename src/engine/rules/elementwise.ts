@@ -15,7 +15,7 @@ function sameAvals(name: string, ins: readonly Aval[]): Aval {
 }
 
 /** A unary rule from d(out)/dx written in ops: tangent and cotangent are both  ·  × dfdx. */
-function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'abs' | 'mish' | 'mish_grad'>(
+function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'abs' | 'mish' | 'mish_grad' | 'mish_grad2'>(
   name: P,
   dfdx: (x: Val, out: Val) => Val,
 ): Rule<P> {
@@ -52,15 +52,22 @@ const TWO_OVER_SQRT_PI = 1.1283791670955126;
 const sign = (x: Val) => o.sub(o.gt(x, 0), o.lt(x, 0));
 
 /**
- * mish''(x) = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)) with T = tanh(softplus(x)) and σ(x) = e^−softplus(−x)
- * (accurate in relative terms far into the negative tail, where ½(1 + tanh(x/2)) rounds to 0).
+ * mish'''(x) = (1 − T²)·σ·(h·g + g'), the derivative of mish'' = (1 − T²)·σ·g, with T = tanh(softplus(x)),
+ * σ = sigmoid(x), h = 1 − σ − 2Tσ, g = 2 + x·h and g' = h − x(σ(1 − σ) + 2(1 − T²)σ² + 2Tσ(1 − σ))
+ * (T' = (1 − T²)σ, σ' = σ(1 − σ)); σ = e^−softplus(−x) and 1 − σ = e^−softplus(x), accurate in
+ * relative terms in both tails.
  */
-function mishSecond(x: Val): Val {
+function mishThird(x: Val): Val {
   const t = o.tanh(softplus(x));
   const s = o.exp(o.neg(softplus(o.neg(x))));
+  const sc = o.exp(o.neg(softplus(x)));
   const sech2 = o.sub(1, o.square(t));
-  const inner = o.add(2, o.mul(x, o.sub(o.sub(1, s), o.mul(o.mul(t, s), 2))));
-  return o.mul(o.mul(sech2, s), inner);
+  const ts = o.mul(t, s);
+  const h = o.sub(sc, o.mul(ts, 2));
+  const g = o.add(2, o.mul(x, h));
+  const hp = o.add(o.add(o.mul(s, sc), o.mul(o.mul(sech2, o.square(s)), 2)), o.mul(o.mul(ts, sc), 2));
+  const gp = o.sub(h, o.mul(x, hp));
+  return o.mul(o.mul(sech2, s), o.add(o.mul(h, g), gp));
 }
 
 export const elementwiseRules = {
@@ -101,7 +108,8 @@ export const elementwiseRules = {
   sqrt: unary('sqrt', (_x, out) => o.div(0.5, out)), // d √x = 1/(2√x)
   abs: unary('abs', (x) => sign(x)), // d|x| = sign x (0 at 0)
   mish: unary('mish', (x) => o.mishGrad(x)),
-  mish_grad: unary('mish_grad', (x) => mishSecond(x)),
+  mish_grad: unary('mish_grad', (x) => o.mishGrad2(x)),
+  mish_grad2: unary('mish_grad2', (x) => mishThird(x)),
   pow: {
     shape: (ins) => sameAvals('pow', ins),
     // d xᵖ = p xᵖ⁻¹
@@ -185,6 +193,7 @@ export const elementwiseRules = {
       | 'abs'
       | 'mish'
       | 'mish_grad'
+      | 'mish_grad2'
       | 'pow'
       | 'channel_affine'
       | 'compare'

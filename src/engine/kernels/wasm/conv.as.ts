@@ -277,8 +277,32 @@ function conv2dFilterGrad<T>(
         a = dyg;
         b = col;
       }
-      gemmDot<T>(oo, cc * KK, L, a, L, b, L, dw, CKK, n0 > 0);
+      if (per * OHW <= SMALL_L) {
+        // a short sum (one image of a few positions, as in a per-example bracket): dw [oo, cc·KK]
+        // += a [oo, L] · bᵀ as an axpy-form GEMM over bᵀ [L, cc·KK] (transposed after b), instead
+        // of cc·KK·oo dot products of L terms each
+        const bt = b == col ? col + <usize>(cc * KK * L) * sz : col;
+        transposeInto<T>(b, cc * KK, L, bt);
+        gemmAxpy<T>(oo, cc * KK, L, a, L, 1, bt, cc * KK, dw, CKK, n0 > 0);
+      } else {
+        gemmDot<T>(oo, cc * KK, L, a, L, b, L, dw, CKK, n0 > 0);
+      }
     }
+  }
+}
+
+/**
+ * The filter gradient's sums of at most this many terms (images × positions of a full chunk) take
+ * the axpy form (conv2dFilterGrad; col then holds 2·(c1 − c0)·KK·per·OHW elements: wasm.ts).
+ */
+const SMALL_L: i32 = 16;
+
+/** dst [cols, rows] = src [rows, cols]ᵀ (row-major, contiguous). */
+function transposeInto<T>(src: usize, rows: i32, cols: i32, dst: usize): void {
+  const sz: usize = sizeof<T>();
+  for (let r = 0; r < rows; r++) {
+    const s = src + <usize>(r * cols) * sz;
+    for (let c = 0; c < cols; c++) store<T>(dst + <usize>(c * rows + r) * sz, load<T>(s + <usize>c * sz));
   }
 }
 

@@ -152,7 +152,31 @@ export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): v
   return a / b + (x * 2 * w * w * (a + b)) / (b * b * (1 + w));
 }
 
-// transcendental: 0 exp, 1 log, 2 log1p, 3 tanh, 4 mish, 5 mish_grad — float32 data computed in float64 with the
+/** Mish's second derivative in float64 with one exponential, as reference.ts's mishGrad2_64 (0 at ±∞). */
+@inline function mishGrad2_64(x: f64): f64 {
+  if (x == Infinity || x == -Infinity) return 0;
+  let T: f64, S: f64, s: f64, sc: f64;
+  if (x <= 0) {
+    const u = NativeMath.exp(x);
+    const n = u * (u + 2);
+    const d = n + 2;
+    T = n / d;
+    S = (4 * (n + 1)) / (d * d);
+    s = u / (1 + u);
+    sc = 1 / (1 + u);
+  } else {
+    const w = NativeMath.exp(-x);
+    const a = 1 + 2 * w;
+    const b = a + 2 * w * w;
+    T = a / b;
+    S = (2 * w * w * (a + b)) / (b * b);
+    s = 1 / (1 + w);
+    sc = w / (1 + w);
+  }
+  return S * s * (2 + x * (sc - 2 * T * s));
+}
+
+// transcendental: 0 exp, 1 log, 2 log1p, 3 tanh, 4 mish, 5 mish_grad, 6 mish_grad2 — float32 data computed in float64 with the
 // standard library's (musl's) functions, then rounded: the reference computes Math.* in float64
 // and rounds too, so the two agree to the last float32 bit unless a value falls within a
 // float64 ulp of a float32 rounding boundary (not seen in the tests' millions of values)
@@ -163,7 +187,8 @@ export function ew_select_f64(M: usize, A: usize, B: usize, O: usize, n: i32): v
     case 2: return NativeMath.log1p(x);
     case 3: return NativeMath.tanh(x);
     case 4: return mish64(x);
-    default: return mishGrad64(x);
+    case 5: return mishGrad64(x);
+    default: return mishGrad2_64(x);
   }
 }
 
@@ -211,7 +236,30 @@ const LN2_LO_F: f32 = -2.12194440e-4;
   return f32x4.add(f32x4.div(P, Q), f32x4.div(f32x4.mul(x, R), D));
 }
 
-/** O[i] = mish(A[i]) (op 4) or mish'(A[i]) (op 5) for i < n, float32 arrays, in float32 lanes. */
+/**
+ * mish''(x) = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)) of four float32 lanes with |x| ≤ 80: T, 1 − T², σ and
+ * 1 − σ from e = e^(−|x|) as in mish4 and mishGrad2_64.
+ */
+@inline function mishGrad2x4(x: v128): v128 {
+  const one = f32x4.splat(1.0), two = f32x4.splat(2.0);
+  const e = expNeg4(f32x4.neg(f32x4.abs(x)));
+  const neg = f32x4.le(x, f32x4.splat(0.0));
+  const n = f32x4.mul(e, f32x4.add(e, two));
+  const a = f32x4.add(one, f32x4.mul(two, e));
+  const ww2 = f32x4.mul(f32x4.mul(two, e), e);
+  const Tn = v128.bitselect(n, a, neg);
+  const Td = v128.bitselect(f32x4.add(n, two), f32x4.add(a, ww2), neg);
+  const Sn = v128.bitselect(f32x4.mul(f32x4.splat(4.0), f32x4.add(n, one)), f32x4.mul(ww2, f32x4.add(a, Td)), neg);
+  const ope = f32x4.add(one, e);
+  const T = f32x4.div(Tn, Td);
+  const S = f32x4.div(Sn, f32x4.mul(Td, Td));
+  const s = f32x4.div(v128.bitselect(e, one, neg), ope);
+  const sc = f32x4.div(v128.bitselect(one, e, neg), ope);
+  const g = f32x4.add(two, f32x4.mul(x, f32x4.sub(sc, f32x4.mul(f32x4.mul(two, T), s))));
+  return f32x4.mul(f32x4.mul(S, s), g);
+}
+
+/** O[i] = mish(A[i]) (op 4), mish'(A[i]) (op 5) or mish''(A[i]) (op 6) for i < n, float32 arrays, in float32 lanes. */
 function mishF32x4(op: i32, A: usize, O: usize, n: i32): void {
   const lim = f32x4.splat(80.0);
   let i = 0;
@@ -225,7 +273,7 @@ function mishF32x4(op: i32, A: usize, O: usize, n: i32): void {
       }
       continue;
     }
-    v128.store(O + o, mish4(op, v));
+    v128.store(O + o, op == 6 ? mishGrad2x4(v) : mish4(op, v));
   }
   for (; i < n; i++) {
     const o: usize = <usize>i << 2;
