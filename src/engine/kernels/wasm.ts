@@ -439,7 +439,9 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * transcendental kernels (each element costs far more than its copy).
  * parallelMinFlops: fewest floating-point operations per thread for which matmul and the conv
  * family split a call over threads (a part costs a wake-up and a wait, some tens of µs, more on
- * a busy machine; 4 Mi flops ≈ 0.2–0.4 ms of work: measured on the xresnet step and brackets);
+ * a busy machine; 512 Ki flops ≈ 30–60 µs of work: at 2 threads, the xresnet bracket (batch 1)
+ * took 0.87× the time of 4 Mi's in alternating runs, 1 Mi 0.94×, 256 Ki 1.00×; the training step
+ * 0.97×);
  * parallelMinElements: the same in output elements for max-pooling and the simple elementwise
  * kernels; parallelMinMath: for the transcendental ones.
  */
@@ -448,7 +450,7 @@ export const wasmTuning = {
   implicitConv: true,
   elementwiseMin: 512,
   mathMin: 64,
-  parallelMinFlops: 1 << 22,
+  parallelMinFlops: 1 << 19,
   parallelMinElements: 1 << 18,
   parallelMinMath: 1 << 14,
 };
