@@ -148,6 +148,12 @@ const CASES: Case[] = [
     f: ([x, t]) => o.tanh(o.bnNormalizeJvp(x!, o.tanh(t!), 1, 1e-2)),
     xs: () => [N(3, 2, 2), N(3, 2, 2)],
   },
+  {
+    name: 'channel_sums as a primitive (u and x both differentiated, to second order)',
+    f: ([u, x]) => o.tanh(o.channelSums(o.tanh(u!), x!, 1)),
+    xs: () => [N(2, 3, 2), N(2, 3, 2)],
+  },
+  { name: 'channel_sums of one operand twice, axis 0', f: ([u]) => o.mul(o.channelSums(u!, u!, 0), 0.5), xs: () => [N(3, 4)] },
   { name: 'mish', f: ([a]) => e.mish(a!), xs: () => [away(3, 4)] },
   { name: 'mish_grad', f: ([a]) => o.mishGrad(a!), xs: () => [N(3, 4)] },
   { name: 'mish_grad2', f: ([a]) => o.mishGrad2(a!), xs: () => [N(3, 4)] },
@@ -204,6 +210,13 @@ describe('rules that finite differences cannot see', () => {
     const g = e.grad((p: Val) => o.sum(o.mul(p, o.sum(o.channelMoments(p, 1)))))(x) as e.Tensor;
     const s = (o.sum(m) as e.Tensor).item();
     g.toArray().forEach((v) => expect(v).toBeCloseTo(s, 13));
+  });
+  test('BatchNorm primitives refuse a bad axis, eps or operand in one line', () => {
+    const x = N(2, 3, 2);
+    expect(() => o.bnNormalize(x, 3)).toThrow(/^bn_normalize: axis 3 is not an axis of \[2,3,2\]$/);
+    expect(() => o.bnNormalize(x, 1, -1)).toThrow(/eps must be a finite number ≥ 0, got -1/);
+    expect(() => o.bnNormalizeJvp(x, N(2, 3))).toThrow(/bn_normalize_jvp: t has shape \[2,3\], x \[2,3,2\]/);
+    expect(() => o.channelMoments(x, -1)).toThrow(/channel_moments: axis -1 is not an axis/);
   });
   test('cast: the gradient comes back in the input dtype', () => {
     const x = N(4);

@@ -81,6 +81,7 @@ const ENGINE = [
   'cast',
   'channelAffine',
   'channelMoments',
+  'channelSums',
   'checkGrads',
   'compare',
   'concatenate',

@@ -117,6 +117,10 @@ export function bnNormalize(x: Val, axis = 1, eps = 1e-5): Val {
 export function bnNormalizeJvp(x: Val, t: Val, axis = 1, eps = 1e-5): Val {
   return bind('bn_normalize_jvp', [x, t], { axis, eps });
 }
+/** [2, C]: Σ u·x (row 0) and Σ u (row 1) of each index along `axis` over all other axes (primitive; one pass). */
+export function channelSums(u: Val, x: Val, axis = 1): Val {
+  return bind('channel_sums', [u, x], { axis });
+}
 /** [2, C]: each index along `axis`'s mean (row 0) and biased variance (row 1) over all other axes (primitive; derivative zero). */
 export function channelMoments(x: Val, axis = 1): Val {
   return bind('channel_moments', [x], { axis });

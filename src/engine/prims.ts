@@ -74,6 +74,11 @@ export interface PrimParams {
    * its derivatives in x are closed-form expressions of bn_normalize, itself and means.
    */
   bn_normalize_jvp: { readonly axis: number; readonly eps: number };
+  /**
+   * (u, x) → [2, C]: Σ u·x (row 0) and Σ u (row 1) of each index along `axis` over all other axes,
+   * in one pass (channel_affine's scale and shift cotangents: BatchNorm's weight and bias gradients).
+   */
+  channel_sums: { readonly axis: number };
   /** x → [2, C]: the mean (row 0) and biased variance (row 1) of each index along `axis` over all other axes; derivative zero (BatchNorm's running statistics). */
   channel_moments: { readonly axis: number };
   /** 1 where `a op b`, else 0 (same dtype); derivative zero. */
@@ -140,6 +145,7 @@ export const PRIMS = [
   'bn_normalize',
   'bn_normalize_jvp',
   'channel_moments',
+  'channel_sums',
   'compare',
   'select',
   'cast',

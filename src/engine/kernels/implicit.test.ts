@@ -3,7 +3,7 @@
  * (conv.as.ts convImplicit: conv2d, and the input gradient of stride-1 convolutions as a
  * convolution with the flipped, transposed weights), the float32 3×3 stride-2 max-pool argmax
  * (pool.as.ts poolArgmax3s2), channel_affine (BatchNorm's scale and shift in one pass) and
- * BatchNorm's normalisation (bn_normalize, bn_normalize_jvp, channel_moments; normalize.as.ts)
+ * BatchNorm's normalisation (bn_normalize, bn_normalize_jvp, channel_moments, channel_sums; normalize.as.ts)
  * and the filter gradient's short sums (a per-example bracket's few positions: the axpy form):
  * against the reference kernels (and the im2col path they replace), and bit-identical at 1, 2 and
  * 3 threads.
@@ -212,11 +212,12 @@ describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
   }
 });
 
-describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp and channel_moments (wasm)', () => {
+describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp, channel_moments and channel_sums (wasm)', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     // float64 sums in another order than the reference's: the float64 results agree to a few
-    // float64 ulps; float32 ones, rounded once from them, to one float32 ulp of the largest value
-    const tol = dtype === 'float32' ? 2 ** -23 : 1e-14;
+    // float64 ulps (channel_sums, a plain sum of up to 32 Ki terms: to 1e-12 of the largest);
+    // float32 ones, rounded once from them, to one float32 ulp of the largest value
+    const tolOf = (prim: string): number => (dtype === 'float32' ? 2 ** -23 : prim === 'channel_sums' ? 1e-12 : 1e-14);
     for (const [shape, axis] of [
       [[32, 16, 32, 32], 1],
       [[8, 8, 2, 2], 1],
@@ -237,12 +238,13 @@ describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp and channel_mome
           ['bn_normalize', [...shape], [x], p],
           ['bn_normalize_jvp', [...shape], [x, t], p],
           ['channel_moments', [2, C], [x], { axis }],
+          ['channel_sums', [2, C], [t, x], { axis }],
         ] as const;
         for (const [prim, outShape, ins, params] of cases) {
           const kr = reference[prim] as (o: Buf, s: Shape, i: readonly KIn[], q: typeof params) => void;
           const kw = wasmKernels[prim] as typeof kr;
           const want = run(kr, [...outShape], [...ins], params, dtype);
-          expect(maxRelErr(run(kw, [...outShape], [...ins], params, dtype), want), prim).toBeLessThanOrEqual(tol);
+          expect(maxRelErr(run(kw, [...outShape], [...ins], params, dtype), want), prim).toBeLessThanOrEqual(tolOf(prim));
           wasmTuning.parallelMinElements = 1;
           setThreads(1);
           const one = run(kw, [...outShape], [...ins], params, dtype);

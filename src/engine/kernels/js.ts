@@ -738,6 +738,7 @@ export const jsKernels: KernelTable = {
   bn_normalize: reference.bn_normalize,
   bn_normalize_jvp: reference.bn_normalize_jvp,
   channel_moments: reference.channel_moments,
+  channel_sums: reference.channel_sums,
   div: reference.div,
   max: reference.max,
   min: reference.min,

@@ -81,6 +81,10 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
     conv('conv2d_filter_grad', d, [3, 3, 9, 9], [5, 3, 3, 3], 2, 1),
     conv('conv2d_filter_grad', d, [2, 4, 6, 6], [6, 4, 1, 1], 1, 0),
   ],
+  channel_sums: (d) => [
+    { ins: [arr(d, [3, 7, 197]), arr(d, [3, 7, 197])], out: [2, 7], params: { axis: 1 } },
+    { ins: [arr(d, S), arr(d, S)], out: [2, 3], params: { axis: 0 } },
+  ],
   compare: (d) => (['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const).map((op) => ({ ...binary(d), params: { op } })),
   select: (d) => [
     { ins: [arr(d, S), arr(d, S), arr(d, S)].map((a, i) => (i === 0 ? { ...a, data: a.data.map((v) => +(v > 0)) } : a)), out: S, params: {} },

@@ -225,6 +225,27 @@ export const reference: KernelTable = {
         for (let r = 0; r < R; r++, i++) out[i] = r0 * (t[i]! - a - (x[i]! - m) * r0 * b);
       }
   },
+  // [Σ u·x; Σ u] per channel, in float64 (row-major order)
+  channel_sums: (out, _shape, ins, { axis }) => {
+    const u = X(ins),
+      x = X(ins, 1);
+    const shape = ins[0]!.shape;
+    const C = shape[axis]!;
+    const R = sizeOf(shape.slice(axis + 1));
+    const P = sizeOf(shape.slice(0, axis));
+    const sux = new Float64Array(C);
+    const su = new Float64Array(C);
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++)
+        for (let r = 0; r < R; r++, i++) {
+          sux[c] = sux[c]! + u[i]! * x[i]!;
+          su[c] = su[c]! + u[i]!;
+        }
+    for (let c = 0; c < C; c++) {
+      out[c] = sux[c]!;
+      out[C + c] = su[c]!;
+    }
+  },
   // [mean; biased variance] per channel (channelStats)
   channel_moments: (out, _shape, ins, { axis }) => {
     const { C, mean, vari } = channelStats(X(ins), ins[0]!.shape, axis);

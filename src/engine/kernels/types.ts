@@ -47,6 +47,7 @@ export const WRITES_EVERY_ELEMENT: ReadonlySet<Prim> = new Set<Prim>([
   'bn_normalize',
   'bn_normalize_jvp',
   'channel_moments',
+  'channel_sums',
   'compare',
   'select',
   'cast',

@@ -16,7 +16,8 @@
  * ulp); mish, mish_grad and mish_grad2 of float32 data run in float32 lanes, four at a time, within a few
  * float32 ulps of the reference (elementwise.as.ts). BatchNorm's bn_normalize, bn_normalize_jvp
  * and channel_moments compute in float64 as reference.ts does, with the sums in another order
- * (normalize.as.ts).
+ * and, for float32 data, the moments from one pass of shifted sums (normalize.as.ts): within a
+ * float32 ulp of the reference.
  *
  * The module is compiled and instantiated synchronously when this file is loaded. Where
  * WebAssembly or its SIMD extension is not available, `wasmAvailable` is false and every kernel
@@ -944,7 +945,8 @@ function channelLayout(shape: Shape, axis: number): { P: number; C: number; R: n
 /**
  * bn_normalize, bn_normalize_jvp and channel_moments in wasm (normalize.as.ts): the channels split
  * over threads, each channel's sums taken by one thread in one order (the same results for every
- * thread count); float64 sums and arithmetic as reference.ts, in another order of the sums.
+ * thread count); float64 sums and arithmetic with reference.ts's output formulas, the sums in
+ * another order (float32 data: the moments from one shifted pass, not two).
  */
 export const bn_normalize: Kernel<'bn_normalize'> = (out, outShape, inputs, params) => {
   const x = inputs[0]!.data;
@@ -1027,6 +1029,21 @@ export function wasmAdam(ins: readonly [Buf, Buf, Buf, Buf], outs: readonly [Buf
   });
   return true;
 }
+
+/** channel_sums in wasm (normalize.as.ts): channels over threads, float64 sums in one order per channel. */
+export const channel_sums: Kernel<'channel_sums'> = (out, outShape, inputs, params) => {
+  const u = inputs[0]!,
+    x = inputs[1]!;
+  if (wasm === null || x.data.length < wasmTuning.elementwiseMin || !uniform(out, u.data, x.data))
+    return reference.channel_sums(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(x.shape, params.axis);
+  const ok = viaWasm(out, [u.data, x.data], [], ([pU, pX], pO, _, isF32) => {
+    const fn = isF32 ? 'channel_sums_f32' : 'channel_sums_f64';
+    const parts = partsFor(x.data.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pU!, pX!, pO, P, C, R, c0, c1]]));
+  });
+  if (!ok) reference.channel_sums(out, outShape, inputs, params);
+};
 
 export const select: Kernel<'select'> = (out, outShape, inputs, params) => {
   const m = inputs[0]!.data,
@@ -1147,6 +1164,7 @@ export const wasmKernels: KernelTable = {
   bn_normalize,
   bn_normalize_jvp,
   channel_moments,
+  channel_sums,
   mish: mathKernel('mish'),
   mish_grad: mathKernel('mish_grad'),
   mish_grad2: mathKernel('mish_grad2'),

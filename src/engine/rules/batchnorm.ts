@@ -1,7 +1,9 @@
 /**
  * BatchNorm's normalisation as primitives: bn_normalize (x ↦ x̂ = (x − μ)/σ per index along
  * `axis`, σ = √(biased variance + eps)), bn_normalize_jvp (its Jacobian applied to a vector) and
- * channel_moments (μ and the biased variance; derivative zero).
+ * channel_moments (μ and the biased variance; derivative zero); and channel_sums (Σ u·x and Σ u per
+ * channel, channel_affine's scale and shift cotangents in one pass: bilinear, its cotangent maps
+ * are channel_affine).
  *
  * The Jacobian J t = (1/σ)(t − mean(t) − x̂·mean(x̂·t)) is symmetric, so it is both derivatives of
  * bn_normalize. The derivatives of J t in x are closed forms (k = J t, r = 1/σ, means per channel):
@@ -11,7 +13,7 @@
  * and products, so that derivatives nest to any order.
  */
 import { fmtShape, shapesEqual } from '../shape.js';
-import type { Val } from '../tensor.js';
+import { full, tensor, type Val } from '../tensor.js';
 import * as o from '../ops.js';
 import { sumCts, type Aval, type Rule } from './types.js';
 
@@ -93,4 +95,27 @@ export const batchnormRules = {
     vjp: () => [null],
     zeroDerivative: true,
   },
-} satisfies { [K in 'bn_normalize' | 'bn_normalize_jvp' | 'channel_moments']: Rule<K> };
+  channel_sums: {
+    shape: ([u, x], { axis }) => {
+      checkAxis('channel_sums', x!, axis);
+      if (u!.dtype !== x!.dtype) throw new Error(`channel_sums: u has dtype ${u!.dtype}, x ${x!.dtype}; cast explicitly`);
+      if (!shapesEqual(u!.shape, x!.shape)) throw new Error(`channel_sums: u has shape ${fmtShape(u!.shape)}, x ${fmtShape(x!.shape)}`);
+      return { shape: [2, x!.shape[axis]!], dtype: x!.dtype };
+    },
+    // d[Σ u·x; Σ u] = [Σ u̇·x; Σ u̇] + [Σ u·ẋ; 0]
+    jvp: ([u, x], [tu, tx], _out, { axis }) =>
+      sumCts(
+        [() => (tu ? o.channelSums(tu, x!, axis) : null), () => (tx ? o.mul(o.channelSums(u!, tx, axis), tensor([1, 0], [2, 1], x!.dtype)) : null)],
+        o.add,
+      ),
+    // cotangent g [2, C]: ū = g₀·x + g₁ and x̄ = g₀·u per channel
+    vjp: (g, [u, x], _out, { axis }, needs) => {
+      const c = x!.shape[axis]!;
+      const g0 = o.reshape(o.slice(g, [0, 0], [1, c]), [c]);
+      return [
+        needs[0] ? o.channelAffine(x!, g0, o.reshape(o.slice(g, [1, 0], [2, c]), [c]), axis) : null,
+        needs[1] ? o.channelAffine(u!, g0, full([c], 0, x!.dtype), axis) : null,
+      ];
+    },
+  },
+} satisfies { [K in 'bn_normalize' | 'bn_normalize_jvp' | 'channel_moments' | 'channel_sums']: Rule<K> };

@@ -142,12 +142,14 @@ export const elementwiseRules = {
         o.add,
       );
     },
+    // the scale's and shift's cotangents Σ ct·x and Σ ct in one pass (channel_sums)
     vjp: (ct, [x, s], _out, { axis }, needs) => {
-      const others = x!.shape.map((_, i) => i).filter((i) => i !== axis);
+      const c = x!.shape[axis]!;
+      const sums = needs[1] || needs[2] ? o.channelSums(ct, x!, axis) : null;
       return [
-        needs[0] ? o.channelAffine(ct, s!, full([x!.shape[axis]!], 0, x!.dtype), axis) : null,
-        needs[1] ? o.sum(o.mul(ct, x!), others) : null,
-        needs[2] ? o.sum(ct, others) : null,
+        needs[0] ? o.channelAffine(ct, s!, full([c], 0, x!.dtype), axis) : null,
+        needs[1] ? o.reshape(o.slice(sums!, [0, 0], [1, c]), [c]) : null,
+        needs[2] ? o.reshape(o.slice(sums!, [1, 0], [2, c]), [c]) : null,
       ];
     },
   },

@@ -7,7 +7,7 @@
  *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
  *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts) and the Adam update
  *   structural.as.ts    reduce_sum and broadcast over three coalesced axes
- *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp and channel_moments
+ *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp, channel_moments and channel_sums
  *   common.as.ts        inlined helpers
  *
  * No runtime and no GC objects: every function works on raw linear memory at byte addresses
@@ -45,5 +45,6 @@ export {
   bn_normalize_f32, bn_normalize_f64,
   bn_normalize_jvp_f32, bn_normalize_jvp_f64,
   channel_moments_f32, channel_moments_f64,
+  channel_sums_f32, channel_sums_f64,
 } from './normalize.as';
 export { reduce_sum_f32, reduce_sum_f64, broadcast_f32, broadcast_f64 } from './structural.as';

@@ -320,3 +320,63 @@ export function bn_normalize_jvp_f32(X: usize, Tv: usize, O: usize, P: i32, C: i
 export function bn_normalize_jvp_f64(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
   normalizeJvp<f64>(X, Tv, O, P, C, R, eps, c0, c1);
 }
+
+// channel_sums: O[c] = Σ u·x, O[C + c] = Σ u over channel c's runs (float64 sums, products of
+// promoted float32 values exact)
+function channelSums<T>(U: usize, X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  for (let c = c0; c < c1; c++) {
+    let s0 = f64x2.splat(0),
+      s1 = f64x2.splat(0),
+      a0 = f64x2.splat(0),
+      a1 = f64x2.splat(0);
+    let s: f64 = 0,
+      a: f64 = 0;
+    let off: usize = <usize>c * <usize>R * sz;
+    for (let p = 0; p < P; p++, off += stride) {
+      const u = U + off,
+        x = X + off;
+      let r = 0;
+      for (; r + 4 <= R; r += 4) {
+        let ul: v128, uh: v128, xl: v128, xh: v128;
+        if (sizeof<T>() == 4) {
+          const q: usize = <usize>r << 2;
+          const v = v128.load(u + q),
+            w = v128.load(x + q);
+          ul = f64x2.promote_low_f32x4(v);
+          uh = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+          xl = f64x2.promote_low_f32x4(w);
+          xh = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
+        } else {
+          const q: usize = <usize>r << 3;
+          ul = v128.load(u + q);
+          uh = v128.load(u + q, 16);
+          xl = v128.load(x + q);
+          xh = v128.load(x + q, 16);
+        }
+        s0 = f64x2.add(s0, f64x2.mul(ul, xl));
+        s1 = f64x2.add(s1, f64x2.mul(uh, xh));
+        a0 = f64x2.add(a0, ul);
+        a1 = f64x2.add(a1, uh);
+      }
+      for (; r < R; r++) {
+        const q: usize = <usize>r * sz;
+        const uv = <f64>load<T>(u + q);
+        s += uv * <f64>load<T>(x + q);
+        a += uv;
+      }
+    }
+    const sv = f64x2.add(s0, s1),
+      av = f64x2.add(a0, a1);
+    store<T>(O + <usize>c * sz, <T>(s + f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1)));
+    store<T>(O + <usize>(C + c) * sz, <T>(a + f64x2.extract_lane(av, 0) + f64x2.extract_lane(av, 1)));
+  }
+}
+
+export function channel_sums_f32(U: usize, X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
+  channelSums<f32>(U, X, O, P, C, R, c0, c1);
+}
+export function channel_sums_f64(U: usize, X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
+  channelSums<f64>(U, X, O, P, C, R, c0, c1);
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/**
+ * A/B timing of whole computations of two builds in one process, alternating call by call (on a
+ * shared machine whose speed drifts, only this kind of comparison separates differences of a few
+ * per cent): the xresnet's Adam training step (batch 32, float32, BatchNorm in training mode,
+ * random 3×64×64 inputs and 40 targets) or its per-example bracket (one pair, float32, BatchNorm
+ * eval). Prints each build's median ms and the median over the pairs of (B ms) / (A ms).
+ *
+ *   A=<dist of build A> B=<dist of build B> node scripts/step-ab.mjs [step|bracket]
+ *
+ * A build is a `dist/` directory (e.g. one made by `npm run build` in a `git worktree` of another
+ * commit, with node_modules linked). Environment: A, B (default: this checkout's dist for both),
+ * T (threads, both; TA, TB each), R (pairs, 24). Each build is its own module instance, with its
+ * own WebAssembly memory and kernel threads. (One build at two thread counts: `node
+ * dist/bench/train-bench.js --threads N --scaling`, which warms each count up untimed.)
+ */
+const here = new URL('../dist', import.meta.url).pathname;
+const dirs = [process.env.A ?? here, process.env.B ?? here];
+const what = process.argv[2] ?? 'step';
+if (what !== 'step' && what !== 'bracket') throw new Error(`expected step or bracket, got "${what}"`);
+const T = Number(process.env.T ?? 1);
+const TS = [Number(process.env.TA ?? T), Number(process.env.TB ?? T)];
+const R = Number(process.env.R ?? 24);
+const mods = [];
+if (dirs[0] === dirs[1] && TS[0] !== TS[1]) throw new Error('one build at two thread counts: use train-bench --scaling (see above)');
+for (const [k, d] of dirs.entries()) {
+  const imp = (p) => import(`${d}${p}`);
+  const tb = await imp('/bench/train-bench.js');
+  const { setThreads } = await imp('/engine/kernels/threads.js');
+  const { getModel, initBuffers, initModel } = await imp('/nn/models.js');
+  const { bce, LOSSES } = await imp('/nn/losses.js');
+  const model = getModel('xresnet');
+  let work;
+  if (what === 'step') {
+    const tr = await imp('/study/train.js');
+    const OPT = { name: 'adam', lr: 1e-3, betas: [0.9, 0.999] };
+    const config = tr.trainConfigSchema.parse({ model: 'xresnet', batchSize: 32, dtype: 'float32', seed: 0, optimizer: OPT });
+    const train = tb.randomDataset([3, 64, 64], 40, 32, 0);
+    const ctx = { model, loss: bce, train, test: train, config };
+    let ck = tr.freshCheckpoint(ctx, OPT);
+    work = () => {
+      ck = tr.trainStep(ctx, ck, OPT).next;
+    };
+  } else {
+    const { bracket, modelLoss } = await imp('/bracket/bracket.js');
+    const { batch } = await imp('/data/dataset.js');
+    const { Scratch, withScratch } = await imp('/engine/scratch.js');
+    const { evalState } = await imp('/nn/layers.js');
+    const ds = tb.randomDataset([3, 64, 64], 40, 2, 0);
+    const params = initModel(model, 0, 'float32');
+    const lossFn = modelLoss(model, LOSSES.bce, evalState(initBuffers(model)));
+    const [x, y] = [batch(ds, [0], 'float32'), batch(ds, [1], 'float32')];
+    const pool = new Scratch();
+    work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
+  }
+  mods.push({ setT: () => setThreads(TS[k]), work });
+}
+for (const m of mods) {
+  m.setT();
+  for (let i = 0; i < 3; i++) m.work();
+}
+const ts = [[], []];
+for (let r = 0; r < R; r++)
+  for (let k = 0; k < 2; k++) {
+    mods[k].setT();
+    const t0 = performance.now();
+    mods[k].work();
+    ts[k].push(performance.now() - t0);
+  }
+const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const ratios = ts[0].map((a, i) => ts[1][i] / a);
+console.log(
+  `xresnet ${what}: A (${TS[0]} thread${TS[0] > 1 ? 's' : ''}) ${med(ts[0]).toFixed(1)} ms, B (${TS[1]}) ${med(ts[1]).toFixed(1)} ms; ` +
+    `B/A over ${R} pairs: median ${med(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+);
