@@ -220,7 +220,11 @@ const LN2_LO_F: f32 = -2.12194440e-4;
   return f32x4.mul(p, scale);
 }
 
-/** Mish (op 4) or its derivative (op 5) of four float32 lanes with |x| ≤ 80. */
+/**
+ * Mish (op 4), its derivative (op 5) or its second derivative (op 6) of four float32 lanes with
+ * |x| ≤ 80: T = P/Q, and for op 6 mish'' = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)) with 1 − T², σ and
+ * 1 − σ from the same e = e^(−|x|), as in mishGrad2_64.
+ */
 @inline function mish4(op: i32, x: v128): v128 {
   const one = f32x4.splat(1.0), two = f32x4.splat(2.0);
   const e = expNeg4(f32x4.neg(f32x4.abs(x)));
@@ -231,32 +235,19 @@ const LN2_LO_F: f32 = -2.12194440e-4;
   const P = v128.bitselect(n, a, neg);
   const Q = v128.bitselect(f32x4.add(n, two), f32x4.add(a, ww2), neg);
   if (op == 4) return f32x4.div(f32x4.mul(x, P), Q);
+  if (op == 6) {
+    const Sn = v128.bitselect(f32x4.mul(f32x4.splat(4.0), f32x4.add(n, one)), f32x4.mul(ww2, f32x4.add(a, Q)), neg);
+    const ope = f32x4.add(one, e);
+    const T = f32x4.div(P, Q);
+    const S = f32x4.div(Sn, f32x4.mul(Q, Q));
+    const s = f32x4.div(v128.bitselect(e, one, neg), ope);
+    const sc = f32x4.div(v128.bitselect(one, e, neg), ope);
+    const g = f32x4.add(two, f32x4.mul(x, f32x4.sub(sc, f32x4.mul(f32x4.mul(two, T), s))));
+    return f32x4.mul(f32x4.mul(S, s), g);
+  }
   const R = v128.bitselect(f32x4.mul(f32x4.mul(f32x4.splat(4.0), f32x4.add(n, one)), e), f32x4.mul(ww2, f32x4.add(P, Q)), neg);
   const D = f32x4.mul(f32x4.mul(Q, Q), f32x4.add(one, e));
   return f32x4.add(f32x4.div(P, Q), f32x4.div(f32x4.mul(x, R), D));
-}
-
-/**
- * mish''(x) = (1 − T²)·σ·(2 + x(1 − σ − 2Tσ)) of four float32 lanes with |x| ≤ 80: T, 1 − T², σ and
- * 1 − σ from e = e^(−|x|) as in mish4 and mishGrad2_64.
- */
-@inline function mishGrad2x4(x: v128): v128 {
-  const one = f32x4.splat(1.0), two = f32x4.splat(2.0);
-  const e = expNeg4(f32x4.neg(f32x4.abs(x)));
-  const neg = f32x4.le(x, f32x4.splat(0.0));
-  const n = f32x4.mul(e, f32x4.add(e, two));
-  const a = f32x4.add(one, f32x4.mul(two, e));
-  const ww2 = f32x4.mul(f32x4.mul(two, e), e);
-  const Tn = v128.bitselect(n, a, neg);
-  const Td = v128.bitselect(f32x4.add(n, two), f32x4.add(a, ww2), neg);
-  const Sn = v128.bitselect(f32x4.mul(f32x4.splat(4.0), f32x4.add(n, one)), f32x4.mul(ww2, f32x4.add(a, Td)), neg);
-  const ope = f32x4.add(one, e);
-  const T = f32x4.div(Tn, Td);
-  const S = f32x4.div(Sn, f32x4.mul(Td, Td));
-  const s = f32x4.div(v128.bitselect(e, one, neg), ope);
-  const sc = f32x4.div(v128.bitselect(one, e, neg), ope);
-  const g = f32x4.add(two, f32x4.mul(x, f32x4.sub(sc, f32x4.mul(f32x4.mul(two, T), s))));
-  return f32x4.mul(f32x4.mul(S, s), g);
 }
 
 /** O[i] = mish(A[i]) (op 4), mish'(A[i]) (op 5) or mish''(A[i]) (op 6) for i < n, float32 arrays, in float32 lanes. */
@@ -273,7 +264,7 @@ function mishF32x4(op: i32, A: usize, O: usize, n: i32): void {
       }
       continue;
     }
-    v128.store(O + o, op == 6 ? mishGrad2x4(v) : mish4(op, v));
+    v128.store(O + o, mish4(op, v));
   }
   for (; i < n; i++) {
     const o: usize = <usize>i << 2;
