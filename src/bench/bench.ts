@@ -41,7 +41,7 @@ import { evalState } from '../nn/layers.js';
 import { getModel, initBuffers, initModel } from '../nn/models.js';
 import { xresnetSpec } from '../nn/spec.js';
 import { table } from '../cli/util.js';
-import { pairedSpeedup, randomDataset, runTorchPeer, type PairedSpeedup, type TrainBenchRow } from './train-bench.js';
+import { pairedSpeedup, randomDataset, runTorchPeer, speedupText, type PairedSpeedup, type TrainBenchRow } from './train-bench.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
@@ -302,11 +302,6 @@ const kernelsLabel =
       : 'wasm (plain JS: no WebAssembly SIMD)'
     : activeKernels();
 
-/** A paired speed-up in words. */
-function speedupText(sp: PairedSpeedup): string {
-  return `${sp.threads} threads vs 1 (${sp.pairs} alternating pairs): ${sp.ms1.toFixed(1)} → ${sp.msN.toFixed(1)} ms, speed-up ${sp.median.toFixed(2)}× (pairs ${sp.min.toFixed(2)}–${sp.max.toFixed(2)}, load ${sp.loadAverage.toFixed(1)})`;
-}
-
 // the contract of `--json`: `train` and `bracket` rows with both sides' thread counts
 const bracketRows: BracketRow[] = [
   ...rows
@@ -386,7 +381,7 @@ if (flag('--json')) {
         ]),
       ),
     );
-    for (const r of training) if (r.speedup) console.log(`${r.model}: ${speedupText(r.speedup)}`);
+    for (const r of training) if (r.speedup) console.log(`${r.model}: ${speedupText(r.speedup, 'ms/step')}`);
   }
   if (allPairs) {
     const a = allPairs as {

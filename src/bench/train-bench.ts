@@ -92,6 +92,11 @@ export interface PairedSpeedup {
   loadAverage: number;
 }
 
+/** A paired speed-up in words (`unit`: of the two medians). */
+export function speedupText(sp: PairedSpeedup, unit = 'ms'): string {
+  return `${sp.threads} threads vs 1 (${sp.pairs} alternating pairs): ${sp.ms1.toFixed(1)} → ${sp.msN.toFixed(1)} ${unit}, speed-up ${sp.median.toFixed(2)}× (pairs ${sp.min.toFixed(2)}–${sp.max.toFixed(2)}, load ${sp.loadAverage.toFixed(1)})`;
+}
+
 /** pairs × (one step at 1 thread, one at `threads`), each after an untimed one at its count; restores `threads`. */
 export function pairedSpeedup(work: () => void, threads: number, pairs: number): PairedSpeedup {
   const t1: number[] = [];
@@ -386,10 +391,7 @@ function main(): void {
             ` (load ${r.loadAverage.toFixed(1)})`,
         );
         const sp = r.speedup;
-        if (sp)
-          console.log(
-            `  ${sp.threads} threads vs 1, ${sp.pairs} alternating pairs: ${sp.ms1.toFixed(1)} → ${sp.msN.toFixed(1)} ms/step, speed-up ${sp.median.toFixed(2)}× (pairs ${sp.min.toFixed(2)}–${sp.max.toFixed(2)}, load ${sp.loadAverage.toFixed(1)})`,
-          );
+        if (sp) console.log(`  ${speedupText(sp, 'ms/step')}`);
         for (const k of r.profile ?? []) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.kernel}`);
         if (r.profileByPrim) {
           console.log(

@@ -81,6 +81,8 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
   const momentum = opts.momentum ?? 0.1;
   const c = x.shape[1]!;
   const bshape = [1, c, 1, 1];
+  const w = p[`${prefix}.weight`];
+  const b = p[`${prefix}.bias`];
   let mean: Val;
   let vari: Val;
   let centred: Val;
@@ -111,8 +113,6 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
     const nbt = state.buffers[`${prefix}.num_batches_tracked`];
     state.updates[`${prefix}.num_batches_tracked`] = new Tensor(Float64Array.of((nbt?.data[0] ?? 0) + 1), []);
     const xh = o.bnNormalize(x, 1, eps);
-    const w = p[`${prefix}.weight`];
-    const b = p[`${prefix}.bias`];
     if (!w && !b) return xh;
     return o.channelAffine(xh, w ?? full([c], 1, x.dtype), b ?? full([c], 0, x.dtype), 1);
   } else {
@@ -120,10 +120,8 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
     vari = o.reshape(o.cast(buffer(state, `${prefix}.running_var`, c), x.dtype), bshape);
     centred = o.sub(x, mean);
   }
-  const w = p[`${prefix}.weight`];
-  const b = p[`${prefix}.bias`];
   const sd = o.sqrt(o.add(vari, eps));
-  if (b && !(state.training && state.perExample)) {
+  if (b && !state.training) {
     // per-channel scale and shift in one pass (channel_affine: the same values as the mul and
     // add of the broadcast vectors below, without materialising them)
     const sdC = o.reshape(sd, [c]);

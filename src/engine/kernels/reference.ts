@@ -135,15 +135,18 @@ function mishGrad64(x: number): number {
   return a / b + (x * 2 * w * w * (a + b)) / (b * b * (1 + w));
 }
 
+/** A shape as [P, C, R] around `axis` (C = shape[axis]): the layout of the per-channel kernels. */
+export function channelLayout(shape: Shape, axis: number): { P: number; C: number; R: number } {
+  return { P: sizeOf(shape.slice(0, axis)), C: shape[axis]!, R: sizeOf(shape.slice(axis + 1)) };
+}
+
 /**
- * x as [P, C, R] around `axis` (C = shape[axis]), and each channel's mean and biased variance
+ * x as [P, C, R] around `axis` (channelLayout), and each channel's mean and biased variance
  * over its P·R elements, in float64: the sums in row-major order, the variance of the centred
  * values (two passes).
  */
 function channelStats(x: Buf, shape: Shape, axis: number): { P: number; C: number; R: number; mean: Float64Array; vari: Float64Array } {
-  const C = shape[axis]!;
-  const R = sizeOf(shape.slice(axis + 1));
-  const P = sizeOf(shape.slice(0, axis));
+  const { P, C, R } = channelLayout(shape, axis);
   const n = P * R;
   const mean = new Float64Array(C);
   const vari = new Float64Array(C);
@@ -180,8 +183,7 @@ export const reference: KernelTable = {
     const x = X(ins),
       s = X(ins, 1),
       t = X(ins, 2);
-    const C = shape[axis]!;
-    const R = sizeOf(shape.slice(axis + 1));
+    const { C, R } = channelLayout(shape, axis);
     const f32 = out instanceof Float32Array;
     for (let i = 0, c = 0; i < out.length; i += R, c = c + 1 === C ? 0 : c + 1) {
       const sc = s[c]!,
@@ -229,10 +231,7 @@ export const reference: KernelTable = {
   channel_sums: (out, _shape, ins, { axis }) => {
     const u = X(ins),
       x = X(ins, 1);
-    const shape = ins[0]!.shape;
-    const C = shape[axis]!;
-    const R = sizeOf(shape.slice(axis + 1));
-    const P = sizeOf(shape.slice(0, axis));
+    const { P, C, R } = channelLayout(ins[0]!.shape, axis);
     const sux = new Float64Array(C);
     const su = new Float64Array(C);
     for (let p = 0, i = 0; p < P; p++)

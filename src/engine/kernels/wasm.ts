@@ -60,10 +60,10 @@ import type { Buf, DType } from '../dtype.js';
 import { setBufferSource } from '../scratch.js';
 import type { ConvParams, PoolParams } from '../prims.js';
 import { jsKernels } from './js.js';
-import { broadcastSrcStrides, reduceDstStrides, reference } from './reference.js';
+import { broadcastSrcStrides, channelLayout, reduceDstStrides, reference } from './reference.js';
 import { convDims, input, matmulDims, poolDims, type ConvDims } from './linalg_ref.js';
 import { coalesce } from './strided.js';
-import { sizeOf, stridesOf, type Shape } from '../shape.js';
+import { stridesOf } from '../shape.js';
 import { runParts, shutdownThreads, threads, type Call, type ThreadTarget } from './threads.js';
 import type { Kernel, KernelTable } from './types.js';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from './wasm/kernels.wasm.js';
@@ -926,21 +926,14 @@ export const channel_affine: Kernel<'channel_affine'> = (out, outShape, inputs, 
   if (wasm === null || out.length < wasmTuning.elementwiseMin || !uniform(out, x, s) || !uniform(out, t, t)) {
     return reference.channel_affine(out, outShape, inputs, params);
   }
-  const C = outShape[params.axis]!;
-  const R = sizeOf(outShape.slice(params.axis + 1));
-  const P = out.length / R;
+  const { P, C, R } = channelLayout(outShape, params.axis);
   const ok = viaWasm(out, [x, s, t], [], ([pX, pS, pT], pO, _, isF32) => {
     const fn = isF32 ? 'channel_affine_f32' : 'channel_affine_f64';
     const parts = partsFor(out.length, wasmTuning.parallelMinElements);
-    exec(ranges(P, parts).map(([p0, p1]) => [[fn, pX!, pS!, pT!, pO, C, R, p0, p1]]));
+    exec(ranges(P * C, parts).map(([p0, p1]) => [[fn, pX!, pS!, pT!, pO, C, R, p0, p1]]));
   });
   if (!ok) reference.channel_affine(out, outShape, inputs, params);
 };
-
-/** x as [P, C, R] around `axis` (C = shape[axis]): the layout of the BatchNorm kernels. */
-function channelLayout(shape: Shape, axis: number): { P: number; C: number; R: number } {
-  return { P: sizeOf(shape.slice(0, axis)), C: shape[axis]!, R: sizeOf(shape.slice(axis + 1)) };
-}
 
 /**
  * bn_normalize, bn_normalize_jvp and channel_moments in wasm (normalize.as.ts): the channels split

@@ -7,6 +7,18 @@
   return v128.splat<T>(<T>0);
 }
 
+/** The two elements of type T at a as float64 lanes (float32 promoted exactly). */
+@inline export function ld2<T>(a: usize): v128 {
+  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(a));
+  return v128.load(a);
+}
+
+/** Store two float64 lanes at a as elements of type T (float32: rounded to nearest). */
+@inline export function st2<T>(a: usize, v: v128): void {
+  if (sizeof<T>() == 4) v128.store64_lane(a, f32x4.demote_f64x2_zero(v), 0);
+  else v128.store(a, v);
+}
+
 /** ⌊a / b⌋ for b > 0. */
 @inline export function floorDiv(a: i32, b: i32): i32 {
   return a >= 0 ? a / b : -((b - 1 - a) / b);

@@ -3,7 +3,7 @@
  * the JS tier (js.ts). The geometry of a call is set first by setGeom (module globals).
  */
 import { ceilDiv, floorDiv, max32, min32 } from './common.as';
-import { gemmAxpy, gemmDot, tile4x2 } from './gemm.as';
+import { gemmAxpy, gemmDot, tile4x2, transpose } from './gemm.as';
 
 // ---------------------------------------------------------------------------------------------
 // conv geometry (set once per call by setGeom, read by the conv kernels)
@@ -282,7 +282,7 @@ function conv2dFilterGrad<T>(
         // += a [oo, L] · bᵀ as an axpy-form GEMM over bᵀ [L, cc·KK] (transposed after b), instead
         // of cc·KK·oo dot products of L terms each
         const bt = b == col ? col + <usize>(cc * KK * L) * sz : col;
-        transposeInto<T>(b, cc * KK, L, bt);
+        transpose<T>(b, cc * KK, L, bt);
         gemmAxpy<T>(oo, cc * KK, L, a, L, 1, bt, cc * KK, dw, CKK, n0 > 0);
       } else {
         gemmDot<T>(oo, cc * KK, L, a, L, b, L, dw, CKK, n0 > 0);
@@ -296,15 +296,6 @@ function conv2dFilterGrad<T>(
  * the axpy form (conv2dFilterGrad; col then holds 2·(c1 − c0)·KK·per·OHW elements: wasm.ts).
  */
 const SMALL_L: i32 = 16;
-
-/** dst [cols, rows] = src [rows, cols]ᵀ (row-major, contiguous). */
-function transposeInto<T>(src: usize, rows: i32, cols: i32, dst: usize): void {
-  const sz: usize = sizeof<T>();
-  for (let r = 0; r < rows; r++) {
-    const s = src + <usize>(r * cols) * sz;
-    for (let c = 0; c < cols; c++) store<T>(dst + <usize>(c * rows + r) * sz, load<T>(s + <usize>c * sz));
-  }
-}
 
 export function conv2d_f32(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, o0: i32, o1: i32): void {
   conv2d<f32>(X, Wt, Y, col, N, C, O, G, u0, u1, o0, o1);

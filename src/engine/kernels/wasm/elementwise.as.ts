@@ -5,7 +5,7 @@
  * loops give by computing in float64 and rounding once, so they agree bit for bit; max/min and
  * the comparisons use the reference kernels' exact rules (NaN, ties).
  */
-import { vzero } from './common.as';
+import { ld2, st2, vzero } from './common.as';
 
 // ---------------------------------------------------------------------------------------------
 // elementwise (op codes shared with wasm.ts)
@@ -339,18 +339,6 @@ export function channel_affine_f64(X: usize, S: usize, Tv: usize, O: usize, C: i
 // results rounded once), with the formulas and operation order of nn/optim.ts's adamKernel, so
 // that the results are bit-identical to it. mode 0: Adam, 1: Adam with L2 weight decay
 // (g + wd·p), 2: AdamW (p·shrink).
-
-@inline
-function ld2<T>(a: usize): v128 {
-  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(a));
-  return v128.load(a);
-}
-
-@inline
-function st2<T>(a: usize, v: v128): void {
-  if (sizeof<T>() == 4) v128.store64_lane(a, f32x4.demote_f64x2_zero(v), 0);
-  else v128.store(a, v);
-}
 
 function adam<T>(
   P: usize, G: usize, M: usize, V: usize, OP: usize, OM: usize, OV: usize, i0: i32, i1: i32,

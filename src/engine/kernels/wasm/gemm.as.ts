@@ -586,7 +586,7 @@ export function gemmDot<T>(
 }
 
 /** dst[p·N + j] = src[j·K + p]: an [N, K] matrix transposed into [K, N]. */
-function transpose<T>(src: usize, N: i32, K: i32, dst: usize): void {
+export function transpose<T>(src: usize, N: i32, K: i32, dst: usize): void {
   const sz: usize = sizeof<T>();
   // blocks of 8 × 8 to keep both sides in cache
   for (let j0 = 0; j0 < N; j0 += 8) {

@@ -1,5 +1,6 @@
 /**
- * BatchNorm's statistics and normalisation (bn_normalize, bn_normalize_jvp, channel_moments)
+ * BatchNorm's statistics and normalisation (bn_normalize, bn_normalize_jvp, channel_moments,
+ * channel_sums)
  * over x laid out as [P, C, R] around the channel axis: channel c is the P runs of R elements at
  * (p·C + c)·R. A call handles the channels [c0, c1); each channel's sums are taken by one thread
  * in one order (within a run in two float64x2 lane pairs, runs in order), so the results are the
@@ -12,26 +13,29 @@
  * float32, this shift) differs from the reference.
  */
 
+import { ld2, st2 } from './common.as';
+
+/** The sum of a float64 vector's two lanes. */
+@inline
+function hsum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
 // the second result of runSums2
 let second: f64 = 0;
 
 /** Σ (x − mu) (square false) or Σ (x − mu)² (square true) over the R elements at x. */
 @inline
 function runSum<T>(x: usize, R: i32, mu: f64, square: bool): f64 {
+  const sz: usize = sizeof<T>();
   let s0 = f64x2.splat(0),
     s1 = f64x2.splat(0);
   const m = f64x2.splat(mu);
   let r = 0;
   for (; r + 4 <= R; r += 4) {
-    let lo: v128, hi: v128;
-    if (sizeof<T>() == 4) {
-      const v = v128.load(x + (<usize>r << 2));
-      lo = f64x2.sub(f64x2.promote_low_f32x4(v), m);
-      hi = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), m);
-    } else {
-      lo = f64x2.sub(v128.load(x + (<usize>r << 3)), m);
-      hi = f64x2.sub(v128.load(x + (<usize>r << 3), 16), m);
-    }
+    const q = x + <usize>r * sz;
+    let lo = f64x2.sub(ld2<T>(q), m),
+      hi = f64x2.sub(ld2<T>(q + 2 * sz), m);
     if (square) {
       lo = f64x2.mul(lo, lo);
       hi = f64x2.mul(hi, hi);
@@ -39,10 +43,9 @@ function runSum<T>(x: usize, R: i32, mu: f64, square: bool): f64 {
     s0 = f64x2.add(s0, lo);
     s1 = f64x2.add(s1, hi);
   }
-  const s = f64x2.add(s0, s1);
-  let t = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  let t = hsum(f64x2.add(s0, s1));
   for (; r < R; r++) {
-    const d = <f64>load<T>(x + <usize>r * sizeof<T>()) - mu;
+    const d = <f64>load<T>(x + <usize>r * sz) - mu;
     t += square ? d * d : d;
   }
   return t;
@@ -51,6 +54,7 @@ function runSum<T>(x: usize, R: i32, mu: f64, square: bool): f64 {
 /** Σ t and (in `second`) Σ (x − mu)·rs·t over the R elements at x and t. */
 @inline
 function runSums2<T>(x: usize, t: usize, R: i32, mu: f64, rs: f64): f64 {
+  const sz: usize = sizeof<T>();
   let a0 = f64x2.splat(0),
     a1 = f64x2.splat(0),
     b0 = f64x2.splat(0),
@@ -59,31 +63,18 @@ function runSums2<T>(x: usize, t: usize, R: i32, mu: f64, rs: f64): f64 {
     vr = f64x2.splat(rs);
   let r = 0;
   for (; r + 4 <= R; r += 4) {
-    let xl: v128, xh: v128, tl: v128, th: v128;
-    if (sizeof<T>() == 4) {
-      const v = v128.load(x + (<usize>r << 2));
-      const w = v128.load(t + (<usize>r << 2));
-      xl = f64x2.promote_low_f32x4(v);
-      xh = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-      tl = f64x2.promote_low_f32x4(w);
-      th = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
-    } else {
-      xl = v128.load(x + (<usize>r << 3));
-      xh = v128.load(x + (<usize>r << 3), 16);
-      tl = v128.load(t + (<usize>r << 3));
-      th = v128.load(t + (<usize>r << 3), 16);
-    }
+    const q: usize = <usize>r * sz;
+    const tl = ld2<T>(t + q),
+      th = ld2<T>(t + q + 2 * sz);
     a0 = f64x2.add(a0, tl);
     a1 = f64x2.add(a1, th);
-    b0 = f64x2.add(b0, f64x2.mul(f64x2.mul(f64x2.sub(xl, m), vr), tl));
-    b1 = f64x2.add(b1, f64x2.mul(f64x2.mul(f64x2.sub(xh, m), vr), th));
+    b0 = f64x2.add(b0, f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), tl));
+    b1 = f64x2.add(b1, f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q + 2 * sz), m), vr), th));
   }
-  const a = f64x2.add(a0, a1),
-    b = f64x2.add(b0, b1);
-  let sa = f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1);
-  let sb = f64x2.extract_lane(b, 0) + f64x2.extract_lane(b, 1);
+  let sa = hsum(f64x2.add(a0, a1));
+  let sb = hsum(f64x2.add(b0, b1));
   for (; r < R; r++) {
-    const q: usize = <usize>r * sizeof<T>();
+    const q: usize = <usize>r * sz;
     const tv = <f64>load<T>(t + q);
     sa += tv;
     sb += (<f64>load<T>(x + q) - mu) * rs * tv;
@@ -92,10 +83,11 @@ function runSums2<T>(x: usize, t: usize, R: i32, mu: f64, rs: f64): f64 {
   return sa;
 }
 
-// channel c's mean and biased variance (moments<T>)
+// channel c's mean and biased variance (moments, shiftedStats)
 let gMean: f64 = 0;
 let gVar: f64 = 0;
 
+/** Channel c's mean and biased variance in two passes (the float64 data's, as the reference). */
 @inline
 function moments<T>(X: usize, P: i32, C: i32, R: i32, c: i32): void {
   const sz: usize = sizeof<T>();
@@ -140,17 +132,16 @@ function shiftedStats(X: usize, Tv: usize, P: i32, C: i32, R: i32, c: i32): void
       t = Tv + off;
     let r = 0;
     for (; r + 4 <= R; r += 4) {
-      const v = v128.load(x + (<usize>r << 2));
-      const dl = f64x2.sub(f64x2.promote_low_f32x4(v), k);
-      const dh = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), k);
+      const o: usize = <usize>r << 2;
+      const dl = f64x2.sub(ld2<f32>(x + o), k),
+        dh = f64x2.sub(ld2<f32>(x + o + 8), k);
       s0 = f64x2.add(s0, dl);
       s1 = f64x2.add(s1, dh);
       q0 = f64x2.add(q0, f64x2.mul(dl, dl));
       q1 = f64x2.add(q1, f64x2.mul(dh, dh));
       if (Tv != 0) {
-        const w = v128.load(t + (<usize>r << 2));
-        const tl = f64x2.promote_low_f32x4(w),
-          th = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
+        const tl = ld2<f32>(t + o),
+          th = ld2<f32>(t + o + 8);
         a0 = f64x2.add(a0, tl);
         a1 = f64x2.add(a1, th);
         b0 = f64x2.add(b0, f64x2.mul(dl, tl));
@@ -168,29 +159,31 @@ function shiftedStats(X: usize, Tv: usize, P: i32, C: i32, R: i32, c: i32): void
       }
     }
   }
-  const sv = f64x2.add(s0, s1),
-    qv = f64x2.add(q0, q1),
-    av = f64x2.add(a0, a1),
-    bv = f64x2.add(b0, b1);
-  s += f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
-  q += f64x2.extract_lane(qv, 0) + f64x2.extract_lane(qv, 1);
+  s += hsum(f64x2.add(s0, s1));
+  q += hsum(f64x2.add(q0, q1));
   const n = <f64>P * <f64>R;
   const md = s / n;
   gMean = k0 + md;
   const v = q / n - md * md;
   gVar = v > 0 ? v : 0;
   if (Tv != 0) {
-    a += f64x2.extract_lane(av, 0) + f64x2.extract_lane(av, 1);
-    b += f64x2.extract_lane(bv, 0) + f64x2.extract_lane(bv, 1);
+    a += hsum(f64x2.add(a0, a1));
+    b += hsum(f64x2.add(b0, b1));
     gSt = a;
     gSxt = b - md * a; // Σ (x − μ)·t
   }
 }
 
+/** Channel c's mean and biased variance into gMean, gVar: one shifted pass for float32 data, two passes for float64. */
+@inline
+function stats<T>(X: usize, P: i32, C: i32, R: i32, c: i32): void {
+  if (sizeof<T>() == 4) shiftedStats(X, 0, P, C, R, c);
+  else moments<T>(X, P, C, R, c);
+}
+
 function channelMoments<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
   for (let c = c0; c < c1; c++) {
-    if (sizeof<T>() == 4) shiftedStats(X, 0, P, C, R, c);
-    else moments<T>(X, P, C, R, c);
+    stats<T>(X, P, C, R, c);
     store<T>(O + <usize>c * sizeof<T>(), <T>gMean);
     store<T>(O + <usize>(C + c) * sizeof<T>(), <T>gVar);
   }
@@ -208,17 +201,9 @@ function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, 
     const x = X + off,
       o = O + off;
     let r = 0;
-    for (; r + 4 <= R; r += 4) {
-      if (sizeof<T>() == 4) {
-        const v = v128.load(x + (<usize>r << 2));
-        const lo = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v), m), vr);
-        const hi = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), m), vr);
-        v128.store(o + (<usize>r << 2), v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
-      } else {
-        const q: usize = <usize>r << 3;
-        v128.store(o + q, f64x2.mul(f64x2.sub(v128.load(x + q), m), vr));
-        v128.store(o + q, f64x2.mul(f64x2.sub(v128.load(x + q, 16), m), vr), 16);
-      }
+    for (; r + 2 <= R; r += 2) {
+      const q: usize = <usize>r * sz;
+      st2<T>(o + q, f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr));
     }
     for (; r < R; r++) {
       const q: usize = <usize>r * sz;
@@ -229,8 +214,7 @@ function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, 
 
 function normalize<T>(X: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
   for (let c = c0; c < c1; c++) {
-    if (sizeof<T>() == 4) shiftedStats(X, 0, P, C, R, c);
-    else moments<T>(X, P, C, R, c);
+    stats<T>(X, P, C, R, c);
     writeNormalized<T>(X, O, P, C, R, c, gMean, 1 / Math.sqrt(gVar + eps));
   }
 }
@@ -250,25 +234,9 @@ function writeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, c: i
       t = Tv + off,
       o = O + off;
     let r = 0;
-    for (; r + 4 <= R; r += 4) {
-      if (sizeof<T>() == 4) {
-        const q: usize = <usize>r << 2;
-        const v = v128.load(x + q),
-          w = v128.load(t + q);
-        const xl = f64x2.promote_low_f32x4(v),
-          xh = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-        const tl = f64x2.promote_low_f32x4(w),
-          th = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
-        const lo = f64x2.mul(vr, f64x2.sub(f64x2.sub(tl, va), f64x2.mul(f64x2.mul(f64x2.sub(xl, m), vr), vb)));
-        const hi = f64x2.mul(vr, f64x2.sub(f64x2.sub(th, va), f64x2.mul(f64x2.mul(f64x2.sub(xh, m), vr), vb)));
-        v128.store(o + q, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
-      } else {
-        const q: usize = <usize>r << 3;
-        const lo = f64x2.mul(vr, f64x2.sub(f64x2.sub(v128.load(t + q), va), f64x2.mul(f64x2.mul(f64x2.sub(v128.load(x + q), m), vr), vb)));
-        const hi = f64x2.mul(vr, f64x2.sub(f64x2.sub(v128.load(t + q, 16), va), f64x2.mul(f64x2.mul(f64x2.sub(v128.load(x + q, 16), m), vr), vb)));
-        v128.store(o + q, lo);
-        v128.store(o + q, hi, 16);
-      }
+    for (; r + 2 <= R; r += 2) {
+      const q: usize = <usize>r * sz;
+      st2<T>(o + q, f64x2.mul(vr, f64x2.sub(f64x2.sub(ld2<T>(t + q), va), f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vb))));
     }
     for (; r < R; r++) {
       const q: usize = <usize>r * sz;
@@ -339,22 +307,11 @@ function channelSums<T>(U: usize, X: usize, O: usize, P: i32, C: i32, R: i32, c0
         x = X + off;
       let r = 0;
       for (; r + 4 <= R; r += 4) {
-        let ul: v128, uh: v128, xl: v128, xh: v128;
-        if (sizeof<T>() == 4) {
-          const q: usize = <usize>r << 2;
-          const v = v128.load(u + q),
-            w = v128.load(x + q);
-          ul = f64x2.promote_low_f32x4(v);
-          uh = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-          xl = f64x2.promote_low_f32x4(w);
-          xh = f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1));
-        } else {
-          const q: usize = <usize>r << 3;
-          ul = v128.load(u + q);
-          uh = v128.load(u + q, 16);
-          xl = v128.load(x + q);
-          xh = v128.load(x + q, 16);
-        }
+        const q: usize = <usize>r * sz;
+        const ul = ld2<T>(u + q),
+          uh = ld2<T>(u + q + 2 * sz),
+          xl = ld2<T>(x + q),
+          xh = ld2<T>(x + q + 2 * sz);
         s0 = f64x2.add(s0, f64x2.mul(ul, xl));
         s1 = f64x2.add(s1, f64x2.mul(uh, xh));
         a0 = f64x2.add(a0, ul);
