@@ -10,8 +10,9 @@
  *
  * A build is a `dist/` directory (e.g. one made by `npm run build` in a `git worktree` of another
  * commit, with node_modules linked). Environment: A, B (default: this checkout's dist for both),
- * T (threads, both; TA, TB each), R (pairs, 24). Each build is its own module instance, with its
- * own WebAssembly memory and kernel threads. (One build at two thread counts: `node
+ * T (threads, both; TA, TB each), R (pairs, 24), SPIN (µs, "a,b": threadTuning.spinMicros of A and
+ * of B; with one build, its two settings alternate). Each build is its own module instance, with
+ * its own WebAssembly memory and kernel threads. (One build at two thread counts: `node
  * dist/bench/train-bench.js --threads N --scaling`, which warms each count up untimed.)
  */
 const here = new URL('../dist', import.meta.url).pathname;
@@ -21,12 +22,14 @@ if (what !== 'step' && what !== 'bracket') throw new Error(`expected step or bra
 const T = Number(process.env.T ?? 1);
 const TS = [Number(process.env.TA ?? T), Number(process.env.TB ?? T)];
 const R = Number(process.env.R ?? 24);
+const SPIN = process.env.SPIN?.split(',').map(Number);
+if (SPIN && (SPIN.length !== 2 || SPIN.some((v) => !(v >= 0)))) throw new Error(`SPIN: expected two µs values "a,b", got "${process.env.SPIN}"`);
 const mods = [];
 if (dirs[0] === dirs[1] && TS[0] !== TS[1]) throw new Error('one build at two thread counts: use train-bench --scaling (see above)');
 for (const [k, d] of dirs.entries()) {
   const imp = (p) => import(`${d}${p}`);
   const tb = await imp('/bench/train-bench.js');
-  const { setThreads } = await imp('/engine/kernels/threads.js');
+  const { setThreads, threadTuning } = await imp('/engine/kernels/threads.js');
   const { getModel, initBuffers, initModel } = await imp('/nn/models.js');
   const { bce, LOSSES } = await imp('/nn/losses.js');
   const model = getModel('xresnet');
@@ -53,7 +56,14 @@ for (const [k, d] of dirs.entries()) {
     const pool = new Scratch();
     work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
   }
-  mods.push({ setT: () => setThreads(TS[k]), work });
+  const spin = SPIN?.[k];
+  mods.push({
+    setT: () => {
+      setThreads(TS[k]);
+      if (spin !== undefined) threadTuning.spinMicros = spin;
+    },
+    work,
+  });
 }
 for (const m of mods) {
   m.setT();

@@ -9,8 +9,10 @@
  *   bit-identical for any thread count).
  * - A part is a short program of export calls ([name, ...numeric args]); the calling thread
  *   writes each worker's program into its slot of a shared control block, bumps the slot's
- *   sequence number and notifies it (Atomics.notify), runs its own part, then blocks in
- *   Atomics.wait until every worker has stored its completion (and status) in its slot.
+ *   sequence number and notifies it (Atomics.notify), runs its own part, then waits until
+ *   every worker has stored its completion (and status) in its slot. Both sides poll a while
+ *   (threadTuning.spinMicros) before they sleep in Atomics.wait: a sleeping thread is slow to
+ *   wake, and a call follows a call within microseconds inside a bracket or a step.
  * - Failure never hangs: a worker catches whatever its part throws and reports it (status and
  *   message in its slot); a worker that exits (process.exit, an uncaught error) marks its slot
  *   dead from its 'exit' handler and notifies; the caller waits in bounded slices (no overall
@@ -86,6 +88,7 @@ const PS = PD + 64; // PS + k: 0 part k succeeded, 1 it threw, 2 its thread exit
 const CLAIMER = PS + 64; // CLAIMER + k: the worker that claimed part k (−1: the calling thread, or not yet known)
 const ALIVE = 256; // ALIVE + w: worker w is 0 starting, 1 running, 2 exited
 const MSGLEN = ALIVE + 64; // MSGLEN + w: bytes of worker w's last error message
+const SPIN = MSGLEN + 64; // µs that a worker polls BELL after its last part before it sleeps (threadTuning.spinMicros)
 const MAX_PARTS = 63;
 const MAX_WORKERS = 64;
 const PROG_OFF = 4096; // bytes: part k's program, float64 [calls, (fn, nargs, ...args)…]
@@ -163,9 +166,21 @@ function run(k) {
 }
 let seen = 0;
 for (;;) {
-  Atomics.wait(I, ${BELL}, seen);
-  const s = Atomics.load(I, ${BELL});
-  if (s === seen) continue;
+  let s = Atomics.load(I, ${BELL});
+  if (s === seen) {
+    // poll for the next call a while before sleeping: a sleeping thread takes tens to hundreds
+    // of µs to wake (a halted virtual CPU: more), a polling one about one
+    const spin = Atomics.load(I, ${SPIN});
+    if (spin > 0) {
+      const end = performance.now() + spin / 1000;
+      let k = 0;
+      while ((s = Atomics.load(I, ${BELL})) === seen && ((++k & 255) !== 0 || performance.now() < end));
+    }
+    if (s === seen) {
+      Atomics.wait(I, ${BELL}, seen);
+      continue;
+    }
+  }
   if (s < 0) break;
   seen = s;
   for (;;) {
@@ -206,6 +221,18 @@ interface Pool {
 }
 
 let pool: Pool | null = null;
+
+/**
+ * spinMicros: how long (µs) an idle kernel worker polls for the next call before it sleeps in
+ * Atomics.wait, and the calling thread polls for the workers' parts before it does. Waking a
+ * sleeping thread took a median 100 µs here (a 2-core virtual machine, after 1 ms idle; 13–28 µs
+ * after shorter gaps), against 1 µs for a polling one (scripts/wake-latency.mjs), while a
+ * bracket's parallel kernels last 0.1–1 ms each. The cost: a worker keeps its core busy for up
+ * to this long after each call. 0: sleep at once.
+ */
+export const threadTuning = {
+  spinMicros: 2000,
+};
 
 /** How long the workers may take to start before the pool gives up (a start, not a kernel: generous). */
 const START_MS = 60_000;
@@ -356,6 +383,7 @@ export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])
     I[CLAIMER + k] = -1;
   }
   const seq = (p.seq = (p.seq % (SEQ_MOD - 1)) + 1);
+  Atomics.store(I, SPIN, Math.max(0, Math.round(threadTuning.spinMicros)));
   Atomics.store(I, CLAIM, (seq << 12) | (n << 6));
   Atomics.store(I, BELL, seq);
   Atomics.notify(I, BELL, Math.min(nw, n - 1));
@@ -373,6 +401,7 @@ export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])
     I[PD + k] = seq;
   }
   let failure: string | null = null;
+  let spinEnd = 0;
   for (let k = 0; k < n; k++) {
     for (;;) {
       const d = Atomics.load(I, PD + k);
@@ -388,6 +417,9 @@ export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])
         failure ??= `kernel worker thread ${w + 1} exited during a kernel call`;
         break;
       }
+      // poll first (a part that ends soon is seen at once), then sleep in slices
+      if (spinEnd === 0) spinEnd = performance.now() + threadTuning.spinMicros / 1000;
+      if (performance.now() < spinEnd) continue;
       Atomics.wait(I, PD + k, d, POLL_MS);
     }
   }
