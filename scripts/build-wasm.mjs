@@ -147,7 +147,7 @@ const check = process.argv.includes('--check');
 const force = process.argv.includes('--force');
 const version = ascVersion();
 if (!check && !force && version !== null && existsSync(TARGET) && readFileSync(TARGET, 'utf8').includes(`// inputs ${inputsDigest(version)}\n`)) {
-  console.log('build-wasm: src/engine/kernels/wasm/kernels.wasm.ts is up to date (same sources, flags and assemblyscript version)');
+  console.error('build-wasm: src/engine/kernels/wasm/kernels.wasm.ts is up to date (same sources, flags and assemblyscript version)');
   process.exit(0);
 }
 const built = await compile();
@@ -167,11 +167,11 @@ if (check) {
     console.error('build-wasm: src/engine/kernels/wasm/kernels.wasm.ts is stale: run `node scripts/build-wasm.mjs` (or `npm run build`)');
     process.exit(1);
   }
-  console.log(`build-wasm: kernels.wasm.ts is up to date (${built.binary.length} + ${built.relaxed.length} bytes)`);
+  console.error(`build-wasm: kernels.wasm.ts is up to date (${built.binary.length} + ${built.relaxed.length} bytes)`);
 } else {
   const current = existsSync(TARGET) ? readFileSync(TARGET, 'utf8') : '';
   if (current !== text) writeFileSync(TARGET, text);
-  console.log(
+  console.error(
     `build-wasm: ${current === text ? 'unchanged' : 'wrote'} src/engine/kernels/wasm/kernels.wasm.ts (${built.binary.length} + ${built.relaxed.length} bytes)`,
   );
 }
