@@ -225,8 +225,8 @@ let pool: Pool | null = null;
 /**
  * spinMicros: how long (µs) an idle kernel worker polls for the next call before it sleeps in
  * Atomics.wait, and the calling thread polls for the workers' parts before it does. Waking a
- * sleeping thread took a median 100 µs here (a 2-core virtual machine, after 1 ms idle; 13–28 µs
- * after shorter gaps), against 1 µs for a polling one (scripts/wake-latency.mjs), while a
+ * sleeping thread took a median 100–125 µs here (a 2-core virtual machine, after 1 ms idle; 13–31
+ * µs after shorter gaps), against under 1 µs for a polling one (scripts/wake-latency.mjs), while a
  * bracket's parallel kernels last 0.1–1 ms each. The cost: a worker keeps its core busy for up
  * to this long after each call. 0: sleep at once.
  */
