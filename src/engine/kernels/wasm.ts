@@ -439,10 +439,12 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
  * parallelMinFlops: fewest floating-point operations per thread for which matmul and the conv
- * family split a call over threads (a part costs a wake-up and a wait, some tens of µs, more on
- * a busy machine; 512 Ki flops ≈ 30–60 µs of work: at 2 threads, the xresnet bracket (batch 1)
- * took 0.87× the time of 4 Mi's in alternating runs, 1 Mi 0.94×, 256 Ki 1.00×; the training step
- * 0.97×);
+ * family split a call over threads (1 Mi flops ≈ 30–60 µs of work). Below it a split cost more
+ * than it saved: the convnet bracket at 2 threads took 4.0–4.1 ms with 512 Ki against 2.3–2.4 ms
+ * with 1 Mi or 2 Mi and 2.5–2.6 ms on 1 thread (two runs of 300 alternating rounds), its 21
+ * calls of 1.8 Mflop being split at 512 Ki only; the xresnet bracket has no call between 1 and 2
+ * Mflop, so 512 Ki and 1 Mi split it alike (against 4 Mi, 512 Ki took 0.87× the time there on an
+ * earlier machine; 2 Mi measured 1.00–1.07× of 512 Ki here, within the drift);
  * parallelMinElements: the same in output elements for max-pooling and the simple elementwise
  * kernels; parallelMinMath: for the transcendental ones.
  */
@@ -451,7 +453,7 @@ export const wasmTuning = {
   implicitConv: true,
   elementwiseMin: 512,
   mathMin: 64,
-  parallelMinFlops: 1 << 19,
+  parallelMinFlops: 1 << 20,
   parallelMinElements: 1 << 18,
   parallelMinMath: 1 << 14,
 };
