@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { xresnetWork } from './xresnet-work.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const dist = new URL('../dist', import.meta.url).pathname;
@@ -25,35 +26,7 @@ const opt = (name, dflt) => {
 if (args[0] === '--child') {
   // one worker process: `--child what threads seconds`; prints {n, ms} as JSON
   const [, what, threads, seconds] = args;
-  const imp = (p) => import(`${dist}${p}`);
-  const tb = await imp('/bench/train-bench.js');
-  const { setThreads } = await imp('/engine/kernels/threads.js');
-  const { getModel, initBuffers, initModel } = await imp('/nn/models.js');
-  const { LOSSES } = await imp('/nn/losses.js');
-  const model = getModel('xresnet');
-  let work;
-  if (what === 'step') {
-    const tr = await imp('/study/train.js');
-    const OPT = { name: 'adam', lr: 1e-3, betas: [0.9, 0.999] };
-    const config = tr.trainConfigSchema.parse({ model: 'xresnet', batchSize: 32, dtype: 'float32', seed: 0, optimizer: OPT });
-    const train = tb.randomDataset([3, 64, 64], 40, 32, 0);
-    const ctx = { model, loss: LOSSES.bce, train, test: train, config };
-    let ck = tr.freshCheckpoint(ctx, OPT);
-    work = () => {
-      ck = tr.trainStep(ctx, ck, OPT).next;
-    };
-  } else {
-    const { bracket, modelLoss } = await imp('/bracket/bracket.js');
-    const { batch } = await imp('/data/dataset.js');
-    const { Scratch, withScratch } = await imp('/engine/scratch.js');
-    const { evalState } = await imp('/nn/layers.js');
-    const ds = tb.randomDataset([3, 64, 64], 40, 2, 0);
-    const params = initModel(model, 0, 'float32');
-    const lossFn = modelLoss(model, LOSSES.bce, evalState(initBuffers(model)));
-    const [x, y] = [batch(ds, [0], 'float32'), batch(ds, [1], 'float32')];
-    const pool = new Scratch();
-    work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
-  }
+  const { work, setThreads } = await xresnetWork(dist, what);
   setThreads(Number(threads));
   for (let i = 0; i < 3; i++) work();
   let n = 0;

@@ -15,6 +15,8 @@
  * its own WebAssembly memory and kernel threads. (One build at two thread counts: `node
  * dist/bench/train-bench.js --threads N --scaling`, which warms each count up untimed.)
  */
+import { xresnetWork } from './xresnet-work.mjs';
+
 const here = new URL('../dist', import.meta.url).pathname;
 const dirs = [process.env.A ?? here, process.env.B ?? here];
 const what = process.argv[2] ?? 'step';
@@ -27,35 +29,7 @@ if (SPIN && (SPIN.length !== 2 || SPIN.some((v) => !(v >= 0)))) throw new Error(
 const mods = [];
 if (dirs[0] === dirs[1] && TS[0] !== TS[1]) throw new Error('one build at two thread counts: use train-bench --scaling (see above)');
 for (const [k, d] of dirs.entries()) {
-  const imp = (p) => import(`${d}${p}`);
-  const tb = await imp('/bench/train-bench.js');
-  const { setThreads, threadTuning } = await imp('/engine/kernels/threads.js');
-  const { getModel, initBuffers, initModel } = await imp('/nn/models.js');
-  const { bce, LOSSES } = await imp('/nn/losses.js');
-  const model = getModel('xresnet');
-  let work;
-  if (what === 'step') {
-    const tr = await imp('/study/train.js');
-    const OPT = { name: 'adam', lr: 1e-3, betas: [0.9, 0.999] };
-    const config = tr.trainConfigSchema.parse({ model: 'xresnet', batchSize: 32, dtype: 'float32', seed: 0, optimizer: OPT });
-    const train = tb.randomDataset([3, 64, 64], 40, 32, 0);
-    const ctx = { model, loss: bce, train, test: train, config };
-    let ck = tr.freshCheckpoint(ctx, OPT);
-    work = () => {
-      ck = tr.trainStep(ctx, ck, OPT).next;
-    };
-  } else {
-    const { bracket, modelLoss } = await imp('/bracket/bracket.js');
-    const { batch } = await imp('/data/dataset.js');
-    const { Scratch, withScratch } = await imp('/engine/scratch.js');
-    const { evalState } = await imp('/nn/layers.js');
-    const ds = tb.randomDataset([3, 64, 64], 40, 2, 0);
-    const params = initModel(model, 0, 'float32');
-    const lossFn = modelLoss(model, LOSSES.bce, evalState(initBuffers(model)));
-    const [x, y] = [batch(ds, [0], 'float32'), batch(ds, [1], 'float32')];
-    const pool = new Scratch();
-    work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
-  }
+  const { work, setThreads, threadTuning } = await xresnetWork(d, what);
   const spin = SPIN?.[k];
   mods.push({
     setT: () => {
