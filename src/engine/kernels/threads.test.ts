@@ -23,13 +23,14 @@ import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
 import { Rng } from '../random.js';
 import { sizeOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { __injectWorkerFailure, defaultThreads, setThreads, shutdownThreads, threads, threadsRunning } from './threads.js';
+import { __injectWorkerFailure, defaultThreads, setThreads, shutdownThreads, threads, threadsRunning, threadTuning } from './threads.js';
 import type { KIn } from './types.js';
 import { wasmKernels, wasmMemoryBytes, wasmTuning } from './wasm.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const COUNTS = [1, 2, 3];
 const DEFAULT_TUNING = { ...wasmTuning };
+const DEFAULT_SPIN = threadTuning.spinMicros;
 
 /** Lower every parallel threshold to 1, so that each call is split into `threads()` parts where it can be. */
 function splitEverything(): void {
@@ -241,6 +242,37 @@ describe('default thresholds: calls above them are split, results identical', ()
     const v = randn([n], dtype, r);
     expectSameAtEveryCount(() => call(wasmKernels.mul, [n], [u, v], {}, dtype), 'mul 1 Mi');
     expectSameAtEveryCount(() => call(wasmKernels.mish, [n], [u], {}, dtype), 'mish 1 Mi');
+  });
+
+  it('workers that sleep between calls (spinMicros 1, gaps of 20 ms) or poll (1 s) still wake for each call, with the same results', () => {
+    const r = rng(73);
+    const a = randn([128, 96], 'float32', r);
+    const b = randn([96, 160], 'float32', r);
+    const mm = () => call(wasmKernels.matmul, [128, 160], [a, b], { transA: false, transB: false }, 'float32');
+    splitEverything();
+    setThreads(1);
+    const one = Buffer.from(bytes(mm()));
+    setThreads(2);
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      for (const spin of [1, 1_000_000]) {
+        threadTuning.spinMicros = spin;
+        for (let i = 0; i < 4; i++) {
+          Atomics.wait(nap, 0, 0, 20); // (idle long enough for a worker with a 1 µs poll to be asleep)
+          expect(bytes(mm()).equals(one), `spinMicros ${spin}, call ${i}`).toBe(true);
+        }
+        expect(threadsRunning()).toBe(1);
+      }
+      // a part that only a worker may take (the test hook makes the caller wait for a worker's
+      // claim) after a nap: it hangs unless the sleeping worker wakes
+      threadTuning.spinMicros = 1;
+      mm();
+      Atomics.wait(nap, 0, 0, 20);
+      __injectWorkerFailure('throw');
+      expect(mm).toThrow(/kernel worker thread 1 failed: Error: injected failure/);
+    } finally {
+      threadTuning.spinMicros = DEFAULT_SPIN;
+    }
   });
 
   it('small calls stay on the calling thread (no worker is started for them)', () => {
