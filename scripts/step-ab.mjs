@@ -19,8 +19,7 @@ import { xresnetWork } from './xresnet-work.mjs';
 
 const here = new URL('../dist', import.meta.url).pathname;
 const dirs = [process.env.A ?? here, process.env.B ?? here];
-const what = process.argv[2] ?? 'step';
-if (what !== 'step' && what !== 'bracket') throw new Error(`expected step or bracket, got "${what}"`);
+const what = process.argv[2] ?? 'step'; // (checked by xresnetWork)
 const T = Number(process.env.T ?? 1);
 const TS = [Number(process.env.TA ?? T), Number(process.env.TB ?? T)];
 const R = Number(process.env.R ?? 24);
