@@ -19,8 +19,11 @@ export async function xresnetWork(dist, what) {
     const train = tb.randomDataset([3, 64, 64], 40, 32, 0);
     const ctx = { model, loss: LOSSES.bce, train, test: train, config };
     let ck = tr.freshCheckpoint(ctx, OPT);
+    // (as `train` runs the steps: parameters and Adam state in StepBuffers, where the build has them;
+    // RESIDENT=0: in fresh arrays, as before)
+    const bufs = tr.StepBuffers && process.env.RESIDENT !== '0' ? new tr.StepBuffers() : undefined;
     const work = () => {
-      ck = tr.trainStep(ctx, ck, OPT).next;
+      ck = tr.trainStep(ctx, ck, OPT, bufs).next;
     };
     return { work, setThreads, threadTuning };
   }

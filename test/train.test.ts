@@ -18,6 +18,7 @@ import {
   openConfigData,
   parseTrainConfig,
   stepIndices,
+  StepBuffers,
   train,
   trainStep,
   type RunContext,
@@ -31,6 +32,7 @@ import { optimizerStep, type OptimizerConfig } from '../src/nn/optim.js';
 import { readSafetensors, serializeSafetensors } from '../src/data/safetensors.js';
 import { loadModelState } from '../src/data/weights.js';
 import { Tensor } from '../src/engine/tensor.js';
+import { wasmMemoryBytes } from '../src/engine/kernels/wasm.js';
 import { userError } from './expect-user-error.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lb-train-'));
@@ -182,6 +184,37 @@ describe('lie-bracket train (CLI)', () => {
       for (const [k, t] of Object.entries(fwd.updates)) expect(Array.from(got.next.buffers[k]!.data), k).toEqual(Array.from(t.data));
       ck = got.next;
     }
+  });
+
+  test('steps whose parameters and Adam state live in StepBuffers (recycled, in wasm memory) equal steps in fresh arrays, bit for bit; a reused checkpoint is refused', () => {
+    const ctx = context({ model: bnSpec, loss: 'bce', steps: 6, trainSize: 300, batchSize: 32 });
+    const opt = ctx.config.optimizer as OptimizerConfig;
+    const bufs = new StepBuffers();
+    let plain = freshCheckpoint(ctx, opt);
+    let pooled = plain;
+    const kept = [];
+    for (let i = 0; i < 6; i++) {
+      const a = trainStep(ctx, plain, opt);
+      const b = trainStep(ctx, pooled, opt, bufs);
+      expect(b.loss).toBe(a.loss);
+      for (const [k, t] of Object.entries(a.next.params)) expect(Array.from(b.next.params[k]!.data), k).toEqual(Array.from(t.data));
+      for (const [k, t] of Object.entries(a.next.optimizer.buffers)) expect(Array.from(b.next.optimizer.buffers[k]!.data), k).toEqual(Array.from(t.data));
+      plain = a.next;
+      pooled = b.next;
+      kept.push(b.next);
+    }
+    // (where the wasm kernels run, the parameters and moments are views of its shared memory; the fresh ones are not)
+    if (wasmMemoryBytes() > 0) {
+      for (const t of [...Object.values(pooled.params), ...Object.values(pooled.optimizer.buffers)]) expect(t.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    }
+    for (const t of Object.values(plain.params)) expect(t.data.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    // the checkpoint of step 3 shares its buffers with step 5's: continuing it would read step 5's numbers
+    expect(() => trainStep(ctx, kept[2]!, opt, bufs)).toThrow(/reused; continue from the last checkpoint/);
+    // the last one continues, as before the refusal
+    const a = trainStep(ctx, plain, opt);
+    const b = trainStep(ctx, pooled, opt, bufs);
+    for (const [k, t] of Object.entries(a.next.params)) expect(Array.from(b.next.params[k]!.data), k).toEqual(Array.from(t.data));
+    bufs.dispose();
   });
 
   test('bad input: one-line errors', async () => {

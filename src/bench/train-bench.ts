@@ -1,6 +1,6 @@
 /**
  * Training figure of `npm run bench` (issue 3, point 6): median milliseconds per Adam step at batch
- * 32, float32 — `trainStep` of src/study/train.ts, i.e. minibatch assembly, a batched forward and
+ * 32, float32 — `trainStep` of src/study/train.ts (with StepBuffers, as `train` runs it), i.e. minibatch assembly, a batched forward and
  * backward pass with BatchNorm in training mode, and the optimizer step — for
  *  - `convnet` on the shipped Fashion-MNIST subset (train split, one-hot targets, loss bce), and
  *  - `xresnet` (xresnetSpec: 64×64 RGB input, 40 outputs — the CelebA setup) on 32 random inputs
@@ -37,7 +37,7 @@ import { bce } from '../nn/losses.js';
 import { getModel, type Model } from '../nn/models.js';
 import type { OptimizerConfig } from '../nn/optim.js';
 import { xresnetSpec, type ModelSpec } from '../nn/spec.js';
-import { freshCheckpoint, stepIndices, trainConfigSchema, trainStep, type Checkpoint, type RunContext } from '../study/train.js';
+import { freshCheckpoint, StepBuffers, stepIndices, trainConfigSchema, trainStep, type Checkpoint, type RunContext } from '../study/train.js';
 
 export interface TrainBenchRow {
   model: string;
@@ -270,8 +270,9 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
     const config = trainConfigSchema.parse({ model: name, batchSize: BATCH, dtype: 'float32', seed: 0, optimizer: OPT });
     const ctx: RunContext = { model: c.model, loss: bce, train: c.train, test: c.train, config };
     const start = freshCheckpoint(ctx, OPT);
+    const bufs = new StepBuffers(); // (as `train` does: parameters and Adam state stay in wasm memory)
     let ck = start;
-    for (let i = 0; i < c.warmup; i++) ck = trainStep(ctx, ck, OPT).next;
+    for (let i = 0; i < c.warmup; i++) ck = trainStep(ctx, ck, OPT, bufs).next;
     const rounds = opts.torch ? c.rounds : 1;
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -279,7 +280,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       const ts: number[] = [];
       for (let i = 0; i < c.repeats; i++) {
         const t0 = performance.now();
-        ck = trainStep(ctx, ck, OPT).next;
+        ck = trainStep(ctx, ck, OPT, bufs).next;
         ts.push(performance.now() - t0);
       }
       ours.push(median(ts));
@@ -292,7 +293,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
     if (opts.profile) {
       const tp = performance.now();
       const { rows: prof } = profileKernels(() => {
-        for (let i = 0; i < c.repeats; i++) ck = trainStep(ctx, ck, OPT).next;
+        for (let i = 0; i < c.repeats; i++) ck = trainStep(ctx, ck, OPT, bufs).next;
       });
       profileStepMs = (performance.now() - tp) / c.repeats;
       profile = prof
@@ -313,7 +314,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       opts.scaling && threads > 1
         ? pairedSpeedup(
             () => {
-              ck = trainStep(ctx, ck, OPT).next;
+              ck = trainStep(ctx, ck, OPT, bufs).next;
             },
             threads,
             c.repeats,
@@ -341,6 +342,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       row.roundRatios = ours.map((m, i) => m / theirs[i]!);
     }
     rows.push(row);
+    bufs.dispose();
   }
   return rows;
 }

@@ -26,7 +26,7 @@
  */
 import { z } from 'zod';
 import type { Params } from '../engine/tree.js';
-import { allocBuf, type Buf } from '../engine/dtype.js';
+import { allocBuf, type Buf, type DType } from '../engine/dtype.js';
 import { fmtShape, shapesEqual } from '../engine/shape.js';
 import { fusedAdam } from '../engine/kernels/index.js';
 import { Tensor, zeros } from '../engine/tensor.js';
@@ -216,8 +216,17 @@ export function initOptimizerState(cfg: OptimizerConfig, params: Vec): Optimizer
  * One optimizer step. `grads` must have exactly the parameters' names, shapes and dtypes; `state`
  * must come from `initOptimizerState`/`stateFromTensors`/an earlier step with the same config and
  * parameters. Returns fresh tensors; the inputs are not modified and nothing returned aliases them.
+ * `alloc` gives the returned tensors' buffers (every element is written): fresh arrays by default;
+ * the training loop passes buffers that stay in WebAssembly memory (src/study/train.ts,
+ * StepBuffers), which must not alias the inputs.
  */
-export function optimizerStep(cfg: OptimizerConfig, params: Vec, grads: Vec, state: OptimizerState): { params: Vec; state: OptimizerState } {
+export function optimizerStep(
+  cfg: OptimizerConfig,
+  params: Vec,
+  grads: Vec,
+  state: OptimizerState,
+  alloc: (dtype: DType, n: number) => Buf = allocBuf,
+): { params: Vec; state: OptimizerState } {
   const c = resolveOptimizerConfig(cfg);
   if (!Number.isSafeInteger(state.step) || state.step < 0) {
     throw new Error(`optimizerStep: state.step must be a non-negative integer, got ${state.step}`);
@@ -244,16 +253,16 @@ export function optimizerStep(cfg: OptimizerConfig, params: Vec, grads: Vec, sta
       return b.data;
     });
     const n = p.data.length;
-    const np = allocBuf(p.dtype, n);
+    const np = alloc(p.dtype, n);
     if (c.name === 'sgd') {
       sgdKernel(p.data, g.data, np, c.lr, c.weightDecay);
     } else if (c.name === 'momentum') {
-      const nb = allocBuf(p.dtype, n);
+      const nb = alloc(p.dtype, n);
       momentumKernel(p.data, g.data, bufs[0]!, np, nb, c, state.step === 0);
       setOwn(outBufs, `momentum_buffer.${name}`, new Tensor(nb, p.shape));
     } else {
-      const nm = allocBuf(p.dtype, n);
-      const nv = allocBuf(p.dtype, n);
+      const nm = alloc(p.dtype, n);
+      const nv = alloc(p.dtype, n);
       adamKernel(p.data, g.data, bufs[0]!, bufs[1]!, np, nm, nv, c, t);
       setOwn(outBufs, `exp_avg.${name}`, new Tensor(nm, p.shape));
       setOwn(outBufs, `exp_avg_sq.${name}`, new Tensor(nv, p.shape));

@@ -28,7 +28,7 @@ import type { DType } from '../engine/dtype.js';
 import { cast, mean } from '../engine/ops.js';
 import { Rng } from '../engine/random.js';
 import { Tensor } from '../engine/tensor.js';
-import { Scratch, withScratch } from '../engine/scratch.js';
+import { residentCopy, Scratch, withScratch } from '../engine/scratch.js';
 import { concrete, valueAndGrad } from '../engine/transforms.js';
 import type { Params } from '../engine/tree.js';
 import { UserError } from '../errors.js';
@@ -414,7 +414,6 @@ export function evaluate(ctx: RunContext, state: ModelState, chunk = 100): EvalR
   return { loss: lossSum / n, ...outputMetrics(probs, targets, n, k, oneOfK) };
 }
 
-/** One optimizer step on the minibatch of `step`; returns the new state and the batch's mean loss. */
 const scratchPools = new WeakMap<RunContext, Scratch>();
 
 /** The scratch pool of a run's training steps (dropped with the context). */
@@ -427,23 +426,81 @@ function scratchFor(ctx: RunContext): Scratch {
   return s;
 }
 
-export function trainStep(ctx: RunContext, ck: Checkpoint, opt: OptimizerConfig): { next: Checkpoint; loss: number } {
+/**
+ * Where a chain of training steps puts its parameters and optimizer state: two pools of buffers
+ * (in WebAssembly memory where the wasm kernels run: the next step's kernels read the weights,
+ * and the fused Adam update reads and writes the parameters and moments, in place instead of
+ * copying them in and out), used alternately, so that each step reuses the buffers of the
+ * checkpoint from two steps before. The contract: of the checkpoints that `trainStep` returns
+ * with the same StepBuffers, only the last may be continued and only the last two read (`train`
+ * keeps only the last); `trainStep` refuses to continue any other checkpoint that lives in them.
+ */
+export class StepBuffers {
+  private readonly pools = [new Scratch(), new Scratch()];
+  private turn = 0;
+  private last: Vec | null = null;
+
+  /** The pool for the outputs of a step from (params, buffers): its buffers of two steps back are given back first. */
+  begin(params: Vec, buffers: Readonly<Record<string, Tensor>>): Scratch {
+    if (params !== this.last) {
+      for (const tree of [params, buffers]) {
+        for (const [k, t] of Object.entries(tree)) {
+          if (this.pools.some((p) => p.owns(t.data))) {
+            throw new Error(
+              `trainStep: ${k} of the given checkpoint lives in StepBuffers that a later step has reused; continue from the last checkpoint that trainStep returned with them`,
+            );
+          }
+        }
+      }
+    }
+    const pool = this.pools[this.turn]!;
+    this.turn = 1 - this.turn;
+    pool.release(0);
+    return pool;
+  }
+
+  /** Record the parameters that the step just made (the only ones `begin` continues from). */
+  end(params: Vec): void {
+    this.last = params;
+  }
+
+  /** Give every buffer back (no checkpoint made with these buffers may be used afterwards). */
+  dispose(): void {
+    this.last = null;
+    for (const p of this.pools) {
+      p.release(0);
+      p.dispose();
+    }
+  }
+}
+
+/**
+ * One optimizer step on the minibatch of `step`; returns the new state and the batch's mean loss.
+ * With `into`, the new parameters and optimizer state live in its buffers (see StepBuffers);
+ * without, in fresh arrays. The results are the same either way.
+ */
+export function trainStep(ctx: RunContext, ck: Checkpoint, opt: OptimizerConfig, into?: StepBuffers): { next: Checkpoint; loss: number } {
   const n = ctx.config.trainSize ? Math.min(ctx.config.trainSize, ctx.train.length) : ctx.train.length;
   const b = batch(ctx.train, stepIndices(ctx.config.seed, ck.step, ctx.config.batchSize, n), ctx.config.dtype);
-  // The step's intermediates come from a pool recycled from step to step (src/engine/scratch.ts):
-  // only the loss, the gradients and the new BatchNorm buffers leave the scope.
-  const { value, grads, updates } = withScratch(scratchFor(ctx), () => {
+  const out = into?.begin(ck.params, ck.optimizer.buffers);
+  const alloc = out === undefined ? undefined : (dtype: DType, size: number) => out.alloc(dtype, size, false);
+  // The step's intermediates come from a pool recycled from step to step (src/engine/scratch.ts),
+  // the gradients included (the update reads them there): only the loss, the new BatchNorm
+  // buffers and the update's results (fresh arrays, or `into`'s buffers) leave the scope.
+  const { value, params, state, updates } = withScratch(scratchFor(ctx), () => {
     const fwd = trainState(ck.buffers);
-    const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, b.x, fwd), b.t)))(ck.params);
-    return { value, grads, updates: fwd.updates };
+    const { x } = residentCopy({ x: b.x }); // (read by the first convolution and its filter gradient)
+    const [value, grads] = valueAndGrad((p: Params) => mean(ctx.loss.perExample(ctx.model.apply(p, x, fwd), b.t)))(ck.params);
+    const g: Vec = {};
+    for (const [k, v] of Object.entries(grads)) g[k] = concrete(v);
+    const { params, state } = optimizerStep(opt, ck.params, g, ck.optimizer, alloc);
+    return { value, params, state, updates: fwd.updates };
   });
-  const g: Vec = {};
-  for (const [k, v] of Object.entries(grads)) g[k] = concrete(v);
-  const { params, state } = optimizerStep(opt, ck.params, g, ck.optimizer);
   const loss = concrete(value).item();
   if (!Number.isFinite(loss)) throw new TrainingDiverged(ck.step, `the loss is ${loss}`);
   const bad = firstNonFinite(params);
   if (bad !== undefined) throw new TrainingDiverged(ck.step, `its update made ${bad} non-finite`);
+  into?.end(params);
   return { next: { step: ck.step + 1, params, buffers: { ...ck.buffers, ...updates }, optimizer: state }, loss };
 }
 
@@ -671,6 +728,7 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
     };
     const tLoop = performance.now();
     const startStep = ck.step;
+    const stepBuffers = new StepBuffers();
     try {
       if (resumedFrom === null) {
         doEval();
@@ -682,7 +740,7 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
           writeRun('interrupted', { interrupted: { step: ck.step, lastCheckpoint: lastSaved } });
           throw new TrainingInterrupted(runDir, ck.step, lastSaved);
         }
-        const r = trainStep(ctx, ck, opt);
+        const r = trainStep(ctx, ck, opt, stepBuffers);
         ck = r.next;
         lossAcc += r.loss;
         lossCount++;
@@ -703,6 +761,7 @@ function* trainSteps(ctx: RunContext, runDir: string, opts: TrainOptions): Gener
     const final = metrics[metrics.length - 1]?.eval ?? evaluate(ctx, ck);
     const seconds = (performance.now() - t0) / 1000;
     writeRun('complete', { timings: { seconds, msPerStep, resumedFrom } });
+    stepBuffers.dispose(); // (the last checkpoint's memory: nothing below reads it)
     return { runDir, steps: ck.step, resumedFrom, seconds, msPerStep, final, checkpoints: schedule };
   } finally {
     release();
