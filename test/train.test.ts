@@ -198,14 +198,16 @@ describe('lie-bracket train (CLI)', () => {
       const b = trainStep(ctx, pooled, opt, bufs);
       expect(b.loss).toBe(a.loss);
       for (const [k, t] of Object.entries(a.next.params)) expect(Array.from(b.next.params[k]!.data), k).toEqual(Array.from(t.data));
-      for (const [k, t] of Object.entries(a.next.optimizer.buffers)) expect(Array.from(b.next.optimizer.buffers[k]!.data), k).toEqual(Array.from(t.data));
+      for (const [k, t] of Object.entries(a.next.optimizer.buffers))
+        expect(Array.from(b.next.optimizer.buffers[k]!.data), k).toEqual(Array.from(t.data));
       plain = a.next;
       pooled = b.next;
       kept.push(b.next);
     }
     // (where the wasm kernels run, the parameters and moments are views of its shared memory; the fresh ones are not)
     if (wasmMemoryBytes() > 0) {
-      for (const t of [...Object.values(pooled.params), ...Object.values(pooled.optimizer.buffers)]) expect(t.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+      for (const t of [...Object.values(pooled.params), ...Object.values(pooled.optimizer.buffers)])
+        expect(t.data.buffer).toBeInstanceOf(SharedArrayBuffer);
     }
     for (const t of Object.values(plain.params)) expect(t.data.buffer).not.toBeInstanceOf(SharedArrayBuffer);
     // the checkpoint of step 3 shares its buffers with step 5's: continuing it would read step 5's numbers

@@ -34,7 +34,8 @@
  *
  * Memory: one linear memory (a shared WebAssembly.Memory), grown on demand and never shrunk
  * (WebAssembly memories cannot shrink). Its bottom holds the resident buffers: the scratch pools'
- * buffers (src/engine/scratch.ts, e.g. a training step's or a bracket's intermediates) are
+ * buffers (src/engine/scratch.ts, e.g. a training step's or a bracket's intermediates, and a
+ * training run's parameters and Adam moments, src/study/train.ts StepBuffers) are
  * typed-array views of it, so the kernels here read a resident operand and write a resident output
  * where they are. Above them, per call, regions are bump-allocated for the other operands (copied
  * in), a non-resident result (copied out into `out`) and the call's scratch: nothing there
