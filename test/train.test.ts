@@ -21,6 +21,7 @@ import {
   StepBuffers,
   train,
   trainStep,
+  type Checkpoint,
   type RunContext,
 } from '../src/study/train.js';
 import { batch } from '../src/data/dataset.js';
@@ -192,7 +193,7 @@ describe('lie-bracket train (CLI)', () => {
     const bufs = new StepBuffers();
     let plain = freshCheckpoint(ctx, opt);
     let pooled = plain;
-    const kept = [];
+    const kept: Checkpoint[] = [];
     for (let i = 0; i < 6; i++) {
       const a = trainStep(ctx, plain, opt);
       const b = trainStep(ctx, pooled, opt, bufs);
