@@ -11,7 +11,8 @@
  * A build is a `dist/` directory (e.g. one made by `npm run build` in a `git worktree` of another
  * commit, with node_modules linked). Environment: A, B (default: this checkout's dist for both),
  * T (threads, both; TA, TB each), R (pairs, 24), SPIN (µs, "a,b": threadTuning.spinMicros of A and
- * of B; with one build, its two settings alternate). Each build is its own module instance, with
+ * of B; with one build, its two settings alternate), TUNEA / TUNEB (JSON objects assigned to that
+ * build's wasmTuning, e.g. TUNEB='{"parallelMinElements":65536}'). Each build is its own module instance, with
  * its own WebAssembly memory and kernel threads. (One build at two thread counts: `node
  * dist/bench/train-bench.js --threads N --scaling`, which warms each count up untimed.)
  */
@@ -27,8 +28,22 @@ const SPIN = process.env.SPIN?.split(',').map(Number);
 if (SPIN && (SPIN.length !== 2 || SPIN.some((v) => !(v >= 0)))) throw new Error(`SPIN: expected two µs values "a,b", got "${process.env.SPIN}"`);
 const mods = [];
 if (dirs[0] === dirs[1] && TS[0] !== TS[1]) throw new Error('one build at two thread counts: use train-bench --scaling (see above)');
+const TUNE = [process.env.TUNEA, process.env.TUNEB].map((j, k) => {
+  if (!j) return null;
+  const o = JSON.parse(j);
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error(`TUNE${'AB'[k]}: expected a JSON object, got ${j}`);
+  return o;
+});
+if (dirs[0] === dirs[1] && (TUNE[0] || TUNE[1])) throw new Error('TUNEA/TUNEB: A and B must be separate builds (copies of dist)');
 for (const [k, d] of dirs.entries()) {
   const { work, setThreads, threadTuning } = await xresnetWork(d, what);
+  if (TUNE[k]) {
+    const { wasmTuning } = await import(`${d}/engine/kernels/wasm.js`);
+    for (const [key, v] of Object.entries(TUNE[k])) {
+      if (!(key in wasmTuning)) throw new Error(`TUNE${'AB'[k]}: wasmTuning has no "${key}" (it has ${Object.keys(wasmTuning).join(', ')})`);
+      wasmTuning[key] = v;
+    }
+  }
   const spin = SPIN?.[k];
   mods.push({
     setT: () => {

@@ -15,7 +15,9 @@
  *   node dist/bench/train-bench.js [--quick] [--json] [--threads N] [--no-torch] [--models convnet,xresnet] [--kernels wasm|js|reference] [--profile]
  *
  * `--profile` also times the kernel calls of the steps (profileKernels) and prints the costliest
- * primitives and shapes per step — where a step's time goes, for whoever optimises next.
+ * primitives and shapes per step — where a step's time goes, for whoever optimises next — and,
+ * with threads, the calls split over them: their ms per step and how long the calling thread
+ * waited for the workers' parts after its own (threadStats).
  *
  * `npm run bench` runs this file in a child process, so the steps run in a fresh process as in
  * `lie-bracket train`, with kernels that V8 has not yet specialised for the float64 arrays of the
@@ -30,7 +32,7 @@ import { batch, type Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { writeSafetensors } from '../data/safetensors.js';
-import { KERNEL_SETS, profileKernels, setKernels, type KernelSet } from '../engine/kernels/index.js';
+import { KERNEL_SETS, profileKernels, resetThreadStats, setKernels, threadStats, type KernelSet } from '../engine/kernels/index.js';
 import { setThreads } from '../engine/kernels/threads.js';
 import { Rng } from '../engine/random.js';
 import { bce } from '../nn/losses.js';
@@ -70,6 +72,12 @@ export interface TrainBenchRow {
   profileKernelMsPerStep?: number;
   /** With `profile`: ms per step of the profiled steps themselves (the kernels and everything between them). */
   profileStepMs?: number;
+  /**
+   * With `profile`: per step, the kernel calls split over threads, ms in them, ms of them that the
+   * calling thread waited for the workers' parts after running its own, and how many of them it ran
+   * every part of (threads.ts's threadStats).
+   */
+  profileThreads?: { callsPerStep: number; msPerStep: number; waitMsPerStep: number; ranAllHerePerStep: number };
   /** With `scaling` and threads > 1: the speed-up over one thread (pairedSpeedup). */
   speedup?: PairedSpeedup;
 }
@@ -290,12 +298,21 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
     let profileByPrim: TrainBenchRow['profileByPrim'];
     let profileKernelMsPerStep: number | undefined;
     let profileStepMs: number | undefined;
+    let profileThreads: TrainBenchRow['profileThreads'];
     if (opts.profile) {
+      resetThreadStats();
       const tp = performance.now();
       const { rows: prof } = profileKernels(() => {
         for (let i = 0; i < c.repeats; i++) ck = trainStep(ctx, ck, OPT, bufs).next;
       });
       profileStepMs = (performance.now() - tp) / c.repeats;
+      const st = threadStats();
+      profileThreads = {
+        callsPerStep: st.calls / c.repeats,
+        msPerStep: st.ms / c.repeats,
+        waitMsPerStep: st.waitMs / c.repeats,
+        ranAllHerePerStep: st.ranAllHere / c.repeats,
+      };
       profile = prof
         .slice(0, Number(process.env['LB_PROFILE_ROWS'] ?? 15))
         .map((r) => ({ kernel: `${r.prim} ${r.shape}`, msPerStep: r.ms / c.repeats, callsPerStep: r.calls / c.repeats }));
@@ -332,7 +349,7 @@ export function trainBench(opts: TrainBenchOptions): TrainBenchRow[] {
       warmup: c.warmup,
       rounds,
       loadAverage: loadavg()[0] ?? 0,
-      ...(profile ? { profile, profileByPrim, profileKernelMsPerStep, profileStepMs } : {}),
+      ...(profile ? { profile, profileByPrim, profileKernelMsPerStep, profileStepMs, profileThreads } : {}),
       ...(speedup ? { speedup } : {}),
     };
     if (opts.torch) {
@@ -401,6 +418,12 @@ function main(): void {
           );
           for (const k of r.profileByPrim) console.log(`  ${k.msPerStep.toFixed(2).padStart(8)} ms  ×${k.callsPerStep}  ${k.prim}`);
         }
+        const pt = r.profileThreads;
+        if (pt && pt.callsPerStep > 0)
+          console.log(
+            `  split over threads: ${pt.callsPerStep.toFixed(0)} calls, ${pt.msPerStep.toFixed(1)} ms per step, of which the calling thread ` +
+              `waited ${pt.waitMsPerStep.toFixed(1)} ms for workers' parts after its own; it ran every part of ${pt.ranAllHerePerStep.toFixed(1)} of them`,
+          );
       }
     }
   } finally {

@@ -75,7 +75,7 @@ export type { Kernel, KernelTable, KIn } from './types.js';
  * thread, no workers), `threads()` (the current count), `defaultThreads()` (LIE_BRACKET_THREADS,
  * else `os.availableParallelism()`; 1 inside worker threads), `shutdownThreads()`.
  */
-export { defaultThreads, setThreads, shutdownThreads, threads } from './threads.js';
+export { defaultThreads, resetThreadStats, setThreads, shutdownThreads, threads, threadStats, type ThreadStats } from './threads.js';
 
 /** Floating-point operations of one kernel call: 2 per multiply-add in matmul and the conv family, 1 per output element elsewhere. */
 function flopsOf(prim: keyof KernelTable, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: unknown): number {

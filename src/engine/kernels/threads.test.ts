@@ -23,7 +23,17 @@ import { windowOut, type ConvParams, type PoolParams } from '../prims.js';
 import { Rng } from '../random.js';
 import { sizeOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { __injectWorkerFailure, defaultThreads, setThreads, shutdownThreads, threads, threadsRunning, threadTuning } from './threads.js';
+import {
+  __injectWorkerFailure,
+  defaultThreads,
+  resetThreadStats,
+  setThreads,
+  shutdownThreads,
+  threads,
+  threadsRunning,
+  threadStats,
+  threadTuning,
+} from './threads.js';
 import type { KIn } from './types.js';
 import { wasmKernels, wasmMemoryBytes, wasmTuning } from './wasm.js';
 
@@ -285,6 +295,28 @@ describe('default thresholds: calls above them are split, results identical', ()
     const u = randn([2000], 'float32', r);
     call(wasmKernels.add, [2000], [u, u], {}, 'float32');
     expect(threadsRunning()).toBe(0);
+  });
+
+  it('threadStats counts the split calls only: their time, the wait after the own parts, and calls run wholly here', () => {
+    const r = rng(73);
+    const a = randn([256, 256], 'float32', r); // 2·256³ flops: split at the default threshold
+    const mm = (): Buf => call(wasmKernels.matmul, [256, 256], [a, a], { transA: false, transB: false }, 'float32');
+    setThreads(1);
+    resetThreadStats();
+    mm();
+    expect(threadStats()).toEqual({ calls: 0, ms: 0, waitMs: 0, ranAllHere: 0 });
+    setThreads(2);
+    mm();
+    mm();
+    const st = threadStats();
+    expect(st.calls).toBe(2);
+    expect(st.ms).toBeGreaterThan(0);
+    expect(st.waitMs).toBeGreaterThanOrEqual(0);
+    expect(st.waitMs).toBeLessThanOrEqual(st.ms);
+    expect(st.ranAllHere).toBeGreaterThanOrEqual(0);
+    expect(st.ranAllHere).toBeLessThanOrEqual(2);
+    resetThreadStats();
+    expect(threadStats().calls).toBe(0);
   });
 });
 

@@ -309,6 +309,31 @@ export function threadsRunning(): number {
   return pool === null ? 0 : pool.workers.length;
 }
 
+/**
+ * Counters of the parallel calls (those that runParts split over threads) since the last
+ * `resetThreadStats()`, for diagnostics (`train-bench --profile`): how many, ms in them, ms of
+ * them that the calling thread spent waiting for workers' parts after it had run its own (the
+ * imbalance), and how many the calling thread ran every part of (no worker took one in time).
+ */
+export interface ThreadStats {
+  calls: number;
+  ms: number;
+  waitMs: number;
+  ranAllHere: number;
+}
+
+const stats: ThreadStats = { calls: 0, ms: 0, waitMs: 0, ranAllHere: 0 };
+
+/** A copy of the parallel-call counters (see ThreadStats). */
+export function threadStats(): ThreadStats {
+  return { ...stats };
+}
+
+/** Zero the parallel-call counters. */
+export function resetThreadStats(): void {
+  stats.calls = stats.ms = stats.waitMs = stats.ranAllHere = 0;
+}
+
 let injected: 'throw' | 'exit' | null = null;
 
 /**
@@ -371,6 +396,7 @@ export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])
   ) {
     shutdownThreads(); // another memory, another thread count, or a worker that has exited since: a fresh pool
   }
+  const t0 = performance.now();
   if (pool === null) pool = startPool(target, nw);
   const p = pool;
   const I = p.I;
@@ -400,6 +426,7 @@ export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])
     }
     I[PD + k] = seq;
   }
+  const tOwn = performance.now();
   let failure: string | null = null;
   let spinEnd = 0;
   for (let k = 0; k < n; k++) {
@@ -423,6 +450,13 @@ export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])
       Atomics.wait(I, PD + k, d, POLL_MS);
     }
   }
+  const t1 = performance.now();
+  stats.calls++;
+  stats.ms += t1 - t0;
+  stats.waitMs += t1 - tOwn;
+  let here = 0;
+  for (let k = 0; k < n; k++) if (I[CLAIMER + k] === -1) here++;
+  if (here === n) stats.ranAllHere++;
   if (failure !== null) {
     shutdownThreads();
     throw new Error(failure);
