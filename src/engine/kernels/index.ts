@@ -73,7 +73,8 @@ export type { Kernel, KernelTable, KIn } from './types.js';
 /**
  * Intra-op parallelism of the wasm kernels (threads.ts): `setThreads(n)` (an integer ≥ 1; 1 = one
  * thread, no workers), `threads()` (the current count), `defaultThreads()` (LIE_BRACKET_THREADS,
- * else `os.availableParallelism()`; 1 inside worker threads), `shutdownThreads()`.
+ * else `os.availableParallelism()`; 1 inside worker threads), `shutdownThreads()`, and the
+ * diagnostic counters of the split calls, `threadStats()` / `resetThreadStats()`.
  */
 export { defaultThreads, resetThreadStats, setThreads, shutdownThreads, threads, threadStats, type ThreadStats } from './threads.js';
 
