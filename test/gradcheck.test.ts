@@ -154,9 +154,38 @@ const CASES: Case[] = [
     xs: () => [N(2, 3, 2), N(2, 3, 2)],
   },
   { name: 'channel_sums of one operand twice, axis 0', f: ([u]) => o.mul(o.channelSums(u!, u!, 0), 0.5), xs: () => [N(3, 4)] },
+  {
+    name: 'bnAffine axis 1 (x, scale and shift all differentiated; through tanh)',
+    f: ([x, w, b]) => o.tanh(o.bnAffine(o.tanh(x!), w!, b!, 1, 1e-3)),
+    xs: () => [N(3, 2, 2, 2), N(2), N(2)],
+  },
+  {
+    name: 'bnAffine axis 0 of a matrix, statistics passed',
+    f: ([x, w, b]) => o.mul(o.bnAffine(x!, w!, b!, 0, 1e-2, o.channelMoments(x!, 0)), x!),
+    xs: () => [N(4, 3), N(4), N(4)],
+  },
+  {
+    name: 'bn_sums as a primitive (x and u both differentiated, to second order)',
+    f: ([x, u]) => o.tanh(o.bnSums(x!, o.channelMoments(x!, 1), o.tanh(u!), 1, 1e-2)),
+    xs: () => [N(2, 3, 2), N(2, 3, 2)],
+  },
+  {
+    name: 'bn_affine_jvp as a primitive (x, w and u all differentiated, to second order)',
+    f: ([x, w, u]) => {
+      const m = o.channelMoments(x!, 1);
+      const t = o.tanh(u!);
+      return o.tanh(o.bnAffineJvp(x!, m, w!, t, o.bnSums(x!, m, t, 1, 1e-2), 1, 1e-2));
+    },
+    xs: () => [N(3, 2, 2), N(2), N(3, 2, 2)],
+  },
   { name: 'mish', f: ([a]) => e.mish(a!), xs: () => [away(3, 4)] },
   { name: 'mish_grad', f: ([a]) => o.mishGrad(a!), xs: () => [N(3, 4)] },
   { name: 'mish_grad2', f: ([a]) => o.mishGrad2(a!), xs: () => [N(3, 4)] },
+  {
+    name: 'mish_vjp as a primitive (x and g both differentiated, to second order)',
+    f: ([a, g]) => o.tanh(o.mishVjp(a!, o.tanh(g!))),
+    xs: () => [N(3, 4), N(3, 4)],
+  },
   { name: 'mish_grad2 in the tails', f: ([a]) => o.mishGrad2(a!), xs: () => [e.tensor([-30, -9, -3.5, 4, 9, 25], [6])] },
   { name: 'mish (composite form)', f: ([a]) => e.mishComposite(a!), xs: () => [away(3, 4)] },
   { name: 'gelu', f: ([a]) => e.gelu(a!), xs: () => [N(3, 4)] },

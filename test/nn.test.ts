@@ -46,6 +46,34 @@ describe('layers', () => {
     }
     expect(st.updates['bn.num_batches_tracked']!.item()).toBe(1);
   });
+  test('BatchNorm2d training (the fused bn_affine) equals channelAffine(bnNormalize(x)), and so do its gradients', () => {
+    // an offset mean, as activations have; large enough for the WebAssembly kernels
+    const shape = [8, 4, 6, 6];
+    for (const dtype of ['float64', 'float32'] as const) {
+      const x = rng.normalTensor(shape, dtype, 2);
+      for (let i = 0; i < x.data.length; i++) x.data[i] = Math.fround(3 + x.data[i]!);
+      const w = rng.normalTensor([4], dtype);
+      const b = rng.normalTensor([4], dtype);
+      const r = rng.normalTensor(shape, dtype);
+      const bufs = { 'bn.running_mean': T([0, 0, 0, 0], [4]), 'bn.running_var': T([1, 1, 1, 1], [4]), 'bn.num_batches_tracked': e.scalar(0) };
+      const fused = ([x, w, b]: Val[]) => batchNorm2d({ 'bn.weight': w!, 'bn.bias': b! }, 'bn', x!, trainState(bufs));
+      const plain = ([x, w, b]: Val[]) => e.channelAffine(e.bnNormalize(x!), w!, b!);
+      const loss = (f: (a: Val[]) => Val) => (a: Val[]) => e.sum(e.mul(e.tanh(f(a)), r));
+      const tol = dtype === 'float64' ? 1e-13 : 3e-6;
+      const near = (got: Val, want: Val, what: string) => {
+        const g = (got as e.Tensor).data,
+          h = (want as e.Tensor).data;
+        const scale = Math.max(...Array.from(h, Math.abs));
+        let err = 0;
+        for (let i = 0; i < h.length; i++) err = Math.max(err, Math.abs(g[i]! - h[i]!));
+        expect(err / scale, `${dtype} ${what}`).toBeLessThan(tol);
+      };
+      near(fused([x, w, b]), plain([x, w, b]), 'output');
+      const gf = e.grad(loss(fused))([x, w, b]);
+      const gp = e.grad(loss(plain))([x, w, b]);
+      ['x', 'w', 'b'].forEach((n, i) => near(gf[i]!, gp[i]!, `gradient of ${n}`));
+    }
+  });
   test('BatchNorm2d eval: normalises by the running statistics and records nothing', () => {
     const p = { 'bn.weight': T([3], [1]), 'bn.bias': T([1], [1]) };
     const st = evalState({ 'bn.running_mean': T([2], [1]), 'bn.running_var': T([4], [1]), 'bn.num_batches_tracked': e.scalar(7) });

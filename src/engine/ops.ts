@@ -93,6 +93,10 @@ export function mishGrad(x: Val): Val {
 export function mishGrad2(x: Val): Val {
   return bind('mish_grad2', [x], {});
 }
+/** g·mish'(x): mish's tangent and cotangent for g (primitive; the same values as mul(g, mishGrad(x)) in one pass). */
+export function mishVjp(x: Val, g: Val): Val {
+  return bind('mish_vjp', [x, g], {});
+}
 /** x ** p for a constant p. */
 export function pow(x: Val, p: number): Val {
   if (p === 1) return x;
@@ -124,6 +128,24 @@ export function channelSums(u: Val, x: Val, axis = 1): Val {
 /** [2, C]: each index along `axis`'s mean (row 0) and biased variance (row 1) over all other axes (primitive; derivative zero). */
 export function channelMoments(x: Val, axis = 1): Val {
   return bind('channel_moments', [x], { axis });
+}
+/**
+ * Training-mode BatchNorm with its scale and shift (primitive bn_affine, one pass): x̂·w + b, x̂
+ * normalised by the statistics `moments`, which must be channelMoments(x, axis) of this x (pass
+ * them when they are needed anyway, as for the running averages; omitted, they are computed
+ * here). Its derivatives are those of channelAffine(bnNormalize(x), w, b), the statistics'
+ * included.
+ */
+export function bnAffine(x: Val, w: Val, b: Val, axis = 1, eps = 1e-5, moments?: Val): Val {
+  return bind('bn_affine', [x, moments ?? channelMoments(x, axis), w, b], { axis, eps });
+}
+/** [2, C]: Σ u·x̂ (row 0) and Σ u (row 1), x̂ normalised by m = channelMoments(x, axis) (primitive bn_sums; bn_affine's rules use it). */
+export function bnSums(x: Val, m: Val, u: Val, axis = 1, eps = 1e-5): Val {
+  return bind('bn_sums', [x, m, u], { axis, eps });
+}
+/** w·J(x)·u, J bnNormalize's Jacobian, from m = channelMoments(x, axis) and s = bnSums(x, m, u) (primitive bn_affine_jvp; bn_affine's rules use it). */
+export function bnAffineJvp(x: Val, m: Val, w: Val, u: Val, s: Val, axis = 1, eps = 1e-5): Val {
+  return bind('bn_affine_jvp', [x, m, w, u, s], { axis, eps });
 }
 export function square(x: Val): Val {
   return bind('pow', [x], { exponent: 2 });

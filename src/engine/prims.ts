@@ -54,6 +54,8 @@ export interface PrimParams {
   mish: None;
   mish_grad: None;
   mish_grad2: None;
+  /** (x, g) → g·mish'(x) in one pass: mish's tangent and cotangent (mish_grad, then mul, fused). */
+  mish_vjp: None;
   /** x ** exponent for a constant exponent. */
   pow: { readonly exponent: number };
   /**
@@ -81,6 +83,27 @@ export interface PrimParams {
   channel_sums: { readonly axis: number };
   /** x → [2, C]: the mean (row 0) and biased variance (row 1) of each index along `axis` over all other axes; derivative zero (BatchNorm's running statistics). */
   channel_moments: { readonly axis: number };
+  /**
+   * Training-mode BatchNorm with its scale and shift in one pass: (x, m, w, b) → x̂·w + b, x̂ =
+   * (x − μ)/√(σ² + eps), μ and σ² read from m = channel_moments(x) (not recomputed), w and b
+   * vectors along `axis`; computed in float64 and rounded once. m must be channel_moments(x) of
+   * this x (ops.bnAffine builds it so): the derivative rules are those of
+   * channel_affine(bn_normalize(x), w, b), through the statistics, and give m none.
+   */
+  bn_affine: { readonly axis: number; readonly eps: number };
+  /**
+   * (x, m, u) → [2, C]: Σ u·x̂ (row 0) and Σ u (row 1) per index along `axis`, x̂ normalised with
+   * the statistics m = channel_moments(x) (one pass over x and u): bn_affine's scale and shift
+   * cotangents. Its derivatives are those of channel_sums(u, bn_normalize(x)); m gets none.
+   */
+  bn_sums: { readonly axis: number; readonly eps: number };
+  /**
+   * (x, m, w, u, s) → w·J(x)·u, J bn_normalize's (symmetric) Jacobian, in one pass from the
+   * statistics m = channel_moments(x) and the sums s = bn_sums(x, m, u): bn_affine's tangent and
+   * cotangent of x. Its derivatives are those of channel_affine(bn_normalize_jvp(x, u), w, 0);
+   * m and s get none.
+   */
+  bn_affine_jvp: { readonly axis: number; readonly eps: number };
   /** 1 where `a op b`, else 0 (same dtype); derivative zero. */
   compare: { readonly op: CompareOp };
   /** select(c, a, b) = c ≠ 0 ? a : b; no derivative through c. */
@@ -140,12 +163,16 @@ export const PRIMS = [
   'mish',
   'mish_grad',
   'mish_grad2',
+  'mish_vjp',
   'pow',
   'channel_affine',
   'bn_normalize',
   'bn_normalize_jvp',
   'channel_moments',
   'channel_sums',
+  'bn_affine',
+  'bn_sums',
+  'bn_affine_jvp',
   'compare',
   'select',
   'cast',

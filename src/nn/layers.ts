@@ -69,9 +69,10 @@ export interface BatchNormOptions {
  * variance over (N, H, W); running_mean/var move towards the batch mean and *unbiased* variance,
  * as PyTorch. Eval: normalise by the running statistics.
  *
- * Training over the batch: y = bn_normalize(x)·w + b, the normalisation one primitive (one pass
- * each way; its derivatives are closed forms, rules/batchnorm.ts) and the scale and shift one
- * channel_affine; the batch statistics for the running averages come from channel_moments. Eval,
+ * Training over the batch: m = channel_moments(x) (the batch statistics, which also move the
+ * running averages), then y = bn_affine(x, m, w, b) = bn_normalize(x)·w + b in one pass from m;
+ * its gradient is two passes, bn_sums (w's and b's) and bn_affine_jvp (x's), from m again
+ * (rules/batchnorm.ts; their derivatives are closed forms, to any order). Eval,
  * and training with per-example statistics: y = (x − μ) · (w / √(σ² + eps)) + b, the centred input
  * serving both the variance and the output, the per-channel factor formed on [1, C, 1, 1] before
  * it meets the full tensor.
@@ -103,7 +104,8 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
       );
     const rm = buffer(state, `${prefix}.running_mean`, c);
     const rv = buffer(state, `${prefix}.running_var`, c);
-    const moments = primalValue(o.channelMoments(x, 1)).data; // [mean; biased variance], no derivative
+    const m = o.channelMoments(x, 1); // [mean; biased variance], no derivative of its own
+    const moments = primalValue(m).data;
     const bm = moments.subarray(0, c);
     const bv = moments.subarray(c, 2 * c);
     const newMean = rm.data.map((v, i) => (1 - momentum) * v + momentum * bm[i]!);
@@ -112,9 +114,9 @@ export function batchNorm2d(p: Params, prefix: string, x: Val, state: ForwardSta
     state.updates[`${prefix}.running_var`] = new Tensor(newVar, rv.shape);
     const nbt = state.buffers[`${prefix}.num_batches_tracked`];
     state.updates[`${prefix}.num_batches_tracked`] = new Tensor(Float64Array.of((nbt?.data[0] ?? 0) + 1), []);
-    const xh = o.bnNormalize(x, 1, eps);
-    if (!w && !b) return xh;
-    return o.channelAffine(xh, w ?? full([c], 1, x.dtype), b ?? full([c], 0, x.dtype), 1);
+    if (!w && !b) return o.bnNormalize(x, 1, eps);
+    // normalisation, scale and shift in one pass from the statistics above (bn_affine)
+    return o.bnAffine(x, w ?? full([c], 1, x.dtype), b ?? full([c], 0, x.dtype), 1, eps, m);
   } else {
     mean = o.reshape(o.cast(buffer(state, `${prefix}.running_mean`, c), x.dtype), bshape);
     vari = o.reshape(o.cast(buffer(state, `${prefix}.running_var`, c), x.dtype), bshape);

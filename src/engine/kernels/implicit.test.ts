@@ -212,12 +212,12 @@ describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
   }
 });
 
-describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp, channel_moments and channel_sums (wasm)', () => {
+describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp, channel_moments, channel_sums, bn_affine, bn_sums and bn_affine_jvp (wasm)', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     // float64 sums in another order than the reference's: the float64 results agree to a few
     // float64 ulps (channel_sums, a plain sum of up to 32 Ki terms: to 1e-12 of the largest);
     // float32 ones, rounded once from them, to one float32 ulp of the largest value
-    const tolOf = (prim: string): number => (dtype === 'float32' ? 2 ** -23 : prim === 'channel_sums' ? 1e-12 : 1e-14);
+    const tolOf = (prim: string): number => (dtype === 'float32' ? 2 ** -23 : prim === 'channel_sums' || prim === 'bn_sums' ? 1e-12 : 1e-14);
     for (const [shape, axis] of [
       [[32, 16, 32, 32], 1],
       [[8, 8, 2, 2], 1],
@@ -233,18 +233,29 @@ describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp, channel_moments
         const t = randn([...shape], dtype, r);
         const C = shape[axis]!;
         const p = { axis, eps: 1e-5 };
+        // the fused primitives' operands: the statistics m and sums from the reference, w and b per channel
+        const m = { data: run(reference.channel_moments, [2, C], [x], { axis }, dtype), shape: [2, C] };
+        const w = randn([C], dtype, r);
+        const b = randn([C], dtype, r);
+        const sums = { data: run(reference.bn_sums, [2, C], [x, m, t], p, dtype), shape: [2, C] };
         wasmTuning.elementwiseMin = 1; // the wasm kernels for the small shapes too (their ragged runs)
         const cases = [
           ['bn_normalize', [...shape], [x], p],
           ['bn_normalize_jvp', [...shape], [x, t], p],
           ['channel_moments', [2, C], [x], { axis }],
           ['channel_sums', [2, C], [t, x], { axis }],
+          ['bn_affine', [...shape], [x, m, w, b], p],
+          ['bn_sums', [2, C], [x, m, t], p],
+          ['bn_affine_jvp', [...shape], [x, m, w, t, sums], p],
         ] as const;
         for (const [prim, outShape, ins, params] of cases) {
           const kr = reference[prim] as (o: Buf, s: Shape, i: readonly KIn[], q: typeof params) => void;
           const kw = wasmKernels[prim] as typeof kr;
           const want = run(kr, [...outShape], [...ins], params, dtype);
-          expect(maxRelErr(run(kw, [...outShape], [...ins], params, dtype), want), prim).toBeLessThanOrEqual(tolOf(prim));
+          const got = run(kw, [...outShape], [...ins], params, dtype);
+          expect(maxRelErr(got, want), prim).toBeLessThanOrEqual(tolOf(prim));
+          // the same formulas in the same order, from the same statistics and sums
+          if (prim === 'bn_affine' || prim === 'bn_affine_jvp') expect(same(got, want), `${prim} bit-identical to the reference`).toBe(true);
           wasmTuning.parallelMinElements = 1;
           setThreads(1);
           const one = run(kw, [...outShape], [...ins], params, dtype);

@@ -47,6 +47,7 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   mish: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   mish_grad: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
   mish_grad2: (d) => [unary(d), { ...unary(d), ins: [binary(d).ins[0]!] }],
+  mish_vjp: (d) => [binary(d), { ...binary(d), ins: [binary(d).ins[1]!, binary(d).ins[0]!] }],
   pow: (d) => [
     { ...unary(d), params: { exponent: 2 } },
     { ...unary(d), params: { exponent: 1.5 } },
@@ -62,6 +63,23 @@ const CASES: { [P in Prim]?: (dtype: DType) => Case[] } = {
   bn_normalize_jvp: (d) => [
     { ins: [arr(d, [3, 7, 197]), arr(d, [3, 7, 197])], out: [3, 7, 197], params: { axis: 1, eps: 1e-5 } },
     { ins: [arr(d, S), arr(d, S)], out: S, params: { axis: 1, eps: 1e-5 } },
+  ],
+  // m: [mean; variance], the variance positive
+  bn_affine: (d) => [
+    { ins: [arr(d, [3, 7, 197]), arr(d, [2, 7], true), arr(d, [7]), arr(d, [7])], out: [3, 7, 197], params: { axis: 1, eps: 1e-5 } },
+    { ins: [arr(d, S), arr(d, [2, 1367], true), arr(d, [1367]), arr(d, [1367])], out: S, params: { axis: 1, eps: 1e-5 } },
+  ],
+  bn_sums: (d) => [
+    { ins: [arr(d, [3, 7, 197]), arr(d, [2, 7], true), arr(d, [3, 7, 197])], out: [2, 7], params: { axis: 1, eps: 1e-5 } },
+    { ins: [arr(d, S), arr(d, [2, 3], true), arr(d, S)], out: [2, 3], params: { axis: 0, eps: 1e-5 } },
+  ],
+  bn_affine_jvp: (d) => [
+    {
+      ins: [arr(d, [3, 7, 197]), arr(d, [2, 7], true), arr(d, [7]), arr(d, [3, 7, 197]), arr(d, [2, 7])],
+      out: [3, 7, 197],
+      params: { axis: 1, eps: 1e-5 },
+    },
+    { ins: [arr(d, S), arr(d, [2, 1367], true), arr(d, [1367]), arr(d, S), arr(d, [2, 1367])], out: S, params: { axis: 1, eps: 1e-5 } },
   ],
   channel_moments: (d) => [
     { ins: [arr(d, [3, 7, 197])], out: [2, 7], params: { axis: 1 } },

@@ -245,6 +245,61 @@ export const reference: KernelTable = {
       out[C + c] = su[c]!;
     }
   },
+  // ((x − μ)·r)·w + b per channel, μ and σ² read from m, r = 1/√(σ² + eps), in float64, rounded once
+  bn_affine: (out, shape, ins, { axis, eps }) => {
+    const x = X(ins),
+      m = X(ins, 1),
+      w = X(ins, 2),
+      b = X(ins, 3);
+    const { P, C, R } = channelLayout(shape, axis);
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++) {
+        const mu = m[c]!,
+          rs = 1 / Math.sqrt(m[C + c]! + eps),
+          wc = w[c]!,
+          bc = b[c]!;
+        for (let r = 0; r < R; r++, i++) out[i] = (x[i]! - mu) * rs * wc + bc;
+      }
+  },
+  // [Σ u·(x − μ)·r; Σ u] per channel, μ and σ² read from m, in float64 (row-major order)
+  bn_sums: (out, _shape, ins, { axis, eps }) => {
+    const x = X(ins),
+      m = X(ins, 1),
+      u = X(ins, 2);
+    const { P, C, R } = channelLayout(ins[0]!.shape, axis);
+    const rs = Float64Array.from({ length: C }, (_, c) => 1 / Math.sqrt(m[C + c]! + eps));
+    const sux = new Float64Array(C);
+    const su = new Float64Array(C);
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++)
+        for (let r = 0; r < R; r++, i++) {
+          sux[c] = sux[c]! + (x[i]! - m[c]!) * rs[c]! * u[i]!;
+          su[c] = su[c]! + u[i]!;
+        }
+    for (let c = 0; c < C; c++) {
+      out[c] = sux[c]!;
+      out[C + c] = su[c]!;
+    }
+  },
+  // (w·r)·(u − s₁/n − (x − μ)·r·s₀/n) per channel, μ, σ² from m and the sums s, in float64
+  bn_affine_jvp: (out, shape, ins, { axis, eps }) => {
+    const x = X(ins),
+      m = X(ins, 1),
+      w = X(ins, 2),
+      u = X(ins, 3),
+      s = X(ins, 4);
+    const { P, C, R } = channelLayout(shape, axis);
+    const n = P * R;
+    for (let p = 0, i = 0; p < P; p++)
+      for (let c = 0; c < C; c++) {
+        const mu = m[c]!,
+          rs = 1 / Math.sqrt(m[C + c]! + eps),
+          wr = w[c]! * rs,
+          a = s[C + c]! / n,
+          b = s[c]! / n;
+        for (let r = 0; r < R; r++, i++) out[i] = wr * (u[i]! - a - (x[i]! - mu) * rs * b);
+      }
+  },
   // [mean; biased variance] per channel (channelStats)
   channel_moments: (out, _shape, ins, { axis }) => {
     const { C, mean, vari } = channelStats(X(ins), ins[0]!.shape, axis);
@@ -309,6 +364,13 @@ export const reference: KernelTable = {
   mish_grad: (out, _s, ins) => {
     const x = X(ins);
     for (let i = 0; i < out.length; i++) out[i] = mishGrad64(x[i]!);
+  },
+  // g·mish'(x), mish'(x) rounded to the output's precision first (as mish_grad, then mul)
+  mish_vjp: (out, _s, ins) => {
+    const x = X(ins),
+      g = X(ins, 1);
+    if (out instanceof Float32Array) for (let i = 0; i < out.length; i++) out[i] = Math.fround(mishGrad64(x[i]!)) * g[i]!;
+    else for (let i = 0; i < out.length; i++) out[i] = mishGrad64(x[i]!) * g[i]!;
   },
   mish_grad2: (out, _s, ins) => {
     const x = X(ins);

@@ -215,9 +215,10 @@ describe.each(['float32', 'float64'] as const)('every call split (thresholds low
         ['tanh', () => call(k.tanh, shape, [a], {}, dtype)],
         ['mish', () => call(k.mish, shape, [a], {}, dtype)],
         ['mish_grad', () => call(k.mish_grad, shape, [a], {}, dtype)],
+        ['mish_vjp', () => call(k.mish_vjp, shape, [a, b], {}, dtype)],
       ];
-      // (float64 exp … mish_grad are the reference's JS loops: single-threaded, checked all the same)
-      const jsOnly = new Set(['exp', 'log', 'log1p', 'tanh', 'mish', 'mish_grad']);
+      // (float64 exp … mish_vjp are the reference's JS loops: single-threaded, checked all the same)
+      const jsOnly = new Set(['exp', 'log', 'log1p', 'tanh', 'mish', 'mish_grad', 'mish_vjp']);
       for (const [name, f] of cases) expectSameAtEveryCount(f, `${name} n=${n}`, dtype === 'float32' || !jsOnly.has(name));
     }
   });

@@ -387,6 +387,29 @@ describe('wasm elementwise kernels equal reference.ts bit for bit', () => {
     }
   });
 
+  it('mish_vjp: the values of mul(g, mish_grad(x)) bit for bit, in wasm (float32) and in the reference (both dtypes)', () => {
+    const n = (1 << 16) + 3;
+    for (const dtype of ['float32', 'float64'] as const) {
+      const a = allocBuf(dtype, n);
+      const g = allocBuf(dtype, n);
+      // the special values (their lanes take the scalar path) among ordinary ones
+      a.set([NaN, 0, -0, Infinity, -Infinity, 89, -104, 1e30, -1.19, 20]);
+      for (let i = 10; i < n; i++) a[i] = (2 * r() - 1) * 12;
+      for (let i = 0; i < n; i++) g[i] = i % 97 === 0 ? [0, -0, Infinity, NaN][i % 4]! : 2 * r() - 1;
+      const x: KIn = { data: a, shape: [n] };
+      const gv: KIn = { data: g, shape: [n] };
+      for (const set of dtype === 'float32' ? [wasmKernels, reference] : [reference]) {
+        const d = allocBuf(dtype, n),
+          want = allocBuf(dtype, n),
+          got = allocBuf(dtype, n);
+        set.mish_grad(d, [n], [x], {});
+        set.mul(want, [n], [gv, { data: d, shape: [n] }], {});
+        set.mish_vjp(got, [n], [x, gv], {});
+        expect(same(got, want), `${dtype} ${set === reference ? 'reference' : 'wasm'}`).toBe(true);
+      }
+    }
+  });
+
   for (const dtype of ['float32', 'float64'] as const) {
     // below the threshold (JS), a tail that is not a multiple of the vector width, and large
     for (const n of [5, 4096 + 13, 40_000]) {

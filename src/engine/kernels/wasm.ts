@@ -919,6 +919,29 @@ const mathKernel = <P extends MathPrim>(prim: P): Kernel<P> => {
 };
 
 /**
+ * mish_vjp of float32 data in wasm: mish' in float32 lanes as mish_grad's kernel, then the
+ * product with g in float32, so the values are mul(g, mish_grad(x))'s bit for bit; float64 data
+ * keeps the reference.
+ */
+const mish_vjp: Kernel<'mish_vjp'> = (out, outShape, inputs, params) => {
+  const a = inputs[0]!.data,
+    g = inputs[1]!.data;
+  if (
+    wasm === null ||
+    !(out instanceof Float32Array) ||
+    !uniform(out, a, g) ||
+    out.length < wasmTuning.mathMin ||
+    a.length !== out.length ||
+    g.length !== out.length
+  )
+    return reference.mish_vjp(out, outShape, inputs, params);
+  const ok = viaWasm(out, [a, g], [], ([pA, pG], pO) =>
+    ewExec(out.length, [pA!, pG!, pO], 4, wasmTuning.parallelMinMath, ([qa, qg, qo], len) => ['mish_vjp_f32', qa!, qg!, qo!, len]),
+  );
+  if (!ok) reference.mish_vjp(out, outShape, inputs, params);
+};
+
+/**
  * channel_affine in wasm: planes (the R elements after `axis` share one scale and shift) split
  * over threads; bit-identical to reference.ts (f32x4/f64x2 multiply, then add, as mul and add).
  */
@@ -981,6 +1004,52 @@ export const channel_moments: Kernel<'channel_moments'> = (out, outShape, inputs
     exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pO, P, C, R, c0, c1]]));
   });
   if (!ok) reference.channel_moments(out, outShape, inputs, params);
+};
+
+/**
+ * The fused training-mode BatchNorm in wasm (normalize.as.ts): bn_affine, bn_sums and
+ * bn_affine_jvp, the statistics read from their m operand; the channels split over threads, each
+ * channel's sums taken by one thread in one order. bn_affine and bn_affine_jvp compute with
+ * reference.ts's formulas in the same order (float64, rounded once), so they are bit-identical
+ * to it; bn_sums differs from it only in the order of its float64 sums.
+ */
+export const bn_affine: Kernel<'bn_affine'> = (out, outShape, inputs, params) => {
+  const [x, m, w, b] = inputs.map((i) => i.data) as [Buf, Buf, Buf, Buf];
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || !uniform(out, x, m) || !uniform(out, w, b))
+    return reference.bn_affine(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(outShape, params.axis);
+  const ok = viaWasm(out, [x, m, w, b], [], ([pX, pM, pW, pB], pO, _, isF32) => {
+    const fn = isF32 ? 'bn_affine_f32' : 'bn_affine_f64';
+    const parts = partsFor(out.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pM!, pW!, pB!, pO, P, C, R, params.eps, c0, c1]]));
+  });
+  if (!ok) reference.bn_affine(out, outShape, inputs, params);
+};
+
+export const bn_sums: Kernel<'bn_sums'> = (out, outShape, inputs, params) => {
+  const [x, m, u] = inputs.map((i) => i.data) as [Buf, Buf, Buf];
+  if (wasm === null || x.length < wasmTuning.elementwiseMin || !uniform(out, x, m) || !uniform(out, u, u))
+    return reference.bn_sums(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(inputs[0]!.shape, params.axis);
+  const ok = viaWasm(out, [x, m, u], [], ([pX, pM, pU], pO, _, isF32) => {
+    const fn = isF32 ? 'bn_sums_f32' : 'bn_sums_f64';
+    const parts = partsFor(x.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pM!, pU!, pO, P, C, R, params.eps, c0, c1]]));
+  });
+  if (!ok) reference.bn_sums(out, outShape, inputs, params);
+};
+
+export const bn_affine_jvp: Kernel<'bn_affine_jvp'> = (out, outShape, inputs, params) => {
+  const [x, m, w, u, s] = inputs.map((i) => i.data) as [Buf, Buf, Buf, Buf, Buf];
+  if (wasm === null || out.length < wasmTuning.elementwiseMin || !uniform(out, x, m) || !uniform(out, w, u) || !uniform(out, s, s))
+    return reference.bn_affine_jvp(out, outShape, inputs, params);
+  const { P, C, R } = channelLayout(outShape, params.axis);
+  const ok = viaWasm(out, [x, m, w, u, s], [], ([pX, pM, pW, pU, pS], pO, _, isF32) => {
+    const fn = isF32 ? 'bn_affine_jvp_f32' : 'bn_affine_jvp_f64';
+    const parts = partsFor(out.length, wasmTuning.parallelMinElements);
+    exec(ranges(C, parts).map(([c0, c1]) => [[fn, pX!, pM!, pW!, pU!, pS!, pO, P, C, R, params.eps, c0, c1]]));
+  });
+  if (!ok) reference.bn_affine_jvp(out, outShape, inputs, params);
 };
 
 /** The coefficients of one Adam/AdamW update (nn/optim.ts's adamKernel computes them). */
@@ -1161,9 +1230,13 @@ export const wasmKernels: KernelTable = {
   bn_normalize_jvp,
   channel_moments,
   channel_sums,
+  bn_affine,
+  bn_sums,
+  bn_affine_jvp,
   mish: mathKernel('mish'),
   mish_grad: mathKernel('mish_grad'),
   mish_grad2: mathKernel('mish_grad2'),
+  mish_vjp,
   pow,
   compare,
   select,

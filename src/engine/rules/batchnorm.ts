@@ -40,7 +40,9 @@ function invStd(x: Val, axis: number, eps: number): Val {
   return o.div(1, o.sqrt(o.add(cmean(o.square(c), axis), eps)));
 }
 
-export const batchnormRules = {
+export const batchnormRules: {
+  [K in 'bn_normalize' | 'bn_normalize_jvp' | 'channel_moments' | 'channel_sums' | 'bn_affine' | 'bn_sums' | 'bn_affine_jvp']: Rule<K>;
+} = {
   bn_normalize: {
     shape: ([x], { axis, eps }) => {
       checkAxis('bn_normalize', x!, axis);
@@ -118,4 +120,117 @@ export const batchnormRules = {
       ];
     },
   },
-} satisfies { [K in 'bn_normalize' | 'bn_normalize_jvp' | 'channel_moments' | 'channel_sums']: Rule<K> };
+  bn_affine: {
+    shape: ([x, m, w, b], { axis, eps }) => {
+      checkFused('bn_affine', x!, axis, eps, { m, w, b });
+      return { shape: x!.shape, dtype: x!.dtype };
+    },
+    // d(x̂·w + b) = w·J ẋ + x̂·ẇ + ḃ (m = channel_moments(x): no tangent of its own)
+    jvp: ([x, m, w], [tx, , tw, tb], _out, { axis, eps }) =>
+      sumCts(
+        [
+          () => (tx ? o.bnAffineJvp(x!, m!, w!, tx, o.bnSums(x!, m!, tx, axis, eps), axis, eps) : null),
+          () => {
+            if (!tw && !tb) return null;
+            const z = full([x!.shape[axis]!], 0, x!.dtype);
+            return o.channelAffine(o.bnNormalize(x!, axis, eps), tw ?? z, tb ?? z, axis);
+          },
+        ],
+        o.add,
+      ),
+    // from s = [Σ ct·x̂; Σ ct]: x̄ = w·J ct, w̄ = s₀, b̄ = s₁
+    vjp: (ct, [x, m, w], _out, { axis, eps }, needs) => {
+      const s = o.bnSums(x!, m!, ct, axis, eps);
+      return [needs[0] ? o.bnAffineJvp(x!, m!, w!, ct, s, axis, eps) : null, null, needs[2] ? row(s, 0) : null, needs[3] ? row(s, 1) : null];
+    },
+  },
+  bn_sums: {
+    shape: ([x, m, u], { axis, eps }) => {
+      checkFused('bn_sums', x!, axis, eps, { m, u });
+      return { shape: [2, x!.shape[axis]!], dtype: x!.dtype };
+    },
+    // as channel_sums(u, x̂): [Σ u̇·x̂; Σ u̇] + [Σ u·J ẋ; 0]
+    jvp: ([x, m, u], [tx, , tu], _out, { axis, eps }) =>
+      sumCts(
+        [
+          () => (tu ? o.bnSums(x!, m!, tu, axis, eps) : null),
+          () => (tx ? o.mul(o.channelSums(u!, o.bnNormalizeJvp(x!, tx, axis, eps), axis), tensor([1, 0], [2, 1], x!.dtype)) : null),
+        ],
+        o.add,
+      ),
+    // cotangent g [2, C]: ū = g₀·x̂ + g₁, x̄ = J(g₀·u) (J symmetric)
+    vjp: (g, [x, , u], _out, { axis, eps }, needs) => {
+      const g0 = row(g, 0);
+      const z = full([x!.shape[axis]!], 0, x!.dtype);
+      return [
+        needs[0] ? o.bnNormalizeJvp(x!, o.channelAffine(u!, g0, z, axis), axis, eps) : null,
+        null,
+        needs[2] ? o.channelAffine(o.bnNormalize(x!, axis, eps), g0, row(g, 1), axis) : null,
+      ];
+    },
+  },
+  bn_affine_jvp: {
+    shape: ([x, m, w, u, s], { axis, eps }) => {
+      checkFused('bn_affine_jvp', x!, axis, eps, { m, w, u, s });
+      return { shape: x!.shape, dtype: x!.dtype };
+    },
+    // as channel_affine(bn_normalize_jvp(x, u), w, 0), linear in u and in w (m, s: no tangents of their own)
+    jvp: ([x, m, w, u], [tx, , tw, tu], _out, params) => {
+      const { axis, eps } = params;
+      const z = full([x!.shape[axis]!], 0, x!.dtype);
+      return sumCts(
+        [
+          () => (tu ? o.bnAffineJvp(x!, m!, w!, tu, o.bnSums(x!, m!, tu, axis, eps), axis, eps) : null),
+          () => (tw ? o.channelAffine(o.bnNormalizeJvp(x!, u!, axis, eps), tw, z, axis) : null),
+          () => {
+            if (!tx) return null;
+            const d = batchnormRules.bn_normalize_jvp.jvp([x!, u!], [tx, null], o.bnNormalizeJvp(x!, u!, axis, eps), params);
+            return d === null ? null : o.channelAffine(d, w!, z, axis);
+          },
+        ],
+        o.add,
+      );
+    },
+    // ū = J(w·g) = w·J g, w̄ = Σ g·J u, x̄ = bn_normalize_jvp's x-cotangent of w·g
+    vjp: (g, [x, m, w, u], _out, params, needs) => {
+      const { axis, eps } = params;
+      const z = full([x!.shape[axis]!], 0, x!.dtype);
+      const dx = needs[0]
+        ? batchnormRules.bn_normalize_jvp.vjp(o.channelAffine(g, w!, z, axis), [x!, u!], o.bnNormalizeJvp(x!, u!, axis, eps), params, [
+            true,
+            false,
+          ])[0]!
+        : null;
+      return [
+        dx,
+        null,
+        needs[2] ? row(o.channelSums(g, o.bnNormalizeJvp(x!, u!, axis, eps), axis), 0) : null,
+        needs[3] ? o.bnAffineJvp(x!, m!, w!, g, o.bnSums(x!, m!, g, axis, eps), axis, eps) : null,
+        null,
+      ];
+    },
+  },
+};
+
+/** Row i ∈ {0, 1} of a [2, C] tensor, as a [C] vector. */
+function row(s: Val, i: 0 | 1): Val {
+  const c = s.shape[1]!;
+  return o.reshape(o.slice(s, [i, 0], [i + 1, c]), [c]);
+}
+
+/**
+ * The fused BatchNorm primitives' operands: m and s [2, C] (statistics, sums), w and b [C], u the
+ * shape of x; all of x's dtype.
+ */
+function checkFused(name: string, x: Aval, axis: number, eps: number, ops: { m?: Aval; w?: Aval; b?: Aval; u?: Aval; s?: Aval }): void {
+  checkAxis(name, x, axis);
+  checkEps(name, eps);
+  const c = x.shape[axis]!;
+  const want: Record<string, readonly number[]> = { m: [2, c], w: [c], b: [c], u: x.shape, s: [2, c] };
+  for (const [k, a] of Object.entries(ops)) {
+    if (!a) continue;
+    if (a.dtype !== x.dtype) throw new Error(`${name}: ${k} has dtype ${a.dtype}, x ${x.dtype}; cast explicitly`);
+    if (!shapesEqual(a.shape, want[k]!))
+      throw new Error(`${name}: ${k} has shape ${fmtShape(a.shape)}, expected ${fmtShape(want[k]!)} for x ${fmtShape(x.shape)}`);
+  }
+}

@@ -3,6 +3,7 @@ import { fmtShape, shapesEqual } from '../shape.js';
 import { full, type Val } from '../tensor.js';
 import * as o from '../ops.js';
 import { softplus } from '../composites.js';
+import { Tracer } from '../trace.js';
 import { sumCts, type Aval, type Rule } from './types.js';
 
 function sameAvals(name: string, ins: readonly Aval[]): Aval {
@@ -15,7 +16,7 @@ function sameAvals(name: string, ins: readonly Aval[]): Aval {
 }
 
 /** A unary rule from d(out)/dx written in ops: tangent and cotangent are both  ·  × dfdx. */
-function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'abs' | 'mish' | 'mish_grad' | 'mish_grad2'>(
+function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'abs' | 'mish_grad' | 'mish_grad2'>(
   name: P,
   dfdx: (x: Val, out: Val) => Val,
 ): Rule<P> {
@@ -24,6 +25,17 @@ function unary<P extends 'exp' | 'log' | 'log1p' | 'tanh' | 'erf' | 'sqrt' | 'ab
     jvp: ([x], [t], out) => (t ? o.mul(t, dfdx(x!, out)) : null),
     vjp: (ct, [x], out) => [o.mul(ct, dfdx(x!, out))],
   };
+}
+
+/**
+ * g·mish'(x), mish's tangent and cotangent: in one pass (mish_vjp) where g is concrete, so that
+ * no derivative of it will be taken; mul(g, mish_grad(x)) where g is itself traced (a derivative
+ * of a derivative, as the reverse pass inside an HVP), whose own derivative then reuses mish'(x)
+ * instead of evaluating it again (mish_vjp's tangent in g is a second mish_vjp). The same values
+ * either way (the float32 kernels round mish' before the product).
+ */
+function mishTimes(x: Val, g: Val): Val {
+  return g instanceof Tracer ? o.mul(g, o.mishGrad(x)) : o.mishVjp(x, g);
 }
 
 /** Weight of operand a in max(a, b) (min: lt): 1 where it wins, ½ at ties, else 0. */
@@ -107,9 +119,19 @@ export const elementwiseRules = {
   erf: unary('erf', (x) => o.mul(o.exp(o.neg(o.square(x))), TWO_OVER_SQRT_PI)), // d erf = (2/√π) e^(−x²)
   sqrt: unary('sqrt', (_x, out) => o.div(0.5, out)), // d √x = 1/(2√x)
   abs: unary('abs', (x) => sign(x)), // d|x| = sign x (0 at 0)
-  mish: unary('mish', (x) => o.mishGrad(x)),
+  mish: {
+    shape: (ins) => sameAvals('mish', ins),
+    jvp: ([x], [t]) => (t ? mishTimes(x!, t) : null),
+    vjp: (ct, [x]) => [mishTimes(x!, ct)],
+  },
   mish_grad: unary('mish_grad', (x) => o.mishGrad2(x)),
   mish_grad2: unary('mish_grad2', (x) => mishThird(x)),
+  // g·mish'(x): linear in g; d/dx = g·mish''(x)
+  mish_vjp: {
+    shape: (ins) => sameAvals('mish_vjp', ins),
+    jvp: ([x, g], [tx, tg]) => sumCts([() => (tg ? o.mishVjp(x!, tg) : null), () => (tx ? o.mul(o.mul(tx, g!), o.mishGrad2(x!)) : null)], o.add),
+    vjp: (ct, [x, g], _out, _p, needs) => [needs[0] ? o.mul(o.mul(ct, g!), o.mishGrad2(x!)) : null, needs[1] ? o.mishVjp(x!, ct) : null],
+  },
   pow: {
     shape: (ins) => sameAvals('pow', ins),
     // d xᵖ = p xᵖ⁻¹
@@ -196,6 +218,7 @@ export const elementwiseRules = {
       | 'mish'
       | 'mish_grad'
       | 'mish_grad2'
+      | 'mish_vjp'
       | 'pow'
       | 'channel_affine'
       | 'compare'

@@ -272,6 +272,28 @@ function mishF32x4(op: i32, A: usize, O: usize, n: i32): void {
   }
 }
 
+/** O[i] = G[i]·mish'(A[i]) for i < n, float32 arrays: mish' as mishF32x4's op 5, then a float32 product. */
+export function mish_vjp_f32(A: usize, G: usize, O: usize, n: i32): void {
+  const lim = f32x4.splat(80.0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o: usize = <usize>i << 2;
+    const v = v128.load(A + o);
+    if (v128.any_true(v128.not(f32x4.le(f32x4.abs(v), lim)))) {
+      for (let j = 0; j < 4; j++) {
+        const q: usize = o + (<usize>j << 2);
+        store<f32>(O + q, <f32>mathS(5, <f64>load<f32>(A + q)) * load<f32>(G + q));
+      }
+      continue;
+    }
+    v128.store(O + o, f32x4.mul(mish4(5, v), v128.load(G + o)));
+  }
+  for (; i < n; i++) {
+    const o: usize = <usize>i << 2;
+    store<f32>(O + o, <f32>mathS(5, <f64>load<f32>(A + o)) * load<f32>(G + o));
+  }
+}
+
 /** O[i] = op(A[i]) for i < n, float32 arrays. */
 export function ew_math_f32(op: i32, A: usize, O: usize, n: i32): void {
   if (op >= 4) {

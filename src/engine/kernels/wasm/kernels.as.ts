@@ -7,7 +7,8 @@
  *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
  *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts) and the Adam update
  *   structural.as.ts    reduce_sum and broadcast over three coalesced axes
- *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp, channel_moments and channel_sums
+ *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp, channel_moments, channel_sums,
+ *                       bn_affine, bn_sums and bn_affine_jvp
  *   common.as.ts        inlined helpers
  *
  * No runtime and no GC objects: every function works on raw linear memory at byte addresses
@@ -40,11 +41,14 @@ export {
   maxpool_scatter_overlap_f32,
   maxpool_scatter_overlap_f64,
 } from './pool.as';
-export { adam_f32, adam_f64, channel_affine_f32, channel_affine_f64, ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
+export { mish_vjp_f32, adam_f32, adam_f64, channel_affine_f32, channel_affine_f64, ew_select_f32, ew_select_f64, ew_math_f32, ew_binary_f32, ew_binary_f64, ew_unary_f32, ew_unary_f64 } from './elementwise.as';
 export {
   bn_normalize_f32, bn_normalize_f64,
   bn_normalize_jvp_f32, bn_normalize_jvp_f64,
   channel_moments_f32, channel_moments_f64,
   channel_sums_f32, channel_sums_f64,
+  bn_affine_f32, bn_affine_f64,
+  bn_sums_f32, bn_sums_f64,
+  bn_affine_jvp_f32, bn_affine_jvp_f64,
 } from './normalize.as';
 export { reduce_sum_f32, reduce_sum_f64, broadcast_f32, broadcast_f64 } from './structural.as';

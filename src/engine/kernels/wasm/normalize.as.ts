@@ -337,3 +337,115 @@ export function channel_sums_f32(U: usize, X: usize, O: usize, P: i32, C: i32, R
 export function channel_sums_f64(U: usize, X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, c1: i32): void {
   channelSums<f64>(U, X, O, P, C, R, c0, c1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fused training-mode BatchNorm (bn_affine, bn_sums, bn_affine_jvp): the channel's mean and
+// biased variance read from M = channel_moments(x) ([2, C]: no pass to recompute them), the
+// arithmetic in float64 with reference.ts's formulas and order, rounded once at the store.
+
+/** Channel c's μ (gMean) and r = 1/√(σ² + eps) (returned) from M. */
+@inline
+function fromMoments<T>(M: usize, C: i32, c: i32, eps: f64): f64 {
+  const sz: usize = sizeof<T>();
+  gMean = <f64>load<T>(M + <usize>c * sz);
+  return 1 / Math.sqrt(<f64>load<T>(M + <usize>(C + c) * sz) + eps);
+}
+
+function bnAffine<T>(X: usize, M: usize, Wv: usize, Bv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  for (let c = c0; c < c1; c++) {
+    const rs = fromMoments<T>(M, C, c, eps);
+    const mu = gMean,
+      w = <f64>load<T>(Wv + <usize>c * sz),
+      b = <f64>load<T>(Bv + <usize>c * sz);
+    const m = f64x2.splat(mu),
+      vr = f64x2.splat(rs),
+      vw = f64x2.splat(w),
+      vb = f64x2.splat(b);
+    let off: usize = <usize>c * <usize>R * sz;
+    for (let p = 0; p < P; p++, off += stride) {
+      const x = X + off,
+        o = O + off;
+      let r = 0;
+      for (; r + 2 <= R; r += 2) {
+        const q: usize = <usize>r * sz;
+        st2<T>(o + q, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vw), vb));
+      }
+      for (; r < R; r++) {
+        const q: usize = <usize>r * sz;
+        store<T>(o + q, <T>((<f64>load<T>(x + q) - mu) * rs * w + b));
+      }
+    }
+  }
+}
+
+function bnSums<T>(X: usize, M: usize, U: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  for (let c = c0; c < c1; c++) {
+    const rs = fromMoments<T>(M, C, c, eps);
+    const mu = gMean;
+    let sa: f64 = 0,
+      sb: f64 = 0;
+    let off: usize = <usize>c * <usize>R * sz;
+    for (let p = 0; p < P; p++, off += stride) {
+      sa += runSums2<T>(X + off, U + off, R, mu, rs);
+      sb += second;
+    }
+    store<T>(O + <usize>c * sz, <T>sb);
+    store<T>(O + <usize>(C + c) * sz, <T>sa);
+  }
+}
+
+function bnAffineJvp<T>(X: usize, M: usize, Wv: usize, U: usize, S: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  const sz: usize = sizeof<T>();
+  const stride: usize = <usize>C * <usize>R * sz;
+  const n = <f64>P * <f64>R;
+  for (let c = c0; c < c1; c++) {
+    const rs = fromMoments<T>(M, C, c, eps);
+    const mu = gMean,
+      wr = <f64>load<T>(Wv + <usize>c * sz) * rs,
+      a = <f64>load<T>(S + <usize>(C + c) * sz) / n,
+      b = <f64>load<T>(S + <usize>c * sz) / n;
+    const m = f64x2.splat(mu),
+      vr = f64x2.splat(rs),
+      vwr = f64x2.splat(wr),
+      va = f64x2.splat(a),
+      vb = f64x2.splat(b);
+    let off: usize = <usize>c * <usize>R * sz;
+    for (let p = 0; p < P; p++, off += stride) {
+      const x = X + off,
+        u = U + off,
+        o = O + off;
+      let r = 0;
+      for (; r + 2 <= R; r += 2) {
+        const q: usize = <usize>r * sz;
+        st2<T>(o + q, f64x2.mul(vwr, f64x2.sub(f64x2.sub(ld2<T>(u + q), va), f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vb))));
+      }
+      for (; r < R; r++) {
+        const q: usize = <usize>r * sz;
+        store<T>(o + q, <T>(wr * (<f64>load<T>(u + q) - a - (<f64>load<T>(x + q) - mu) * rs * b)));
+      }
+    }
+  }
+}
+
+export function bn_affine_f32(X: usize, M: usize, Wv: usize, Bv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  bnAffine<f32>(X, M, Wv, Bv, O, P, C, R, eps, c0, c1);
+}
+export function bn_affine_f64(X: usize, M: usize, Wv: usize, Bv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  bnAffine<f64>(X, M, Wv, Bv, O, P, C, R, eps, c0, c1);
+}
+export function bn_sums_f32(X: usize, M: usize, U: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  bnSums<f32>(X, M, U, O, P, C, R, eps, c0, c1);
+}
+export function bn_sums_f64(X: usize, M: usize, U: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  bnSums<f64>(X, M, U, O, P, C, R, eps, c0, c1);
+}
+export function bn_affine_jvp_f32(X: usize, M: usize, Wv: usize, U: usize, S: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  bnAffineJvp<f32>(X, M, Wv, U, S, O, P, C, R, eps, c0, c1);
+}
+export function bn_affine_jvp_f64(X: usize, M: usize, Wv: usize, U: usize, S: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
+  bnAffineJvp<f64>(X, M, Wv, U, S, O, P, C, R, eps, c0, c1);
+}
