@@ -212,6 +212,70 @@ describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
   }
 });
 
+// Winograd F(2×2, 3×3) (winograd.as.ts), float32 only, here from any number of tiles: output
+// channels not a multiple of 4 (33, 9), padding 0, 1 and 2, the edge path (patch rows reaching
+// outside x), non-square images, blocks of 96 tiles with a partial last one (5·256 tiles), and
+// input gradients both taken (dx 16 or 32 wide) and not (dx 10 wide: the other paths)
+const WINOGRAD: Case[] = [
+  { N: 3, C: 5, H: 8, W: 8, O: 8, K: 3, s: 1, pad: 1 },
+  { N: 2, C: 16, H: 16, W: 16, O: 33, K: 3, s: 1, pad: 1 },
+  { N: 2, C: 7, H: 10, W: 10, O: 12, K: 3, s: 1, pad: 0 },
+  { N: 1, C: 4, H: 6, W: 6, O: 4, K: 3, s: 1, pad: 2 },
+  { N: 3, C: 6, H: 8, W: 16, O: 9, K: 3, s: 1, pad: 1 },
+  { N: 5, C: 12, H: 32, W: 32, O: 20, K: 3, s: 1, pad: 1 },
+];
+
+describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float32)', () => {
+  it.each(WINOGRAD.map((c) => [JSON.stringify(c), c] as const))(
+    '%s: conv2d and input gradient equal the reference and the other paths, and themselves at 1, 2, 3 threads',
+    (_n, c) => {
+      const dtype = 'float32';
+      const rtol = 1e-5;
+      const r = rng(c.N * 1000 + c.C * 10 + c.O + 7);
+      const s = shapes(c);
+      const x = randn(s.x, dtype, r);
+      const w = randn(s.w, dtype, r);
+      const dy = randn(s.y, dtype, r);
+      const pi = { ...s.p, inputShape: s.x };
+      const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, dtype);
+      const dx = (): Buf => run(wasmKernels.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+      wasmTuning.winogradMinTiles = 1;
+      wasmTuning.winogradTiles = 96;
+      const y1 = fwd();
+      const dx1 = dx();
+      expect(maxRelErr(y1, run(linalgReference.conv2d, s.y, [x, w], s.p, dtype))).toBeLessThanOrEqual(rtol);
+      expect(maxRelErr(dx1, run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype))).toBeLessThanOrEqual(rtol);
+      wasmTuning.parallelMinFlops = 1;
+      for (const t of [2, 3]) {
+        setThreads(t);
+        expect(same(fwd(), y1), `conv2d at ${t} threads`).toBe(true);
+        expect(same(dx(), dx1), `input gradient at ${t} threads`).toBe(true);
+      }
+      setThreads(1);
+      wasmTuning.winograd = false;
+      const y0 = fwd();
+      expect(maxRelErr(y0, y1)).toBeLessThanOrEqual(rtol);
+      expect(maxRelErr(dx(), dx1)).toBeLessThanOrEqual(rtol);
+      // the Winograd path is the one taken: its sums round differently somewhere
+      expect(same(y0, y1), 'conv2d by Winograd differs from the other paths in the last bits').toBe(false);
+    },
+  );
+  it('is not taken for float64, and by default not below 512 tiles (a per-example 32×32 layer)', () => {
+    const c = { N: 1, C: 8, H: 32, W: 32, O: 8, K: 3, s: 1, pad: 1 };
+    const s = shapes(c);
+    const r = rng(11);
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = randn(s.x, dtype, r);
+      const w = randn(s.w, dtype, r);
+      const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, dtype);
+      const y1 = fwd();
+      wasmTuning.winograd = false;
+      expect(same(fwd(), y1), dtype).toBe(true);
+      wasmTuning.winograd = true;
+    }
+  });
+});
+
 describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp, channel_moments, channel_sums, bn_affine, bn_sums and bn_affine_jvp (wasm)', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     // float64 sums in another order than the reference's: the float64 results agree to a few

@@ -436,6 +436,9 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * 16 MiB on the xresnet's shapes, the chunk staying nearer the caches).
  * implicitConv: conv2d, and the input gradient of stride-1 convolutions, by the implicit GEMM
  * where implicitOk allows; false: im2col and GEMM per image everywhere.
+ * winograd: float32 3×3 stride-1 convolutions and their input gradients by Winograd F(2×2, 3×3)
+ * where winogradOk allows (before the implicit GEMM and im2col); winogradTiles: the tiles of a
+ * block (a multiple of 4); winogradMinTiles: fewest tiles in all for which it is used.
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -452,6 +455,9 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
 export const wasmTuning = {
   filterGradChunk: 1 << 20,
   implicitConv: true,
+  winograd: true,
+  winogradTiles: 128,
+  winogradMinTiles: 512,
   elementwiseMin: 512,
   mathMin: 64,
   parallelMinFlops: 1 << 20,
@@ -628,6 +634,71 @@ function implicitOk(out: Buf, d: ConvDims, Cout: number, OHW: number): boolean {
   return wasmTuning.implicitConv && d.G === 1 && Cout >= 32 && OHW <= 64 && d.N * OHW >= 128 && OHW % (out instanceof Float32Array ? 4 : 2) === 0;
 }
 
+/**
+ * Whether Winograd F(2×2, 3×3) (winograd.as.ts) serves a convolution of x [N, Cin, H, W] into
+ * [N, Cout, OH, OW] with padding ph, pw: float32, one group, a 3×3 kernel of stride 1 and dilation
+ * 1, OH even and OW/2 a multiple of 4 (four tiles per vector), padding ≤ 2, weights that gemmAxpy
+ * packs (Cout·Cin ≤ 16 Ki) and at least `winogradMinTiles` tiles in all.
+ */
+function winogradOk(out: Buf, N: number, Cin: number, Cout: number, OH: number, OW: number, ph: number, pw: number): boolean {
+  return (
+    wasmTuning.winograd &&
+    out instanceof Float32Array &&
+    OH % 2 === 0 &&
+    OW % 8 === 0 &&
+    ph <= 2 &&
+    pw <= 2 &&
+    Cin * Cout <= 16384 &&
+    Cout >= 4 &&
+    N * (OH / 2) * (OW / 2) >= wasmTuning.winogradMinTiles
+  );
+}
+
+/**
+ * The Winograd convolution of x [N, Cin, H, W] into out [N, Cout, OH, OW] (padding ph, pw), with
+ * the weights w as they are (flip false, [Cout, Cin, 3, 3]) or rotated by 180° and transposed
+ * (flip true, w [Cin, Cout, 3, 3]: the input gradient). The weights are transformed once (one
+ * part), then the tiles go in blocks of `winogradTiles` over the threads, each part with its own
+ * transformed-input and product buffers (and packing buffer); the blocks are the same at every
+ * thread count, so the results are too.
+ */
+/** LD_PAD of winograd.as.ts: the padding of its per-part buffers' rows. */
+const WINOGRAD_LD_PAD = 4;
+
+function winogradConv(
+  out: Buf,
+  x: Buf,
+  w: Buf,
+  N: number,
+  Cin: number,
+  Cout: number,
+  H: number,
+  W: number,
+  ph: number,
+  pw: number,
+  flip: boolean,
+): boolean {
+  const OH = H + 2 * ph - 2,
+    OW = W + 2 * pw - 2;
+  const T = N * (OH / 2) * (OW / 2);
+  const Tb = wasmTuning.winogradTiles;
+  const blocks = Math.ceil(T / Tb);
+  const parts = Math.min(blocks, partsFor(2 * out.length * Cin * 9, wasmTuning.parallelMinFlops));
+  const scratch: Region[] = [{ elems: 16 * Cin * Cout }];
+  for (let k = 0; k < parts; k++) scratch.push({ elems: 16 * Cin * (Tb + WINOGRAD_LD_PAD) }, { elems: 16 * Cout * (Tb + WINOGRAD_LD_PAD) });
+  for (let k = 1; k < parts; k++) scratch.push({ elems: PACK_BYTES / 4, int: true });
+  return viaWasm(out, [x, w], scratch, ([pX, pW], pY, [pV, ...rest]) => {
+    exec([[['winograd_weights_f32', pW!, Cin, Cout, flip ? 1 : 0, pV!]]]);
+    const packs = rest.slice(2 * parts);
+    exec(
+      ranges(blocks, parts).map(([b0, b1], k) => [
+        ...(parts === 1 ? [] : ([['setPack', k === 0 ? 0 : packs[k - 1]!]] as Call[])),
+        ['winograd_conv_f32', pX!, pV!, pY, rest[2 * k]!, rest[2 * k + 1]!, N, Cin, Cout, H, W, ph, pw, Tb, b0, b1],
+      ]),
+    );
+  });
+}
+
 export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d');
   const w = input(inputs, 1, 'conv2d');
@@ -635,6 +706,19 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   if (wasm === null || !uniform(out, x.data, w.data)) return jsKernels.conv2d(out, outShape, inputs, p);
   if (out.length === 0) return;
   if (d.Cg === 0) return void out.fill(0); // (no input channels: nothing to sum; the kernels below write every element otherwise)
+  const [ph, pw] = p.padding;
+  if (
+    d.G === 1 &&
+    d.KH === 3 &&
+    d.KW === 3 &&
+    p.stride[0] === 1 &&
+    p.stride[1] === 1 &&
+    p.dilation[0] === 1 &&
+    p.dilation[1] === 1 &&
+    winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
+    winogradConv(out, x.data, w.data, d.N, d.C, d.O, d.H, d.W, ph, pw, false)
+  )
+    return;
   if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p)))
     return;
   const CKK = d.Cg * d.KH * d.KW;
@@ -664,6 +748,20 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   if (dy.data.length === 0) return void out.fill(0);
   // stride 1, dilation 1: dx = the convolution of dy with the flipped, transposed weights, padding KH−1−ph
   const [ph, pw] = p.padding;
+  if (
+    d.G === 1 &&
+    d.KH === 3 &&
+    d.KW === 3 &&
+    p.stride[0] === 1 &&
+    p.stride[1] === 1 &&
+    p.dilation[0] === 1 &&
+    p.dilation[1] === 1 &&
+    ph <= 2 &&
+    pw <= 2 &&
+    winogradOk(out, d.N, d.O, d.C, d.H, d.W, 2 - ph, 2 - pw) &&
+    winogradConv(out, dy.data, w.data, d.N, d.O, d.C, d.OH, d.OW, 2 - ph, 2 - pw, true)
+  )
+    return;
   if (
     p.stride[0] === 1 &&
     p.stride[1] === 1 &&
