@@ -37,7 +37,9 @@ for (const [N, C, O, H] of [
       wasm.wasmKernels.conv2d(out, [N, O, H, H], [x, w], p);
       times[k].push(performance.now() - t0);
     }
-  console.log(`conv2d N${N} ${C}→${O} ${H}×${H}, ${T} thread${T > 1 ? 's' : ''}: other paths ${median(times[0]).toFixed(2)} ms, Winograd ${median(times[1]).toFixed(2)} ms`);
+  console.log(
+    `conv2d N${N} ${C}→${O} ${H}×${H}, ${T} thread${T > 1 ? 's' : ''}: other paths ${median(times[0]).toFixed(2)} ms, Winograd ${median(times[1]).toFixed(2)} ms`,
+  );
 }
 wasm.wasmTuning.winograd = true;
 shutdownThreads();
