@@ -662,6 +662,11 @@ function winogradOk(out: Buf, N: number, Cin: number, Cout: number, OH: number, 
  * transformed-input and product buffers (and packing buffer); the blocks are the same at every
  * thread count, so the results are too.
  */
+/** One group, a 3×3 kernel, stride 1 and dilation 1: the convolutions Winograd F(2×2, 3×3) computes. */
+function winograd3x3(d: ConvDims, p: ConvParams): boolean {
+  return d.G === 1 && d.KH === 3 && d.KW === 3 && p.stride[0] === 1 && p.stride[1] === 1 && p.dilation[0] === 1 && p.dilation[1] === 1;
+}
+
 /** LD_PAD of winograd.as.ts: the padding of its per-part buffers' rows. */
 const WINOGRAD_LD_PAD = 4;
 
@@ -708,13 +713,7 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   if (d.Cg === 0) return void out.fill(0); // (no input channels: nothing to sum; the kernels below write every element otherwise)
   const [ph, pw] = p.padding;
   if (
-    d.G === 1 &&
-    d.KH === 3 &&
-    d.KW === 3 &&
-    p.stride[0] === 1 &&
-    p.stride[1] === 1 &&
-    p.dilation[0] === 1 &&
-    p.dilation[1] === 1 &&
+    winograd3x3(d, p) &&
     winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
     winogradConv(out, x.data, w.data, d.N, d.C, d.O, d.H, d.W, ph, pw, false)
   )
@@ -749,13 +748,7 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   // stride 1, dilation 1: dx = the convolution of dy with the flipped, transposed weights, padding KH−1−ph
   const [ph, pw] = p.padding;
   if (
-    d.G === 1 &&
-    d.KH === 3 &&
-    d.KW === 3 &&
-    p.stride[0] === 1 &&
-    p.stride[1] === 1 &&
-    p.dilation[0] === 1 &&
-    p.dilation[1] === 1 &&
+    winograd3x3(d, p) &&
     ph <= 2 &&
     pw <= 2 &&
     winogradOk(out, d.N, d.O, d.C, d.H, d.W, 2 - ph, 2 - pw) &&

@@ -250,8 +250,11 @@ const LN2_LO_F: f32 = -2.12194440e-4;
   return f32x4.add(f32x4.div(P, Q), f32x4.div(f32x4.mul(x, R), D));
 }
 
-/** O[i] = mish(A[i]) (op 4), mish'(A[i]) (op 5) or mish''(A[i]) (op 6) for i < n, float32 arrays, in float32 lanes. */
-function mishF32x4(op: i32, A: usize, O: usize, n: i32): void {
+/**
+ * O[i] = mish(A[i]) (op 4), mish'(A[i]) (op 5) or mish''(A[i]) (op 6) for i < n, float32 arrays,
+ * in float32 lanes; with G ≠ 0, each result times G[i] (a float32 product: mish_vjp).
+ */
+function mishF32x4(op: i32, A: usize, G: usize, O: usize, n: i32): void {
   const lim = f32x4.splat(80.0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -260,44 +263,30 @@ function mishF32x4(op: i32, A: usize, O: usize, n: i32): void {
     if (v128.any_true(v128.not(f32x4.le(f32x4.abs(v), lim)))) {
       for (let j = 0; j < 4; j++) {
         const q: usize = o + (<usize>j << 2);
-        store<f32>(O + q, <f32>mathS(op, <f64>load<f32>(A + q)));
+        const y = <f32>mathS(op, <f64>load<f32>(A + q));
+        store<f32>(O + q, G != 0 ? y * load<f32>(G + q) : y);
       }
       continue;
     }
-    v128.store(O + o, mish4(op, v));
+    const y = mish4(op, v);
+    v128.store(O + o, G != 0 ? f32x4.mul(y, v128.load(G + o)) : y);
   }
   for (; i < n; i++) {
     const o: usize = <usize>i << 2;
-    store<f32>(O + o, <f32>mathS(op, <f64>load<f32>(A + o)));
+    const y = <f32>mathS(op, <f64>load<f32>(A + o));
+    store<f32>(O + o, G != 0 ? y * load<f32>(G + o) : y);
   }
 }
 
 /** O[i] = G[i]·mish'(A[i]) for i < n, float32 arrays: mish' as mishF32x4's op 5, then a float32 product. */
 export function mish_vjp_f32(A: usize, G: usize, O: usize, n: i32): void {
-  const lim = f32x4.splat(80.0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o: usize = <usize>i << 2;
-    const v = v128.load(A + o);
-    if (v128.any_true(v128.not(f32x4.le(f32x4.abs(v), lim)))) {
-      for (let j = 0; j < 4; j++) {
-        const q: usize = o + (<usize>j << 2);
-        store<f32>(O + q, <f32>mathS(5, <f64>load<f32>(A + q)) * load<f32>(G + q));
-      }
-      continue;
-    }
-    v128.store(O + o, f32x4.mul(mish4(5, v), v128.load(G + o)));
-  }
-  for (; i < n; i++) {
-    const o: usize = <usize>i << 2;
-    store<f32>(O + o, <f32>mathS(5, <f64>load<f32>(A + o)) * load<f32>(G + o));
-  }
+  mishF32x4(5, A, G, O, n);
 }
 
 /** O[i] = op(A[i]) for i < n, float32 arrays. */
 export function ew_math_f32(op: i32, A: usize, O: usize, n: i32): void {
   if (op >= 4) {
-    mishF32x4(op, A, O, n);
+    mishF32x4(op, A, 0, O, n);
     return;
   }
   for (let i = 0; i < n; i++) {

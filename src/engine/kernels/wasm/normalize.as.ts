@@ -219,13 +219,14 @@ function normalize<T>(X: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: 
   }
 }
 
-/** O = rs·(T − a − (X − μ)·rs·b) over channel c's runs (rounded once). */
+/** O = k·(T − a − (X − μ)·rs·b) over channel c's runs (rounded once); k = rs for bn_normalize_jvp, w·rs for bn_affine_jvp. */
 @inline
-function writeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, c: i32, mu: f64, rs: f64, a: f64, b: f64): void {
+function writeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, c: i32, mu: f64, rs: f64, a: f64, b: f64, k: f64): void {
   const sz: usize = sizeof<T>();
   const stride: usize = <usize>C * <usize>R * sz;
   const m = f64x2.splat(mu),
     vr = f64x2.splat(rs),
+    vk = f64x2.splat(k),
     va = f64x2.splat(a),
     vb = f64x2.splat(b);
   let off: usize = <usize>c * <usize>R * sz;
@@ -236,11 +237,11 @@ function writeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, c: i
     let r = 0;
     for (; r + 2 <= R; r += 2) {
       const q: usize = <usize>r * sz;
-      st2<T>(o + q, f64x2.mul(vr, f64x2.sub(f64x2.sub(ld2<T>(t + q), va), f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vb))));
+      st2<T>(o + q, f64x2.mul(vk, f64x2.sub(f64x2.sub(ld2<T>(t + q), va), f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vb))));
     }
     for (; r < R; r++) {
       const q: usize = <usize>r * sz;
-      store<T>(o + q, <T>(rs * (<f64>load<T>(t + q) - a - (<f64>load<T>(x + q) - mu) * rs * b)));
+      store<T>(o + q, <T>(k * (<f64>load<T>(t + q) - a - (<f64>load<T>(x + q) - mu) * rs * b)));
     }
   }
 }
@@ -253,7 +254,7 @@ function normalizeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, 
     if (sizeof<T>() == 4) {
       shiftedStats(X, Tv, P, C, R, c);
       const rs = 1 / Math.sqrt(gVar + eps);
-      writeJvp<T>(X, Tv, O, P, C, R, c, gMean, rs, gSt / n, (gSxt * rs) / n);
+      writeJvp<T>(X, Tv, O, P, C, R, c, gMean, rs, gSt / n, (gSxt * rs) / n, rs);
       continue;
     }
     moments<T>(X, P, C, R, c);
@@ -266,7 +267,7 @@ function normalizeJvp<T>(X: usize, Tv: usize, O: usize, P: i32, C: i32, R: i32, 
       sa += runSums2<T>(X + off, Tv + off, R, mu, rs);
       sb += second;
     }
-    writeJvp<T>(X, Tv, O, P, C, R, c, mu, rs, sa / n, sb / n);
+    writeJvp<T>(X, Tv, O, P, C, R, c, mu, rs, sa / n, sb / n, rs);
   }
 }
 
@@ -400,34 +401,12 @@ function bnSums<T>(X: usize, M: usize, U: usize, O: usize, P: i32, C: i32, R: i3
 
 function bnAffineJvp<T>(X: usize, M: usize, Wv: usize, U: usize, S: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
   const sz: usize = sizeof<T>();
-  const stride: usize = <usize>C * <usize>R * sz;
   const n = <f64>P * <f64>R;
   for (let c = c0; c < c1; c++) {
     const rs = fromMoments<T>(M, C, c, eps);
-    const mu = gMean,
-      wr = <f64>load<T>(Wv + <usize>c * sz) * rs,
-      a = <f64>load<T>(S + <usize>(C + c) * sz) / n,
+    const a = <f64>load<T>(S + <usize>(C + c) * sz) / n,
       b = <f64>load<T>(S + <usize>c * sz) / n;
-    const m = f64x2.splat(mu),
-      vr = f64x2.splat(rs),
-      vwr = f64x2.splat(wr),
-      va = f64x2.splat(a),
-      vb = f64x2.splat(b);
-    let off: usize = <usize>c * <usize>R * sz;
-    for (let p = 0; p < P; p++, off += stride) {
-      const x = X + off,
-        u = U + off,
-        o = O + off;
-      let r = 0;
-      for (; r + 2 <= R; r += 2) {
-        const q: usize = <usize>r * sz;
-        st2<T>(o + q, f64x2.mul(vwr, f64x2.sub(f64x2.sub(ld2<T>(u + q), va), f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vb))));
-      }
-      for (; r < R; r++) {
-        const q: usize = <usize>r * sz;
-        store<T>(o + q, <T>(wr * (<f64>load<T>(u + q) - a - (<f64>load<T>(x + q) - mu) * rs * b)));
-      }
-    }
+    writeJvp<T>(X, U, O, P, C, R, c, gMean, rs, a, b, <f64>load<T>(Wv + <usize>c * sz) * rs);
   }
 }
 
