@@ -689,17 +689,17 @@ function winogradConv(
   const Tb = wasmTuning.winogradTiles;
   const blocks = Math.ceil(T / Tb);
   const parts = Math.min(blocks, partsFor(2 * out.length * Cin * 9, wasmTuning.parallelMinFlops));
-  const scratch: Region[] = [{ elems: 16 * Cin * Cout }];
-  for (let k = 0; k < parts; k++) scratch.push({ elems: 16 * Cin * (Tb + WINOGRAD_LD_PAD) }, { elems: 16 * Cout * (Tb + WINOGRAD_LD_PAD) });
-  for (let k = 1; k < parts; k++) scratch.push({ elems: PACK_BYTES / 4, int: true });
-  return viaWasm(out, [x, w], scratch, ([pX, pW], pY, [pV, ...rest]) => {
-    exec([[['winograd_weights_f32', pW!, Cin, Cout, flip ? 1 : 0, pV!]]]);
-    const packs = rest.slice(2 * parts);
+  // each part's region holds its transformed inputs U, then its products Mb; then the packing
+  // buffers of parts 1… (perPart), then the transformed weights V
+  const uElems = 16 * Cin * (Tb + WINOGRAD_LD_PAD);
+  const scratch = [...perPart(parts, uElems + 16 * Cout * (Tb + WINOGRAD_LD_PAD)), { elems: 16 * Cin * Cout }];
+  return viaWasm(out, [x, w], scratch, ([pX, pW], pY, s) => {
+    const pV = s[s.length - 1]!;
+    exec([[['winograd_weights_f32', pW!, Cin, Cout, flip ? 1 : 0, pV]]]);
     exec(
-      ranges(blocks, parts).map(([b0, b1], k) => [
-        ...(parts === 1 ? [] : ([['setPack', k === 0 ? 0 : packs[k - 1]!]] as Call[])),
-        ['winograd_conv_f32', pX!, pV!, pY, rest[2 * k]!, rest[2 * k + 1]!, N, Cin, Cout, H, W, ph, pw, Tb, b0, b1],
-      ]),
+      ranges(blocks, parts).map(([b0, b1], k) =>
+        withPack(k, parts, s, [['winograd_conv_f32', pX!, pV, pY, s[k]!, s[k]! + 4 * uElems, N, Cin, Cout, H, W, ph, pw, Tb, b0, b1]]),
+      ),
     );
   });
 }

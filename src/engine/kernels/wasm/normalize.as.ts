@@ -189,13 +189,18 @@ function channelMoments<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c0: i32, 
   }
 }
 
-/** O = (X − μ)·rs over channel c's runs (rounded once). */
+/**
+ * O = (X − μ)·rs over channel c's runs (rounded once); with `affine` (a constant at each call),
+ * O = (X − μ)·rs·w + b (bn_affine).
+ */
 @inline
-function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, mu: f64, rs: f64): void {
+function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, mu: f64, rs: f64, affine: bool, w: f64, b: f64): void {
   const sz: usize = sizeof<T>();
   const stride: usize = <usize>C * <usize>R * sz;
   const m = f64x2.splat(mu),
-    vr = f64x2.splat(rs);
+    vr = f64x2.splat(rs),
+    vw = f64x2.splat(w),
+    vb = f64x2.splat(b);
   let off: usize = <usize>c * <usize>R * sz;
   for (let p = 0; p < P; p++, off += stride) {
     const x = X + off,
@@ -203,11 +208,13 @@ function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, 
     let r = 0;
     for (; r + 2 <= R; r += 2) {
       const q: usize = <usize>r * sz;
-      st2<T>(o + q, f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr));
+      const v = f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr);
+      st2<T>(o + q, affine ? f64x2.add(f64x2.mul(v, vw), vb) : v);
     }
     for (; r < R; r++) {
       const q: usize = <usize>r * sz;
-      store<T>(o + q, <T>((<f64>load<T>(x + q) - mu) * rs));
+      const v = (<f64>load<T>(x + q) - mu) * rs;
+      store<T>(o + q, <T>(affine ? v * w + b : v));
     }
   }
 }
@@ -215,7 +222,7 @@ function writeNormalized<T>(X: usize, O: usize, P: i32, C: i32, R: i32, c: i32, 
 function normalize<T>(X: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
   for (let c = c0; c < c1; c++) {
     stats<T>(X, P, C, R, c);
-    writeNormalized<T>(X, O, P, C, R, c, gMean, 1 / Math.sqrt(gVar + eps));
+    writeNormalized<T>(X, O, P, C, R, c, gMean, 1 / Math.sqrt(gVar + eps), false, 1, 0);
   }
 }
 
@@ -354,30 +361,9 @@ function fromMoments<T>(M: usize, C: i32, c: i32, eps: f64): f64 {
 
 function bnAffine<T>(X: usize, M: usize, Wv: usize, Bv: usize, O: usize, P: i32, C: i32, R: i32, eps: f64, c0: i32, c1: i32): void {
   const sz: usize = sizeof<T>();
-  const stride: usize = <usize>C * <usize>R * sz;
   for (let c = c0; c < c1; c++) {
     const rs = fromMoments<T>(M, C, c, eps);
-    const mu = gMean,
-      w = <f64>load<T>(Wv + <usize>c * sz),
-      b = <f64>load<T>(Bv + <usize>c * sz);
-    const m = f64x2.splat(mu),
-      vr = f64x2.splat(rs),
-      vw = f64x2.splat(w),
-      vb = f64x2.splat(b);
-    let off: usize = <usize>c * <usize>R * sz;
-    for (let p = 0; p < P; p++, off += stride) {
-      const x = X + off,
-        o = O + off;
-      let r = 0;
-      for (; r + 2 <= R; r += 2) {
-        const q: usize = <usize>r * sz;
-        st2<T>(o + q, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + q), m), vr), vw), vb));
-      }
-      for (; r < R; r++) {
-        const q: usize = <usize>r * sz;
-        store<T>(o + q, <T>((<f64>load<T>(x + q) - mu) * rs * w + b));
-      }
-    }
+    writeNormalized<T>(X, O, P, C, R, c, gMean, rs, true, <f64>load<T>(Wv + <usize>c * sz), <f64>load<T>(Bv + <usize>c * sz));
   }
 }
 
