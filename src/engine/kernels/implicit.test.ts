@@ -215,7 +215,9 @@ describe.skipIf(!wasmAvailable)('channel_affine (wasm)', () => {
 // Winograd F(2×2, 3×3) (winograd.as.ts), float32 only, here from any number of tiles: output
 // channels not a multiple of 4 (33, 9), padding 0, 1 and 2, the edge path (patch rows reaching
 // outside x), non-square images, blocks of 96 tiles with a partial last one (5·256 tiles), and
-// input gradients both taken (dx 16 or 32 wide) and not (dx 10 wide: the other paths)
+// input gradients both taken (dx 16 or 32 wide) and not (dx 10 wide: the other paths); the filter
+// gradient in every case, in 1, 2 and 8 partial sums (P = min(blocks, 8); the last case's 14
+// blocks go 1 or 2 to a partial)
 const WINOGRAD: Case[] = [
   { N: 3, C: 5, H: 8, W: 8, O: 8, K: 3, s: 1, pad: 1 },
   { N: 2, C: 16, H: 16, W: 16, O: 33, K: 3, s: 1, pad: 1 },
@@ -227,7 +229,7 @@ const WINOGRAD: Case[] = [
 
 describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float32)', () => {
   it.each(WINOGRAD.map((c) => [JSON.stringify(c), c] as const))(
-    '%s: conv2d and input gradient equal the reference and the other paths, and themselves at 1, 2, 3 threads',
+    '%s: conv2d, input and filter gradients equal the reference and the other paths, and themselves at 1, 2, 3 threads',
     (_n, c) => {
       const dtype = 'float32';
       const rtol = 1e-5;
@@ -239,10 +241,14 @@ describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float
       const pi = { ...s.p, inputShape: s.x };
       const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, dtype);
       const dx = (): Buf => run(wasmKernels.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+      const pf = { ...s.p, filterShape: s.w };
+      const dw = (): Buf => run(wasmKernels.conv2d_filter_grad, s.w, [x, dy], pf, dtype);
       wasmTuning.winogradMinTiles = 1;
       wasmTuning.winogradTiles = 96;
       const y1 = fwd();
       const dx1 = dx();
+      const dw1 = dw();
+      expect(maxRelErr(dw1, run(linalgReference.conv2d_filter_grad, s.w, [x, dy], pf, dtype))).toBeLessThanOrEqual(rtol);
       expect(maxRelErr(y1, run(linalgReference.conv2d, s.y, [x, w], s.p, dtype))).toBeLessThanOrEqual(rtol);
       expect(maxRelErr(dx1, run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype))).toBeLessThanOrEqual(rtol);
       wasmTuning.parallelMinFlops = 1;
@@ -250,14 +256,18 @@ describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float
         setThreads(t);
         expect(same(fwd(), y1), `conv2d at ${t} threads`).toBe(true);
         expect(same(dx(), dx1), `input gradient at ${t} threads`).toBe(true);
+        expect(same(dw(), dw1), `filter gradient at ${t} threads`).toBe(true);
       }
       setThreads(1);
       wasmTuning.winograd = false;
       const y0 = fwd();
       expect(maxRelErr(y0, y1)).toBeLessThanOrEqual(rtol);
       expect(maxRelErr(dx(), dx1)).toBeLessThanOrEqual(rtol);
+      const dw0 = dw();
+      expect(maxRelErr(dw0, dw1)).toBeLessThanOrEqual(rtol);
       // the Winograd path is the one taken: its sums round differently somewhere
       expect(same(y0, y1), 'conv2d by Winograd differs from the other paths in the last bits').toBe(false);
+      expect(same(dw0, dw1), 'the filter gradient by Winograd differs from the other paths in the last bits').toBe(false);
     },
   );
   it('is not taken for float64, and by default not below 512 tiles (a per-example 32×32 layer)', () => {

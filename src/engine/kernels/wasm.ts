@@ -436,9 +436,9 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * 16 MiB on the xresnet's shapes, the chunk staying nearer the caches).
  * implicitConv: conv2d, and the input gradient of stride-1 convolutions, by the implicit GEMM
  * where implicitOk allows; false: im2col and GEMM per image everywhere.
- * winograd: float32 3×3 stride-1 convolutions and their input gradients by Winograd F(2×2, 3×3)
- * where winogradOk allows (before the implicit GEMM and im2col); winogradTiles: the tiles of a
- * block (a multiple of 4); winogradMinTiles: fewest tiles in all for which it is used.
+ * winograd: float32 3×3 stride-1 convolutions and their input and filter gradients by Winograd
+ * F(2×2, 3×3) where winogradOk allows (before the implicit GEMM and im2col); winogradTiles: the
+ * tiles of a block (a multiple of 4); winogradMinTiles: fewest tiles in all for which it is used.
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -704,6 +704,44 @@ function winogradConv(
   });
 }
 
+/** The filter gradient's partial sums over tiles (winograd_filter_f32): at most this many, fixed by the tile count alone. */
+const WINOGRAD_PARTIALS = 8;
+
+/**
+ * The Winograd filter gradient dW [Cout, Cin, 3, 3] of x [N, Cin, H, W] and dy [N, Cout, OH, OW]
+ * (padding ph, pw): the tiles' sum in P = min(blocks, WINOGRAD_PARTIALS) partial sums, each over
+ * a fixed range of blocks (the parts take whole partials, each with its own transform buffers),
+ * then the partials added in order and transformed back, split over output channels. Neither
+ * split depends on the thread count, so the results do not either.
+ */
+function winogradFilterGrad(out: Buf, x: Buf, dy: Buf, N: number, Cin: number, Cout: number, H: number, W: number, ph: number, pw: number): boolean {
+  const OH = H + 2 * ph - 2,
+    OW = W + 2 * pw - 2;
+  const T = N * (OH / 2) * (OW / 2);
+  const Tb = wasmTuning.winogradTiles;
+  const P = Math.min(Math.ceil(T / Tb), WINOGRAD_PARTIALS);
+  const parts = Math.min(P, partsFor(2 * dy.length * Cin * 9, wasmTuning.parallelMinFlops));
+  const ld = Tb + WINOGRAD_LD_PAD;
+  const zElems = 16 * Cout * Cin;
+  // each part's transformed inputs U and gradients E (and 64 elements for its edge rows), then the partials
+  const scratch: Region[] = [];
+  for (let k = 0; k < parts; k++) scratch.push({ elems: 16 * (Cin + Cout) * ld + 64 });
+  scratch.push({ elems: P * zElems });
+  return viaWasm(out, [x, dy], scratch, ([pX, pDY], pDW, s) => {
+    const pZ = s[parts]!;
+    exec(
+      ranges(P, parts).map(([k0, k1], j) => [
+        ['winograd_filter_f32', pX!, pDY!, s[j]!, s[j]! + 4 * 16 * Cin * ld, pZ, N, Cin, Cout, H, W, ph, pw, Tb, P, k0, k1],
+      ]),
+    );
+    exec(
+      ranges(Cout, partsFor(P * zElems, wasmTuning.parallelMinElements)).map(([o0, o1]) => [
+        ['winograd_filter_out_f32', pZ, P, Cin, Cout, pDW, o0, o1],
+      ]),
+    );
+  });
+}
+
 export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   const x = input(inputs, 0, 'conv2d');
   const w = input(inputs, 1, 'conv2d');
@@ -800,6 +838,13 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   if (wasm === null || !uniform(out, x.data, dy.data)) return jsKernels.conv2d_filter_grad(out, outShape, inputs, p);
   if (out.length === 0) return;
   if (dy.data.length === 0) return void out.fill(0);
+  const [ph, pw] = p.padding;
+  if (
+    winograd3x3(d, p) &&
+    winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
+    winogradFilterGrad(out, x.data, dy.data, d.N, d.C, d.O, d.H, d.W, ph, pw)
+  )
+    return;
   const OHW = d.OH * d.OW;
   const KK = d.KH * d.KW;
   const CKK = d.Cg * KK;

@@ -7,7 +7,7 @@
  *   pool.as.ts          maxpool2d and its scatter (overlapping windows summed in float64)
  *   elementwise.as.ts   the elementwise kernels (op codes shared with wasm.ts) and the Adam update
  *   structural.as.ts    reduce_sum and broadcast over three coalesced axes
- *   winograd.as.ts      float32 3×3 stride-1 convolutions by Winograd F(2×2, 3×3) (conv2d, input gradient)
+ *   winograd.as.ts      float32 3×3 stride-1 convolutions by Winograd F(2×2, 3×3) (conv2d, input and filter gradients)
  *   normalize.as.ts     BatchNorm's bn_normalize, bn_normalize_jvp, channel_moments, channel_sums,
  *                       bn_affine, bn_sums and bn_affine_jvp
  *   common.as.ts        inlined helpers
@@ -52,5 +52,5 @@ export {
   bn_sums_f32, bn_sums_f64,
   bn_affine_jvp_f32, bn_affine_jvp_f64,
 } from './normalize.as';
-export { winograd_conv_f32, winograd_weights_f32 } from './winograd.as';
+export { winograd_conv_f32, winograd_filter_f32, winograd_filter_out_f32, winograd_weights_f32 } from './winograd.as';
 export { reduce_sum_f32, reduce_sum_f64, broadcast_f32, broadcast_f64 } from './structural.as';

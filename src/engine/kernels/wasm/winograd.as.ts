@@ -20,7 +20,7 @@
  * results are within a few float32 ulps of the sums' scale of the direct convolution's.
  */
 import { min32 } from './common.as';
-import { gemmAxpy } from './gemm.as';
+import { gemmAxpy, gemmDot } from './gemm.as';
 
 /** The padding of U's and Mb's rows (elements; wasm.ts's WINOGRAD_LD_PAD). */
 const LD_PAD: i32 = 4;
@@ -215,6 +215,155 @@ export function winograd_conv_f32(
       const tw = g % TW, rest = g / TW;
       const th = rest % TH, n = rest / TH;
       for (let o = 0; o < Cout; o++) outputTiles(Y, Cout, n, o, th, tw, Mb, ldT, t);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the filter gradient
+//
+// y is bilinear in g and d, so each tile's share of the filter gradient is its adjoint:
+// ⟨e, Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A⟩ = ⟨Gᵀ[(A e Aᵀ) ⊙ (Bᵀ d B)]G, g⟩ for e the tile's 2×2 output
+// gradient. Summed over the tiles: dW[o][c] = Gᵀ Z G with Z[ξ] = Σ_t E[ξ][o][t] · U[ξ][c][t],
+// E = A e Aᵀ and U = Bᵀ d B (the forward's input transform): 16 dot-form GEMMs (Cout × Cin,
+// summing over tiles), 16 multiplies per tile and channel pair where the direct form takes 36.
+//
+//   A = [1 0; 1 1; 1 −1; 0 −1]   Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]
+//
+// The sum over tiles is split into P partial sums (P fixed by the tile count, not the thread
+// count: partial k holds the blocks [⌊k·nb/P⌋, ⌊(k+1)·nb/P⌋)), each summed block by block in
+// order; winograd_filter_out_f32 adds the partials in order and applies Gᵀ · G. So the result
+// is the same at every thread count.
+
+/** E[(ξ·Cout + o)·ldT + t] for the four tiles t … t + 3 (tile row th of image n, columns tw …) of dy's channel o: A e Aᵀ. */
+@inline function gradTiles(DY: usize, Cout: i32, n: i32, o: i32, th: i32, tw: i32, E: usize, ldT: i32, t: i32): void {
+  const OW = wOW;
+  const row: usize = DY + ((<usize>n * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * th)) * <usize>OW * 4 + <usize>(2 * tw) * 4;
+  const row1: usize = row + <usize>OW * 4;
+  const a0 = v128.load(row), a1 = v128.load(row, 16);
+  const b0 = v128.load(row1), b1 = v128.load(row1, 16);
+  // e[r][s] of the four tiles
+  const e00 = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6), e01 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
+  const e10 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6), e11 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+  // rows of A e: (e0, e0 + e1, e0 − e1, −e1), each then through Aᵀ: (r0, r0 + r1, r0 − r1, −r1)
+  const ld: usize = <usize>Cout * <usize>ldT * 4;
+  const u: usize = E + (<usize>o * <usize>ldT + <usize>t) * 4;
+  eRow(u, ld, e00, e01);
+  eRow(u + 4 * ld, ld, f32x4.add(e00, e10), f32x4.add(e01, e11));
+  eRow(u + 8 * ld, ld, f32x4.sub(e00, e10), f32x4.sub(e01, e11));
+  eRow(u + 12 * ld, ld, f32x4.neg(e10), f32x4.neg(e11));
+}
+
+/** Store row i of (A e) Aᵀ from row i of A e (r0, r1) at u, u + ld, u + 2ld, u + 3ld. */
+@inline function eRow(u: usize, ld: usize, r0: v128, r1: v128): void {
+  v128.store(u, r0);
+  v128.store(u + ld, f32x4.add(r0, r1));
+  v128.store(u + 2 * ld, f32x4.sub(r0, r1));
+  v128.store(u + 3 * ld, f32x4.neg(r1));
+}
+
+/**
+ * The partial sums k0 … k1 − 1 of P of the filter gradient of x [N, Cin, H, W] and dy [N, Cout,
+ * OH, OW] (padding ph, pw; OH, OW as winograd_conv_f32's) into Z + k·16·Cout·Cin:
+ * Z_k[(ξ·Cout + o)·Cin + c], over the blocks of Tb tiles that partial k holds. U
+ * (16·Cin·(Tb + LD_PAD)), E (16·Cout·(Tb + LD_PAD)) and then 64 elements for the edge rows are
+ * this part's.
+ */
+export function winograd_filter_f32(
+  X: usize, DY: usize, U: usize, E: usize, Z: usize, N: i32, Cin: i32, Cout: i32,
+  H: i32, W: i32, ph: i32, pw: i32, Tb: i32, P: i32, k0: i32, k1: i32,
+): void {
+  wH = H; wW = W; wPH = ph; wPW = pw;
+  wOH = H + 2 * ph - 2; wOW = W + 2 * pw - 2;
+  const TH = wOH >> 1, TW = wOW >> 1;
+  const T = N * TH * TW;
+  const nb = (T + Tb - 1) / Tb;
+  const ldT = Tb + LD_PAD;
+  const uPlane: usize = <usize>Cin * <usize>ldT * 4;
+  const ePlane: usize = <usize>Cout * <usize>ldT * 4;
+  const zPlane: usize = <usize>Cout * <usize>Cin * 4;
+  const edge = E + 16 * ePlane, zero = edge + 192;
+  v128.store(zero, f32x4.splat(0));
+  v128.store(zero, f32x4.splat(0), 16);
+  v128.store(zero, f32x4.splat(0), 32);
+  for (let k = k0; k < k1; k++) {
+    const Zk: usize = Z + <usize>k * 16 * zPlane;
+    const bEnd = <i32>((<i64>(k + 1) * <i64>nb) / <i64>P);
+    for (let b = <i32>((<i64>k * <i64>nb) / <i64>P); b < bEnd; b++) {
+      const t0 = b * Tb;
+      const tb = min32(Tb, T - t0);
+      for (let t = 0; t < tb; t += 4) {
+        const g = t0 + t;
+        const tw = g % TW, rest = g / TW;
+        const th = rest % TH, n = rest / TH;
+        for (let c = 0; c < Cin; c++) inputTiles(X, Cin, n, c, th, tw, U, ldT, t, edge, zero);
+        for (let o = 0; o < Cout; o++) gradTiles(DY, Cout, n, o, th, tw, E, ldT, t);
+      }
+      const acc = b > <i32>((<i64>k * <i64>nb) / <i64>P);
+      for (let xi = 0; xi < 16; xi++) {
+        gemmDot<f32>(Cout, Cin, tb, E + <usize>xi * ePlane, ldT, U + <usize>xi * uPlane, ldT, Zk + <usize>xi * zPlane, Cin, acc);
+      }
+    }
+  }
+}
+
+/** Gᵀ's rows applied to four values z0 … z3 (a column of Z or a row of Gᵀ Z). */
+@inline function h0(z0: f32, z1: f32, z2: f32): f32 {
+  return z0 + (z1 + z2) * 0.5;
+}
+@inline function h1(z1: f32, z2: f32): f32 {
+  return (z1 - z2) * 0.5;
+}
+@inline function h2(z1: f32, z2: f32, z3: f32): f32 {
+  return (z1 + z2) * 0.5 + z3;
+}
+
+/** Z[ξ] of one (o, c) at p: the P partials (zPart bytes apart) summed in order. */
+@inline function zSum(p: usize, P: i32, zPart: usize): f32 {
+  let s = load<f32>(p);
+  for (let k = 1; k < P; k++) s += load<f32>(p + <usize>k * zPart);
+  return s;
+}
+
+/** Store row a of Gᵀ Z G at dw + 12a, from row a of Gᵀ Z (r0 … r3). */
+@inline function dwRow(dw: usize, a: i32, r0: f32, r1: f32, r2: f32, r3: f32): void {
+  const d = dw + <usize>(12 * a);
+  store<f32>(d, h0(r0, r1, r2));
+  store<f32>(d, h1(r1, r2), 4);
+  store<f32>(d, h2(r1, r2, r3), 8);
+}
+
+/**
+ * dW [Cout, Cin, 3, 3] for the output channels o0 … o1 − 1: Gᵀ Z G with Z the sum of the P
+ * partials at Z (in order), each 16·Cout·Cin.
+ */
+export function winograd_filter_out_f32(Z: usize, P: i32, Cin: i32, Cout: i32, DW: usize, o0: i32, o1: i32): void {
+  const zPlane: usize = <usize>Cout * <usize>Cin * 4;
+  const zPart: usize = 16 * zPlane;
+  for (let o = o0; o < o1; o++) {
+    for (let c = 0; c < Cin; c++) {
+      let p: usize = Z + (<usize>o * <usize>Cin + <usize>c) * 4;
+      const z00 = zSum(p, P, zPart); p += zPlane;
+      const z01 = zSum(p, P, zPart); p += zPlane;
+      const z02 = zSum(p, P, zPart); p += zPlane;
+      const z03 = zSum(p, P, zPart); p += zPlane;
+      const z10 = zSum(p, P, zPart); p += zPlane;
+      const z11 = zSum(p, P, zPart); p += zPlane;
+      const z12 = zSum(p, P, zPart); p += zPlane;
+      const z13 = zSum(p, P, zPart); p += zPlane;
+      const z20 = zSum(p, P, zPart); p += zPlane;
+      const z21 = zSum(p, P, zPart); p += zPlane;
+      const z22 = zSum(p, P, zPart); p += zPlane;
+      const z23 = zSum(p, P, zPart); p += zPlane;
+      const z30 = zSum(p, P, zPart); p += zPlane;
+      const z31 = zSum(p, P, zPart); p += zPlane;
+      const z32 = zSum(p, P, zPart); p += zPlane;
+      const z33 = zSum(p, P, zPart);
+      const dw: usize = DW + (<usize>o * <usize>Cin + <usize>c) * 36;
+      // rows of Gᵀ Z, then each through G
+      dwRow(dw, 0, h0(z00, z10, z20), h0(z01, z11, z21), h0(z02, z12, z22), h0(z03, z13, z23));
+      dwRow(dw, 1, h1(z10, z20), h1(z11, z21), h1(z12, z22), h1(z13, z23));
+      dwRow(dw, 2, h2(z10, z20, z30), h2(z11, z21, z31), h2(z12, z22, z32), h2(z13, z23, z33));
     }
   }
 }
