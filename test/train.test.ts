@@ -7,6 +7,7 @@ import { captureOutput } from './capture-output.js';
 import { main } from '../src/cli/main.js';
 import { resolveModel } from '../src/study/resolve.js';
 import {
+  allFinite,
   checkpointSchedule,
   CHECKPOINT_FORMAT_V1,
   checkpointPath,
@@ -355,5 +356,25 @@ describe('dataOptions (synthetic data options in the config)', () => {
   test('out-of-range and unknown dataOptions are refused', () => {
     expect(() => parseTrainConfig({ data: 'synthetic', dataOptions: { ambiguity: 0.7 } }, 'test')).toThrow(/ambiguity/);
     expect(() => parseTrainConfig({ data: 'synthetic', dataOptions: { hue: 1 } }, 'test')).toThrow(/hue/);
+  });
+});
+
+describe('allFinite (the check after every training step)', () => {
+  test('false for a NaN or an infinity anywhere (body or tail of the four-way loop), true otherwise, in float32 and float64', () => {
+    for (const n of [0, 1, 3, 4, 7, 64, 1001]) {
+      for (const make of [(k: number) => new Float32Array(k), (k: number) => new Float64Array(k)]) {
+        const d = make(n);
+        for (let i = 0; i < n; i++) d[i] = (i % 7) - 3 + (i % 2 ? 3.4e38 / 2 : -1e-40);
+        expect(allFinite(d), `n=${n}`).toBe(true);
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          for (const at of [0, n >> 1, n - 1]) {
+            if (n === 0) continue;
+            const e = d.slice();
+            e[at] = bad;
+            expect(allFinite(e), `n=${n} ${bad} at ${at}`).toBe(false);
+          }
+        }
+      }
+    }
   });
 });
