@@ -25,6 +25,8 @@ for (const [N, C, O, H] of [
   [32, 16, 32, 32],
   [32, 32, 32, 16],
   [32, 64, 64, 8],
+  [32, 128, 128, 4],
+  [32, 256, 256, 2],
 ]) {
   const x = { data: arr(N * C * H * H), shape: [N, C, H, H] };
   const w = { data: arr(O * C * 9), shape: [O, C, 3, 3] };

@@ -438,7 +438,15 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * where implicitOk allows; false: im2col and GEMM per image everywhere.
  * winograd: float32 3×3 stride-1 convolutions and their input and filter gradients by Winograd
  * F(2×2, 3×3) where winogradOk allows (before the implicit GEMM and im2col); winogradTiles: the
- * tiles of a block (a multiple of 4); winogradMinTiles: fewest tiles in all for which it is used.
+ * tiles of a block (a multiple of 4); winogradMinTiles: fewest tiles in all for which it is used
+ * where the output's width is a multiple of 8 (four tiles of a tile row per vector);
+ * winogradMinTilesAny: the same for other widths (small images, whose tiles are gathered one by
+ * one; there the direct paths also multiply the most padding: 144 products per channel pair of a
+ * 4×4 image where 100 are not zeros, 36 where 16 are at 2×2). 64 takes the xresnet's 4×4 layers
+ * at batch 32 (128 tiles; its step measured 0.953 of the time without, at 1 thread, and 0.990 at
+ * 2, scripts/step-ab.mjs, 30 pairs each) and not its 2×2 ones (32 tiles: with them too, 1.005 of
+ * the time with 64: the weights' transform, 16·256·256 values per call, costs what the products
+ * save).
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -458,6 +466,7 @@ export const wasmTuning = {
   winograd: true,
   winogradTiles: 128,
   winogradMinTiles: 512,
+  winogradMinTilesAny: 64,
   elementwiseMin: 512,
   mathMin: 64,
   parallelMinFlops: 1 << 20,
@@ -636,40 +645,62 @@ function implicitOk(out: Buf, d: ConvDims, Cout: number, OHW: number): boolean {
 
 /**
  * Whether Winograd F(2×2, 3×3) (winograd.as.ts) serves a convolution of x [N, Cin, H, W] into
- * [N, Cout, OH, OW] with padding ph, pw: float32, one group, a 3×3 kernel of stride 1 and dilation
- * 1, OH even and OW/2 a multiple of 4 (four tiles per vector), padding ≤ 2, weights that gemmAxpy
- * packs (Cout·Cin ≤ 16 Ki) and at least `winogradMinTiles` tiles in all.
+ * [N, Cout, OH, OW] with padding ph, pw: float32, a 3×3 kernel of stride 1 and dilation 1 (the
+ * caller's winograd3x3), OH and OW even, padding ≤ 2, at least 4 output channels, and enough
+ * tiles: `winogradMinTiles` where a tile row holds a multiple of four tiles (OW a multiple of 8),
+ * else `winogradMinTilesAny` (small images, whose tiles are gathered one by one).
  */
-function winogradOk(out: Buf, N: number, Cin: number, Cout: number, OH: number, OW: number, ph: number, pw: number): boolean {
-  return (
-    wasmTuning.winograd &&
-    out instanceof Float32Array &&
-    OH % 2 === 0 &&
-    OW % 8 === 0 &&
-    ph <= 2 &&
-    pw <= 2 &&
-    Cin * Cout <= 16384 &&
-    Cout >= 4 &&
-    N * (OH / 2) * (OW / 2) >= wasmTuning.winogradMinTiles
-  );
+function winogradOk(out: Buf, N: number, Cout: number, OH: number, OW: number, ph: number, pw: number): boolean {
+  if (!(wasmTuning.winograd && out instanceof Float32Array && OH % 2 === 0 && OW % 2 === 0 && ph <= 2 && pw <= 2 && Cout >= 4)) return false;
+  const T = N * (OH / 2) * (OW / 2);
+  return OW % 8 === 0 ? T >= wasmTuning.winogradMinTiles : T >= wasmTuning.winogradMinTilesAny;
 }
 
-/**
- * The Winograd convolution of x [N, Cin, H, W] into out [N, Cout, OH, OW] (padding ph, pw), with
- * the weights w as they are (flip false, [Cout, Cin, 3, 3]) or rotated by 180° and transposed
- * (flip true, w [Cin, Cout, 3, 3]: the input gradient). The weights are transformed once (one
- * part), then the tiles go in blocks of `winogradTiles` over the threads, each part with its own
- * transformed-input and product buffers (and packing buffer); the blocks are the same at every
- * thread count, so the results are too.
- */
 /** One group, a 3×3 kernel, stride 1 and dilation 1: the convolutions Winograd F(2×2, 3×3) computes. */
 function winograd3x3(d: ConvDims, p: ConvParams): boolean {
   return d.G === 1 && d.KH === 3 && d.KW === 3 && p.stride[0] === 1 && p.stride[1] === 1 && p.dilation[0] === 1 && p.dilation[1] === 1;
 }
 
-/** LD_PAD of winograd.as.ts: the padding of its per-part buffers' rows. */
+/** LD_PAD and PLANE_PAD of winograd.as.ts: the padding of its per-part buffers' rows and planes. */
 const WINOGRAD_LD_PAD = 4;
+const WINOGRAD_PLANE_PAD = 16;
 
+/**
+ * A Winograd call's tiles T, its block size Tb (`winogradTiles`, or fewer: all the tiles, rounded
+ * up to 4), blocks, elements of a 16-plane per-part buffer of `rows` rows, and whether its tiles
+ * are gathered one by one (`any`: OW not a multiple of 8). All from the shapes alone.
+ */
+function winogradGeometry(
+  N: number,
+  OH: number,
+  OW: number,
+): { T: number; Tb: number; blocks: number; planes: (rows: number) => number; any: boolean } {
+  const T = N * (OH / 2) * (OW / 2);
+  const Tb = Math.min(wasmTuning.winogradTiles, Math.ceil(T / 4) * 4);
+  const planes = (rows: number): number => 16 * (rows * (Tb + WINOGRAD_LD_PAD) + WINOGRAD_PLANE_PAD);
+  return { T, Tb, blocks: Math.ceil(T / Tb), planes, any: OW % 8 !== 0 };
+}
+
+/**
+ * The parts of a Winograd call over `units` (blocks, or the filter gradient's partial sums):
+ * ranges of them when there are at least as many as parts, else ranges of the output channels
+ * (multiples of 4), every part then taking every unit. Either way each output is computed the
+ * same way whatever the thread count.
+ */
+function winogradParts(units: number, Cout: number, parts: number): { u: [number, number][]; o: [number, number][] } {
+  if (parts <= 1) return { u: [[0, units]], o: [[0, Cout]] };
+  if (units >= parts) return { u: ranges(units, parts), o: [[0, Cout]] };
+  return { u: [[0, units]], o: ranges(Cout, parts, 4) };
+}
+
+/**
+ * The Winograd convolution of x [N, Cin, H, W] into out [N, Cout, OH, OW] (padding ph, pw), with
+ * the weights w as they are (flip false, [Cout, Cin, 3, 3]) or rotated by 180° and transposed
+ * (flip true, w [Cin, Cout, 3, 3]: the input gradient). The weights are transformed first (split
+ * over output channels), then the tiles go in blocks (winogradGeometry) over the threads, or, with
+ * fewer blocks than threads, every block to every part for its output channels; each part has its
+ * own transformed-input and product buffers (and packing buffer).
+ */
 function winogradConv(
   out: Buf,
   x: Buf,
@@ -685,22 +716,26 @@ function winogradConv(
 ): boolean {
   const OH = H + 2 * ph - 2,
     OW = W + 2 * pw - 2;
-  const T = N * (OH / 2) * (OW / 2);
-  const Tb = wasmTuning.winogradTiles;
-  const blocks = Math.ceil(T / Tb);
-  const parts = Math.min(blocks, partsFor(2 * out.length * Cin * 9, wasmTuning.parallelMinFlops));
+  const { Tb, blocks, planes, any } = winogradGeometry(N, OH, OW);
+  const { u, o } = winogradParts(blocks, Cout, partsFor(2 * out.length * Cin * 9, wasmTuning.parallelMinFlops));
+  const parts = u.length * o.length;
   // each part's region holds its transformed inputs U, then its products Mb; then the packing
   // buffers of parts 1… (perPart), then the transformed weights V
-  const uElems = 16 * Cin * (Tb + WINOGRAD_LD_PAD);
-  const scratch = [...perPart(parts, uElems + 16 * Cout * (Tb + WINOGRAD_LD_PAD)), { elems: 16 * Cin * Cout }];
+  const uElems = planes(Cin);
+  const scratch = [...perPart(parts, uElems + planes(Cout)), { elems: 16 * Cin * Cout }];
   return viaWasm(out, [x, w], scratch, ([pX, pW], pY, s) => {
     const pV = s[s.length - 1]!;
-    exec([[['winograd_weights_f32', pW!, Cin, Cout, flip ? 1 : 0, pV]]]);
-    exec(
-      ranges(blocks, parts).map(([b0, b1], k) =>
-        withPack(k, parts, s, [['winograd_conv_f32', pX!, pV, pY, s[k]!, s[k]! + 4 * uElems, N, Cin, Cout, H, W, ph, pw, Tb, b0, b1]]),
-      ),
-    );
+    const wParts = ranges(Cout, partsFor(16 * Cin * Cout, wasmTuning.parallelMinElements), 4);
+    exec(wParts.map(([o0, o1]) => [['winograd_weights_f32', pW!, Cin, Cout, flip ? 1 : 0, pV, o0, o1]]));
+    const calls: Call[][] = [];
+    for (const [b0, b1] of u) {
+      for (const [o0, o1] of o) {
+        const k = calls.length;
+        const call: Call = ['winograd_conv_f32', pX!, pV, pY, s[k]!, s[k]! + 4 * uElems, N, Cin, Cout, H, W, ph, pw, Tb, b0, b1, o0, o1, any ? 1 : 0];
+        calls.push(withPack(k, parts, s, [call]));
+      }
+    }
+    exec(calls);
   });
 }
 
@@ -710,30 +745,36 @@ const WINOGRAD_PARTIALS = 8;
 /**
  * The Winograd filter gradient dW [Cout, Cin, 3, 3] of x [N, Cin, H, W] and dy [N, Cout, OH, OW]
  * (padding ph, pw): the tiles' sum in P = min(blocks, WINOGRAD_PARTIALS) partial sums, each over
- * a fixed range of blocks (the parts take whole partials, each with its own transform buffers),
- * then the partials added in order and transformed back, split over output channels. Neither
- * split depends on the thread count, so the results do not either.
+ * a fixed range of blocks (the parts take whole partials, or, with fewer partials than threads,
+ * every partial for their output channels; each part with its own transform buffers), then the
+ * partials added in order and transformed back, split over output channels. No split depends on
+ * the thread count, so the results do not either.
  */
 function winogradFilterGrad(out: Buf, x: Buf, dy: Buf, N: number, Cin: number, Cout: number, H: number, W: number, ph: number, pw: number): boolean {
   const OH = H + 2 * ph - 2,
     OW = W + 2 * pw - 2;
-  const T = N * (OH / 2) * (OW / 2);
-  const Tb = wasmTuning.winogradTiles;
-  const P = Math.min(Math.ceil(T / Tb), WINOGRAD_PARTIALS);
-  const parts = Math.min(P, partsFor(2 * dy.length * Cin * 9, wasmTuning.parallelMinFlops));
-  const ld = Tb + WINOGRAD_LD_PAD;
+  const { Tb, blocks, planes, any } = winogradGeometry(N, OH, OW);
+  const P = Math.min(blocks, WINOGRAD_PARTIALS);
+  const { u, o } = winogradParts(P, Cout, partsFor(2 * dy.length * Cin * 9, wasmTuning.parallelMinFlops));
+  const parts = u.length * o.length;
   const zElems = 16 * Cout * Cin;
   // each part's transformed inputs U and gradients E (and 64 elements for its edge rows), then the partials
+  const uElems = planes(Cin);
   const scratch: Region[] = [];
-  for (let k = 0; k < parts; k++) scratch.push({ elems: 16 * (Cin + Cout) * ld + 64 });
+  for (let k = 0; k < parts; k++) scratch.push({ elems: uElems + planes(Cout) + 64 });
   scratch.push({ elems: P * zElems });
   return viaWasm(out, [x, dy], scratch, ([pX, pDY], pDW, s) => {
     const pZ = s[parts]!;
-    exec(
-      ranges(P, parts).map(([k0, k1], j) => [
-        ['winograd_filter_f32', pX!, pDY!, s[j]!, s[j]! + 4 * 16 * Cin * ld, pZ, N, Cin, Cout, H, W, ph, pw, Tb, P, k0, k1],
-      ]),
-    );
+    const calls: Call[][] = [];
+    for (const [k0, k1] of u) {
+      for (const [o0, o1] of o) {
+        const j = calls.length;
+        calls.push([
+          ['winograd_filter_f32', pX!, pDY!, s[j]!, s[j]! + 4 * uElems, pZ, N, Cin, Cout, H, W, ph, pw, Tb, P, k0, k1, o0, o1, any ? 1 : 0],
+        ]);
+      }
+    }
+    exec(calls);
     exec(
       ranges(Cout, partsFor(P * zElems, wasmTuning.parallelMinElements)).map(([o0, o1]) => [
         ['winograd_filter_out_f32', pZ, P, Cin, Cout, pDW, o0, o1],
@@ -750,11 +791,7 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   if (out.length === 0) return;
   if (d.Cg === 0) return void out.fill(0); // (no input channels: nothing to sum; the kernels below write every element otherwise)
   const [ph, pw] = p.padding;
-  if (
-    winograd3x3(d, p) &&
-    winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
-    winogradConv(out, x.data, w.data, d.N, d.C, d.O, d.H, d.W, ph, pw, false)
-  )
+  if (winograd3x3(d, p) && winogradOk(out, d.N, d.O, d.OH, d.OW, ph, pw) && winogradConv(out, x.data, w.data, d.N, d.C, d.O, d.H, d.W, ph, pw, false))
     return;
   if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p)))
     return;
@@ -789,7 +826,7 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
     winograd3x3(d, p) &&
     ph <= 2 &&
     pw <= 2 &&
-    winogradOk(out, d.N, d.O, d.C, d.H, d.W, 2 - ph, 2 - pw) &&
+    winogradOk(out, d.N, d.C, d.H, d.W, 2 - ph, 2 - pw) &&
     winogradConv(out, dy.data, w.data, d.N, d.O, d.C, d.OH, d.OW, 2 - ph, 2 - pw, true)
   )
     return;
@@ -839,11 +876,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   if (out.length === 0) return;
   if (dy.data.length === 0) return void out.fill(0);
   const [ph, pw] = p.padding;
-  if (
-    winograd3x3(d, p) &&
-    winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
-    winogradFilterGrad(out, x.data, dy.data, d.N, d.C, d.O, d.H, d.W, ph, pw)
-  )
+  if (winograd3x3(d, p) && winogradOk(out, d.N, d.O, d.OH, d.OW, ph, pw) && winogradFilterGrad(out, x.data, dy.data, d.N, d.C, d.O, d.H, d.W, ph, pw))
     return;
   const OHW = d.OH * d.OW;
   const KK = d.KH * d.KW;

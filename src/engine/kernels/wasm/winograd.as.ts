@@ -11,19 +11,32 @@
  * output channel o and input channel c; `flip`: the weights of the input gradient, rotated by
  * 180° with input and output channels swapped, as conv.as.ts's packA). winograd_conv_f32 takes
  * the tiles block by block (blocks of Tb tiles in the order (image, tile row, tile column), the
- * same blocks at every thread count, so that each output is computed the same way): the input
- * transform of a block into U[ξ][c][t], four tiles per vector (a tile row holds a multiple of
- * four tiles), the 16 GEMMs into Mb[ξ][o][t] (gemm.as.ts's gemmAxpy), and the output transform
- * into y. Rows of U and Mb are Tb + LD_PAD elements long, so that the planes of ξ are not a power
- * of two apart (the 16 values of a tile, stored or loaded together, would map to the same cache
- * sets). Float32 throughout: the transforms add and subtract (the weights' also halve), so the
+ * same blocks at every thread count, so that each output is computed the same way), for a range
+ * of output channels (a part's: the blocks or the channels are split over the threads): the input
+ * transform of a block into U[ξ][c][t], four tiles per vector (four of one tile row where a tile
+ * row holds a multiple of four, else any four: inputTilesAny, for small images), the 16 GEMMs
+ * into Mb[ξ][o][t] (gemm.as.ts's gemmAxpy, in chunks of rows that it packs), and the output
+ * transform into y. Rows of U and Mb are Tb + LD_PAD elements long, and their planes of ξ a cache
+ * line more than the rows, so that the planes are not a power of two apart (the 16 values of a
+ * tile, stored or loaded together, would map to the same cache sets). Float32 throughout: the transforms add and subtract (the weights' also halve), so the
  * results are within a few float32 ulps of the sums' scale of the direct convolution's.
  */
 import { min32 } from './common.as';
 import { gemmAxpy, gemmDot } from './gemm.as';
 
-/** The padding of U's and Mb's rows (elements; wasm.ts's WINOGRAD_LD_PAD). */
+/** The padding of U's, Mb's and E's rows (elements; wasm.ts's WINOGRAD_LD_PAD). */
 const LD_PAD: i32 = 4;
+/** The padding of their planes (elements; wasm.ts's WINOGRAD_PLANE_PAD). */
+const PLANE_PAD: i32 = 16;
+
+/**
+ * Bytes from one ξ plane of U, Mb or E (`rows` rows of ldT elements) to the next: one cache line
+ * more than the rows, so that the 16 values of a tile do not fall into one cache set when the
+ * rows' bytes are a multiple of 4 KiB (256 channels: 1 KiB · ldT).
+ */
+@inline function planeBytes(rows: i32, ldT: i32): usize {
+  return (<usize>rows * <usize>ldT + PLANE_PAD) * 4;
+}
 
 /** G's rows applied to three values a, b, c (a kernel column or a row of G g). */
 @inline function g1(a: f32, b: f32, c: f32): f32 {
@@ -43,13 +56,13 @@ const LD_PAD: i32 = 4;
 }
 
 /**
- * V[((i·4 + j)·Cout + o)·Cin + c] = (G g Gᵀ)[i][j] for g the 3×3 kernel of output channel o and
- * input channel c: Wt[o][c] (flip false, Wt [Cout][Cin][3][3]) or Wt[c][o] rotated by 180° (flip
+ * V[((i·4 + j)·Cout + o)·Cin + c] = (G g Gᵀ)[i][j] for g the 3×3 kernel of output channel o (of
+ * o0 … o1 − 1) and input channel c: Wt[o][c] (flip false, Wt [Cout][Cin][3][3]) or Wt[c][o] rotated by 180° (flip
  * true, Wt [Cin][Cout][3][3]: the input gradient's convolution of dy).
  */
-export function winograd_weights_f32(Wt: usize, Cin: i32, Cout: i32, flip: bool, V: usize): void {
+export function winograd_weights_f32(Wt: usize, Cin: i32, Cout: i32, flip: bool, V: usize, o0: i32, o1: i32): void {
   const plane: usize = <usize>Cout * <usize>Cin * 4;
-  for (let o = 0; o < Cout; o++) {
+  for (let o = o0; o < o1; o++) {
     for (let c = 0; c < Cin; c++) {
       const g: usize = Wt + <usize>(flip ? c * Cout + o : o * Cin + c) * 36;
       // the taps k(kh, kw), rotated by 180° for flip
@@ -111,6 +124,19 @@ let wH: i32 = 0, wW: i32 = 0, wOH: i32 = 0, wOW: i32 = 0, wPH: i32 = 0, wPW: i32
   v128.store(u + 3 * ld, f32x4.sub(a1, a3));
 }
 
+/** Bᵀ d B of four tiles' patches d (rows d0·, …, d3·; lanes: the tiles), stored at u + ξ·ld (ξ = 4i + j). */
+@inline function uTiles(
+  u: usize, ld: usize,
+  d00: v128, d01: v128, d02: v128, d03: v128, d10: v128, d11: v128, d12: v128, d13: v128,
+  d20: v128, d21: v128, d22: v128, d23: v128, d30: v128, d31: v128, d32: v128, d33: v128,
+): void {
+  // Bᵀ d, column by column: row 0 = d0 − d2, row 1 = d1 + d2, row 2 = d2 − d1, row 3 = d1 − d3
+  uRow(u, ld, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
+  uRow(u + 4 * ld, ld, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
+  uRow(u + 8 * ld, ld, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
+  uRow(u + 12 * ld, ld, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
+}
+
 /**
  * U[(ξ·Cin + c)·ldT + t] for the four tiles t … t + 3 (tile row th of image n, tile columns
  * tw … tw + 3) and input channel c: Bᵀ d B of each tile's patch, four tiles per vector. Patch
@@ -126,20 +152,93 @@ let wH: i32 = 0, wW: i32 = 0, wOH: i32 = 0, wOW: i32 = 0, wPH: i32 = 0, wPW: i32
   const p1 = rowPtr(plane, r0 + 1, base, inside, edge + 48, zero);
   const p2 = rowPtr(plane, r0 + 2, base, inside, edge + 96, zero);
   const p3 = rowPtr(plane, r0 + 3, base, inside, edge + 144, zero);
-  const ld: usize = <usize>Cin * <usize>ldT * 4; // from one ξ to the next
-  const u: usize = U + (<usize>c * <usize>ldT + <usize>t) * 4;
-  // Bᵀ d, column by column: row 0 = d0 − d2, row 1 = d1 + d2, row 2 = d2 − d1, row 3 = d1 − d3
-  const d10 = col0(p1), d11 = col1(p1), d12 = col2(p1), d13 = col3(p1);
-  const d20 = col0(p2), d21 = col1(p2), d22 = col2(p2), d23 = col3(p2);
-  uRow(u, ld, f32x4.sub(col0(p0), d20), f32x4.sub(col1(p0), d21), f32x4.sub(col2(p0), d22), f32x4.sub(col3(p0), d23));
-  uRow(u + 4 * ld, ld, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
-  uRow(u + 8 * ld, ld, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
-  uRow(u + 12 * ld, ld, f32x4.sub(d10, col0(p3)), f32x4.sub(d11, col1(p3)), f32x4.sub(d12, col2(p3)), f32x4.sub(d13, col3(p3)));
+  const ld = planeBytes(Cin, ldT); // from one ξ to the next
+  uTiles(
+    U + (<usize>c * <usize>ldT + <usize>t) * 4, ld,
+    col0(p0), col1(p0), col2(p0), col3(p0), col0(p1), col1(p1), col2(p1), col3(p1),
+    col0(p2), col1(p2), col2(p2), col3(p2), col0(p3), col1(p3), col2(p3), col3(p3),
+  );
 }
 
-/** y's 2×2 tiles t … t + 3 (tile row th of image n, tile columns tw …) of output channel o: Aᵀ m A from Mb[(ξ·Cout + o)·ldT + t]. */
-@inline function outputTiles(Y: usize, Cout: i32, n: i32, o: i32, th: i32, tw: i32, Mb: usize, ldT: i32, t: i32): void {
-  const step: usize = <usize>Cout * <usize>ldT * 4;
+// ---------------------------------------------------------------------------------------------
+// any tiles (images whose tile rows do not hold a multiple of four tiles: small ones): the four
+// tiles of a vector are tiles g … g + 3 in the order (image, tile row, tile column), each found
+// on its own; lanes past the last tile (T) read zeros and are not stored
+
+/** The image of tile g, or −1 past the last tile (T). */
+@inline function tileImage(g: i32, T: i32, TH: i32, TW: i32): i32 {
+  return g < T ? g / (TH * TW) : -1;
+}
+
+/** x's value at row r, column col of the plane at `plane` (image n; n < 0: a lane past the last tile), or 0 outside x. */
+@inline function px(plane: usize, n: i32, r: i32, col: i32): f32 {
+  return n >= 0 && r >= 0 && r < wH && col >= 0 && col < wW ? load<f32>(plane + (<usize>r * <usize>wW + <usize>col) * 4) : 0;
+}
+
+/** Patch element (i, j) of the four tiles (planes q0 … q3, images n0 … n3, first rows r0…, first columns b0…) as lanes. */
+@inline function lanes4(
+  q0: usize, q1: usize, q2: usize, q3: usize, n0: i32, n1: i32, n2: i32, n3: i32,
+  r0: i32, r1: i32, r2: i32, r3: i32, b0: i32, b1: i32, b2: i32, b3: i32, i: i32, j: i32,
+): v128 {
+  let v = f32x4.splat(px(q0, n0, r0 + i, b0 + j));
+  v = f32x4.replace_lane(v, 1, px(q1, n1, r1 + i, b1 + j));
+  v = f32x4.replace_lane(v, 2, px(q2, n2, r2 + i, b2 + j));
+  return f32x4.replace_lane(v, 3, px(q3, n3, r3 + i, b3 + j));
+}
+
+/** inputTiles for any four tiles g … g + 3 (see above), stored at column t of U. */
+function inputTilesAny(X: usize, Cin: i32, g: i32, T: i32, TH: i32, TW: i32, c: i32, U: usize, ldT: i32, t: i32): void {
+  const n0 = tileImage(g, T, TH, TW), n1 = tileImage(g + 1, T, TH, TW);
+  const n2 = tileImage(g + 2, T, TH, TW), n3 = tileImage(g + 3, T, TH, TW);
+  const HW: usize = <usize>wH * <usize>wW * 4;
+  const q0: usize = X + (<usize>max<i32>(n0, 0) * <usize>Cin + <usize>c) * HW, q1: usize = X + (<usize>max<i32>(n1, 0) * <usize>Cin + <usize>c) * HW;
+  const q2: usize = X + (<usize>max<i32>(n2, 0) * <usize>Cin + <usize>c) * HW, q3: usize = X + (<usize>max<i32>(n3, 0) * <usize>Cin + <usize>c) * HW;
+  const s0 = g % (TH * TW), s1 = (g + 1) % (TH * TW), s2 = (g + 2) % (TH * TW), s3 = (g + 3) % (TH * TW);
+  const r0 = 2 * (s0 / TW) - wPH, r1 = 2 * (s1 / TW) - wPH, r2 = 2 * (s2 / TW) - wPH, r3 = 2 * (s3 / TW) - wPH;
+  const b0 = 2 * (s0 % TW) - wPW, b1 = 2 * (s1 % TW) - wPW, b2 = 2 * (s2 % TW) - wPW, b3 = 2 * (s3 % TW) - wPW;
+  uTiles(
+    U + (<usize>c * <usize>ldT + <usize>t) * 4, planeBytes(Cin, ldT),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 0, 0),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 0, 1),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 0, 2),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 0, 3),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 1, 0),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 1, 1),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 1, 2),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 1, 3),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 2, 0),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 2, 1),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 2, 2),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 2, 3),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 3, 0),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 3, 1),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 3, 2),
+    lanes4(q0, q1, q2, q3, n0, n1, n2, n3, r0, r1, r2, r3, b0, b1, b2, b3, 3, 3),
+  );
+}
+
+/** Store tile g's 2×2 outputs of channel o (nothing past the last tile, T). */
+@inline function yTile(Y: usize, Cout: i32, o: i32, g: i32, T: i32, TH: i32, TW: i32, y00: f32, y01: f32, y10: f32, y11: f32): void {
+  if (g >= T) return;
+  const s = g % (TH * TW);
+  const OW = wOW;
+  const row: usize = Y + ((<usize>(g / (TH * TW)) * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * (s / TW))) * <usize>OW * 4 + <usize>(2 * (s % TW)) * 4;
+  store<f32>(row, y00);
+  store<f32>(row, y01, 4);
+  store<f32>(row + <usize>OW * 4, y10);
+  store<f32>(row + <usize>OW * 4, y11, 4);
+}
+
+/**
+ * y's 2×2 tiles t … t + 3 of output channel o: Aᵀ m A from Mb[(ξ·Cout + o)·ldT + t]. The tiles:
+ * tile row th of image n, tile columns tw … (any false), or tiles g … g + 3 of T (any true: each
+ * stored on its own, those past T not at all).
+ */
+@inline function outputTiles(
+  Y: usize, Cout: i32, n: i32, o: i32, th: i32, tw: i32, Mb: usize, ldT: i32, t: i32,
+  any: bool, g: i32, T: i32, TH: i32, TW: i32,
+): void {
+  const step = planeBytes(Cout, ldT);
   let m: usize = Mb + (<usize>o * <usize>ldT + <usize>t) * 4;
   const m00 = v128.load(m); m += step;
   const m01 = v128.load(m); m += step;
@@ -166,6 +265,13 @@ let wH: i32 = 0, wW: i32 = 0, wOH: i32 = 0, wOW: i32 = 0, wPH: i32 = 0, wPW: i32
   const y00 = f32x4.add(f32x4.add(b00, b01), b02), y01 = f32x4.sub(f32x4.sub(b01, b02), b03);
   const y10 = f32x4.add(f32x4.add(b10, b11), b12), y11 = f32x4.sub(f32x4.sub(b11, b12), b13);
   const OW = wOW;
+  if (any) {
+    yTile(Y, Cout, o, g, T, TH, TW, f32x4.extract_lane(y00, 0), f32x4.extract_lane(y01, 0), f32x4.extract_lane(y10, 0), f32x4.extract_lane(y11, 0));
+    yTile(Y, Cout, o, g + 1, T, TH, TW, f32x4.extract_lane(y00, 1), f32x4.extract_lane(y01, 1), f32x4.extract_lane(y10, 1), f32x4.extract_lane(y11, 1));
+    yTile(Y, Cout, o, g + 2, T, TH, TW, f32x4.extract_lane(y00, 2), f32x4.extract_lane(y01, 2), f32x4.extract_lane(y10, 2), f32x4.extract_lane(y11, 2));
+    yTile(Y, Cout, o, g + 3, T, TH, TW, f32x4.extract_lane(y00, 3), f32x4.extract_lane(y01, 3), f32x4.extract_lane(y10, 3), f32x4.extract_lane(y11, 3));
+    return;
+  }
   const row: usize = Y + ((<usize>n * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * th)) * <usize>OW * 4 + <usize>(2 * tw) * 4;
   v128.store(row, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
   v128.store(row, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
@@ -175,14 +281,24 @@ let wH: i32 = 0, wW: i32 = 0, wOH: i32 = 0, wOW: i32 = 0, wPH: i32 = 0, wPW: i32
 }
 
 /**
+ * The rows of one gemmAxpy call: at most 16 Ki elements of A (Cin per row), so that gemm.as.ts
+ * packs them, in multiples of 4 (the chunks of rows o0 … o1 − 1 start at o0, and every bound but
+ * o1 is a multiple of 4 when o0 is: each row takes the same path whatever the parts).
+ */
+@inline function gemmRows(Cin: i32): i32 {
+  return max<i32>(4, (16384 / Cin) & ~3);
+}
+
+/**
  * y [N, Cout, OH, OW] of x [N, Cin, H, W] (padding ph, pw; OH = H + 2ph − 2, OW = W + 2pw − 2,
- * both even, OW/2 a multiple of 4) for the tile blocks [b0, b1) of Tb tiles each (Tb a multiple
- * of 4), from the transformed weights V; U (16·Cin·(Tb + LD_PAD)) and Mb (16·Cout·(Tb + LD_PAD))
- * are this part's.
+ * both even) for the tile blocks [b0, b1) of Tb tiles each (Tb a multiple of 4) and the output
+ * channels [o0, o1) (o0 a multiple of 4), from the transformed weights V; U (16·Cin·(Tb + LD_PAD))
+ * and Mb (16·Cout·(Tb + LD_PAD)) are this part's. `any`: tiles taken one by one (inputTilesAny);
+ * else OW/2 is a multiple of 4 (four tiles of a tile row per vector).
  */
 export function winograd_conv_f32(
   X: usize, V: usize, Y: usize, U: usize, Mb: usize, N: i32, Cin: i32, Cout: i32,
-  H: i32, W: i32, ph: i32, pw: i32, Tb: i32, b0: i32, b1: i32,
+  H: i32, W: i32, ph: i32, pw: i32, Tb: i32, b0: i32, b1: i32, o0: i32, o1: i32, any: bool,
 ): void {
   wH = H; wW = W; wPH = ph; wPW = pw;
   wOH = H + 2 * ph - 2; wOW = W + 2 * pw - 2;
@@ -190,8 +306,9 @@ export function winograd_conv_f32(
   const T = N * TH * TW;
   const vPlane: usize = <usize>Cout * <usize>Cin * 4;
   const ldT = Tb + LD_PAD;
-  const uPlane: usize = <usize>Cin * <usize>ldT * 4;
-  const mPlane: usize = <usize>Cout * <usize>ldT * 4;
+  const uPlane = planeBytes(Cin, ldT);
+  const mPlane = planeBytes(Cout, ldT);
+  const rows = gemmRows(Cin);
   // the edge rows and a zero row, in Mb (free until the GEMMs write it)
   const edge = Mb, zero = Mb + 192;
   for (let b = b0; b < b1; b++) {
@@ -203,18 +320,26 @@ export function winograd_conv_f32(
     v128.store(zero, f32x4.splat(0), 32);
     for (let t = 0; t < tb; t += 4) {
       const g = t0 + t;
+      if (any) {
+        for (let c = 0; c < Cin; c++) inputTilesAny(X, Cin, g, T, TH, TW, c, U, ldT, t);
+        continue;
+      }
       const tw = g % TW, rest = g / TW;
       const th = rest % TH, n = rest / TH;
       for (let c = 0; c < Cin; c++) inputTiles(X, Cin, n, c, th, tw, U, ldT, t, edge, zero);
     }
     for (let xi = 0; xi < 16; xi++) {
-      gemmAxpy<f32>(Cout, tb, Cin, V + <usize>xi * vPlane, Cin, 1, U + <usize>xi * uPlane, ldT, Mb + <usize>xi * mPlane, ldT, false);
+      for (let r = o0; r < o1; r += rows) {
+        const m = min32(rows, o1 - r);
+        const a: usize = V + <usize>xi * vPlane + <usize>r * <usize>Cin * 4;
+        gemmAxpy<f32>(m, tb, Cin, a, Cin, 1, U + <usize>xi * uPlane, ldT, Mb + <usize>xi * mPlane + <usize>r * <usize>ldT * 4, ldT, false);
+      }
     }
     for (let t = 0; t < tb; t += 4) {
       const g = t0 + t;
       const tw = g % TW, rest = g / TW;
       const th = rest % TH, n = rest / TH;
-      for (let o = 0; o < Cout; o++) outputTiles(Y, Cout, n, o, th, tw, Mb, ldT, t);
+      for (let o = o0; o < o1; o++) outputTiles(Y, Cout, n, o, th, tw, Mb, ldT, t, any, g, T, TH, TW);
     }
   }
 }
@@ -235,18 +360,53 @@ export function winograd_conv_f32(
 // order; winograd_filter_out_f32 adds the partials in order and applies Gᵀ · G. So the result
 // is the same at every thread count.
 
-/** E[(ξ·Cout + o)·ldT + t] for the four tiles t … t + 3 (tile row th of image n, columns tw …) of dy's channel o: A e Aᵀ. */
-@inline function gradTiles(DY: usize, Cout: i32, n: i32, o: i32, th: i32, tw: i32, E: usize, ldT: i32, t: i32): void {
+/** Where tile g's 2×2 block of dy's channel o starts (0: past the last tile, T). */
+@inline function dyTile(DY: usize, Cout: i32, o: i32, g: i32, T: i32, TH: i32, TW: i32): usize {
+  if (g >= T) return 0;
+  const s = g % (TH * TW);
+  return DY + ((<usize>(g / (TH * TW)) * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * (s / TW))) * <usize>wOW * 4 + <usize>(2 * (s % TW)) * 4;
+}
+
+/** Element (a, b) of the 2×2 blocks at p0 … p3 (0: zeros) as lanes. */
+@inline function eLanes(p0: usize, p1: usize, p2: usize, p3: usize, at: usize): v128 {
+  let v = f32x4.splat(p0 != 0 ? load<f32>(p0 + at) : 0);
+  v = f32x4.replace_lane(v, 1, p1 != 0 ? load<f32>(p1 + at) : 0);
+  v = f32x4.replace_lane(v, 2, p2 != 0 ? load<f32>(p2 + at) : 0);
+  return f32x4.replace_lane(v, 3, p3 != 0 ? load<f32>(p3 + at) : 0);
+}
+
+/**
+ * E[(ξ·Cout + o)·ldT + t] for the four tiles t … t + 3 of dy's channel o: A e Aᵀ. The tiles: tile
+ * row th of image n, columns tw … (any false), or tiles g … g + 3 of T (any true: each read on
+ * its own, those past T as zeros).
+ */
+@inline function gradTiles(
+  DY: usize, Cout: i32, n: i32, o: i32, th: i32, tw: i32, E: usize, ldT: i32, t: i32,
+  any: bool, g: i32, T: i32, TH: i32, TW: i32,
+): void {
   const OW = wOW;
-  const row: usize = DY + ((<usize>n * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * th)) * <usize>OW * 4 + <usize>(2 * tw) * 4;
-  const row1: usize = row + <usize>OW * 4;
-  const a0 = v128.load(row), a1 = v128.load(row, 16);
-  const b0 = v128.load(row1), b1 = v128.load(row1, 16);
-  // e[r][s] of the four tiles
-  const e00 = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6), e01 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
-  const e10 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6), e11 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+  let e00: v128, e01: v128, e10: v128, e11: v128;
+  if (any) {
+    const p0 = dyTile(DY, Cout, o, g, T, TH, TW), p1 = dyTile(DY, Cout, o, g + 1, T, TH, TW);
+    const p2 = dyTile(DY, Cout, o, g + 2, T, TH, TW), p3 = dyTile(DY, Cout, o, g + 3, T, TH, TW);
+    const down: usize = <usize>OW * 4;
+    e00 = eLanes(p0, p1, p2, p3, 0);
+    e01 = eLanes(p0, p1, p2, p3, 4);
+    e10 = eLanes(p0, p1, p2, p3, down);
+    e11 = eLanes(p0, p1, p2, p3, down + 4);
+  } else {
+    const row: usize = DY + ((<usize>n * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * th)) * <usize>OW * 4 + <usize>(2 * tw) * 4;
+    const row1: usize = row + <usize>OW * 4;
+    const a0 = v128.load(row), a1 = v128.load(row, 16);
+    const b0 = v128.load(row1), b1 = v128.load(row1, 16);
+    // e[r][s] of the four tiles
+    e00 = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6);
+    e01 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
+    e10 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
+    e11 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+  }
   // rows of A e: (e0, e0 + e1, e0 − e1, −e1), each then through Aᵀ: (r0, r0 + r1, r0 − r1, −r1)
-  const ld: usize = <usize>Cout * <usize>ldT * 4;
+  const ld = planeBytes(Cout, ldT);
   const u: usize = E + (<usize>o * <usize>ldT + <usize>t) * 4;
   eRow(u, ld, e00, e01);
   eRow(u + 4 * ld, ld, f32x4.add(e00, e10), f32x4.add(e01, e11));
@@ -265,13 +425,13 @@ export function winograd_conv_f32(
 /**
  * The partial sums k0 … k1 − 1 of P of the filter gradient of x [N, Cin, H, W] and dy [N, Cout,
  * OH, OW] (padding ph, pw; OH, OW as winograd_conv_f32's) into Z + k·16·Cout·Cin:
- * Z_k[(ξ·Cout + o)·Cin + c], over the blocks of Tb tiles that partial k holds. U
- * (16·Cin·(Tb + LD_PAD)), E (16·Cout·(Tb + LD_PAD)) and then 64 elements for the edge rows are
- * this part's.
+ * Z_k[(ξ·Cout + o)·Cin + c] for the output channels o0 … o1 − 1 (o0 even), over the blocks of Tb
+ * tiles that partial k holds. U (16·Cin·(Tb + LD_PAD)), E (16·Cout·(Tb + LD_PAD)) and then 64
+ * elements for the edge rows are this part's. `any`: as winograd_conv_f32's.
  */
 export function winograd_filter_f32(
   X: usize, DY: usize, U: usize, E: usize, Z: usize, N: i32, Cin: i32, Cout: i32,
-  H: i32, W: i32, ph: i32, pw: i32, Tb: i32, P: i32, k0: i32, k1: i32,
+  H: i32, W: i32, ph: i32, pw: i32, Tb: i32, P: i32, k0: i32, k1: i32, o0: i32, o1: i32, any: bool,
 ): void {
   wH = H; wW = W; wPH = ph; wPW = pw;
   wOH = H + 2 * ph - 2; wOW = W + 2 * pw - 2;
@@ -279,8 +439,8 @@ export function winograd_filter_f32(
   const T = N * TH * TW;
   const nb = (T + Tb - 1) / Tb;
   const ldT = Tb + LD_PAD;
-  const uPlane: usize = <usize>Cin * <usize>ldT * 4;
-  const ePlane: usize = <usize>Cout * <usize>ldT * 4;
+  const uPlane = planeBytes(Cin, ldT);
+  const ePlane = planeBytes(Cout, ldT);
   const zPlane: usize = <usize>Cout * <usize>Cin * 4;
   const edge = E + 16 * ePlane, zero = edge + 192;
   v128.store(zero, f32x4.splat(0));
@@ -296,12 +456,14 @@ export function winograd_filter_f32(
         const g = t0 + t;
         const tw = g % TW, rest = g / TW;
         const th = rest % TH, n = rest / TH;
-        for (let c = 0; c < Cin; c++) inputTiles(X, Cin, n, c, th, tw, U, ldT, t, edge, zero);
-        for (let o = 0; o < Cout; o++) gradTiles(DY, Cout, n, o, th, tw, E, ldT, t);
+        if (any) for (let c = 0; c < Cin; c++) inputTilesAny(X, Cin, g, T, TH, TW, c, U, ldT, t);
+        else for (let c = 0; c < Cin; c++) inputTiles(X, Cin, n, c, th, tw, U, ldT, t, edge, zero);
+        for (let o = o0; o < o1; o++) gradTiles(DY, Cout, n, o, th, tw, E, ldT, t, any, g, T, TH, TW);
       }
       const acc = b > <i32>((<i64>k * <i64>nb) / <i64>P);
+      const rowA: usize = <usize>o0 * <usize>ldT * 4, rowZ: usize = <usize>o0 * <usize>Cin * 4;
       for (let xi = 0; xi < 16; xi++) {
-        gemmDot<f32>(Cout, Cin, tb, E + <usize>xi * ePlane, ldT, U + <usize>xi * uPlane, ldT, Zk + <usize>xi * zPlane, Cin, acc);
+        gemmDot<f32>(o1 - o0, Cin, tb, E + <usize>xi * ePlane + rowA, ldT, U + <usize>xi * uPlane, ldT, Zk + <usize>xi * zPlane + rowZ, Cin, acc);
       }
     }
   }
