@@ -9,7 +9,8 @@
  *   A=<dist of build A> B=<dist of build B> node scripts/step-ab.mjs [step|bracket]
  *
  * A build is a `dist/` directory (e.g. one made by `npm run build` in a `git worktree` of another
- * commit, with node_modules linked). Environment: A, B (default: this checkout's dist for both),
+ * commit, with node_modules linked). Environment: MODEL (xresnet, or convnet: see xresnet-work.mjs),
+ * A, B (default: this checkout's dist for both),
  * T (threads, both; TA, TB each), R (pairs, 24), SPIN (µs, "a,b": threadTuning.spinMicros of A and
  * of B; with one build, its two settings alternate), TUNEA / TUNEB (JSON objects assigned to that
  * build's wasmTuning, e.g. TUNEB='{"parallelMinElements":65536}'). Each build is its own module instance, with
@@ -68,6 +69,6 @@ for (let r = 0; r < R; r++)
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const ratios = ts[0].map((a, i) => ts[1][i] / a);
 console.log(
-  `xresnet ${what}: A (${TS[0]} thread${TS[0] > 1 ? 's' : ''}) ${med(ts[0]).toFixed(1)} ms, B (${TS[1]}) ${med(ts[1]).toFixed(1)} ms; ` +
+  `${process.env.MODEL ?? 'xresnet'} ${what}: A (${TS[0]} thread${TS[0] > 1 ? 's' : ''}) ${med(ts[0]).toFixed(1)} ms, B (${TS[1]}) ${med(ts[1]).toFixed(1)} ms; ` +
     `B/A over ${R} pairs: median ${med(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
 );

@@ -7,7 +7,7 @@
  *   node scripts/winograd-ab.mjs
  *
  * Environment: DIST (default: this checkout's dist), T (threads, 1), R (calls per path, 9), KERNEL
- * (conv2d, conv2d_input_grad or conv2d_filter_grad; conv2d).
+ * (conv2d, conv2d_input_grad or conv2d_filter_grad; conv2d), N (the batch, 32).
  */
 const dist = process.env.DIST ?? new URL('../dist', import.meta.url).pathname;
 const T = Number(process.env.T ?? 1);
@@ -20,7 +20,8 @@ const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 214748364
 const arr = (n) => Float32Array.from({ length: n }, rnd);
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const KERNEL = process.env.KERNEL ?? 'conv2d';
-for (const [N, C, O, H] of [
+const BATCH = process.env.N === undefined ? null : Number(process.env.N);
+for (const [N0, C, O, H] of [
   [32, 32, 32, 32],
   [32, 16, 32, 32],
   [32, 32, 32, 16],
@@ -28,6 +29,7 @@ for (const [N, C, O, H] of [
   [32, 128, 128, 4],
   [32, 256, 256, 2],
 ]) {
+  const N = BATCH ?? N0;
   const x = { data: arr(N * C * H * H), shape: [N, C, H, H] };
   const w = { data: arr(O * C * 9), shape: [O, C, 3, 3] };
   const dy = { data: arr(N * O * H * H), shape: [N, O, H, H] };

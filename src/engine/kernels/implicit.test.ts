@@ -256,6 +256,7 @@ describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float
       const dw = (): Buf => run(wasmKernels.conv2d_filter_grad, s.w, [x, dy], pf, dtype);
       wasmTuning.winogradMinTiles = 1;
       wasmTuning.winogradMinTilesAny = 1;
+      wasmTuning.winogradMinChannelsAny = 1;
       wasmTuning.winogradTiles = 96;
       const y1 = fwd();
       const dx1 = dx();
@@ -293,6 +294,23 @@ describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float
       const y1 = fwd();
       wasmTuning.winograd = false;
       expect(same(fwd(), y1), dtype).toBe(true);
+      wasmTuning.winograd = true;
+    }
+  });
+  it('by default, small images take it from 64 tiles and 64 channels: the xresnet 4×4 128→128 layer at batch 32, not a 16→32 one on 14×14 images, nor 2×2 at batch 32', () => {
+    for (const [c, taken] of [
+      [{ N: 32, C: 128, H: 4, W: 4, O: 128, K: 3, s: 1, pad: 1 }, true],
+      [{ N: 32, C: 16, H: 14, W: 14, O: 32, K: 3, s: 1, pad: 1 }, false],
+      [{ N: 32, C: 64, H: 2, W: 2, O: 64, K: 3, s: 1, pad: 1 }, false],
+    ] as const) {
+      const s = shapes(c);
+      const r = rng(12);
+      const x = randn(s.x, 'float32', r);
+      const w = randn(s.w, 'float32', r);
+      const fwd = (): Buf => run(wasmKernels.conv2d, s.y, [x, w], s.p, 'float32');
+      const y1 = fwd();
+      wasmTuning.winograd = false;
+      expect(same(fwd(), y1), JSON.stringify(c)).toBe(!taken);
       wasmTuning.winograd = true;
     }
   });

@@ -446,7 +446,15 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * at batch 32 (128 tiles; its step measured 0.953 of the time without, at 1 thread, and 0.990 at
  * 2, scripts/step-ab.mjs, 30 pairs each) and not its 2×2 ones (32 tiles: with them too, 1.005 of
  * the time with 64: the weights' transform, 16·256·256 values per call, costs what the products
- * save).
+ * save). winogradMinChannels, winogradMinChannelsAny: fewest input and output channels, for the
+ * two kinds of widths (the transforms cost in proportion to the channels, the products to their
+ * product; gathering tiles one by one costs about as much per channel as 16·32 products: the
+ * convnet's 16→32 layer on 14×14 images at batch 32 made its step 1.12× slower, and its 1→16
+ * layer on 28×28 ones 1.29× slower, with its bracket 1.27×, before these bounds; 4 is the bound
+ * on output channels that the row-vector path had before). winogradMinTiles stays 512, above
+ * the per-example 32×32 layers (256 tiles): with 256 the xresnet bracket took 0.906 of the time
+ * at 1 thread but 1.144 and 1.091 at 2 (step-ab.mjs, 40 pairs each), and the path must not
+ * depend on the thread count.
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -467,6 +475,8 @@ export const wasmTuning = {
   winogradTiles: 128,
   winogradMinTiles: 512,
   winogradMinTilesAny: 64,
+  winogradMinChannels: 4,
+  winogradMinChannelsAny: 64,
   elementwiseMin: 512,
   mathMin: 64,
   parallelMinFlops: 1 << 20,
@@ -646,14 +656,17 @@ function implicitOk(out: Buf, d: ConvDims, Cout: number, OHW: number): boolean {
 /**
  * Whether Winograd F(2×2, 3×3) (winograd.as.ts) serves a convolution of x [N, Cin, H, W] into
  * [N, Cout, OH, OW] with padding ph, pw: float32, a 3×3 kernel of stride 1 and dilation 1 (the
- * caller's winograd3x3), OH and OW even, padding ≤ 2, at least 4 output channels, and enough
+ * caller's winograd3x3), OH and OW even, padding ≤ 2, enough input and output channels
+ * (`winogradMinChannels`, or `winogradMinChannelsAny`), and enough
  * tiles: `winogradMinTiles` where a tile row holds a multiple of four tiles (OW a multiple of 8),
  * else `winogradMinTilesAny` (small images, whose tiles are gathered one by one).
  */
-function winogradOk(out: Buf, N: number, Cout: number, OH: number, OW: number, ph: number, pw: number): boolean {
-  if (!(wasmTuning.winograd && out instanceof Float32Array && OH % 2 === 0 && OW % 2 === 0 && ph <= 2 && pw <= 2 && Cout >= 4)) return false;
+function winogradOk(out: Buf, N: number, Cin: number, Cout: number, OH: number, OW: number, ph: number, pw: number): boolean {
+  if (!(wasmTuning.winograd && out instanceof Float32Array && OH % 2 === 0 && OW % 2 === 0 && ph <= 2 && pw <= 2)) return false;
   const T = N * (OH / 2) * (OW / 2);
-  return OW % 8 === 0 ? T >= wasmTuning.winogradMinTiles : T >= wasmTuning.winogradMinTilesAny;
+  const rowVectors = OW % 8 === 0;
+  if (Math.min(Cin, Cout) < (rowVectors ? wasmTuning.winogradMinChannels : wasmTuning.winogradMinChannelsAny)) return false;
+  return rowVectors ? T >= wasmTuning.winogradMinTiles : T >= wasmTuning.winogradMinTilesAny;
 }
 
 /** One group, a 3×3 kernel, stride 1 and dilation 1: the convolutions Winograd F(2×2, 3×3) computes. */
@@ -791,7 +804,11 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   if (out.length === 0) return;
   if (d.Cg === 0) return void out.fill(0); // (no input channels: nothing to sum; the kernels below write every element otherwise)
   const [ph, pw] = p.padding;
-  if (winograd3x3(d, p) && winogradOk(out, d.N, d.O, d.OH, d.OW, ph, pw) && winogradConv(out, x.data, w.data, d.N, d.C, d.O, d.H, d.W, ph, pw, false))
+  if (
+    winograd3x3(d, p) &&
+    winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
+    winogradConv(out, x.data, w.data, d.N, d.C, d.O, d.H, d.W, ph, pw, false)
+  )
     return;
   if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p)))
     return;
@@ -826,7 +843,7 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
     winograd3x3(d, p) &&
     ph <= 2 &&
     pw <= 2 &&
-    winogradOk(out, d.N, d.C, d.H, d.W, 2 - ph, 2 - pw) &&
+    winogradOk(out, d.N, d.O, d.C, d.H, d.W, 2 - ph, 2 - pw) &&
     winogradConv(out, dy.data, w.data, d.N, d.O, d.C, d.OH, d.OW, 2 - ph, 2 - pw, true)
   )
     return;
@@ -876,7 +893,11 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   if (out.length === 0) return;
   if (dy.data.length === 0) return void out.fill(0);
   const [ph, pw] = p.padding;
-  if (winograd3x3(d, p) && winogradOk(out, d.N, d.O, d.OH, d.OW, ph, pw) && winogradFilterGrad(out, x.data, dy.data, d.N, d.C, d.O, d.H, d.W, ph, pw))
+  if (
+    winograd3x3(d, p) &&
+    winogradOk(out, d.N, d.C, d.O, d.OH, d.OW, ph, pw) &&
+    winogradFilterGrad(out, x.data, dy.data, d.N, d.C, d.O, d.H, d.W, ph, pw)
+  )
     return;
   const OHW = d.OH * d.OW;
   const KK = d.KH * d.KW;
