@@ -316,6 +316,49 @@ describe.skipIf(!wasmAvailable)('Winograd F(2×2, 3×3) convolution (wasm, float
   });
 });
 
+// the input gradient of small outputs with the images' columns side by side (conv.as.ts,
+// conv2dInputGradBatched): stride 2 onto 2×2, 6×6 and 3×4 outputs, GEMM rows not a multiple of 4
+// (5·9, 7·9), padding 0 and 1; chunks of all the images and of 3 (a partial last one)
+const BATCHED: Case[] = [
+  { N: 40, C: 64, H: 4, W: 4, O: 32, K: 3, s: 2, pad: 1 },
+  { N: 8, C: 5, H: 12, W: 12, O: 12, K: 3, s: 2, pad: 1 },
+  { N: 16, C: 7, H: 8, W: 10, O: 9, K: 3, s: 2, pad: 0 },
+];
+
+describe.skipIf(!wasmAvailable)('conv2d_input_grad of small outputs, batched (wasm)', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    const rtol = dtype === 'float64' ? 1e-12 : 1e-5;
+    it.each(BATCHED.map((c) => [JSON.stringify(c), c] as const))(
+      `${dtype} %s: equals the reference and the per-image path, and itself at 1, 2, 3 threads, in chunks of all images and of 3`,
+      (_n, c) => {
+        const r = rng(c.N * 100 + c.C * 10 + c.O + 5);
+        const s = shapes(c);
+        const w = randn(s.w, dtype, r);
+        const dy = randn(s.y, dtype, r);
+        const pi = { ...s.p, inputShape: s.x };
+        const dx = (): Buf => run(wasmKernels.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+        const want = run(linalgReference.conv2d_input_grad, s.x, [dy, w], pi, dtype);
+        const OHW = s.y[2]! * s.y[3]!;
+        for (const chunk of [1 << 20, 3 * (c.C * 9 + c.O) * OHW + 1]) {
+          wasmTuning.filterGradChunk = chunk;
+          wasmTuning.parallelMinFlops = 1 << 20;
+          setThreads(1);
+          const one = dx();
+          expect(maxRelErr(one, want), `chunk ${chunk}`).toBeLessThanOrEqual(rtol);
+          wasmTuning.parallelMinFlops = 1;
+          for (const t of [2, 3]) {
+            setThreads(t);
+            expect(same(dx(), one), `chunk ${chunk}, ${t} threads`).toBe(true);
+          }
+        }
+        setThreads(1);
+        wasmTuning.inputGradBatched = false;
+        expect(maxRelErr(dx(), want)).toBeLessThanOrEqual(rtol);
+      },
+    );
+  }
+});
+
 describe.skipIf(!wasmAvailable)('bn_normalize, bn_normalize_jvp, channel_moments, channel_sums, bn_affine, bn_sums and bn_affine_jvp (wasm)', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     // float64 sums in another order than the reference's: the float64 results agree to a few

@@ -455,6 +455,10 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * the per-example 32×32 layers (256 tiles): with 256 the xresnet bracket took 0.906 of the time
  * at 1 thread but 1.144 and 1.091 at 2 (step-ab.mjs, 40 pairs each), and the path must not
  * depend on the thread count.
+ * inputGradBatched: the input gradient of small outputs (≤ 64 positions, ≥ 128 columns in all,
+ * one group), where neither Winograd nor the implicit GEMM serves it (stride 2), as one GEMM over
+ * the images' columns side by side per chunk instead of one per image (conv.as.ts,
+ * conv2dInputGradBatched); false: one per image.
  * elementwiseMin: fewest output elements for which the elementwise kernels run in wasm (the
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
@@ -477,6 +481,7 @@ export const wasmTuning = {
   winogradMinTilesAny: 64,
   winogradMinChannels: 4,
   winogradMinChannelsAny: 64,
+  inputGradBatched: true,
   elementwiseMin: 512,
   mathMin: 64,
   parallelMinFlops: 1 << 20,
@@ -860,17 +865,30 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
     if (implicitConv(out, dy.data, w.data, d.N, d.O, d.C, d.H * d.W, d.KH * d.KW, true, geom)) return;
   }
   const KK = d.KH * d.KW;
-  const { u, r } = convParts(d.N * d.G, d.Cg, 2 * dy.data.length * d.Cg * KK);
+  const OHW = d.OH * d.OW;
+  const work = 2 * dy.data.length * d.Cg * KK;
+  // small outputs of one group (e.g. stride 2 onto 4×4 and 2×2 at batch 32): the images' columns
+  // side by side in chunks of `per` (fixed by the shapes), the parts splitting the channels
+  // (bounds where c·KK is a multiple of 4: every GEMM row on the same path whatever the parts)
+  const batched = wasmTuning.inputGradBatched && d.G === 1 && !isPointwise(d, p) && OHW <= 64 && d.N * OHW >= 128;
+  const per = batched ? Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / ((d.Cg * KK + d.Og) * OHW)))) : 0;
+  let { u, r } = convParts(d.N * d.G, d.Cg, work);
+  if (batched) {
+    const parts = partsFor(work, wasmTuning.parallelMinFlops);
+    const q = 4 / gcd(KK, 4);
+    u = [[0, d.N]];
+    r = parts > 1 && d.Cg >= 2 * q * parts ? ranges(d.Cg, parts, q) : [[0, d.Cg]];
+  }
   const parts = u.length * r.length;
   const ccMax = Math.max(...r.map(([lo, hi]) => hi - lo));
-  const col = isPointwise(d, p) ? 0 : ccMax * KK * d.OH * d.OW;
+  const col = isPointwise(d, p) ? 0 : batched ? (ccMax * KK + d.Og) * per * OHW : ccMax * KK * OHW;
   const ok = viaWasm(out, [dy.data, w.data], perPart(parts, col), ([pDY, pW], pDX, s, isF32) => {
     const fn = isF32 ? 'conv2d_input_grad_f32' : 'conv2d_input_grad_f64';
     const calls: Call[][] = [];
     for (const [u0, u1] of u) {
       for (const [c0, c1] of r) {
         const k = calls.length;
-        calls.push(withPack(k, parts, s, [geomCall(d, p), [fn, pDY!, pW!, pDX, s[k]!, d.N, d.C, d.O, d.G, u0, u1, c0, c1]]));
+        calls.push(withPack(k, parts, s, [geomCall(d, p), [fn, pDY!, pW!, pDX, s[k]!, d.N, d.C, d.O, d.G, u0, u1, c0, c1, per]]));
       }
     }
     exec(calls);

@@ -98,10 +98,11 @@ function im2col<T>(X: usize, Cg: i32, col: usize, ld: i32): void {
 }
 
 /**
- * The transpose of im2col for one image (ld = OH·OW): DX[…] += col[…] at the in-bounds positions.
+ * The transpose of im2col for one image (its rows of OH·OW elements ld apart: OH·OW, or more when
+ * several images' columns sit side by side): DX[…] += col[…] at the in-bounds positions.
  * col is scratch: in the "same" geometry its out-of-bounds entries are overwritten with 0.
  */
-function col2im<T>(col: usize, Cg: i32, DX: usize): void {
+function col2im<T>(col: usize, Cg: i32, DX: usize, ld: i32): void {
   const sz: usize = sizeof<T>();
   const L: i32 = 16 / <i32>sz;
   const H = gH, W = gW, KH = gKH, KW = gKW, OH = gOH, OW = gOW;
@@ -141,7 +142,7 @@ function col2im<T>(col: usize, Cg: i32, DX: usize): void {
               store<T>(d, load<T>(d) + load<T>(s + <usize>k * sz));
             }
           }
-          row += <usize>OHW * sz;
+          row += <usize>ld * sz;
           continue;
         }
         for (let oh = ohLo; oh < ohHi; oh++) {
@@ -164,7 +165,7 @@ function col2im<T>(col: usize, Cg: i32, DX: usize): void {
             }
           }
         }
-        row += <usize>OHW * sz;
+        row += <usize>ld * sz;
       }
     }
   }
@@ -208,7 +209,9 @@ function conv2d<T>(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C: i32, O:
  * (rows of w_gᵀ) · dy_g[n], then col2im onto those channel planes of dx (zeroed first); col
  * holds (c1 − c0)·KH·KW·OHW elements.
  */
-function conv2dInputGrad<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32): void {
+function conv2dInputGrad<T>(
+  DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32, per: i32,
+): void {
   const sz: usize = sizeof<T>();
   const Cg = C / G, Og = O / G;
   const KK = gKH * gKW;
@@ -216,6 +219,10 @@ function conv2dInputGrad<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32,
   const pw = pointwise();
   const cc = c1 - c0;
   if (cc <= 0) return;
+  if (per > 0) {
+    conv2dInputGradBatched<T>(DY, Wt, DX, col, N, C, O, c0, c1, per);
+    return;
+  }
   for (let u = u0; u < u1; u++) {
     const n = u / G, g = u % G;
     const dy = DY + <usize>((n * O + g * Og) * OHW) * sz;
@@ -227,7 +234,44 @@ function conv2dInputGrad<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32,
     } else {
       memory.fill(dx, 0, <usize>(cc * HW) * sz);
       gemmAxpy<T>(cc * KK, OHW, Og, w, 1, CKK, dy, OHW, col, OHW, false);
-      col2im<T>(col, cc, dx);
+      col2im<T>(col, cc, dx, OHW);
+    }
+  }
+}
+
+/**
+ * conv2dInputGrad for one group (G = 1) and the images in chunks of `per` (chunk k: images
+ * k·per…, whatever the parts; the parts split the channels, with c0·KK a multiple of 4): dy of a
+ * chunk gathered into dyb [O, nb·OHW] (after col), then col [cc·KK, nb·OHW] = (rows c0·KK… of wᵀ)
+ * · dyb by gemmAxpy in chunks of rows that it packs (every row on the same path whatever the
+ * parts), then each image's col2im from its columns. For small outputs, where one GEMM per image
+ * has too few columns and reads all of w, transposed, for each image. col holds
+ * cc·KK·per·OHW elements, then O·per·OHW.
+ */
+function conv2dInputGradBatched<T>(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, c0: i32, c1: i32, per: i32): void {
+  const sz: usize = sizeof<T>();
+  const KK = gKH * gKW;
+  const HW = gH * gW, OHW = gOH * gOW, CKK = C * KK;
+  const cc = c1 - c0;
+  const M = cc * KK;
+  const dyb = col + <usize>(M * per * OHW) * sz;
+  const w = Wt + <usize>(c0 * KK) * sz;
+  const rows = max32(4, (<i32>(65536 / sz) / O) & ~3); // (gemmAxpy packs M·K·sizeof(T) ≤ 64 KiB)
+  for (let n0 = 0; n0 < N; n0 += per) {
+    const nb = min32(per, N - n0);
+    const ld = nb * OHW;
+    for (let k = 0; k < nb; k++) {
+      for (let o = 0; o < O; o++) {
+        memory.copy(dyb + <usize>(o * ld + k * OHW) * sz, DY + <usize>(((n0 + k) * O + o) * OHW) * sz, <usize>OHW * sz);
+      }
+    }
+    for (let r = 0; r < M; r += rows) {
+      gemmAxpy<T>(min32(rows, M - r), ld, O, w + <usize>r * sz, 1, CKK, dyb, ld, col + <usize>(r * ld) * sz, ld, false);
+    }
+    for (let k = 0; k < nb; k++) {
+      const dx = DX + <usize>(((n0 + k) * C + c0) * HW) * sz;
+      memory.fill(dx, 0, <usize>(cc * HW) * sz);
+      col2im<T>(col + <usize>(k * OHW) * sz, cc, dx, ld);
     }
   }
 }
@@ -305,12 +349,16 @@ export function conv2d_f64(X: usize, Wt: usize, Y: usize, col: usize, N: i32, C:
   conv2d<f64>(X, Wt, Y, col, N, C, O, G, u0, u1, o0, o1);
 }
 
-export function conv2d_input_grad_f32(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32): void {
-  conv2dInputGrad<f32>(DY, Wt, DX, col, N, C, O, G, u0, u1, c0, c1);
+export function conv2d_input_grad_f32(
+  DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32, per: i32,
+): void {
+  conv2dInputGrad<f32>(DY, Wt, DX, col, N, C, O, G, u0, u1, c0, c1, per);
 }
 
-export function conv2d_input_grad_f64(DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32): void {
-  conv2dInputGrad<f64>(DY, Wt, DX, col, N, C, O, G, u0, u1, c0, c1);
+export function conv2d_input_grad_f64(
+  DY: usize, Wt: usize, DX: usize, col: usize, N: i32, C: i32, O: i32, G: i32, u0: i32, u1: i32, c0: i32, c1: i32, per: i32,
+): void {
+  conv2dInputGrad<f64>(DY, Wt, DX, col, N, C, O, G, u0, u1, c0, c1, per);
 }
 
 export function conv2d_filter_grad_f32(
