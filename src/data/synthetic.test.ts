@@ -313,3 +313,18 @@ describe('synthetic ambiguity (q)', () => {
     expect(new SyntheticDataset('train', { length: 5, ambiguity: 0.5 }).ambiguity).toBe(0.5);
   });
 });
+
+describe('SyntheticDataset keeps rendered images', () => {
+  it('a second get returns the same values in a fresh array, unaffected by changes to the first', () => {
+    const ds = new SyntheticDataset('train', { length: 6, size: 16 });
+    const a = ds.get(3);
+    const fresh = renderSynthetic(ds.latent(3), ds.geometry());
+    expect(Array.from(a.x)).toEqual(Array.from(fresh));
+    a.x.fill(-1);
+    a.y.fill(-1);
+    const b = ds.get(3);
+    expect(b.x).not.toBe(a.x);
+    expect(Array.from(b.x)).toEqual(Array.from(fresh));
+    expect(Array.from(b.y)).toEqual(Array.from(new SyntheticDataset('train', { length: 6, size: 16 }).get(3).y));
+  });
+});
