@@ -217,12 +217,17 @@ function inputTilesAny(X: usize, Cin: i32, g: i32, T: i32, TH: i32, TW: i32, c: 
   );
 }
 
+/** Where tile g's 2×2 block of channel o starts in a tensor [N, C, OH, OW] at Y (tiles in the order (image, tile row, tile column)). */
+@inline function tileAt(Y: usize, C: i32, o: i32, g: i32, TH: i32, TW: i32): usize {
+  const s = g % (TH * TW);
+  return Y + ((<usize>(g / (TH * TW)) * <usize>C + <usize>o) * <usize>wOH + <usize>(2 * (s / TW))) * <usize>wOW * 4 + <usize>(2 * (s % TW)) * 4;
+}
+
 /** Store tile g's 2×2 outputs of channel o (nothing past the last tile, T). */
 @inline function yTile(Y: usize, Cout: i32, o: i32, g: i32, T: i32, TH: i32, TW: i32, y00: f32, y01: f32, y10: f32, y11: f32): void {
   if (g >= T) return;
-  const s = g % (TH * TW);
   const OW = wOW;
-  const row: usize = Y + ((<usize>(g / (TH * TW)) * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * (s / TW))) * <usize>OW * 4 + <usize>(2 * (s % TW)) * 4;
+  const row = tileAt(Y, Cout, o, g, TH, TW);
   store<f32>(row, y00);
   store<f32>(row, y01, 4);
   store<f32>(row + <usize>OW * 4, y10);
@@ -362,9 +367,7 @@ export function winograd_conv_f32(
 
 /** Where tile g's 2×2 block of dy's channel o starts (0: past the last tile, T). */
 @inline function dyTile(DY: usize, Cout: i32, o: i32, g: i32, T: i32, TH: i32, TW: i32): usize {
-  if (g >= T) return 0;
-  const s = g % (TH * TW);
-  return DY + ((<usize>(g / (TH * TW)) * <usize>Cout + <usize>o) * <usize>wOH + <usize>(2 * (s / TW))) * <usize>wOW * 4 + <usize>(2 * (s % TW)) * 4;
+  return g >= T ? 0 : tileAt(DY, Cout, o, g, TH, TW);
 }
 
 /** Element (a, b) of the 2×2 blocks at p0 … p3 (0: zeros) as lanes. */
