@@ -197,4 +197,54 @@ describe('relaxed-SIMD wasm kernels', () => {
     // (where the builds' results differ, as on hardware with FMA, a worker running the other
     // build would have broken the equalities above)
   });
+
+  it.skipIf(!relaxed)(
+    'Winograd (row vectors and tiles one by one, all three kernels) and the batched input gradient: relaxed results at 2 and 3 threads equal 1 thread, within float32 rounding of the plain build',
+    () => {
+      // (a fused multiply-add rounds once where a multiply then an add round twice, so a row or a
+      // column that took another GEMM path at another thread count would differ here)
+      const r = rng(74);
+      Object.assign(wasmTuning, { parallelMinFlops: 1, winogradMinTiles: 1, winogradMinTilesAny: 1, winogradMinChannelsAny: 1, winogradTiles: 96 });
+      const calls: (() => Buf)[] = [];
+      const bounds: (() => void)[] = []; // each call within float32 rounding of the plain build's
+      for (const [N, C, O, H, stride] of [
+        [5, 12, 20, 32, 1], // row vectors, 14 blocks of 96 tiles
+        [33, 20, 37, 2, 1], // one by one, one block: the parts split the output channels
+        [40, 64, 32, 4, 2], // stride 2 onto 2×2: the batched input gradient
+      ] as const) {
+        const p: ConvParams = { stride: [stride, stride], padding: [1, 1], dilation: [1, 1], groups: 1 };
+        const OH = windowOut(H, 3, stride, 1);
+        const xs: Shape = [N, C, H, H],
+          ws: Shape = [O, C, 3, 3],
+          ys: Shape = [N, O, OH, OH];
+        const x = randn(xs, 'float32', r),
+          w = randn(ws, 'float32', r),
+          dy = randn(ys, 'float32', r);
+        const pi = { ...p, inputShape: xs },
+          pf = { ...p, filterShape: ws };
+        const cases: [K, Shape, KIn[], unknown, K, number][] = [
+          [wasmKernels.conv2d, ys, [x, w], p, linalgReference.conv2d, C * 9],
+          [wasmKernels.conv2d_input_grad, xs, [dy, w], pi, linalgReference.conv2d_input_grad, O * 9],
+          [wasmKernels.conv2d_filter_grad, ws, [x, dy], pf, linalgReference.conv2d_filter_grad, N * OH * OH],
+        ];
+        for (const [k, shape, ins, params, ref, K] of cases) {
+          calls.push(() => run(k, shape, ins, params, 'float32'));
+          bounds.push(() => {
+            const [rx, px] = both(k, shape, ins, params, 'float32');
+            expectWithinRounding(rx, px, run(ref, shape, ins.map(abs64), params, 'float64'), K);
+          });
+        }
+      }
+      expect(useWasmVariant('relaxed-simd')).toBe(true);
+      setThreads(1);
+      const one = calls.map((f) => f());
+      for (const n of [2, 3]) {
+        setThreads(n);
+        calls.forEach((f, i) => expect(same(f(), one[i]!), `call ${i}, ${n} threads`).toBe(true));
+      }
+      setThreads(1);
+      for (const f of bounds) f();
+      Object.assign(wasmTuning, DEFAULT_TUNING);
+    },
+  );
 });
