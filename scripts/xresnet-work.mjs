@@ -13,7 +13,9 @@ export async function xresnetWork(dist, what) {
   const { getModel, initBuffers, initModel } = await imp('/nn/models.js');
   const { LOSSES } = await imp('/nn/losses.js');
   const name = process.env.MODEL ?? 'xresnet';
-  const [inShape, outputs] = name === 'xresnet' ? [[3, 64, 64], 40] : [[1, 28, 28], 10];
+  const INPUTS = { xresnet: [[3, 64, 64], 40], convnet: [[1, 28, 28], 10], smoothconvnet: [[1, 28, 28], 10] };
+  if (!(name in INPUTS)) throw new Error(`MODEL: expected ${Object.keys(INPUTS).join(', ')}, got "${name}"`);
+  const [inShape, outputs] = INPUTS[name];
   const model = getModel(name);
   if (what === 'step') {
     const tr = await imp('/study/train.js');

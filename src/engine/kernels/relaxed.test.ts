@@ -55,6 +55,27 @@ function both(k: K, outShape: Shape, inputs: KIn[], params: unknown, dtype: DTyp
   return [r, p];
 }
 
+/**
+ * conv2d, its input gradient and its filter gradient on x, w and dy (float32): kernel, output
+ * shape, inputs, parameters, the reference kernel, and the terms K of each output's sum.
+ */
+type ConvCase = [K, Shape, KIn[], unknown, K, number];
+function convCases(x: KIn, w: KIn, dy: KIn, p: ConvParams): ConvCase[] {
+  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
+  const [N, , OH, OW] = dy.shape as [number, number, number, number];
+  return [
+    [wasmKernels.conv2d, dy.shape, [x, w], p, linalgReference.conv2d, Cg * KH * KW],
+    [wasmKernels.conv2d_input_grad, x.shape, [dy, w], { ...p, inputShape: x.shape }, linalgReference.conv2d_input_grad, (O / p.groups) * KH * KW],
+    [wasmKernels.conv2d_filter_grad, w.shape, [x, dy], { ...p, filterShape: w.shape }, linalgReference.conv2d_filter_grad, N * OH * OW],
+  ];
+}
+
+/** One case in both builds: the relaxed result within float32 rounding of the plain one. */
+function expectCaseWithinRounding([k, shape, ins, params, ref, K]: ConvCase): void {
+  const [rx, px] = both(k, shape, ins, params, 'float32');
+  expectWithinRounding(rx, px, run(ref, shape, ins.map(abs64), params, 'float64'), K);
+}
+
 /** |x| of an input, in float64 (for the bound Σ|a||b|). */
 function abs64(x: KIn): KIn {
   const data = new Float64Array(x.data.length);
@@ -143,16 +164,7 @@ describe('relaxed-SIMD wasm kernels', () => {
       const x = randn(xs, 'float32', r),
         w = randn(ws, 'float32', r),
         dy = randn(ys, 'float32', r);
-      const cases: [K, Shape, KIn[], unknown, K, number][] = [
-        [wasmKernels.conv2d, ys, [x, w], p, linalgReference.conv2d, Cg * KH * KH],
-        [wasmKernels.conv2d_input_grad, xs, [dy, w], pi, linalgReference.conv2d_input_grad, Og * KH * KH],
-        [wasmKernels.conv2d_filter_grad, ws, [x, dy], pf, linalgReference.conv2d_filter_grad, N * OH * OW],
-      ];
-      for (const [k, shape, ins, params, ref, K] of cases) {
-        const [rx, px] = both(k, shape, ins, params, 'float32');
-        const scale = run(ref, shape, ins.map(abs64), params, 'float64');
-        expectWithinRounding(rx, px, scale, K);
-      }
+      for (const c of convCases(x, w, dy, p)) expectCaseWithinRounding(c);
       const x64 = randn(xs, 'float64', r),
         w64 = randn(ws, 'float64', r),
         dy64 = randn(ys, 'float64', r);
@@ -220,19 +232,10 @@ describe('relaxed-SIMD wasm kernels', () => {
         const x = randn(xs, 'float32', r),
           w = randn(ws, 'float32', r),
           dy = randn(ys, 'float32', r);
-        const pi = { ...p, inputShape: xs },
-          pf = { ...p, filterShape: ws };
-        const cases: [K, Shape, KIn[], unknown, K, number][] = [
-          [wasmKernels.conv2d, ys, [x, w], p, linalgReference.conv2d, C * 9],
-          [wasmKernels.conv2d_input_grad, xs, [dy, w], pi, linalgReference.conv2d_input_grad, O * 9],
-          [wasmKernels.conv2d_filter_grad, ws, [x, dy], pf, linalgReference.conv2d_filter_grad, N * OH * OH],
-        ];
-        for (const [k, shape, ins, params, ref, K] of cases) {
+        for (const c of convCases(x, w, dy, p)) {
+          const [k, shape, ins, params] = c;
           calls.push(() => run(k, shape, ins, params, 'float32'));
-          bounds.push(() => {
-            const [rx, px] = both(k, shape, ins, params, 'float32');
-            expectWithinRounding(rx, px, run(ref, shape, ins.map(abs64), params, 'float64'), K);
-          });
+          bounds.push(() => expectCaseWithinRounding(c));
         }
       }
       expect(useWasmVariant('relaxed-simd')).toBe(true);

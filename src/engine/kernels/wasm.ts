@@ -431,8 +431,8 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
 
 /**
  * Tuning knobs, exported so that tests can force the rarely taken paths.
- * filterGradChunk: most elements that the filter gradient gathers at once (im2col columns and
- * dy rows of a chunk of images; 1 Mi elements = 4 MiB in float32: measured a little faster than
+ * filterGradChunk: most elements that the filter gradient (and the batched input gradient)
+ * gathers at once (im2col columns and dy rows of a chunk of images; 1 Mi elements = 4 MiB in float32: measured a little faster than
  * 16 MiB on the xresnet's shapes, the chunk staying nearer the caches).
  * implicitConv: conv2d, and the input gradient of stride-1 convolutions, by the implicit GEMM
  * where implicitOk allows; false: im2col and GEMM per image everywhere.
@@ -684,19 +684,23 @@ const WINOGRAD_LD_PAD = 4;
 const WINOGRAD_PLANE_PAD = 16;
 
 /**
- * A Winograd call's tiles T, its block size Tb (`winogradTiles`, or fewer: all the tiles, rounded
- * up to 4), blocks, elements of a 16-plane per-part buffer of `rows` rows, and whether its tiles
- * are gathered one by one (`any`: OW not a multiple of 8). All from the shapes alone.
+ * A Winograd call on x [N, ·, H, W] with padding ph, pw: its block size Tb (`winogradTiles`, or
+ * fewer: all the tiles, rounded up to 4), blocks, elements of a 16-plane per-part buffer of
+ * `rows` rows, and whether its tiles are gathered one by one (`any`: OW not a multiple of 8).
+ * All from the shapes alone.
  */
 function winogradGeometry(
   N: number,
-  OH: number,
-  OW: number,
-): { T: number; Tb: number; blocks: number; planes: (rows: number) => number; any: boolean } {
-  const T = N * (OH / 2) * (OW / 2);
+  H: number,
+  W: number,
+  ph: number,
+  pw: number,
+): { Tb: number; blocks: number; planes: (rows: number) => number; any: boolean } {
+  const OW = W + 2 * pw - 2;
+  const T = N * ((H + 2 * ph - 2) / 2) * (OW / 2);
   const Tb = Math.min(wasmTuning.winogradTiles, Math.ceil(T / 4) * 4);
   const planes = (rows: number): number => 16 * (rows * (Tb + WINOGRAD_LD_PAD) + WINOGRAD_PLANE_PAD);
-  return { T, Tb, blocks: Math.ceil(T / Tb), planes, any: OW % 8 !== 0 };
+  return { Tb, blocks: Math.ceil(T / Tb), planes, any: OW % 8 !== 0 };
 }
 
 /**
@@ -732,9 +736,7 @@ function winogradConv(
   pw: number,
   flip: boolean,
 ): boolean {
-  const OH = H + 2 * ph - 2,
-    OW = W + 2 * pw - 2;
-  const { Tb, blocks, planes, any } = winogradGeometry(N, OH, OW);
+  const { Tb, blocks, planes, any } = winogradGeometry(N, H, W, ph, pw);
   const { u, o } = winogradParts(blocks, Cout, partsFor(2 * out.length * Cin * 9, wasmTuning.parallelMinFlops));
   const parts = u.length * o.length;
   // each part's region holds its transformed inputs U, then its products Mb; then the packing
@@ -769,9 +771,7 @@ const WINOGRAD_PARTIALS = 8;
  * the thread count, so the results do not either.
  */
 function winogradFilterGrad(out: Buf, x: Buf, dy: Buf, N: number, Cin: number, Cout: number, H: number, W: number, ph: number, pw: number): boolean {
-  const OH = H + 2 * ph - 2,
-    OW = W + 2 * pw - 2;
-  const { Tb, blocks, planes, any } = winogradGeometry(N, OH, OW);
+  const { Tb, blocks, planes, any } = winogradGeometry(N, H, W, ph, pw);
   const P = Math.min(blocks, WINOGRAD_PARTIALS);
   const { u, o } = winogradParts(P, Cout, partsFor(2 * dy.length * Cin * 9, wasmTuning.parallelMinFlops));
   const parts = u.length * o.length;
@@ -871,14 +871,10 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   // side by side in chunks of `per` (fixed by the shapes), the parts splitting the channels
   // (bounds where c·KK is a multiple of 4: every GEMM row on the same path whatever the parts)
   const batched = wasmTuning.inputGradBatched && d.G === 1 && !isPointwise(d, p) && OHW <= 64 && d.N * OHW >= 128;
-  const per = batched ? Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / ((d.Cg * KK + d.Og) * OHW)))) : 0;
-  let { u, r } = convParts(d.N * d.G, d.Cg, work);
-  if (batched) {
-    const parts = partsFor(work, wasmTuning.parallelMinFlops);
-    const q = 4 / gcd(KK, 4);
-    u = [[0, d.N]];
-    r = parts > 1 && d.Cg >= 2 * q * parts ? ranges(d.Cg, parts, q) : [[0, d.Cg]];
-  }
+  const per = batched ? imagesPerChunk(d, KK, OHW) : 0;
+  const { u, r }: { u: [number, number][]; r: [number, number][] } = batched
+    ? { u: [[0, d.N]], r: channelRanges(d.Cg, KK, partsFor(work, wasmTuning.parallelMinFlops)) ?? [[0, d.Cg]] }
+    : convParts(d.N * d.G, d.Cg, work);
   const parts = u.length * r.length;
   const ccMax = Math.max(...r.map(([lo, hi]) => hi - lo));
   const col = isPointwise(d, p) ? 0 : batched ? (ccMax * KK + d.Og) * per * OHW : ccMax * KK * OHW;
@@ -898,6 +894,25 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Images per chunk where their im2col columns (Cg·KK rows) and dy rows (Og) of OHW positions
+ * each sit side by side (the filter gradient, the batched input gradient): at most
+ * `filterGradChunk` elements, and the same for every thread count.
+ */
+function imagesPerChunk(d: ConvDims, KK: number, OHW: number): number {
+  return Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / Math.max(1, (d.Cg * KK + d.Og) * OHW))));
+}
+
+/**
+ * The Cg channels in `parts` ranges whose bounds c have c·KK a multiple of 4 (the GEMMs' row
+ * groups: every row on the same path whatever the parts), or null for one part or too few
+ * channels (fewer than 2·q per part).
+ */
+function channelRanges(Cg: number, KK: number, parts: number): [number, number][] | null {
+  const q = 4 / gcd(KK, 4);
+  return parts > 1 && Cg >= 2 * q * parts ? ranges(Cg, parts, q) : null;
 }
 
 /** SMALL_L of conv.as.ts: the filter gradient's chunks of at most this many terms per sum take the axpy form. */
@@ -922,7 +937,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   const CKK = d.Cg * KK;
   // images per chunk: their columns and dy rows side by side, one dot-form GEMM per chunk (the
   // same for every thread count: it fixes the order of the sum over the images)
-  const per = Math.max(1, Math.min(d.N, Math.floor(wasmTuning.filterGradChunk / Math.max(1, (CKK + d.Og) * OHW))));
+  const per = imagesPerChunk(d, KK, OHW);
   // parts: groups; else input channels (bounds where c·KK is a multiple of 4, the dot form's
   // column groups: each part gathers only its channels' columns); else output channels (even
   // bounds, the dot form's row pairs)
@@ -930,9 +945,9 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   let g: [number, number][] = [[0, d.G]];
   let o: [number, number][] = [[0, d.Og]];
   let c: [number, number][] = [[0, d.Cg]];
-  const q = 4 / gcd(KK, 4);
+  const cr = channelRanges(d.Cg, KK, parts);
   if (parts > 1 && d.G >= parts && (d.G % parts === 0 || d.G >= 4 * parts)) g = ranges(d.G, parts);
-  else if (parts > 1 && d.Cg >= 2 * q * parts) c = ranges(d.Cg, parts, q);
+  else if (cr !== null) c = cr;
   else if (parts > 1 && d.Og >= 4 * parts) o = ranges(d.Og, parts, 4);
   const n = g.length * o.length * c.length;
   const ccMax = Math.max(...c.map(([lo, hi]) => hi - lo));

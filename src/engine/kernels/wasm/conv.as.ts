@@ -3,7 +3,7 @@
  * the JS tier (js.ts). The geometry of a call is set first by setGeom (module globals).
  */
 import { ceilDiv, floorDiv, max32, min32 } from './common.as';
-import { gemmAxpy, gemmDot, tile4x2, transpose } from './gemm.as';
+import { gemmAxpy, gemmDot, packRows, tile4x2, transpose } from './gemm.as';
 
 // ---------------------------------------------------------------------------------------------
 // conv geometry (set once per call by setGeom, read by the conv kernels)
@@ -256,7 +256,7 @@ function conv2dInputGradBatched<T>(DY: usize, Wt: usize, DX: usize, col: usize, 
   const M = cc * KK;
   const dyb = col + <usize>(M * per * OHW) * sz;
   const w = Wt + <usize>(c0 * KK) * sz;
-  const rows = max32(4, (<i32>(65536 / sz) / O) & ~3); // (gemmAxpy packs M·K·sizeof(T) ≤ 64 KiB)
+  const rows = packRows<T>(O); // (chunks from c0·KK, a multiple of 4)
   for (let n0 = 0; n0 < N; n0 += per) {
     const nb = min32(per, N - n0);
     const ld = nb * OHW;

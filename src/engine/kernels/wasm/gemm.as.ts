@@ -145,6 +145,16 @@ export function gemmAxpy<T>(
 
 /** Bytes of the buffer that gemmAxpyP packs A into. */
 const PACK_BYTES: usize = 65536;
+
+/**
+ * Rows of A (K elements each) that one gemmAxpy call packs: a multiple of 4, at least 4, at most
+ * PACK_BYTES of them. Callers that split M into chunks of these, from a row that is a multiple of
+ * 4, send every row down the same path (packed 4-row tiles; single rows only at M's end) however
+ * else they split the rows.
+ */
+@inline export function packRows<T>(K: i32): i32 {
+  return max<i32>(4, (<i32>(PACK_BYTES / sizeof<T>()) / K) & ~3);
+}
 /** Bytes after the A pack for a packed panel of B (K × 2L elements: K ≤ 4096). */
 const PACKB_BYTES: usize = 131072;
 /** The calling thread's static packing buffer (below heapBase): A's pack, then B's panel. */

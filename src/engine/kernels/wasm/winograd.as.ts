@@ -22,7 +22,7 @@
  * results are within a few float32 ulps of the sums' scale of the direct convolution's.
  */
 import { min32 } from './common.as';
-import { gemmAxpy, gemmDot } from './gemm.as';
+import { gemmAxpy, gemmDot, packRows } from './gemm.as';
 
 /** The padding of U's, Mb's and E's rows (elements; wasm.ts's WINOGRAD_LD_PAD). */
 const LD_PAD: i32 = 4;
@@ -286,15 +286,6 @@ function inputTilesAny(X: usize, Cin: i32, g: i32, T: i32, TH: i32, TW: i32, c: 
 }
 
 /**
- * The rows of one gemmAxpy call: at most 16 Ki elements of A (Cin per row), so that gemm.as.ts
- * packs them, in multiples of 4 (the chunks of rows o0 … o1 − 1 start at o0, and every bound but
- * o1 is a multiple of 4 when o0 is: each row takes the same path whatever the parts).
- */
-@inline function gemmRows(Cin: i32): i32 {
-  return max<i32>(4, (16384 / Cin) & ~3);
-}
-
-/**
  * y [N, Cout, OH, OW] of x [N, Cin, H, W] (padding ph, pw; OH = H + 2ph − 2, OW = W + 2pw − 2,
  * both even) for the tile blocks [b0, b1) of Tb tiles each (Tb a multiple of 4) and the output
  * channels [o0, o1) (o0 a multiple of 4), from the transformed weights V; U (16·Cin·(Tb + LD_PAD))
@@ -313,7 +304,7 @@ export function winograd_conv_f32(
   const ldT = Tb + LD_PAD;
   const uPlane = planeBytes(Cin, ldT);
   const mPlane = planeBytes(Cout, ldT);
-  const rows = gemmRows(Cin);
+  const rows = packRows<f32>(Cin); // (chunks from o0, a multiple of 4)
   // the edge rows and a zero row, in Mb (free until the GEMMs write it)
   const edge = Mb, zero = Mb + 192;
   for (let b = b0; b < b1; b++) {
@@ -451,8 +442,9 @@ export function winograd_filter_f32(
   v128.store(zero, f32x4.splat(0), 32);
   for (let k = k0; k < k1; k++) {
     const Zk: usize = Z + <usize>k * 16 * zPlane;
-    const bEnd = <i32>((<i64>(k + 1) * <i64>nb) / <i64>P);
-    for (let b = <i32>((<i64>k * <i64>nb) / <i64>P); b < bEnd; b++) {
+    const bStart = <i32>((<i64>k * <i64>nb) / <i64>P),
+      bEnd = <i32>((<i64>(k + 1) * <i64>nb) / <i64>P);
+    for (let b = bStart; b < bEnd; b++) {
       const t0 = b * Tb;
       const tb = min32(Tb, T - t0);
       for (let t = 0; t < tb; t += 4) {
@@ -463,7 +455,7 @@ export function winograd_filter_f32(
         else for (let c = 0; c < Cin; c++) inputTiles(X, Cin, n, c, th, tw, U, ldT, t, edge, zero);
         for (let o = o0; o < o1; o++) gradTiles(DY, Cout, n, o, th, tw, E, ldT, t, any, g, T, TH, TW);
       }
-      const acc = b > <i32>((<i64>k * <i64>nb) / <i64>P);
+      const acc = b > bStart;
       const rowA: usize = <usize>o0 * <usize>ldT * 4, rowZ: usize = <usize>o0 * <usize>Cin * 4;
       for (let xi = 0; xi < 16; xi++) {
         gemmDot<f32>(o1 - o0, Cin, tb, E + <usize>xi * ePlane + rowA, ldT, U + <usize>xi * uPlane, ldT, Zk + <usize>xi * zPlane + rowZ, Cin, acc);
