@@ -2,17 +2,20 @@
  * The training-example Lie bracket. With v_x = −∇L_x the SGD vector field of example x,
  *   [v_x, v_y] = (v_x·∇)v_y − (v_y·∇)v_x = H_y g_x − H_x g_y,
  * and one SGD step on x then y differs from y then x by ε²[v_x, v_y] + O(ε³).
- * Cost: one gradient and two forward-over-reverse Hessian-vector products, all exact.
+ * Cost: two gradients and two Hessian-vector products (reverse-over-reverse), all exact.
  */
-import type { Tensor, Val } from '../engine/tensor.js';
-import { concrete, hvp, jvp, valueAndGrad } from '../engine/transforms.js';
+import type { Tensor } from '../engine/tensor.js';
+import { concrete, jvp } from '../engine/transforms.js';
 import type { Params } from '../engine/tree.js';
-import { sub as opsSub, sum } from '../engine/ops.js';
 import { residentCopy } from '../engine/scratch.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
+import { bracketHalf, bracketOf, type LossFn } from './half.js';
+import { parallelBracket } from './parallel.js';
 import type { Vec } from './vec.js';
+
+export { bracketHalf, bracketOf, modelLoss, modelLossOf, modelLossParts, type BracketHalf, type Example, type LossFn } from './half.js';
 
 export interface BracketResult {
   /** B = H_y g_x − H_x g_y, by parameter name. */
@@ -23,46 +26,33 @@ export interface BracketResult {
   lossY: number;
 }
 
-/** A per-example loss as a function of the parameters. */
-export type LossFn<E> = (params: Params, example: E) => Val;
-
 const asVec = (p: Params): Vec => {
   const out: Vec = {};
   for (const [k, v] of Object.entries(p)) out[k] = concrete(v);
   return out;
 };
 
-export function bracket<E>(loss: LossFn<E>, params0: Vec, x: E, y: E): BracketResult {
-  const params = residentCopy(params0); // (inside withScratch: read in place by the wasm kernels)
-  const fx = (p: Params) => loss(p, x);
-  const fy = (p: Params) => loss(p, y);
-  const [lx, gx] = valueAndGrad(fx)(params);
-  const hy = hvp(fy, params, gx); // ∇L_y and H_y g_x
-  const hx = hvp(fx, params, hy.grad); // H_x g_y
-  const B: Vec = {};
-  for (const k of Object.keys(hy.hvp)) B[k] = concrete(opsSub(hy.hvp[k]!, hx.hvp[k]!)); // the engine's (SIMD) kernel
-  return {
-    bracket: B,
-    gradX: asVec(gx),
-    gradY: asVec(hy.grad),
-    lossX: concrete(lx).item(),
-    lossY: concrete(hy.value).item(),
-  };
-}
-
-/** An example for the reference models: input [1, ...inputShape] and target [1, K]. */
-export interface Example {
-  readonly x: Tensor;
-  readonly t: Tensor;
-}
-
 /**
- * The loss of a model on an example (summed over its batch axis, so a one-example batch gives the
- * per-example loss). `state` carries BatchNorm buffers; brackets use eval mode (the seed study's
- * choice: the vector field of an example then does not depend on the other examples of a batch).
+ * [v_x, v_y] at `params0` (with both gradients and losses). Cost: two gradients recorded for a
+ * second backward pass, then one backward pass over each. With `threads()` ≥ 2 and a loss from
+ * `modelLoss`, y's half runs on a second engine instance in a worker thread (parallel.ts), with
+ * bit-identical results; otherwise both halves run here, one after the other.
  */
-export function modelLoss(model: Model, loss: Loss, state: ForwardState = evalState()): LossFn<Example> {
-  return (p, ex) => sum(loss.perExample(model.apply(p, ex.x, state), ex.t));
+export function bracket<E>(loss: LossFn<E>, params0: Vec, x: E, y: E): BracketResult {
+  const parallel = parallelBracket(loss, params0, x, y);
+  if (parallel) return parallel;
+  const params = residentCopy(params0); // (inside withScratch: read in place by the wasm kernels)
+  const hx = bracketHalf(loss, params, x);
+  const hy = bracketHalf(loss, params, y);
+  const hygx = hy.hvp(hx.grad); // H_y g_x
+  const hxgy = hx.hvp(hy.grad); // H_x g_y
+  return {
+    bracket: bracketOf(hygx, hxgy),
+    gradX: asVec(hx.grad),
+    gradY: asVec(hy.grad),
+    lossX: concrete(hx.loss).item(),
+    lossY: concrete(hy.loss).item(),
+  };
 }
 
 /** J_f(z)·v: the change of the model's logits at inputs z [N, ...] along the parameter direction v ([N, K]). */

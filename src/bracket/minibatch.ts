@@ -8,13 +8,10 @@
  * With BatchNorm in training mode the examples of a batch interact and the bilinearity no longer
  * holds; the default forward state is eval mode, as for single-example brackets.
  */
-import type { Val } from '../engine/tensor.js';
-import { mean } from '../engine/ops.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
-import type { Params } from '../engine/tree.js';
-import { bracket, type BracketResult, type Example, type LossFn } from './bracket.js';
+import { bracket, modelLossOf, type BracketResult, type Example, type LossFn } from './bracket.js';
 import type { Vec } from './vec.js';
 
 /** A minibatch: inputs [n, ...inputShape] and targets [n, K] (an `Example` with n ≥ 1 rows). */
@@ -22,7 +19,7 @@ export type Minibatch = Example;
 
 /** The mean per-example loss of a model on a minibatch, as a function of the parameters. */
 export function meanModelLoss(model: Model, loss: Loss, state: ForwardState = evalState()): LossFn<Minibatch> {
-  return (p: Params, b: Minibatch): Val => mean(loss.perExample(model.apply(p, b.x, state), b.t));
+  return modelLossOf(model, loss, state, 'mean');
 }
 
 /**

@@ -35,6 +35,7 @@ import type { Params } from '../engine/tree.js';
 import { UserError } from '../errors.js';
 import { batchNorm2d, evalState, type ForwardState } from '../nn/layers.js';
 import type { Model } from '../nn/models.js';
+import { withModelRecipe } from '../nn/recipe.js';
 import { readFileOrExplain } from './read-file.js';
 
 const { onnx } = onnxProto;
@@ -1133,7 +1134,7 @@ export function parseOnnx(bytes: Uint8Array, source: string, opts: LoadOnnxOptio
   let defaultState: ForwardState | undefined;
   const nParams = Object.values(paramShapes).reduce((a, s) => a + sizeOf(s), 0);
   const producer = proto.producerName ? `, from ${proto.producerName}` : '';
-  return {
+  const model: Model = {
     name,
     description: `ONNX model ${basename(source)} (opset ${opset}${producer}): ${nodes.length} nodes, ${nParams} parameters`,
     inputShape,
@@ -1144,4 +1145,6 @@ export function parseOnnx(bytes: Uint8Array, source: string, opts: LoadOnnxOptio
     initialState,
     apply: (params, x, state) => run(params, x, state ?? (defaultState ??= evalState(initialState('float64').buffers))),
   };
+  // (the bytes are kept, not copied: a second engine instance parses them again, parallel.ts)
+  return withModelRecipe(model, { kind: 'onnx', bytes, source, name });
 }

@@ -1,6 +1,6 @@
 /**
  * Transformations over trees of values: jvp (forward mode), vjp (reverse mode), grad,
- * valueAndGrad, hvp (forward-over-reverse) and linearize-free helpers built on them. They nest to
+ * valueAndGrad, hvp (forward-over-reverse), gradHvp (reverse-over-reverse) and linearize-free helpers built on them. They nest to
  * any order: each pushes its own level on the interpreter stack. recordTape and replayTape expose
  * a reverse-mode tape for reading (which primitives ran, on what) and for evaluating it again.
  */
@@ -43,22 +43,35 @@ export function jvp<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T, 
 
 /** Reverse mode: f(primals) and a function from output cotangents to input cotangents. */
 export function vjp<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T): [U, (ct: U) => T] {
+  const [out, pullback] = vjpWithAux((p: T) => [f(p), null] as [U, null], primals);
+  return [out, pullback];
+}
+
+/**
+ * `vjp` of a function that also returns an auxiliary tree: f(p) = [out, aux]. `aux` is returned
+ * as this level sees it (its values leave the level like `out`'s) but is not differentiated: the
+ * pullback takes cotangents of `out` alone (JAX's has_aux).
+ */
+export function vjpWithAux<T extends Tree, U extends Tree, A extends Tree | null>(
+  f: (p: T) => [U, A],
+  primals: T,
+): [U, (ct: U) => T, A] {
   const ps = treeLeaves(primals);
   const main = pushMain('vjp');
   let outTree: U;
+  let auxTree: A;
   try {
     ps.forEach(() => main.tape.push(null));
     const tracers = ps.map((p, i) => new VJPTracer(main, p, i));
-    outTree = f(treeUnflatten(primals, tracers) as T);
+    [outTree, auxTree] = f(treeUnflatten(primals, tracers) as T);
   } finally {
     popMain(main);
   }
   const outs = treeLeaves(outTree);
   const own = (v: Val): v is VJPTracer => v instanceof VJPTracer && v.main === main;
-  const out = treeUnflatten(
-    outTree,
-    outs.map((v) => (own(v) ? v.primal : v)),
-  ) as U;
+  const leave = (v: Val): Val => (own(v) ? v.primal : v);
+  const out = treeUnflatten(outTree, outs.map(leave)) as U;
+  const aux = (auxTree === null ? null : treeUnflatten(auxTree, treeLeaves(auxTree).map(leave))) as A;
   const pullback = (ct: U): T => {
     const cts = treeLeaves(ct);
     checkLike('vjp cotangent', outs, cts);
@@ -73,7 +86,7 @@ export function vjp<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T):
       grads.map((g, i) => g ?? zerosLike(ps[i]!)),
     ) as T;
   };
-  return [out, pullback];
+  return [out, pullback, aux];
 }
 
 function scalarOut(v: Val, what: string): void {
@@ -101,6 +114,22 @@ export function hvp<T extends Tree>(f: (p: T) => Val, p: T, v: T): { value: Val;
   const vg = valueAndGrad(f);
   const [[value, g], [, hv]] = jvp((q: T) => vg(q), p, v);
   return { value, grad: g, hvp: hv };
+}
+
+/**
+ * f(p), ∇f(p), and v ↦ H(p)·v by reverse-over-reverse: the gradient is computed under an outer
+ * reverse-mode level, whose pullback is v ↦ (∂∇f/∂p)ᵀ v = Hᵀv = Hv (the Hessian is symmetric).
+ * The returned `hvp` may be called with many v; each call is one backward pass over the recorded
+ * gradient (PyTorch's double backward), and the tape stays alive until `hvp` is dropped. Exact,
+ * like `hvp` (forward-over-reverse), with other rounding.
+ */
+export function gradHvp<T extends Tree>(f: (p: T) => Val, p: T): { value: Val; grad: T; hvp: (v: T) => T } {
+  const vg = valueAndGrad(f);
+  const [g, pull, value] = vjpWithAux((q: T): [T, Val] => {
+    const [y, gq] = vg(q);
+    return [gq, y];
+  }, p);
+  return { value, grad: g, hvp: pull };
 }
 
 /** One primitive application of a recorded tape. */

@@ -11,6 +11,7 @@ import { bceWithLogits, logSoftmax, sigmoid, softmax, softmaxCrossEntropy } from
 import * as o from '../engine/ops.js';
 import { Tensor, type Val } from '../engine/tensor.js';
 import { UserError } from '../errors.js';
+import { withLossRecipe } from './recipe.js';
 
 export type LossName = 'bce' | 'ce' | 'grouped';
 
@@ -31,19 +32,25 @@ export interface Loss {
   probabilities(z: Val): Val;
 }
 
-export const bce: Loss = {
+export const bce: Loss = withLossRecipe<Loss>(
+  {
   name: 'bce',
   description: 'sum over outputs of binary cross-entropy with logits (independent sigmoids)',
   perExample: (z, t) => o.sum(bceWithLogits(z, t), -1),
   probabilities: sigmoid,
-};
+  },
+  { name: 'bce' },
+);
 
-export const ce: Loss = {
+export const ce: Loss = withLossRecipe<Loss>(
+  {
   name: 'ce',
   description: 'softmax cross-entropy over the outputs',
   perExample: (z, t) => softmaxCrossEntropy(z, t),
   probabilities: (z) => softmax(z, -1),
-};
+  },
+  { name: 'ce' },
+);
 
 /** A [K, m] 0/1 matrix that selects columns `cols` of a [N, K] matrix by z·S. */
 function selector(k: number, cols: readonly number[], like: Val): Tensor {
@@ -71,7 +78,7 @@ export function groupedLoss(groups: readonly OutputGroup[], numOutputs: number):
     const zg = o.matmul(z, selector(numOutputs, g.members, z));
     return g.allowNone ? o.concatenate([zg, o.zerosLike(o.sliceAxis(zg, 1, 0, 1))], 1) : zg;
   };
-  return {
+  const loss: Loss = {
     name: 'grouped',
     description: `softmax over ${groups.length} exclusive group(s) (${groups.map((g) => g.name).join(', ')}), independent sigmoids for the other ${rest.length} output(s)`,
     perExample: (z, t) => {
@@ -98,6 +105,8 @@ export function groupedLoss(groups: readonly OutputGroup[], numOutputs: number):
       return parts.reduce((a, b) => o.add(a, b));
     },
   };
+  const copy = groups.map((g) => ({ name: g.name, members: [...g.members], allowNone: g.allowNone }));
+  return withLossRecipe(loss, { name: 'grouped', groups: copy, numOutputs });
 }
 
 export const LOSSES: Readonly<Record<'bce' | 'ce', Loss>> = { bce, ce };

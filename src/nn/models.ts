@@ -9,6 +9,7 @@ import { full, type Tensor, type Val } from '../engine/tensor.js';
 import type { Params } from '../engine/tree.js';
 import { initParams } from './init.js';
 import { conv2d, linear, type ForwardState } from './layers.js';
+import { withModelRecipe } from './recipe.js';
 import { modelFromSpec, xresnetSpec } from './spec.js';
 
 export interface Model {
@@ -83,7 +84,8 @@ export function freshBuffers(model: Model): Record<string, Tensor> {
   return out;
 }
 
-export const mlp: Model = {
+export const mlp: Model = withModelRecipe<Model>(
+  {
   name: 'mlp',
   description: '784 → 128 (tanh) → 10',
   inputShape: [1, 28, 28],
@@ -91,10 +93,12 @@ export const mlp: Model = {
   paramShapes: { 'fc1.weight': [128, 784], 'fc1.bias': [128], 'fc2.weight': [10, 128], 'fc2.bias': [10] },
   bufferShapes: {},
   apply: (p, x) => linear(p, 'fc2', o.tanh(linear(p, 'fc1', o.flatten(x)))),
-};
+  },
+  { kind: 'preset', name: 'mlp' },
+);
 
 function convnetWith(name: string, description: string, act: (x: Val) => Val, pool: (x: Val) => Val): Model {
-  return {
+  return withModelRecipe<Model>({
     name,
     description,
     inputShape: [1, 28, 28],
@@ -113,7 +117,7 @@ function convnetWith(name: string, description: string, act: (x: Val) => Val, po
       const h2 = pool(act(conv2d(p, 'conv2', h1, { padding: 1 })));
       return linear(p, 'fc', o.flatten(h2));
     },
-  };
+  }, { kind: 'preset', name });
 }
 
 export const convnet = convnetWith('convnet', 'conv 3×3 1→16, relu, maxpool 2 → conv 3×3 16→32, relu, maxpool 2 → fc 1568→10', relu, (x) =>

@@ -15,6 +15,7 @@ import { UserError } from '../errors.js';
 import { knownKeysAt, zodUserError } from '../zod-message.js';
 import { batchNorm2d, conv2d, evalState, globalAvgPool, linear, type ForwardState } from './layers.js';
 import type { Model } from './models.js';
+import { withModelRecipe } from './recipe.js';
 
 const pos = z.number().int().positive();
 const nonneg = z.number().int().nonnegative();
@@ -224,8 +225,9 @@ export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
     throw new UserError(
       `model spec: one example's activations hold ${built.activations.toExponential(2)} values, more than one array can hold; use smaller layers or inputs`,
     );
-  return {
-    name: spec.name ?? fallbackName,
+  const name = spec.name ?? fallbackName;
+  const model: Model = {
+    name,
     activationsPerExample: built.activations,
     description: spec.description ?? `${spec.layers.length} layers from a spec`,
     inputShape: spec.input,
@@ -237,6 +239,7 @@ export function modelFromSpec(raw: unknown, fallbackName = 'custom'): Model {
       return built.run(p, batched, state ?? evalState());
     },
   };
+  return withModelRecipe(model, { kind: 'spec', spec, name });
 }
 
 /**

@@ -13,7 +13,7 @@ import { jsKernels } from './js.js';
 import { reference } from './reference.js';
 import type { KernelTable } from './types.js';
 import type { Buf } from '../dtype.js';
-import { wasmAdam, wasmKernels, type AdamCoeffs } from './wasm.js';
+import { useWasmVariant, wasmAdam, wasmKernels, wasmTuning, wasmVariant, type AdamCoeffs, type WasmVariant } from './wasm.js';
 
 export type KernelSet = 'wasm' | 'js' | 'reference';
 
@@ -76,7 +76,42 @@ export type { Kernel, KernelTable, KIn } from './types.js';
  * else `os.availableParallelism()`; 1 inside worker threads), `shutdownThreads()`, and the
  * diagnostic counters of the split calls, `threadStats()` / `resetThreadStats()`.
  */
-export { defaultThreads, resetThreadStats, setThreads, shutdownThreads, threads, threadStats, type ThreadStats } from './threads.js';
+export {
+  defaultThreads,
+  resetThreadStats,
+  setThreads,
+  shutdownThreads,
+  threads,
+  threadStats,
+  withThreadLimit,
+  type ThreadStats,
+} from './threads.js';
+
+/**
+ * Everything process-wide that can change a kernel's result bits: the kernel set, the wasm
+ * build, and the tuning knobs that choose between algorithms (wasm.ts wasmTuning). A second engine
+ * instance (a worker thread computing half of a bracket) applies it to compute what this one
+ * would. `hooked`: a `withKernelHook` (profiling, flop counting) sees this instance's calls only.
+ */
+export interface EngineSettings {
+  kernels: KernelSet;
+  variant: WasmVariant;
+  tuning: Record<string, number | boolean>;
+  hooked: boolean;
+}
+
+export function engineSettings(): EngineSettings {
+  return { kernels: active, variant: wasmVariant(), tuning: { ...wasmTuning }, hooked: kernels !== TABLES[active] };
+}
+
+/** Make this instance compute as `s` says (the wasm build where it is not yet the one running); throws where it cannot. */
+export function applyEngineSettings(s: EngineSettings): void {
+  setKernels(s.kernels);
+  if (s.variant !== 'none' && s.variant !== wasmVariant() && !useWasmVariant(s.variant)) {
+    throw new Error(`the ${s.variant} kernels cannot run in this thread`);
+  }
+  Object.assign(wasmTuning, s.tuning);
+}
 
 /** Floating-point operations of one kernel call: 2 per multiply-add in matmul and the conv family, 1 per output element elsewhere. */
 function flopsOf(prim: keyof KernelTable, outShape: readonly number[], inputs: readonly { shape: readonly number[] }[], params: unknown): number {

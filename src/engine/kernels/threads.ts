@@ -58,8 +58,31 @@ let count: number | null = null;
  * `LIE_BRACKET_THREADS` throws here (and at the first kernel call).
  */
 export function threads(): number {
+  return Math.min(configuredThreads(), limit);
+}
+
+/** The count set (or defaulted): the size of the worker pool, whatever `withThreadLimit` says. */
+function configuredThreads(): number {
   if (count === null) count = defaultThreads();
   return count;
+}
+
+let limit = Infinity;
+
+/**
+ * Run `f` with kernel calls split into at most n parts (`threads()` ≤ n), leaving the worker pool
+ * as it is: for a caller that runs other work on the remaining cores meanwhile (the two halves of
+ * a parallel bracket). Nests (the smaller limit wins); results do not depend on it.
+ */
+export function withThreadLimit<T>(n: number, f: () => T): T {
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`withThreadLimit: expected an integer ≥ 1, got ${String(n)}`);
+  const prev = limit;
+  limit = Math.min(prev, n);
+  try {
+    return f();
+  } finally {
+    limit = prev;
+  }
 }
 
 /**
@@ -210,6 +233,22 @@ for (;;) {
 }
 `;
 
+/**
+ * The Node options of a worker thread: this process's, less `--input-type` (which `node
+ * --input-type=module -e …` passes on, and under which a worker refuses to load a file and runs
+ * evaluated source as a module, without `require`).
+ */
+export function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--input-type') i++;
+    else if (!a.startsWith('--input-type=')) out.push(a);
+  }
+  return out;
+}
+
 interface Pool {
   readonly target: ThreadTarget;
   readonly workers: Worker[];
@@ -261,6 +300,7 @@ function startPool(target: ThreadTarget, n: number): Pool {
     for (let w = 0; w < n; w++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
+        execArgv: workerExecArgv(),
         workerData: { module: target.module, memory: target.memory, ctl, slot: w, names: target.names },
         stdout: false,
         stderr: false,
@@ -384,8 +424,8 @@ function claim(I: Int32Array, seq: number): number {
  */
 export function runParts(target: ThreadTarget, parts: readonly (readonly Call[])[]): void {
   const n = parts.length;
-  const nw = Math.min(threads(), MAX_WORKERS + 1) - 1;
-  if (n <= 1 || nw < 1) {
+  const nw = Math.min(configuredThreads(), MAX_WORKERS + 1) - 1;
+  if (n <= 1 || nw < 1 || threads() <= 1) {
     for (const part of parts) for (const c of part) target.local(c);
     return;
   }

@@ -1,0 +1,41 @@
+/**
+ * How to build a model or a loss again in another engine instance (a worker thread computing half
+ * of a bracket, src/bracket/parallel.ts): plain data that survives postMessage. Recipes belong to
+ * the exact object their constructor returned (a WeakMap, not a property), so an object derived
+ * from a model by spreading it (`{ ...model, apply: other }`, as frozenModel does) has none, and
+ * is never rebuilt as the model it came from.
+ */
+import type { OutputGroup } from './losses.js';
+import type { ModelSpec } from './spec.js';
+
+export type ModelRecipe =
+  | { readonly kind: 'preset'; readonly name: string }
+  | { readonly kind: 'spec'; readonly spec: ModelSpec; readonly name: string }
+  | { readonly kind: 'onnx'; readonly bytes: Uint8Array; readonly source: string; readonly name: string };
+
+export type LossRecipe =
+  | { readonly name: 'bce' | 'ce' }
+  | { readonly name: 'grouped'; readonly groups: readonly OutputGroup[]; readonly numOutputs: number };
+
+const modelRecipes = new WeakMap<object, ModelRecipe>();
+const lossRecipes = new WeakMap<object, LossRecipe>();
+
+/** Record how `model` was built; returns it. */
+export function withModelRecipe<M extends object>(model: M, recipe: ModelRecipe): M {
+  modelRecipes.set(model, recipe);
+  return model;
+}
+
+/** How `model` was built, where its constructor said. */
+export function modelRecipe(model: object): ModelRecipe | undefined {
+  return modelRecipes.get(model);
+}
+
+export function withLossRecipe<L extends object>(loss: L, recipe: LossRecipe): L {
+  lossRecipes.set(loss, recipe);
+  return loss;
+}
+
+export function lossRecipe(loss: object): LossRecipe | undefined {
+  return lossRecipes.get(loss);
+}
