@@ -23,8 +23,8 @@ export function meanModelLoss(model: Model, loss: Loss, state: ForwardState = ev
 }
 
 /**
- * [v_A, v_B] = H_B g_A − H_A g_B for the mean losses of minibatches A and B (one gradient and two
- * Hessian-vector products over the batches). `lossX`/`lossY` are the mean losses, `gradX`/`gradY`
+ * [v_A, v_B] = H_B g_A − H_A g_B for the mean losses of minibatches A and B (two gradients and two
+ * Hessian-vector products over the batches, bracket.ts). `lossX`/`lossY` are the mean losses, `gradX`/`gradY`
  * the mean-loss gradients g_A, g_B.
  */
 export function minibatchBracket(

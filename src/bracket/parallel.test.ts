@@ -38,7 +38,10 @@ afterAll(() => {
 function example(model: Model, rows: number, dtype: DType, seed: number): Example {
   const rng = new Rng(seed);
   const t = new Float64Array(rows * model.numOutputs).map(() => (rng.random() < 0.4 ? 1 : 0));
-  return { x: rng.normalTensor([rows, ...model.inputShape], dtype), t: new Tensor(dtype === 'float32' ? Float32Array.from(t) : t, [rows, model.numOutputs]) };
+  return {
+    x: rng.normalTensor([rows, ...model.inputShape], dtype),
+    t: new Tensor(dtype === 'float32' ? Float32Array.from(t) : t, [rows, model.numOutputs]),
+  };
 }
 
 /** Where two trees differ bit for bit (a short summary: a failing diff of whole arrays would take vitest minutes). */
@@ -101,21 +104,36 @@ const CASES: Case[] = [
       const buffers = initBuffers(m);
       for (const [k, b] of Object.entries(buffers)) if (k.endsWith('running_var')) b.data.fill(1.5);
       const loss: Loss = getLoss('grouped', { groups: [{ name: 'g', members: [0, 2, 3], allowNone: true }], numOutputs: 6 });
-      return { loss: modelLoss(m, loss, evalState(buffers)), params: initModel(m, 3, 'float32'), x: example(m, 1, 'float32', 5), y: example(m, 1, 'float32', 6) };
+      return {
+        loss: modelLoss(m, loss, evalState(buffers)),
+        params: initModel(m, 3, 'float32'),
+        x: example(m, 1, 'float32', 5),
+        y: example(m, 1, 'float32', 6),
+      };
     },
   },
   {
     name: 'the same xresnet with per-example BatchNorm statistics, float64',
     build: () => {
       const m = small();
-      return { loss: modelLoss(m, LOSSES.bce, perExampleState(initBuffers(m))), params: initModel(m, 4, 'float64'), x: example(m, 1, 'float64', 7), y: example(m, 1, 'float64', 8) };
+      return {
+        loss: modelLoss(m, LOSSES.bce, perExampleState(initBuffers(m))),
+        params: initModel(m, 4, 'float64'),
+        x: example(m, 1, 'float64', 7),
+        y: example(m, 1, 'float64', 8),
+      };
     },
   },
   {
     name: 'minibatches of 3 (mean loss), smoothconvnet, float32',
     build: () => {
       const m = getModel('smoothconvnet');
-      return { loss: meanModelLoss(m, LOSSES.bce), params: initModel(m, 5, 'float32'), x: example(m, 3, 'float32', 9), y: example(m, 3, 'float32', 10) };
+      return {
+        loss: meanModelLoss(m, LOSSES.bce),
+        params: initModel(m, 5, 'float32'),
+        x: example(m, 3, 'float32', 9),
+        y: example(m, 3, 'float32', 10),
+      };
     },
   },
   {
@@ -123,7 +141,12 @@ const CASES: Case[] = [
     build: () => {
       const m = loadOnnx(join(root, 'test/fixtures/onnx/torch/resnet.onnx'));
       const init = m.initialState!('float64');
-      return { loss: modelLoss(m, LOSSES.bce, evalState(init.buffers)), params: init.params, x: example(m, 1, 'float64', 11), y: example(m, 1, 'float64', 12) };
+      return {
+        loss: modelLoss(m, LOSSES.bce, evalState(init.buffers)),
+        params: init.params,
+        x: example(m, 1, 'float64', 11),
+        y: example(m, 1, 'float64', 12),
+      };
     },
   },
 ];

@@ -208,7 +208,12 @@ import(workerData.file).catch((e) => {
 function startWorker(file: string): HalfWorker {
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(BOOT, { eval: true, execArgv: workerExecArgv(), workerData: { ctl: ctl.buffer, port: port2, file: pathToFileURL(file).href }, transferList: [port2] });
+  const worker = new Worker(BOOT, {
+    eval: true,
+    execArgv: workerExecArgv(),
+    workerData: { ctl: ctl.buffer, port: port2, file: pathToFileURL(file).href },
+    transferList: [port2],
+  });
   // (delivered only when this thread's event loop runs: a backstop for exits the worker's own handler missed)
   worker.on('exit', () => {
     Atomics.store(ctl, STATE, 2);

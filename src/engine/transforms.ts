@@ -52,10 +52,7 @@ export function vjp<T extends Tree, U extends Tree>(f: (p: T) => U, primals: T):
  * as this level sees it (its values leave the level like `out`'s) but is not differentiated: the
  * pullback takes cotangents of `out` alone (JAX's has_aux).
  */
-export function vjpWithAux<T extends Tree, U extends Tree, A extends Tree | null>(
-  f: (p: T) => [U, A],
-  primals: T,
-): [U, (ct: U) => T, A] {
+export function vjpWithAux<T extends Tree, U extends Tree, A extends Tree | null>(f: (p: T) => [U, A], primals: T): [U, (ct: U) => T, A] {
   const ps = treeLeaves(primals);
   const main = pushMain('vjp');
   let outTree: U;

@@ -34,20 +34,20 @@ export interface Loss {
 
 export const bce: Loss = withLossRecipe<Loss>(
   {
-  name: 'bce',
-  description: 'sum over outputs of binary cross-entropy with logits (independent sigmoids)',
-  perExample: (z, t) => o.sum(bceWithLogits(z, t), -1),
-  probabilities: sigmoid,
+    name: 'bce',
+    description: 'sum over outputs of binary cross-entropy with logits (independent sigmoids)',
+    perExample: (z, t) => o.sum(bceWithLogits(z, t), -1),
+    probabilities: sigmoid,
   },
   { name: 'bce' },
 );
 
 export const ce: Loss = withLossRecipe<Loss>(
   {
-  name: 'ce',
-  description: 'softmax cross-entropy over the outputs',
-  perExample: (z, t) => softmaxCrossEntropy(z, t),
-  probabilities: (z) => softmax(z, -1),
+    name: 'ce',
+    description: 'softmax cross-entropy over the outputs',
+    perExample: (z, t) => softmaxCrossEntropy(z, t),
+    probabilities: (z) => softmax(z, -1),
   },
   { name: 'ce' },
 );

@@ -86,38 +86,41 @@ export function freshBuffers(model: Model): Record<string, Tensor> {
 
 export const mlp: Model = withModelRecipe<Model>(
   {
-  name: 'mlp',
-  description: '784 → 128 (tanh) → 10',
-  inputShape: [1, 28, 28],
-  numOutputs: 10,
-  paramShapes: { 'fc1.weight': [128, 784], 'fc1.bias': [128], 'fc2.weight': [10, 128], 'fc2.bias': [10] },
-  bufferShapes: {},
-  apply: (p, x) => linear(p, 'fc2', o.tanh(linear(p, 'fc1', o.flatten(x)))),
+    name: 'mlp',
+    description: '784 → 128 (tanh) → 10',
+    inputShape: [1, 28, 28],
+    numOutputs: 10,
+    paramShapes: { 'fc1.weight': [128, 784], 'fc1.bias': [128], 'fc2.weight': [10, 128], 'fc2.bias': [10] },
+    bufferShapes: {},
+    apply: (p, x) => linear(p, 'fc2', o.tanh(linear(p, 'fc1', o.flatten(x)))),
   },
   { kind: 'preset', name: 'mlp' },
 );
 
 function convnetWith(name: string, description: string, act: (x: Val) => Val, pool: (x: Val) => Val): Model {
-  return withModelRecipe<Model>({
-    name,
-    description,
-    inputShape: [1, 28, 28],
-    numOutputs: 10,
-    paramShapes: {
-      'conv1.weight': [16, 1, 3, 3],
-      'conv1.bias': [16],
-      'conv2.weight': [32, 16, 3, 3],
-      'conv2.bias': [32],
-      'fc.weight': [10, 1568],
-      'fc.bias': [10],
+  return withModelRecipe<Model>(
+    {
+      name,
+      description,
+      inputShape: [1, 28, 28],
+      numOutputs: 10,
+      paramShapes: {
+        'conv1.weight': [16, 1, 3, 3],
+        'conv1.bias': [16],
+        'conv2.weight': [32, 16, 3, 3],
+        'conv2.bias': [32],
+        'fc.weight': [10, 1568],
+        'fc.bias': [10],
+      },
+      bufferShapes: {},
+      apply: (p, x) => {
+        const h1 = pool(act(conv2d(p, 'conv1', x, { padding: 1 })));
+        const h2 = pool(act(conv2d(p, 'conv2', h1, { padding: 1 })));
+        return linear(p, 'fc', o.flatten(h2));
+      },
     },
-    bufferShapes: {},
-    apply: (p, x) => {
-      const h1 = pool(act(conv2d(p, 'conv1', x, { padding: 1 })));
-      const h2 = pool(act(conv2d(p, 'conv2', h1, { padding: 1 })));
-      return linear(p, 'fc', o.flatten(h2));
-    },
-  }, { kind: 'preset', name });
+    { kind: 'preset', name },
+  );
 }
 
 export const convnet = convnetWith('convnet', 'conv 3×3 1→16, relu, maxpool 2 → conv 3×3 16→32, relu, maxpool 2 → fc 1568→10', relu, (x) =>

@@ -14,8 +14,7 @@ export type ModelRecipe =
   | { readonly kind: 'onnx'; readonly bytes: Uint8Array; readonly source: string; readonly name: string };
 
 export type LossRecipe =
-  | { readonly name: 'bce' | 'ce' }
-  | { readonly name: 'grouped'; readonly groups: readonly OutputGroup[]; readonly numOutputs: number };
+  { readonly name: 'bce' | 'ce' } | { readonly name: 'grouped'; readonly groups: readonly OutputGroup[]; readonly numOutputs: number };
 
 const modelRecipes = new WeakMap<object, ModelRecipe>();
 const lossRecipes = new WeakMap<object, LossRecipe>();

@@ -76,16 +76,7 @@ export type { Kernel, KernelTable, KIn } from './types.js';
  * else `os.availableParallelism()`; 1 inside worker threads), `shutdownThreads()`, and the
  * diagnostic counters of the split calls, `threadStats()` / `resetThreadStats()`.
  */
-export {
-  defaultThreads,
-  resetThreadStats,
-  setThreads,
-  shutdownThreads,
-  threads,
-  threadStats,
-  withThreadLimit,
-  type ThreadStats,
-} from './threads.js';
+export { defaultThreads, resetThreadStats, setThreads, shutdownThreads, threads, threadStats, withThreadLimit, type ThreadStats } from './threads.js';
 
 /**
  * Everything process-wide that can change a kernel's result bits: the kernel set, the wasm
