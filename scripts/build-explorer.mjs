@@ -6,7 +6,8 @@
  *
  * The engine's Node-only modules are replaced in the bundle: node:os and node:worker_threads by a
  * stub where the thread count is 1 (isMainThread false: src/engine/kernels/threads.ts then starts
- * no kernel threads and reads no environment), node:crypto by one that throws if used (the data
+ * no kernel threads and reads no environment), src/bracket/parallel.ts by a stub whose brackets
+ * are all serial (its second engine instance is a Node worker thread), node:crypto by one that throws if used (the data
  * sets' fingerprints, which the worker never asks for), and any other node: module by one whose
  * functions throw (file reading in modules the worker imports for other functions).
  */
@@ -22,7 +23,9 @@ const src = join(root, 'src', 'explore');
 const STUBS = {
   os: 'export const availableParallelism = () => 1; export const cpus = () => [{}]; export const totalmem = () => 4e9;',
   worker_threads: `export const isMainThread = false;
-export class Worker { constructor() { throw new Error('no kernel threads in the browser'); } }`,
+export class Worker { constructor() { throw new Error('no kernel threads in the browser'); } }
+`,
+  parallel: `export function parallelBracket() { return null; }`,
   crypto: `export function createHash() { throw new Error('node:crypto is not available in the browser'); }`,
 };
 
@@ -39,6 +42,10 @@ const nodeStubs = {
   name: 'node-stubs',
   setup(b) {
     b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path.slice(5), namespace: 'node-stub' }));
+    // the bracket's second engine instance is a Node worker thread: in the browser, brackets are serial
+    b.onResolve({ filter: /^\.\/parallel\.js$/ }, (args) =>
+      args.importer.includes('/bracket/') ? { path: 'parallel', namespace: 'node-stub' } : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'node-stub' }, (args) => {
       const contents = STUBS[args.path] ?? unused(args.path);
       return { contents, loader: 'js' };
