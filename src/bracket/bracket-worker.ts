@@ -19,7 +19,7 @@ import { getModel, type Model } from '../nn/models.js';
 import type { ModelRecipe } from '../nn/recipe.js';
 import { modelFromSpec } from '../nn/spec.js';
 import { bracketHalf, modelLossOf } from './half.js';
-import { slotTensor, slotTree, STATE, TO_MAIN, TO_WORKER, writeSlots, type FromWorker, type ToWorker } from './parallel.js';
+import { poll, slotTensor, slotTree, STATE, TO_MAIN, TO_WORKER, writeSlots, type FromWorker, type ToWorker } from './parallel.js';
 
 const { ctl: sab, port } = workerData as { ctl: SharedArrayBuffer; port: MessagePort };
 const ctl = new Int32Array(sab);
@@ -32,12 +32,14 @@ function post(msg: FromWorker): void {
   Atomics.notify(ctl, TO_MAIN);
 }
 
+let spin = 0; // (µs: the last request's)
+
 function receive(): ToWorker {
   for (;;) {
     const seen = Atomics.load(ctl, TO_WORKER);
     const m = receiveMessageOnPort(port);
     if (m !== undefined) return m.message as ToWorker;
-    Atomics.wait(ctl, TO_WORKER, seen);
+    if (!poll(ctl, TO_WORKER, seen, spin)) Atomics.wait(ctl, TO_WORKER, seen);
   }
 }
 
@@ -58,6 +60,7 @@ const pool = new Scratch();
 let exchange: SharedArrayBuffer | null = null;
 
 function serve(req: Extract<ToWorker, { type: 'half' }>): void {
+  spin = req.spin;
   if (req.exchange) exchange = req.exchange;
   const buf = exchange;
   if (buf === null || buf.byteLength < req.layout.bytes) throw new Error('the exchange buffer is missing or too small');

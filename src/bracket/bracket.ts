@@ -12,7 +12,7 @@ import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
 import { bracketHalf, bracketOf, type LossFn } from './half.js';
-import { parallelBracket } from './parallel.js';
+import { noteSerialBracket, parallelBracket } from './parallel.js';
 import type { Vec } from './vec.js';
 
 export { bracketHalf, bracketOf, modelLoss, modelLossOf, modelLossParts, type BracketHalf, type Example, type LossFn } from './half.js';
@@ -34,20 +34,24 @@ const asVec = (p: Params): Vec => {
 
 /**
  * [v_x, v_y] at `params0` (with both gradients and losses). Cost: two gradients recorded for a
- * second backward pass, then one backward pass over each. With `threads()` ≥ 2 and a loss from
- * `modelLoss`, y's half runs on a second engine instance in a worker thread (parallel.ts), with
- * bit-identical results; otherwise both halves run here, one after the other.
+ * second backward pass, then one backward pass over each. With `threads()` ≥ 2, a loss from
+ * `modelLoss` and a bracket large enough to gain (parallel.ts bracketTuning), y's half runs on a
+ * second engine instance in a worker thread (parallel.ts), with bit-identical results; otherwise
+ * both halves run here, one after the other.
  */
 export function bracket<E>(loss: LossFn<E>, params0: Vec, x: E, y: E): BracketResult {
   const parallel = parallelBracket(loss, params0, x, y);
   if (parallel) return parallel;
+  const t0 = performance.now();
   const params = residentCopy(params0); // (inside withScratch: read in place by the wasm kernels)
   const hx = bracketHalf(loss, params, x);
   const hy = bracketHalf(loss, params, y);
   const hygx = hy.hvp(hx.grad); // H_y g_x
   const hxgy = hx.hvp(hy.grad); // H_x g_y
+  const B = bracketOf(hygx, hxgy);
+  noteSerialBracket(loss, performance.now() - t0);
   return {
-    bracket: bracketOf(hygx, hxgy),
+    bracket: B,
     gradX: asVec(hx.grad),
     gradY: asVec(hy.grad),
     lossX: concrete(hx.loss).item(),

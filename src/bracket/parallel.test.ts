@@ -15,6 +15,7 @@ import { setThreads, threads, withKernelHook } from '../engine/kernels/index.js'
 import { Rng } from '../engine/random.js';
 import { Scratch, withScratch } from '../engine/scratch.js';
 import { Tensor } from '../engine/tensor.js';
+import type { Params } from '../engine/tree.js';
 import { evalState, perExampleState, trainState } from '../nn/layers.js';
 import { getLoss, LOSSES, type Loss } from '../nn/losses.js';
 import { getModel, initBuffers, initModel, type Model } from '../nn/models.js';
@@ -22,15 +23,18 @@ import { modelFromSpec, xresnetSpec } from '../nn/spec.js';
 import { bracket, modelLoss, type BracketResult, type Example, type LossFn } from './bracket.js';
 import { frozenModel } from './kinks.js';
 import { meanModelLoss } from './minibatch.js';
-import { __injectBracketWorkerFailure, bracketWorkerRunning, parallelBracketAvailable, shutdownBracketWorker } from './parallel.js';
+import { __injectBracketWorkerFailure, bracketTuning, bracketWorkerRunning, parallelBracketAvailable, shutdownBracketWorker } from './parallel.js';
 import type { Vec } from './vec.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const before = threads();
+const minMs = bracketTuning.parallelMinMs;
 beforeAll(() => {
+  bracketTuning.parallelMinMs = 0; // (these brackets are small: in halves whatever their size)
   if (!parallelBracketAvailable()) throw new Error('parallel brackets need the built package (dist/bracket/bracket-worker.js): run npm run build');
 });
 afterAll(() => {
+  bracketTuning.parallelMinMs = minMs;
   setThreads(before);
   shutdownBracketWorker();
 });
@@ -181,19 +185,25 @@ describe('what runs serially', () => {
   const x = example(m, 1, 'float64', 13);
   const y = example(m, 1, 'float64', 14);
 
+  // (each loss's bracket runs twice at 2 threads: its first bracket is always serial, and timed)
   test('a model without a recipe (frozenModel spreads the model it wraps), and a hand-written loss', () => {
     setThreads(2);
     shutdownBracketWorker();
-    const frozen = frozenModel(m, params);
-    const b = bracket(modelLoss(frozen, LOSSES.bce), params, x, y);
-    bracket((p, e: Example) => modelLoss(m, LOSSES.bce)(p, e), params, x, y);
+    const frozen = modelLoss(frozenModel(m, params), LOSSES.bce);
+    const hand = (p: Params, e: Example) => modelLoss(m, LOSSES.bce)(p, e);
+    for (let i = 0; i < 2; i++) {
+      bracket(frozen, params, x, y);
+      bracket(hand, params, x, y);
+    }
     expect(bracketWorkerRunning()).toBe(false);
+    const b = bracket(frozen, params, x, y);
     setThreads(1);
-    same(bracket(modelLoss(frozen, LOSSES.bce), params, x, y), b);
+    same(bracket(frozen, params, x, y), b);
   });
 
   test('under a kernel hook: every kernel call is seen here (the flop count is the serial one)', () => {
     shutdownBracketWorker();
+    const loss = modelLoss(m, LOSSES.bce);
     const count = (t: number) => {
       setThreads(t);
       let n = 0;
@@ -202,22 +212,40 @@ describe('what runs serially', () => {
           n++;
           run();
         },
-        () => bracket(modelLoss(m, LOSSES.bce), params, x, y),
+        () => bracket(loss, params, x, y),
       );
       return n;
     };
-    expect(count(2)).toBe(count(1));
+    const one = count(1);
+    expect(count(2)).toBe(one);
     expect(bracketWorkerRunning()).toBe(false);
+    bracket(loss, params, x, y); // (without the hook: in halves)
+    expect(bracketWorkerRunning()).toBe(true);
   });
 
   test('BatchNorm with batch statistics: the running-statistics updates stay in this thread’s state', () => {
     const s = small();
     const state = trainState(initBuffers(s));
+    const loss = modelLoss(s, LOSSES.bce, state);
     setThreads(2);
     shutdownBracketWorker();
-    bracket(modelLoss(s, LOSSES.bce, state), initModel(s, 7, 'float64'), example(s, 1, 'float64', 15), example(s, 1, 'float64', 16));
+    for (let i = 0; i < 2; i++) bracket(loss, initModel(s, 7, 'float64'), example(s, 1, 'float64', 15), example(s, 1, 'float64', 16));
     expect(bracketWorkerRunning()).toBe(false);
     expect(Object.keys(state.updates).length).toBeGreaterThan(0);
+  });
+
+  test('a loss whose serial bracket took less than bracketTuning.parallelMinMs', () => {
+    shutdownBracketWorker();
+    bracketTuning.parallelMinMs = 1e9;
+    const loss = modelLoss(m, LOSSES.bce);
+    try {
+      for (let i = 0; i < 3; i++) bracket(loss, params, x, y);
+    } finally {
+      bracketTuning.parallelMinMs = 0;
+    }
+    expect(bracketWorkerRunning()).toBe(false);
+    bracket(loss, params, x, y);
+    expect(bracketWorkerRunning()).toBe(true);
   });
 });
 
@@ -276,14 +304,16 @@ test('a process exits promptly after a parallel bracket (the worker keeps nothin
     const d = ${JSON.stringify(join(root, 'dist'))};
     const { setThreads } = await import(d + '/engine/kernels/threads.js');
     const { bracket, modelLoss } = await import(d + '/bracket/bracket.js');
-    const { bracketWorkerRunning } = await import(d + '/bracket/parallel.js');
+    const { bracketTuning, bracketWorkerRunning } = await import(d + '/bracket/parallel.js');
+    bracketTuning.parallelMinMs = 0;
     const { getModel, initModel } = await import(d + '/nn/models.js');
     const { LOSSES } = await import(d + '/nn/losses.js');
     const { Tensor } = await import(d + '/engine/tensor.js');
     const m = getModel('mlp');
     const ex = (v) => ({ x: new Tensor(new Float64Array(784).fill(v), [1, 1, 28, 28]), t: new Tensor(new Float64Array(10).fill(1), [1, 10]) });
     setThreads(2);
-    bracket(modelLoss(m, LOSSES.bce), initModel(m, 0, 'float64'), ex(0.1), ex(0.2));
+    const loss = modelLoss(m, LOSSES.bce);
+    for (let i = 0; i < 2; i++) bracket(loss, initModel(m, 0, 'float64'), ex(0.1), ex(0.2)); // (the first serially)
     console.log(bracketWorkerRunning());
   `;
   const t0 = Date.now();

@@ -32,7 +32,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { engineSettings, threads, withThreadLimit, type EngineSettings } from '../engine/kernels/index.js';
-import { workerExecArgv } from '../engine/kernels/threads.js';
+import { threadTuning, workerExecArgv } from '../engine/kernels/threads.js';
 import type { DType } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
 import { residentCopy } from '../engine/scratch.js';
@@ -86,6 +86,8 @@ export type ToWorker =
       perExample: boolean;
       settings: EngineSettings;
       threads: number;
+      /** µs that the worker polls for the next message before it sleeps (threadTuning.spinMicros). */
+      spin: number;
       /** Test hook (`__injectBracketWorkerFailure`): throw, or exit the thread, once x's gradient has come. */
       fail?: 'throw' | 'exit';
       /** A new exchange buffer (when the old one is too small), kept until the next. */
@@ -279,12 +281,41 @@ function receive(w: HalfWorker, id: number, want: 'grad' | 'hvp'): FromWorker {
       return m;
     }
     if (Atomics.load(w.ctl, STATE) === 2) throw new Error('parallel bracket: the worker thread exited during a bracket');
-    Atomics.wait(w.ctl, TO_MAIN, seen, POLL_MS);
+    if (!poll(w.ctl, TO_MAIN, seen, threadTuning.spinMicros)) Atomics.wait(w.ctl, TO_MAIN, seen, POLL_MS);
   }
+}
+
+/**
+ * Poll word i of ctl for up to `micros` µs while it is `seen`; true once it changed. A thread
+ * asleep in Atomics.wait takes 0.1–0.5 ms to wake here (a 2-core virtual machine), four times per
+ * bracket, against 2–40 ms brackets; the waiting side's core has nothing else to do meanwhile.
+ */
+export function poll(ctl: Int32Array, i: number, seen: number, micros: number): boolean {
+  if (micros <= 0) return false;
+  const end = performance.now() + micros / 1000;
+  let k = 0;
+  while (Atomics.load(ctl, i) === seen) if ((++k & 255) === 0 && performance.now() >= end) return false;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
 // the bracket
+
+/**
+ * parallelMinMs: the halves run at once only for a loss whose last serial bracket took at least
+ * this long (ms; each loss's first bracket runs serially and is timed). Below it the hand-offs
+ * cost more than they save: here (2 cores) the mlp's 1.2–2.9 ms bracket took 2.6–4.0 ms in
+ * halves and the convnet's 6 ms 0.98× its time, while the xresnet's 75–95 ms took 0.7–0.8×.
+ * Which path runs never changes a result.
+ */
+export const bracketTuning = { parallelMinMs: 20 };
+
+const serialMs = new WeakMap<object, number>();
+
+/** Record how long a serial bracket of `loss` took (bracket.ts): parallelBracket's cue. */
+export function noteSerialBracket(loss: object, ms: number): void {
+  serialMs.set(loss, ms);
+}
 
 const isExample = (e: unknown): e is Example =>
   typeof e === 'object' && e !== null && (e as Example).x instanceof Tensor && (e as Example).t instanceof Tensor;
@@ -298,6 +329,8 @@ export function parallelBracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): Br
   if (t < 2) return null;
   const parts = modelLossParts(loss);
   if (!parts) return null;
+  const ms = serialMs.get(loss);
+  if (ms === undefined || ms < bracketTuning.parallelMinMs) return null;
   const recipe = modelRecipe(parts.model);
   const lr = lossRecipe(parts.loss);
   if (!recipe || !lr) return null;
@@ -337,6 +370,7 @@ export function parallelBracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): Br
       perExample: state.perExample === true,
       settings,
       threads: t >> 1,
+      spin: threadTuning.spinMicros,
       exchange: fresh,
       layout,
       fail: injected,
