@@ -25,7 +25,8 @@ const STUBS = {
   worker_threads: `export const isMainThread = false;
 export class Worker { constructor() { throw new Error('no kernel threads in the browser'); } }
 `,
-  parallel: `export function parallelBracket() { return null; }`,
+  parallel: `export function parallelBracket() { return null; }
+export function noteSerialBracket() {}`,
   crypto: `export function createHash() { throw new Error('node:crypto is not available in the browser'); }`,
 };
 
