@@ -28,13 +28,13 @@ import type { Vec } from './vec.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const before = threads();
-const minMs = bracketTuning.parallelMinMs;
+const mode = bracketTuning.mode;
 beforeAll(() => {
-  bracketTuning.parallelMinMs = 0; // (these brackets are small: in halves whatever their size)
+  bracketTuning.mode = 'always'; // (these brackets are small: in halves whatever their size and speed)
   if (!parallelBracketAvailable()) throw new Error('parallel brackets need the built package (dist/bracket/bracket-worker.js): run npm run build');
 });
 afterAll(() => {
-  bracketTuning.parallelMinMs = minMs;
+  bracketTuning.mode = mode;
   setThreads(before);
   shutdownBracketWorker();
 });
@@ -185,7 +185,6 @@ describe('what runs serially', () => {
   const x = example(m, 1, 'float64', 13);
   const y = example(m, 1, 'float64', 14);
 
-  // (each loss's bracket runs twice at 2 threads: its first bracket is always serial, and timed)
   test('a model without a recipe (frozenModel spreads the model it wraps), and a hand-written loss', () => {
     setThreads(2);
     shutdownBracketWorker();
@@ -234,18 +233,28 @@ describe('what runs serially', () => {
     expect(Object.keys(state.updates).length).toBeGreaterThan(0);
   });
 
-  test('a loss whose serial bracket took less than bracketTuning.parallelMinMs', () => {
-    shutdownBracketWorker();
-    bracketTuning.parallelMinMs = 1e9;
-    const loss = modelLoss(m, LOSSES.bce);
+  test("'auto': serial trials, then trials in halves only above parallelMinMs, then the faster way", () => {
+    bracketTuning.mode = 'auto';
+    const min = bracketTuning.parallelMinMs;
     try {
-      for (let i = 0; i < 3; i++) bracket(loss, params, x, y);
-    } finally {
+      shutdownBracketWorker();
+      bracketTuning.parallelMinMs = 1e9;
+      const loss = modelLoss(m, LOSSES.bce);
+      for (let i = 0; i < 6; i++) bracket(loss, params, x, y);
+      expect(bracketWorkerRunning()).toBe(false);
       bracketTuning.parallelMinMs = 0;
+      const other = modelLoss(m, LOSSES.bce);
+      for (let i = 0; i < bracketTuning.trials; i++) bracket(other, params, x, y);
+      expect(bracketWorkerRunning()).toBe(false);
+      bracket(other, params, x, y); // (the first of its trials in halves)
+      expect(bracketWorkerRunning()).toBe(true);
+      const serial = bracket(other, params, x, y);
+      setThreads(1);
+      same(bracket(other, params, x, y), serial);
+    } finally {
+      bracketTuning.mode = 'always';
+      bracketTuning.parallelMinMs = min;
     }
-    expect(bracketWorkerRunning()).toBe(false);
-    bracket(loss, params, x, y);
-    expect(bracketWorkerRunning()).toBe(true);
   });
 });
 
@@ -305,7 +314,7 @@ test('a process exits promptly after a parallel bracket (the worker keeps nothin
     const { setThreads } = await import(d + '/engine/kernels/threads.js');
     const { bracket, modelLoss } = await import(d + '/bracket/bracket.js');
     const { bracketTuning, bracketWorkerRunning } = await import(d + '/bracket/parallel.js');
-    bracketTuning.parallelMinMs = 0;
+    bracketTuning.mode = 'always';
     const { getModel, initModel } = await import(d + '/nn/models.js');
     const { LOSSES } = await import(d + '/nn/losses.js');
     const { Tensor } = await import(d + '/engine/tensor.js');

@@ -302,19 +302,49 @@ export function poll(ctl: Int32Array, i: number, seen: number, micros: number): 
 // the bracket
 
 /**
- * parallelMinMs: the halves run at once only for a loss whose last serial bracket took at least
- * this long (ms; each loss's first bracket runs serially and is timed). Below it the hand-offs
- * cost more than they save: here (2 cores) the mlp's 1.2–2.9 ms bracket took 2.6–4.0 ms in
- * halves and the convnet's 6 ms 0.98× its time, while the xresnet's 75–95 ms took 0.7–0.8×.
- * Which path runs never changes a result.
+ * When the halves run at once (`mode` 'auto'): each loss's first brackets at a thread count run
+ * serially (`trials` of them, timed), then, if the fastest took at least `parallelMinMs`, as many
+ * run in halves, and the faster way (by its fastest bracket) serves that loss from then on. Below
+ * `parallelMinMs` the hand-offs cost more than they save: here (2 cores) the mlp's 1.2–2.9 ms
+ * bracket took 2.6–4.0 ms in halves and the convnet's 6 ms 0.98× its time, while the xresnet's
+ * 75–95 ms took 0.7–0.8×. 'always' and 'never' skip the trials (tests, benchmarks). Which way runs
+ * never changes a result.
  */
-export const bracketTuning = { parallelMinMs: 20 };
+export const bracketTuning: { mode: 'auto' | 'always' | 'never'; parallelMinMs: number; trials: number } = {
+  mode: 'auto',
+  parallelMinMs: 20,
+  trials: 3,
+};
 
-const serialMs = new WeakMap<object, number>();
+interface Trial {
+  serial: number[];
+  parallel: number[];
+}
+const trials = new WeakMap<object, Map<number, Trial>>();
 
-/** Record how long a serial bracket of `loss` took (bracket.ts): parallelBracket's cue. */
+function trialOf(loss: object, t: number): Trial {
+  let m = trials.get(loss);
+  if (!m) trials.set(loss, (m = new Map<number, Trial>()));
+  let r = m.get(t);
+  if (!r) m.set(t, (r = { serial: [], parallel: [] }));
+  return r;
+}
+
+/** Record how long a serial bracket of `loss` took at `threads()` (bracket.ts). */
 export function noteSerialBracket(loss: object, ms: number): void {
-  serialMs.set(loss, ms);
+  const r = trialOf(loss, threads());
+  if (r.serial.length < bracketTuning.trials) r.serial.push(ms);
+}
+
+function wantParallel(loss: object, t: number): boolean {
+  if (bracketTuning.mode !== 'auto') return bracketTuning.mode === 'always';
+  const r = trialOf(loss, t);
+  const n = bracketTuning.trials;
+  if (r.serial.length < n) return false;
+  const serial = Math.min(...r.serial);
+  if (serial < bracketTuning.parallelMinMs) return false;
+  if (r.parallel.length < n) return true;
+  return Math.min(...r.parallel) < serial;
 }
 
 const isExample = (e: unknown): e is Example =>
@@ -329,8 +359,6 @@ export function parallelBracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): Br
   if (t < 2) return null;
   const parts = modelLossParts(loss);
   if (!parts) return null;
-  const ms = serialMs.get(loss);
-  if (ms === undefined || ms < bracketTuning.parallelMinMs) return null;
   const recipe = modelRecipe(parts.model);
   const lr = lossRecipe(parts.loss);
   if (!recipe || !lr) return null;
@@ -341,6 +369,8 @@ export function parallelBracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): Br
   if (!Object.values(state.buffers).every((b) => b instanceof Tensor)) return null;
   const settings = engineSettings();
   if (settings.hooked) return null;
+  if (!wantParallel(loss, t)) return null;
+  const t0 = performance.now();
   if (current === null) {
     const file = workerFile();
     if (file === undefined) return null;
@@ -393,6 +423,8 @@ export function parallelBracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): Br
       for (const [k, v] of Object.entries(hx.grad)) gradX[k] = concrete(v);
       const gradY: Vec = {};
       for (const [k, v] of Object.entries(gy)) gradY[k] = new Tensor(v.data.slice(), v.shape); // (the buffer serves the next request)
+      const r = trialOf(loss, t);
+      if (r.parallel.length < bracketTuning.trials) r.parallel.push(performance.now() - t0);
       return { bracket: B, gradX, gradY, lossX: concrete(hx.loss).item(), lossY: g.loss };
     });
   } catch (e) {

@@ -347,6 +347,11 @@ describe('a whole computation', () => {
     };
     setThreads(1);
     const one = flat();
+    const mode = bracketTuning.mode;
+    bracketTuning.mode = 'always'; // (not after timed trials: in halves from the first bracket)
+    onTestFinished(() => {
+      bracketTuning.mode = mode;
+    });
     for (const n of [2, 3]) {
       setThreads(n);
       expect(flat().equals(one), `${n} threads`).toBe(true);
@@ -397,10 +402,10 @@ describe('memory', () => {
   it('stays flat over repeated parallel brackets (wasm memory and RSS after warm-up)', () => {
     splitEverything();
     setThreads(2);
-    const minMs = bracketTuning.parallelMinMs;
-    bracketTuning.parallelMinMs = 0; // (the convnet's bracket is small: in halves all the same)
+    const mode = bracketTuning.mode;
+    bracketTuning.mode = 'always'; // (the convnet's bracket is small: in halves all the same)
     onTestFinished(() => {
-      bracketTuning.parallelMinMs = minMs;
+      bracketTuning.mode = mode;
     });
     const model = getModel('convnet');
     const params = initModel(model, 0, 'float32');
