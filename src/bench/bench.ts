@@ -23,6 +23,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bracket, modelLoss, type Example } from '../bracket/bracket.js';
+import { bracketTuning } from '../bracket/parallel.js';
 import { norm } from '../bracket/vec.js';
 import { batch } from '../data/dataset.js';
 import { batchOf } from '../data/examples.js';
@@ -207,7 +208,7 @@ if (!flag('--no-xresnet')) {
   const lossFn = modelLoss(model, LOSSES.bce, evalState(buffers));
   const [x, y] = [batch(ds, [0], 'float32'), batch(ds, [1], 'float32')];
   const reps = QUICK ? 3 : 10;
-  const warm = 2;
+  const warm = 2 + 2 * bracketTuning.trials; // (past the serial and parallel trials: parallel.ts bracketTuning)
   const work = () => withScratch(pool, () => bracket(lossFn, params, x, y));
   const ours = norm(work().bracket);
   xresnetBracket = { model: 'xresnet', dtype: 'float32', threads: THREADS, ms: time(work, warm, reps) };
