@@ -11,7 +11,7 @@ import { residentCopy } from '../engine/scratch.js';
 import type { Loss } from '../nn/losses.js';
 import type { Model } from '../nn/models.js';
 import { evalState, type ForwardState } from '../nn/layers.js';
-import { bracketHalf, bracketOf, type LossFn } from './half.js';
+import { asVec, bracketHalf, bracketOf, type LossFn } from './half.js';
 import { noteSerialBracket, parallelBracket } from './parallel.js';
 import type { Vec } from './vec.js';
 
@@ -25,12 +25,6 @@ export interface BracketResult {
   lossX: number;
   lossY: number;
 }
-
-const asVec = (p: Params): Vec => {
-  const out: Vec = {};
-  for (const [k, v] of Object.entries(p)) out[k] = concrete(v);
-  return out;
-};
 
 /**
  * [v_x, v_y] at `params0` (with both gradients and losses). Cost: two gradients recorded for a

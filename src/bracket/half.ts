@@ -71,6 +71,13 @@ export function bracketHalf<E>(loss: LossFn<E>, params: Params, ex: E): BracketH
   return { loss: h.value, grad: h.grad, hvp: h.hvp };
 }
 
+/** A tree of finished values as a Vec (each leaf a concrete tensor). */
+export function asVec(p: Params): Vec {
+  const out: Vec = {};
+  for (const [k, v] of Object.entries(p)) out[k] = concrete(v);
+  return out;
+}
+
 /** B = H_y g_x − H_x g_y by parameter name (the engine's SIMD subtraction), in H_y g_x's key order. */
 export function bracketOf(hygx: Params, hxgy: Params): Vec {
   const B: Vec = {};

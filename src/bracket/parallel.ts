@@ -32,7 +32,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { engineSettings, threads, withThreadLimit, type EngineSettings } from '../engine/kernels/index.js';
-import { threadTuning, workerExecArgv } from '../engine/kernels/threads.js';
+import { POLL_MS, START_MS, threadTuning, workerExecArgv } from '../engine/kernels/threads.js';
 import type { DType } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
 import { residentCopy } from '../engine/scratch.js';
@@ -42,7 +42,7 @@ import { UserError } from '../errors.js';
 import { lossRecipe, modelRecipe, type LossRecipe, type ModelRecipe } from '../nn/recipe.js';
 import type { Model } from '../nn/models.js';
 import type { BracketResult } from './bracket.js';
-import { bracketHalf, bracketOf, modelLossParts, type Example, type LossFn } from './half.js';
+import { asVec, bracketHalf, bracketOf, modelLossParts, type Example, type LossFn } from './half.js';
 import type { Vec } from './vec.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -149,9 +149,6 @@ function layoutOf(params: Readonly<Record<string, Tensor>>, buffers: Readonly<Re
 
 // ---------------------------------------------------------------------------------------------
 // the worker
-
-const START_MS = 60_000;
-const POLL_MS = 200;
 
 interface HalfWorker {
   readonly worker: Worker;
@@ -419,13 +416,11 @@ export function parallelBracket<E>(loss: LossFn<E>, params: Vec, x: E, y: E): Br
       const hxgy = hx.hvp(gy);
       receive(w, id, 'hvp');
       const B = bracketOf(slotTree(buf, layout.hvp), hxgy);
-      const gradX: Vec = {};
-      for (const [k, v] of Object.entries(hx.grad)) gradX[k] = concrete(v);
       const gradY: Vec = {};
       for (const [k, v] of Object.entries(gy)) gradY[k] = new Tensor(v.data.slice(), v.shape); // (the buffer serves the next request)
       const r = trialOf(loss, t);
       if (r.parallel.length < bracketTuning.trials) r.parallel.push(performance.now() - t0);
-      return { bracket: B, gradX, gradY, lossX: concrete(hx.loss).item(), lossY: g.loss };
+      return { bracket: B, gradX: asVec(hx.grad), gradY, lossX: concrete(hx.loss).item(), lossY: g.loss };
     });
   } catch (e) {
     // the worker may still be inside this request (or dead): a fresh one serves the next

@@ -273,10 +273,10 @@ export const threadTuning = {
   spinMicros: 2000,
 };
 
-/** How long the workers may take to start before the pool gives up (a start, not a kernel: generous). */
-const START_MS = 60_000;
-/** The caller re-checks a busy worker's liveness this often while it waits (not a deadline). */
-const POLL_MS = 200;
+/** How long worker threads may take to start before their pool gives up (a start, not a kernel: generous). */
+export const START_MS = 60_000;
+/** A caller re-checks a busy worker's liveness this often while it waits (not a deadline). */
+export const POLL_MS = 200;
 
 function message(p: Pool, w: number): string {
   const len = Atomics.load(p.I, MSGLEN + w);
