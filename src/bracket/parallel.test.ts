@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadOnnx } from '../data/onnx.js';
 import type { DType } from '../engine/dtype.js';
 import { setThreads, threads, withKernelHook } from '../engine/kernels/index.js';
+import { withoutRefused } from '../engine/kernels/threads.js';
 import { Rng } from '../engine/random.js';
 import { Scratch, withScratch } from '../engine/scratch.js';
 import { Tensor } from '../engine/tensor.js';
@@ -306,6 +307,44 @@ test('RSS stays flat over repeated parallel brackets', () => {
   for (let i = 0; i < 450; i++) withScratch(pool, () => bracket(loss, params, x, y));
   // (each bracket moves ~1 MB between the threads; a leak of one exchange per bracket would add hundreds of MB)
   expect(rss() - start).toBeLessThan(40);
+});
+
+test('workers start under node options a worker refuses (V8 flags such as relaxed SIMD, per-process ones): they apply process-wide', () => {
+  // (new Worker throws ERR_WORKER_INVALID_EXEC_ARGV when given these; they must be dropped, not passed on)
+  const code = `
+    const d = ${JSON.stringify(join(root, 'dist'))};
+    const { setThreads, threadStats } = await import(d + '/engine/kernels/threads.js');
+    const { wasmVariant } = await import(d + '/engine/kernels/wasm.js');
+    const { matmul } = await import(d + '/engine/ops.js');
+    const { bracket, modelLoss } = await import(d + '/bracket/bracket.js');
+    const { bracketTuning, bracketWorkerRunning } = await import(d + '/bracket/parallel.js');
+    bracketTuning.mode = 'always';
+    const { getModel, initModel } = await import(d + '/nn/models.js');
+    const { LOSSES } = await import(d + '/nn/losses.js');
+    const { Tensor } = await import(d + '/engine/tensor.js');
+    setThreads(2);
+    const a = new Tensor(new Float32Array(512 * 512).fill(0.5), [512, 512]);
+    const c = matmul(a, a);
+    const m = getModel('mlp');
+    const ex = (v) => ({ x: new Tensor(new Float64Array(784).fill(v), [1, 1, 28, 28]), t: new Tensor(new Float64Array(10).fill(1), [1, 10]) });
+    const loss = modelLoss(m, LOSSES.bce);
+    for (let i = 0; i < 2; i++) bracket(loss, initModel(m, 0, 'float64'), ex(0.1), ex(0.2));
+    console.log(wasmVariant(), threadStats().calls > 0, c.data[0], bracketWorkerRunning());
+  `;
+  const flags = ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--max-old-space-size=4096', '--title', 'lbtest'];
+  const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(r.stdout.trim()).toBe('relaxed-simd true 128 true');
+});
+
+test('withoutRefused drops the options Node names, with their separate values', () => {
+  expect(withoutRefused(['--no-liftoff', '--conditions', 'dev', '--title', 'x', '--max-old-space-size=9', '--enable-source-maps'], ['--no-liftoff', '--title', '--max-old-space-size=9'])).toEqual([
+    '--conditions',
+    'dev',
+    '--enable-source-maps',
+  ]);
+  expect(withoutRefused(['--expose-gc', '--no-warnings'], ['--expose-gc'])).toEqual(['--no-warnings']);
 });
 
 test('a process exits promptly after a parallel bracket (the worker keeps nothing alive)', () => {

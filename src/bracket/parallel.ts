@@ -32,7 +32,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { engineSettings, threads, withThreadLimit, type EngineSettings } from '../engine/kernels/index.js';
-import { POLL_MS, START_MS, threadTuning, workerExecArgv } from '../engine/kernels/threads.js';
+import { newWorker, POLL_MS, START_MS, threadTuning } from '../engine/kernels/threads.js';
 import type { DType } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
 import { residentCopy } from '../engine/scratch.js';
@@ -207,9 +207,8 @@ import(workerData.file).catch((e) => {
 function startWorker(file: string): HalfWorker {
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(BOOT, {
+  const worker = newWorker(BOOT, {
     eval: true,
-    execArgv: workerExecArgv(),
     workerData: { ctl: ctl.buffer, port: port2, file: pathToFileURL(file).href },
     transferList: [port2],
   });

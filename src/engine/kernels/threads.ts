@@ -25,7 +25,7 @@
  *   `shutdownThreads()` is called.
  */
 import { availableParallelism, cpus } from 'node:os';
-import { isMainThread, Worker } from 'node:worker_threads';
+import { isMainThread, Worker, type WorkerOptions } from 'node:worker_threads';
 
 // ---------------------------------------------------------------------------------------------
 // the thread count
@@ -236,9 +236,15 @@ for (;;) {
 /**
  * The Node options of a worker thread: this process's, less `--input-type` (which `node
  * --input-type=module -e …` passes on, and under which a worker refuses to load a file and runs
- * evaluated source as a module, without `require`).
+ * evaluated source as a module, without `require`), and less the options a worker refuses (V8's,
+ * such as `--experimental-wasm-relaxed-simd` or `--no-liftoff`, and per-process ones, such as
+ * `--max-old-space-size`): those apply to the whole process, the worker included, and passing
+ * them makes `new Worker` throw. Which ones those are is learnt from the first refusal
+ * (`newWorker`).
  */
+let execArgv: string[] | null = null;
 export function workerExecArgv(): string[] {
+  if (execArgv) return execArgv;
   const out: string[] = [];
   const args = process.execArgv;
   for (let i = 0; i < args.length; i++) {
@@ -246,7 +252,39 @@ export function workerExecArgv(): string[] {
     if (a === '--input-type') i++;
     else if (!a.startsWith('--input-type=')) out.push(a);
   }
+  return (execArgv = out);
+}
+
+/** `args` less `refused` (as Node names them: each as given, an option's separate value not included). */
+export function withoutRefused(args: readonly string[], refused: readonly string[]): string[] {
+  const bad = new Set(refused);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!bad.has(a)) out.push(a);
+    else if (!a.includes('=') && i + 1 < args.length && !args[i + 1]!.startsWith('-')) i++; // (its value)
+  }
   return out;
+}
+
+/**
+ * A worker thread with `workerExecArgv()`'s options. Where Node refuses some of them
+ * (ERR_WORKER_INVALID_EXEC_ARGV, thrown before any thread starts or any port is transferred),
+ * they are dropped, here and for every later worker, and it tries once more.
+ */
+export function newWorker(source: string | URL, options: Omit<WorkerOptions, 'execArgv'>): Worker {
+  try {
+    return new Worker(source, { ...options, execArgv: workerExecArgv() });
+  } catch (e) {
+    const err = e as { code?: unknown; message?: unknown };
+    const m = /flags: (.*)$/.exec(String(err.message));
+    if (err.code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || !m) throw e;
+    const before = workerExecArgv();
+    const after = withoutRefused(before, m[1]!.split(', '));
+    if (after.length === before.length) throw e;
+    execArgv = after;
+    return new Worker(source, { ...options, execArgv: after });
+  }
 }
 
 interface Pool {
@@ -298,9 +336,8 @@ function startPool(target: ThreadTarget, n: number): Pool {
   };
   try {
     for (let w = 0; w < n; w++) {
-      const worker = new Worker(WORKER_SOURCE, {
+      const worker = newWorker(WORKER_SOURCE, {
         eval: true,
-        execArgv: workerExecArgv(),
         workerData: { module: target.module, memory: target.memory, ctl, slot: w, names: target.names },
         stdout: false,
         stderr: false,
