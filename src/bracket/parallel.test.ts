@@ -338,6 +338,18 @@ test('workers start under node options a worker refuses (V8 flags such as relaxe
   expect(r.stdout.trim()).toBe('relaxed-simd true 128 true');
 });
 
+test('models and losses with a recipe are frozen: a half rebuilt from the recipe cannot differ from a model changed in place', () => {
+  const m = getModel('mlp');
+  expect(() => {
+    (m as { apply: unknown }).apply = () => null;
+  }).toThrow(TypeError);
+  expect(() => {
+    (LOSSES.bce as { perExample: unknown }).perExample = () => null;
+  }).toThrow(TypeError);
+  const spec = modelFromSpec(xresnetSpec({ input: [3, 8, 8], outputs: 2, widths: [4, 4, 4, 4], stem: [4, 4, 4] }));
+  expect(Object.isFrozen(spec)).toBe(true);
+});
+
 test('withoutRefused drops the options Node names, with their separate values', () => {
   expect(withoutRefused(['--no-liftoff', '--conditions', 'dev', '--title', 'x', '--max-old-space-size=9', '--enable-source-maps'], ['--no-liftoff', '--title', '--max-old-space-size=9'])).toEqual([
     '--conditions',

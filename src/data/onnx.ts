@@ -927,7 +927,10 @@ function dimsOf(vi: IValueInfo): (number | string)[] | undefined {
   return (shape.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? num(d.dimValue) : '?'));
 }
 
-/** Parse the bytes of an .onnx file; `source` names it in error messages. */
+/**
+ * Parse the bytes of an .onnx file; `source` names it in error messages. The model keeps `bytes`
+ * (a parallel bracket's worker thread parses them again): do not change them afterwards.
+ */
 export function parseOnnx(bytes: Uint8Array, source: string, opts: LoadOnnxOptions = {}): Model {
   const fail = (msg: string): never => {
     throw new UserError(`${source}: ${msg}`);

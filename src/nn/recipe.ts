@@ -19,9 +19,14 @@ export type LossRecipe =
 const modelRecipes = new WeakMap<object, ModelRecipe>();
 const lossRecipes = new WeakMap<object, LossRecipe>();
 
-/** Record how `model` was built; returns it. */
+/**
+ * Record how `model` was built; returns it, frozen: a model changed after the fact (its `apply`
+ * replaced, say) would no longer be what its recipe rebuilds, and a parallel bracket's halves
+ * would come from two different models. A changed model is a new object (`{ ...model, apply }`),
+ * which has no recipe.
+ */
 export function withModelRecipe<M extends object>(model: M, recipe: ModelRecipe): M {
-  modelRecipes.set(model, recipe);
+  modelRecipes.set(Object.freeze(model), recipe);
   return model;
 }
 
@@ -30,8 +35,9 @@ export function modelRecipe(model: object): ModelRecipe | undefined {
   return modelRecipes.get(model);
 }
 
+/** Record how `loss` was built; returns it, frozen (as withModelRecipe). */
 export function withLossRecipe<L extends object>(loss: L, recipe: LossRecipe): L {
-  lossRecipes.set(loss, recipe);
+  lossRecipes.set(Object.freeze(loss), recipe);
   return loss;
 }
 
