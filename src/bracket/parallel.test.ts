@@ -346,7 +346,7 @@ test('models and losses with a recipe are frozen: a half rebuilt from the recipe
   expect(() => {
     (LOSSES.bce as { perExample: unknown }).perExample = () => null;
   }).toThrow(TypeError);
-  const spec = modelFromSpec(xresnetSpec({ input: [3, 8, 8], outputs: 2, widths: [4, 4, 4, 4], stem: [4, 4, 4] }));
+  const spec = modelFromSpec(xresnetSpec({ input: [3, 32, 32], outputs: 2, widths: [4, 4, 4, 4], stem: [4, 4, 4] }));
   expect(Object.isFrozen(spec)).toBe(true);
 });
 
