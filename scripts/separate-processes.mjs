@@ -68,6 +68,9 @@ for (const b of builds) {
   }
   for (const t of threads) {
     const base = ms.get(keyOf(b, t, flagSets[0]));
-    for (const f of flagSets.slice(1)) console.log(`${keyOf(b, t, f)}: time per round over ${keyOf(b, t, flagSets[0])}'s ${perRound(ms.get(keyOf(b, t, f)).map((v, i) => v / base[i]))}`);
+    for (const f of flagSets.slice(1))
+      console.log(
+        `${keyOf(b, t, f)}: time per round over ${keyOf(b, t, flagSets[0])}'s ${perRound(ms.get(keyOf(b, t, f)).map((v, i) => v / base[i]))}`,
+      );
   }
 }

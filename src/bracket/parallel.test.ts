@@ -351,11 +351,12 @@ test('models and losses with a recipe are frozen: a half rebuilt from the recipe
 });
 
 test('withoutRefused drops the options Node names, with their separate values', () => {
-  expect(withoutRefused(['--no-liftoff', '--conditions', 'dev', '--title', 'x', '--max-old-space-size=9', '--enable-source-maps'], ['--no-liftoff', '--title', '--max-old-space-size=9'])).toEqual([
-    '--conditions',
-    'dev',
-    '--enable-source-maps',
-  ]);
+  expect(
+    withoutRefused(
+      ['--no-liftoff', '--conditions', 'dev', '--title', 'x', '--max-old-space-size=9', '--enable-source-maps'],
+      ['--no-liftoff', '--title', '--max-old-space-size=9'],
+    ),
+  ).toEqual(['--conditions', 'dev', '--enable-source-maps']);
   expect(withoutRefused(['--expose-gc', '--no-warnings'], ['--expose-gc'])).toEqual(['--no-warnings']);
 });
 
