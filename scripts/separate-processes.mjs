@@ -7,7 +7,7 @@
  * both builds in one process, where their kernel pools compete). Uses built packages. FLAGS: node
  * option sets to alternate as well, comma-separated, each a space-separated list, the empty set
  * for none (FLAGS=",--single-threaded-gc": without and with it); each set's time is then also
- * printed per round as a ratio to the first set's.
+ * printed per round as a ratio to the first set's; even rounds run the sets in reverse order.
  *
  *   BUILDS=<dist>[,<dist>…] THREADS=1,2 FLAGS=… ROUNDS=3 N=150 W=30 node scripts/separate-processes.mjs [bracket|step]
  */
@@ -44,9 +44,11 @@ const keyOf = (b, t, f) => `${b} × ${t}${f.length > 0 ? ` ${f.join(' ')}` : ''}
 const ms = new Map();
 for (let r = 1; r <= rounds; r++) {
   const line = [];
+  // (even rounds run the option sets in reverse order, so that a drift between the first and the
+  // second process of a round does not favour one set)
   for (const b of builds) {
     for (const t of threads) {
-      for (const f of flagSets) {
+      for (const f of r % 2 === 0 ? [...flagSets].reverse() : flagSets) {
         const out = execFileSync(process.execPath, [...f, here, '--child', b, what, String(t), n, w], { encoding: 'utf8' });
         const m = Number(out.trim());
         const key = keyOf(b, t, f);
