@@ -309,25 +309,33 @@ test('RSS stays flat over repeated parallel brackets', () => {
   expect(rss() - start).toBeLessThan(40);
 });
 
-test('workers start under node options a worker refuses (V8 flags such as relaxed SIMD, per-process ones): they apply process-wide', () => {
-  // (new Worker throws ERR_WORKER_INVALID_EXEC_ARGV when given these; they must be dropped, not passed on)
-  const code = `
+/**
+ * The start of a child process's module code (run with `node --input-type=module -e`): the built
+ * package's bracket, parallel-bracket and thread controls, always in halves, an mlp, its bce loss
+ * and examples ex(v).
+ */
+const CHILD_PRELUDE = `
     const d = ${JSON.stringify(join(root, 'dist'))};
     const { setThreads, threadStats } = await import(d + '/engine/kernels/threads.js');
-    const { wasmVariant } = await import(d + '/engine/kernels/wasm.js');
-    const { matmul } = await import(d + '/engine/ops.js');
     const { bracket, modelLoss } = await import(d + '/bracket/bracket.js');
     const { bracketTuning, bracketWorkerRunning } = await import(d + '/bracket/parallel.js');
     bracketTuning.mode = 'always';
     const { getModel, initModel } = await import(d + '/nn/models.js');
     const { LOSSES } = await import(d + '/nn/losses.js');
     const { Tensor } = await import(d + '/engine/tensor.js');
-    setThreads(2);
-    const a = new Tensor(new Float32Array(512 * 512).fill(0.5), [512, 512]);
-    const c = matmul(a, a);
     const m = getModel('mlp');
     const ex = (v) => ({ x: new Tensor(new Float64Array(784).fill(v), [1, 1, 28, 28]), t: new Tensor(new Float64Array(10).fill(1), [1, 10]) });
     const loss = modelLoss(m, LOSSES.bce);
+`;
+
+test('workers start under node options a worker refuses (V8 flags such as relaxed SIMD, per-process ones): they apply process-wide', () => {
+  // (new Worker throws ERR_WORKER_INVALID_EXEC_ARGV when given these; they must be dropped, not passed on)
+  const code = `${CHILD_PRELUDE}
+    const { wasmVariant } = await import(d + '/engine/kernels/wasm.js');
+    const { matmul } = await import(d + '/engine/ops.js');
+    setThreads(2);
+    const a = new Tensor(new Float32Array(512 * 512).fill(0.5), [512, 512]);
+    const c = matmul(a, a);
     for (let i = 0; i < 2; i++) bracket(loss, initModel(m, 0, 'float64'), ex(0.1), ex(0.2));
     console.log(wasmVariant(), threadStats().calls > 0, c.data[0], bracketWorkerRunning());
   `;
@@ -361,19 +369,8 @@ test('withoutRefused drops the options Node names, with their separate values', 
 });
 
 test('a process exits promptly after a parallel bracket (the worker keeps nothing alive)', () => {
-  const code = `
-    const d = ${JSON.stringify(join(root, 'dist'))};
-    const { setThreads } = await import(d + '/engine/kernels/threads.js');
-    const { bracket, modelLoss } = await import(d + '/bracket/bracket.js');
-    const { bracketTuning, bracketWorkerRunning } = await import(d + '/bracket/parallel.js');
-    bracketTuning.mode = 'always';
-    const { getModel, initModel } = await import(d + '/nn/models.js');
-    const { LOSSES } = await import(d + '/nn/losses.js');
-    const { Tensor } = await import(d + '/engine/tensor.js');
-    const m = getModel('mlp');
-    const ex = (v) => ({ x: new Tensor(new Float64Array(784).fill(v), [1, 1, 28, 28]), t: new Tensor(new Float64Array(10).fill(1), [1, 10]) });
+  const code = `${CHILD_PRELUDE}
     setThreads(2);
-    const loss = modelLoss(m, LOSSES.bce);
     for (let i = 0; i < 2; i++) bracket(loss, initModel(m, 0, 'float64'), ex(0.1), ex(0.2)); // (the first serially)
     console.log(bracketWorkerRunning());
   `;
