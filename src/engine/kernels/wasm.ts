@@ -463,7 +463,8 @@ function uniform(out: Buf, a: Buf, b: Buf): boolean {
  * copies make smaller calls no faster than the JS loops); mathMin: the same for the float32
  * transcendental kernels (each element costs far more than its copy).
  * parallelMinFlops: fewest floating-point operations per thread for which matmul and the conv
- * family split a call over threads (1 Mi flops ≈ 30–60 µs of work). Below it a split cost more
+ * family split a call over threads (1 Mi flops ≈ 30–60 µs of work; a float64 flop counts twice,
+ * partsForFlops). Below it a split cost more
  * than it saved: the convnet bracket at 2 threads took 4.0–4.1 ms with 512 Ki against 2.3–2.4 ms
  * with 1 Mi or 2 Mi and 2.5–2.6 ms on 1 thread (two runs of 300 alternating rounds), its 21
  * calls of 1.8 Mflop being split at 512 Ki only; the xresnet bracket has no call between 1 and 2
@@ -494,6 +495,18 @@ function partsFor(work: number, minPerPart: number): number {
   const t = threads();
   if (t <= 1) return 1;
   return Math.max(1, Math.min(t, Math.floor(work / Math.max(1, minPerPart))));
+}
+
+/**
+ * partsFor for matmul and the conv family, a call of `flops` into `out`: a float64 flop counts
+ * twice (two lanes a vector against four, so about twice the time), so float64 calls split from
+ * half of `parallelMinFlops`. The convnet's float64 bracket at 2 threads (its 1.8 Mflop
+ * convolutions then split) took a median 0.889, 0.895 and 1.004 of its time with float64 flops
+ * counted once, per block of `scripts/threshold-ab.mjs` (three runs of 60 blocks of 10 brackets),
+ * and 0.973 at 1 thread, where nothing splits (the run-to-run noise).
+ */
+function partsForFlops(flops: number, out: Buf): number {
+  return partsFor(out instanceof Float64Array ? 2 * flops : flops, wasmTuning.parallelMinFlops);
 }
 
 /** [0, n) in at most `parts` contiguous non-empty ranges whose inner bounds are multiples of q. */
@@ -559,7 +572,7 @@ export const matmul: Kernel<'matmul'> = (out, outShape, inputs, params) => {
   // rows of the batch × M rows (bounds at multiples of 4 within each matrix: the dot form pairs
   // rows), else columns (multiples of 4: the dot form groups them by 4)
   const R = batch * M;
-  let parts = partsFor(2 * R * N * K, wasmTuning.parallelMinFlops);
+  let parts = partsForFlops(2 * R * N * K, out);
   let rows: [number, number][] = [[0, R]];
   let cols: [number, number][] = [[0, N]];
   if (parts > 1 && R >= 8 * parts) {
@@ -602,8 +615,8 @@ function isPointwise(d: ConvDims, p: ConvParams): boolean {
  * The parts of a conv2d or input-gradient call: ranges of the units (image, group) when there
  * are enough of them to share evenly, else ranges of the `rows` (channels) of every unit.
  */
-function convParts(units: number, rows: number, work: number): { u: [number, number][]; r: [number, number][] } {
-  const parts = partsFor(work, wasmTuning.parallelMinFlops);
+function convParts(units: number, rows: number, work: number, out: Buf): { u: [number, number][]; r: [number, number][] } {
+  const parts = partsForFlops(work, out);
   if (parts > 1 && units >= parts && (units % parts === 0 || units >= 4 * parts)) return { u: ranges(units, parts), r: [[0, rows]] };
   if (parts > 1 && rows >= 4 * parts) return { u: [[0, units]], r: ranges(rows, parts, 4) };
   return { u: [[0, units]], r: [[0, rows]] };
@@ -624,7 +637,7 @@ function implicitConv(out: Buf, x: Buf, w: Buf, N: number, Cin: number, Cout: nu
   const L = out instanceof Float32Array ? 4 : 2;
   const K = Cin * KK;
   const NT = N * OHW;
-  const parts = partsFor(2 * out.length * K, wasmTuning.parallelMinFlops);
+  const parts = partsForFlops(2 * out.length * K, out);
   let cols: [number, number][] = [[0, NT]];
   let rows: [number, number][] = [[0, Cout]];
   if (parts > 1 && NT >= 8 * L * parts) cols = ranges(NT, parts, 2 * L);
@@ -818,7 +831,7 @@ export const conv2d: Kernel<'conv2d'> = (out, outShape, inputs, p) => {
   if (implicitOk(out, d, d.O, d.OH * d.OW) && implicitConv(out, x.data, w.data, d.N, d.C, d.O, d.OH * d.OW, d.KH * d.KW, false, geomCall(d, p)))
     return;
   const CKK = d.Cg * d.KH * d.KW;
-  const { u, r } = convParts(d.N * d.G, d.Og, 2 * out.length * CKK);
+  const { u, r } = convParts(d.N * d.G, d.Og, 2 * out.length * CKK, out);
   const parts = u.length * r.length;
   const col = isPointwise(d, p) ? 0 : CKK * d.OH * d.OW;
   const ok = viaWasm(out, [x.data, w.data], perPart(parts, col), ([pX, pW], pY, s, isF32) => {
@@ -873,8 +886,8 @@ export const conv2d_input_grad: Kernel<'conv2d_input_grad'> = (out, outShape, in
   const batched = wasmTuning.inputGradBatched && d.G === 1 && !isPointwise(d, p) && OHW <= 64 && d.N * OHW >= 128;
   const per = batched ? imagesPerChunk(d, KK, OHW) : 0;
   const { u, r }: { u: [number, number][]; r: [number, number][] } = batched
-    ? { u: [[0, d.N]], r: channelRanges(d.Cg, KK, partsFor(work, wasmTuning.parallelMinFlops)) ?? [[0, d.Cg]] }
-    : convParts(d.N * d.G, d.Cg, work);
+    ? { u: [[0, d.N]], r: channelRanges(d.Cg, KK, partsForFlops(work, out)) ?? [[0, d.Cg]] }
+    : convParts(d.N * d.G, d.Cg, work, out);
   const parts = u.length * r.length;
   const ccMax = Math.max(...r.map(([lo, hi]) => hi - lo));
   const col = isPointwise(d, p) ? 0 : batched ? (ccMax * KK + d.Og) * per * OHW : ccMax * KK * OHW;
@@ -941,7 +954,7 @@ export const conv2d_filter_grad: Kernel<'conv2d_filter_grad'> = (out, outShape, 
   // parts: groups; else input channels (bounds where c·KK is a multiple of 4, the dot form's
   // column groups: each part gathers only its channels' columns); else output channels (even
   // bounds, the dot form's row pairs)
-  const parts = partsFor(2 * dy.data.length * CKK, wasmTuning.parallelMinFlops);
+  const parts = partsForFlops(2 * dy.data.length * CKK, out);
   let g: [number, number][] = [[0, d.G]];
   let o: [number, number][] = [[0, d.Og]];
   let c: [number, number][] = [[0, d.Cg]];
