@@ -243,16 +243,12 @@ for (;;) {
  * (`newWorker`).
  */
 let execArgv: string[] | null = null;
-export function workerExecArgv(): string[] {
-  if (execArgv) return execArgv;
-  const out: string[] = [];
+function workerExecArgv(): string[] {
   const args = process.execArgv;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--input-type') i++;
-    else if (!a.startsWith('--input-type=')) out.push(a);
-  }
-  return (execArgv = out);
+  return (execArgv ??= withoutRefused(
+    args,
+    args.filter((a) => a === '--input-type' || a.startsWith('--input-type=')),
+  ));
 }
 
 /** `args` less `refused` (as Node names them: each as given, an option's separate value not included). */
