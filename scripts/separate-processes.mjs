@@ -40,7 +40,8 @@ const rounds = Number(process.env.ROUNDS ?? 3);
 const n = process.env.N ?? '150';
 const w = process.env.W ?? '30';
 const flagSets = (process.env.FLAGS ?? '').split(',').map((f) => f.split(' ').filter((x) => x !== ''));
-const keyOf = (b, t, f) => `${b} × ${t}${f.length > 0 ? ` ${f.join(' ')}` : ''}`;
+const flagsOf = (f) => (f.length > 0 ? ` ${f.join(' ')}` : '');
+const keyOf = (b, t, f) => `${b} × ${t}${flagsOf(f)}`;
 const ms = new Map();
 for (let r = 1; r <= rounds; r++) {
   const line = [];
@@ -65,7 +66,7 @@ for (const b of builds) {
     const one = ms.get(keyOf(b, threads[0], f));
     for (const t of threads.slice(1)) {
       const sp = ms.get(keyOf(b, t, f)).map((v, i) => one[i] / v);
-      console.log(`${keyOf(b, '', f)}: ${threads[0]} → ${t} threads, speed-up per round ${perRound(sp)}`);
+      console.log(`${b}${flagsOf(f)}: ${threads[0]} → ${t} threads, speed-up per round ${perRound(sp)}`);
     }
   }
   for (const t of threads) {
